@@ -128,7 +128,7 @@ def _measure_case(backend: Backend, case: Case, opts: WorkerOptions, out: Outcom
     if case.graph and not avail.graph.usable:
         raise Unsupported(f"graph=on: {avail.graph.reason}")
     if case.variant.layout == "view" and case.cache_heads != 1 and case.has_decode:
-        from .backends.paddle import view_refusal  # noqa: PLC0415  (framework-free helper)
+        from .backends.common import view_refusal  # noqa: PLC0415
 
         raise InvalidCase(view_refusal([case.num_blocks, case.cache_heads, case.block_size, 656]))
 

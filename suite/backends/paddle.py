@@ -28,6 +28,7 @@ from ..inputs import HostInputs
 from ..shapes import DEFAULT_DIMS, FP8_MAX
 from ..variants import Variant
 from .base import NULL_MARKER, Availability, Backend, Capability, Clock, Marker, MemoryProbe
+from .common import HostClock, view_refusal
 
 FLT_MIN = float(np.finfo(np.float32).tiny)
 L2_FLUSH_BYTES = 256 << 20  # well above the 50 MiB L2 of an H100
@@ -235,35 +236,7 @@ def forward_mixed(st: PaddleState, variant: Variant, mark: Marker = NULL_MARKER)
     return fmha_out_prefill
 
 
-def view_refusal(shape) -> str:
-    return (
-        f"layout 'view' needs cache heads (dim 1) == 1, got cache shape {list(shape)}: swapping dims 1 and 2 "
-        "with a view is a transpose only when dim 1 is 1; otherwise it reinterprets memory and scrambles "
-        "rows (FastDeploy asserts new_cache_shape[1] == 1)"
-    )
-
-
 # ---- timing, capture, memory, profiler -----------------------------------------------------
-
-
-class HostClock(Clock):
-    """perf_counter after a synchronize: for CPU, where there are no device events."""
-
-    name = "host"
-
-    def __init__(self, sync: Callable[[], None]) -> None:
-        self._sync = sync
-
-    def start(self):
-        self._sync()
-        return time.perf_counter()
-
-    def stop(self, token):
-        self._sync()
-        return (token, time.perf_counter())
-
-    def elapsed_ms(self, span) -> float:
-        return (span[1] - span[0]) * 1e3
 
 
 class PaddleEventClock(Clock):
