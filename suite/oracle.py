@@ -92,7 +92,8 @@ def _new_records(compressed_kv: np.ndarray, k_pe: np.ndarray) -> np.ndarray:
     rope = np.asarray(k_pe).astype(BF16)
     if latent.ndim != 2 or rope.shape != (latent.shape[0], 1, fp8.ROPE):
         raise ValueError(
-            f"compressed_kv has shape {latent.shape} and k_pe {rope.shape}; expected [T, {LATENT}] and [T, 1, {fp8.ROPE}]"
+            f"compressed_kv has shape {latent.shape} and k_pe {rope.shape}; "
+            f"expected [T, {LATENT}] and [T, 1, {fp8.ROPE}]"
         )
     return fp8.encode_records(latent, rope.reshape(-1, fp8.ROPE).view(np.uint16))
 
@@ -167,7 +168,9 @@ def _attend(q: np.ndarray, keys: np.ndarray, idx: np.ndarray, scale: float) -> n
     return out
 
 
-def _decode_from(q: np.ndarray, idx: np.ndarray, records_of: Callable[[np.ndarray], np.ndarray], scale: float) -> np.ndarray:
+def _decode_from(
+    q: np.ndarray, idx: np.ndarray, records_of: Callable[[np.ndarray], np.ndarray], scale: float
+) -> np.ndarray:
     """Decode attention where records_of(unique slots) returns those slots' records."""
     slots, local = np.unique(idx, return_inverse=True)
     local = local.reshape(idx.shape)
