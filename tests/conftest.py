@@ -1,0 +1,34 @@
+"""Shared fixtures: real framework backends on the CPU (never a stand-in)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dsabench.cases import Case
+from dsabench.variants import BASELINE
+
+
+def make_case(phase="decode", batch=2, context_len=96, prefill_len=0, num_blocks=16, block_size=16,
+              cache_heads=1, heads=4, topk=32, variant=BASELINE, graph=False, seed=0, mode="hot") -> Case:
+    if phase == "prefill":
+        context_len = 0
+    if phase != "decode" and prefill_len == 0:
+        prefill_len = 24
+    return Case("test", phase, batch, context_len, prefill_len, num_blocks, block_size, cache_heads, heads,
+                topk, variant, graph, seed, mode)
+
+
+@pytest.fixture(scope="session", params=["paddle", "torch"])
+def backend(request):
+    pytest.importorskip(request.param)
+    from dsabench.backends.base import get_backend
+
+    return get_backend(request.param)
+
+
+@pytest.fixture(scope="session")
+def paddle_backend():
+    pytest.importorskip("paddle")
+    from dsabench.backends.base import get_backend
+
+    return get_backend("paddle")
