@@ -73,7 +73,7 @@ _API_VERSION = re.compile(r"_v\d{4,}$")
 _TID_SUFFIX = re.compile(r"\((?:Python|C\+\+)\)$")
 _MEMCPY_KIND = re.compile(r"(?:MEMCPY_|Memcpy )([A-Za-z]to[A-Za-z])")
 _SYNC_CALL = re.compile(
-    r"^(?:cuda(?:Stream|Device|Event|Thread)Synchronize|cu(?:Stream|Ctx|Event)Synchronize"
+    r"^(?:(?:cuda(?:Stream|Device|Event|Thread)|cu(?:Stream|Ctx|Event))Synchronize(?:_ptsz)?"
     r"|cudaMemcpy(?!.*Async)\w*|cuMemcpy(?!.*Async)\w*)$")
 _EPS_US = 0.002  # ranges and their contents are rounded separately (to ns or to float32)
 
@@ -274,8 +274,10 @@ def aggregate(events: pd.DataFrame) -> dict:
     Device work (kernels, memcpys, memsets) is placed through the runtime call that launched it:
     its correlation id names a runtime event, and the innermost `dsabench.iter` and phase ranges
     on that host thread whose span holds the call's start give its iteration and phase. Device
-    work whose launch is not in the trace counts toward totals if it starts inside the window of
-    the iterations, and toward no phase.
+    work whose launch is not in the trace, or was made on a thread with no iteration ranges,
+    counts toward totals if it starts inside the window of the iterations, and toward no phase.
+    CUDA Graph replays launch everything from one cudaGraphLaunch outside any phase range, so
+    their device work shows in the totals only.
     """
     host = events[~events["on_device"]]
     iters = host[(host["kind"] == "range") & (host["name"] == ITER_RANGE)]
@@ -286,7 +288,7 @@ def aggregate(events: pd.DataFrame) -> dict:
     phases = host[(host["kind"] == "range") & host["name"].isin(PHASE_NAMES)]
     phases = phases[_enclosing(phases, iters, labels=np.arange(n)) >= 0]
     runtime = host[host["kind"] == "runtime"]
-    rt_iter = pd.Series(_enclosing(runtime, iters, labels=np.arange(n)), index=runtime.index)
+    rt_iter = pd.Series(_in_iteration(runtime, iters), index=runtime.index)
     rt_phase = pd.Series(_enclosing_names(runtime, phases), index=runtime.index)
 
     device = _device_work(events, runtime, rt_iter, rt_phase, iters)
@@ -324,6 +326,17 @@ def _device_work(events, runtime, rt_iter, rt_phase, iters) -> pd.DataFrame:
     dev["phase"] = None
     dev.loc[matched, "phase"] = rt_phase.reindex(launch_idx).to_numpy()
     return dev[in_iter]
+
+
+def _in_iteration(runtime: pd.DataFrame, iters: pd.DataFrame) -> np.ndarray:
+    """Iteration of each runtime call, -1 if outside them all. A call on a thread that has no
+    iteration ranges (a profiler that failed to map CUPTI's thread id) is judged by time alone."""
+    out = _enclosing(runtime, iters, labels=np.arange(len(iters)))
+    keys = runtime["pid"] + "/" + runtime["tid"]
+    orphan = ~keys.isin(set(iters["pid"] + "/" + iters["tid"])).to_numpy()
+    window = runtime["ts_us"].between(iters["ts_us"].min(), iters["end_us"].max()).to_numpy()
+    out[orphan & window] = 0
+    return out
 
 
 def _enclosing(points: pd.DataFrame, ranges: pd.DataFrame, labels) -> np.ndarray:
