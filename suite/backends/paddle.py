@@ -123,12 +123,13 @@ def write_cache(compressed_kv, k_pe, latent_cache, slot_mapping, scale) -> None:
     records = fp8_ds_mla_records(compressed_kv, k_pe).view(paddle.int32)
     rows = (slot_mapping // block_size) * (heads * block_size) + slot_mapping % block_size
     valid = slot_mapping >= 0
-    first = paddle.argmax(valid.cast(paddle.int32))
+    first = paddle.argmax(valid.cast(paddle.int32)).reshape([1])  # a 0-d index would be read on the host
     any_valid = valid.any()
-    fallback_row = paddle.where(any_valid, rows[first], paddle.zeros_like(rows[first]))
-    fallback_rec = paddle.where(any_valid, records[first], rows_view[0])
+    first_row = paddle.gather(rows, first)
+    fallback_row = paddle.where(any_valid, first_row, paddle.zeros_like(first_row))
+    fallback_rec = paddle.where(any_valid, paddle.gather(records, first), rows_view[:1])
     rows = paddle.where(valid, rows, fallback_row)
-    records = paddle.where(valid.unsqueeze(-1), records, fallback_rec.unsqueeze(0))
+    records = paddle.where(valid.unsqueeze(-1), records, fallback_rec)
     paddle.scatter_(rows_view, rows, records, overwrite=True)
 
 

@@ -79,12 +79,13 @@ def write_cache(compressed_kv, k_pe, latent_cache, slot_mapping, scale) -> None:
     records = fp8_ds_mla_records(compressed_kv, k_pe)
     rows = (slot_mapping // block_size) * (heads * block_size) + slot_mapping % block_size
     valid = slot_mapping >= 0
-    first = torch.argmax(valid.to(torch.int32))
+    first = torch.argmax(valid.to(torch.int32)).reshape(1)  # a 0-d index would be read on the host
     any_valid = valid.any()
-    fallback_row = torch.where(any_valid, rows[first], torch.zeros_like(rows[first]))
-    fallback_rec = torch.where(any_valid, records[first], rows_view[0])
+    first_row = rows.index_select(0, first)
+    fallback_row = torch.where(any_valid, first_row, torch.zeros_like(first_row))
+    fallback_rec = torch.where(any_valid, records.index_select(0, first), rows_view[:1])
     rows = torch.where(valid, rows, fallback_row)
-    records = torch.where(valid.unsqueeze(-1), records, fallback_rec.unsqueeze(0))
+    records = torch.where(valid.unsqueeze(-1), records, fallback_rec)
     rows_view.index_copy_(0, rows, records)
 
 
