@@ -1,0 +1,126 @@
+"""`dsabench run` end to end on the CPU with the real Paddle backend, and its refusals of bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dsabench import store
+
+REPO = Path(__file__).resolve().parent.parent
+SMALL = "decode.b1.c256.*(tensor-contiguous|scalar-view)"
+
+
+def dsabench(*args, cwd=REPO, timeout=300):
+    return subprocess.run([sys.executable, "-m", "dsabench", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_run_writes_manifest_and_one_record_per_case_with_raw_samples(tmp_path):
+    r = dsabench("run", "smoke", "--filter", SMALL, "--out", tmp_path, "--run-id", "r1", "--max-time-s", "0.05",
+                 "--profile-iters", "2", "--check")
+    assert r.returncode == 0, r.stderr
+    run = tmp_path / "r1"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["schema"] == store.SCHEMA_VERSION
+    assert manifest["backend"] == "paddle" and manifest["preset"] == "smoke"
+    assert len(manifest["scenario_sha256"]) == 64
+    assert manifest["workers"][0]["device"]["kind"] == "cpu"
+    records, warnings = store.read_records(run)
+    assert not warnings
+    by_status = {}
+    for rec in records:
+        by_status.setdefault(rec["status"], []).append(rec)
+    ok = by_status["ok"]
+    assert len(ok) == 2 and all(len(rec["timing"]["samples_ms"]) >= 5 for rec in ok)
+    assert all(rec["timing"]["clock"] == "host" for rec in ok)
+    assert all(set(rec["phases_ms"]) >= {"scale", "slot_mapping", "write_cache", "layout", "decode"} for rec in ok)
+    assert all((run / rec["trace"]["file"]).exists() for rec in ok)
+    assert all(rec["output"]["oracle_rel_error"] <= rec["output"]["oracle_bound"] for rec in ok)
+    assert {rec["message"][:40] for rec in by_status["unsupported"]} == {"graph=on: CUDA Graph needs a CUDA device"}
+    assert "patched vs baseline" in r.stdout and "all identical" in r.stdout
+
+
+def test_graph_cases_on_a_cpu_are_recorded_unsupported_with_the_reason(tmp_path):
+    r = dsabench("run", "smoke", "--filter", r"decode.b1.c256.*scalar-view\.graph", "--out", tmp_path, "--run-id", "g",
+                 "--profile-iters", "0")
+    assert r.returncode == 0, r.stderr
+    (rec,), _ = store.read_records(tmp_path / "g")
+    assert rec["status"] == "unsupported" and "CUDA Graph" in rec["message"]
+
+
+def test_view_on_a_two_head_cache_is_recorded_invalid_and_the_baseline_still_runs(tmp_path):
+    r = dsabench("run", "smoke", "--filter", r"\.ch2\.", "--out", tmp_path, "--run-id", "i", "--max-time-s", "0.05",
+                 "--profile-iters", "0")
+    assert r.returncode == 0, r.stderr
+    records, _ = store.read_records(tmp_path / "i")
+    status = {rec["params"]["variant"]: rec for rec in records}
+    assert status["patched"]["status"] == "invalid" and "dim 1" in status["patched"]["message"]
+    assert status["baseline"]["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["run", "no-such-preset"], "no-such-preset"),
+        (["run", "missing.toml"], "missing.toml"),
+        (["run", "smoke", "--shard", "3/2"], "--shard '3/2'"),
+        (["run", "smoke", "--devices", "0,0"], "--devices '0,0'"),
+        (["run", "smoke", "--backend", "jax"], "--backend"),
+        (["run", "smoke", "--precision", "-1"], "--precision '-1'"),
+        (["run", "smoke", "--bogus"], "--bogus"),
+        (["run", "smoke", "--filter", "("], "--filter '('"),
+        (["run", "smoke", "--filter", "matches-nothing"], "no case left"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_naming_it_and_writes_no_run_directory(tmp_path, args, needle):
+    r = dsabench(*args, "--out", tmp_path / "out")
+    assert r.returncode == 2
+    lines = [line for line in r.stderr.splitlines() if line.strip() and "warn" not in line.lower()]
+    assert len(lines) == 1 and needle in lines[0], r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_malformed_scenario_file_names_file_and_line(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[scenario]]\nname = 'x'\nbatch = = 1\nseed = 0\n")
+    r = dsabench("run", bad, "--out", tmp_path / "out")
+    assert r.returncode == 2 and "bad.toml" in r.stderr and "line" in r.stderr
+
+
+def test_a_killed_run_keeps_finished_cases_and_resume_finishes_it_without_redoing_them(tmp_path):
+    args = [sys.executable, "-m", "dsabench", "run", "smoke", "--filter", r"decode\.b[14]\.c256.*eager",
+            "--out", str(tmp_path), "--run-id", "k", "--max-time-s", "0.05", "--profile-iters", "0"]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    cases = tmp_path / "k" / "cases.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not cases.exists() or len(cases.read_text().splitlines()) < 3):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first, _ = store.read_records(tmp_path / "k")
+    assert 3 <= len(first) < 12
+    r = dsabench("run", "--resume", tmp_path / "k")
+    assert r.returncode == 0, r.stderr
+    after, _ = store.read_records(tmp_path / "k")
+    ids = [rec["case_id"] for rec in after]
+    assert len(ids) == len(set(ids)) == 12
+    assert ids[: len(first)] == [rec["case_id"] for rec in first]
+
+
+def test_shards_partition_the_cases_deterministically():
+    from dsabench.runner import select_shard
+    from dsabench.scenarios import load_named
+
+    cases = load_named("smoke").cases
+    parts = [select_shard(cases, k, 3) for k in (1, 2, 3)]
+    assert sum(len(p) for p in parts) == len(cases)
+    assert set().union(*[{c.id for c in p} for p in parts]) == {c.id for c in cases}
+    assert parts == [select_shard(cases, k, 3) for k in (1, 2, 3)]
