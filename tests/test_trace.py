@@ -241,6 +241,21 @@ def test_the_gpu_fixtures_are_small_gzipped_json():
             assert isinstance(json.load(f)["traceEvents"], list)
 
 
+def test_a_real_torch_gpu_trace_places_the_scalar_copy_its_sync_and_the_layout_copy():
+    agg = aggregate(load_events(DATA / "torch_h100_recorded.pt.trace.json.gz"))
+    assert agg["iterations"] == 3 and agg["device_events"] is True
+    assert list(agg["phase_host_ms"]) == ["scale", "layout", "decode", "merge"]
+    assert agg["memcpy"]["HtoD"]["count"] == 1.0 and agg["memcpy"]["HtoD"]["bytes"] == 4.0
+    assert agg["memcpy"]["DtoH"]["count"] == 1.0 and agg["memcpy"]["DtoH"]["bytes"] == 2.0
+    assert agg["memcpy"]["DtoD"]["count"] == 0.0
+    assert agg["phase_kernel_ms"]["scale"] == pytest.approx(agg["memcpy"]["HtoD"]["ms"])
+    # torch.tensor(x, device=...) is cudaMemcpyAsync + cudaStreamSynchronize; .item() syncs too
+    assert agg["sync_call_names"] == {"cudaStreamSynchronize": 2.0}
+    lc = agg["layout_copy"]
+    assert lc["kernel_count"] == 1.0 and "direct_copy_kernel_cuda" in lc["kernel_names"][0]
+    assert agg["phase_kernel_ms"]["decode"] > 0 and agg["kernel_count"] == 5.0
+
+
 # ------------------------------------------------------------ sync calls
 
 
