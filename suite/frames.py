@@ -107,7 +107,7 @@ def manifest_commit(manifest: dict) -> str | None:
     return git.get("measured_sha") or git.get("suite_sha") or None
 
 
-def _row(record: dict, manifest: dict, run_dir: Path, line_hint: str) -> dict:
+def _row(record: dict, manifest: dict, run_dir: Path) -> dict:
     run_id = manifest.get("run_id")
     params = record.get("params") or {}
     device = record.get("device") or {}
@@ -204,7 +204,7 @@ def load_frame(paths: Sequence[Path]) -> Frame:
                     "shards of one run must not overlap"
                 )
             seen[ident] = where
-            rows.append(_row(record, run.manifest, path, where))
+            rows.append(_row(record, run.manifest, path))
     df = pd.DataFrame(rows)
     for col in COLUMNS:
         if col not in df.columns:

@@ -1,0 +1,98 @@
+"""Real run directories on disk for the analysis tests: store.create_run_dir + append_record,
+records built from real Cases, seeded lognormal samples. No GPU, no framework."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dsabench.cases import Case
+from dsabench.records import Record, Timing
+from dsabench.store import append_record, create_run_dir
+from dsabench.variants import BASELINE, Variant
+
+H100 = "NVIDIA H100 80GB HBM3"
+H200 = "NVIDIA H200"
+
+
+def make_case(batch: int = 8, variant: Variant = BASELINE, graph: bool = True, context_len: int = 4096) -> Case:
+    return Case("smoke", "decode", batch, context_len, 0, 1024, 64, 1, 128, 2048, variant, graph, 0)
+
+
+def lognormal(seed: int, median_ms: float = 1.0, sigma: float = 0.01, n: int = 30) -> list[float]:
+    """n seeded samples around median_ms with relative spread sigma (x = median * exp(N(0, sigma)))."""
+    return [float(v) for v in median_ms * np.exp(np.random.default_rng(seed).normal(0.0, sigma, n))]
+
+
+class RunBuilder:
+    """Writes runs under one directory; each run gets a fresh subdirectory."""
+
+    H100 = H100
+    H200 = H200
+    case = staticmethod(make_case)
+    samples = staticmethod(lognormal)
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def record(
+        self,
+        case: Case,
+        run_id: str,
+        samples=None,
+        status: str = "ok",
+        message: str = "",
+        backend: str = "paddle",
+        device: str = H100,
+        clock: str = "cuda_event",
+        trace: dict | None = None,
+        memory: dict | None = None,
+    ) -> dict:
+        timing = None if samples is None else Timing(tuple(samples), 10, 5, 25.0, clock, "min_samples")
+        return Record(
+            run_id, case.id, case.config_id, case.group_id, case.params(), status, message, backend,
+            {"name": device, "index": 0, "uuid": "GPU-0000"}, timing, trace=trace, memory=memory,
+        ).to_json()
+
+    def run(
+        self,
+        name: str,
+        records: list[dict],
+        run_id: str | None = None,
+        backend: str = "paddle",
+        device: str = H100,
+        created_at: str = "2025-01-01T00:00:00+00:00",
+        commit: str | None = "a" * 40,
+        shard: str | None = None,
+        schema: int = 1,
+    ) -> Path:
+        manifest = {
+            "schema": schema,
+            "run_id": run_id or name,
+            "created_at": created_at,
+            "command": "dsabench run --preset smoke",
+            "preset": "smoke",
+            "scenario_file": "scenarios/smoke.toml",
+            "scenario_sha256": "0" * 64,
+            "backend": backend,
+            "shard": shard,
+            "git": {"suite_sha": "b" * 40, "suite_dirty": False, "measured_sha": commit},
+            "env": {"device": {"name": device}, "paddle": "3.1.0"},
+        }
+        path = create_run_dir(self.root / name, manifest)
+        for r in records:
+            append_record(path, r)
+        return path
+
+    def simple_run(self, name: str, cases: dict[Case, list[float]], **kw) -> Path:
+        """A run whose cases are all ok with the given samples."""
+        run_id = kw.get("run_id") or name
+        rec_kw = {k: kw[k] for k in ("backend", "device") if k in kw}
+        return self.run(name, [self.record(c, run_id, s, **rec_kw) for c, s in cases.items()], **kw)
+
+
+@pytest.fixture
+def builder(tmp_path: Path) -> RunBuilder:
+    return RunBuilder(tmp_path)
