@@ -1,0 +1,1 @@
+"""Tests of the analysis layer: frames, stats, compare, power, history and their CLI verbs."""
