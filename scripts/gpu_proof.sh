@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The first GPU evidence, in one device call per stage (see results/README.md).
-#   stage "run":  env, smoke with --check on the GPU, then the `pr` preset, torch backend
-#   stage "ref":  5 repeats of one case, and the reference timers (triton, cuda-bench)
+#   stage "run1": env, smoke with --check on the GPU, then shard 1/2 of the `pr` preset (torch backend)
+#   stage "run2": shard 2/2 of `pr`, 5 repeats of one case, and the reference timers (triton, cuda-bench)
 # Wheels for packages the GPU image lacks (nvtx, cuda-bench) travel in .whl/.
 set -uo pipefail
-stage=${1:?usage: gpu_proof.sh run|ref}
+stage=${1:?usage: gpu_proof.sh run1|run2}
 out=${OUT:-/tmp/gpu_proof_out}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
@@ -17,19 +17,26 @@ mkdir -p /tmp/pkg && ln -sfn "$PWD/suite" /tmp/pkg/dsabench && export PYTHONPATH
 python3 -c 'import dsabench, nvtx, torch; print("dsabench", dsabench.__version__, "torch", torch.__version__)' || exit 1
 nvidia-smi --query-gpu=name,uuid,driver_version,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,temperature.gpu,power.draw --format=csv | tee "$out/nvidia-smi.csv"
 runs=/tmp/gpu_runs
+# Each stage stays inside one device call (10 minutes): every step has its own time limit, and
+# the run directories are packed even when a step was cut off (finished cases are on disk).
+pack() { tar -C $runs -czf "$out/$1" . 2>/dev/null; }
 case "$stage" in
-run)
-  python3 -m dsabench env --backend torch 2>&1 | tee "$out/env.txt" | tail -8
-  python3 -m dsabench run smoke --backend torch --check --out $runs --run-id smoke-torch-h100 2>&1 | tail -30 | tee "$out/smoke.log"
-  python3 -m dsabench run pr --backend torch --check --out $runs --run-id pr-torch-h100 2>&1 | tee "$out/pr.log" | tail -80
-  tar -C $runs -czf "$out/runs.tar.gz" .
+run1)
+  timeout 60 python3 -m dsabench env --backend torch > "$out/env.txt" 2>&1; tail -6 "$out/env.txt"
+  timeout 150 python3 -m dsabench run smoke --backend torch --check --out $runs --run-id smoke-torch-h100 > "$out/smoke.log" 2>&1
+  grep -v -i warn "$out/smoke.log" | tail -22
+  timeout 330 python3 -m dsabench run pr --backend torch --check --shard 1/2 --out $runs --run-id pr-torch-h100 > "$out/pr1.log" 2>&1
+  grep -v -i warn "$out/pr1.log" | tail -12
+  pack run1.tar.gz
   ;;
-ref)
+run2)
+  timeout 330 python3 -m dsabench run pr --backend torch --check --shard 2/2 --out $runs --run-id pr-torch-h100 > "$out/pr2.log" 2>&1
+  grep -v -i warn "$out/pr2.log" | tail -12
   for i in 1 2 3 4 5; do
-    python3 -m dsabench run pr --backend torch --filter 'decode\.b64\..*n65536.*scalar-view\.graph' \
-      --profile-iters 0 --out $runs --run-id repeat-$i 2>&1 | tail -4
+    timeout 40 python3 -m dsabench run pr --backend torch --filter 'decode\.b64\..*n65536.*scalar-view\.graph' \
+      --profile-iters 0 --out $runs --run-id repeat-$i 2>&1 | grep -v -i warn | grep "scalar-view.graph" | tail -1
   done | tee "$out/repeats.log"
-  timeout 300 python3 scripts/gpu_reference.py --out "$out" 2>&1 | tee "$out/reference.log" | tail -40
-  tar -C $runs -czf "$out/repeats.tar.gz" .
+  timeout 200 python3 scripts/gpu_reference.py --out "$out" > "$out/reference.log" 2>&1; tail -25 "$out/reference.log"
+  pack run2.tar.gz
   ;;
 esac

@@ -165,10 +165,14 @@ def _availability_text(name: str) -> str:
     ])
 
 
-def _run_id(preset: str, backend: str, shard) -> str:
+def _run_id(preset: str, backend: str) -> str:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    base = f"{stamp}-{re.sub(r'[^A-Za-z0-9_.-]', '_', preset)}-{backend}"
-    return base if shard is None else f"{base}-shard{shard[0]}of{shard[1]}"
+    return f"{stamp}-{re.sub(r'[^A-Za-z0-9_.-]', '_', preset)}-{backend}"
+
+
+def _run_dir_name(run_id: str, shard) -> str:
+    """Shards of one run share the run id (records and manifests say it) and get a directory each."""
+    return run_id if shard is None else f"{run_id}-shard{shard[0]}of{shard[1]}"
 
 
 def cmd_run(args) -> int:
@@ -193,10 +197,13 @@ def cmd_run(args) -> int:
     else:
         sset = scenarios.load_named(args.scenarios)
         backend, shard, check, filt = args.backend, args.shard, args.check, args.filter
-        run_id = args.run_id or _run_id(sset.name, backend, shard)
+        if shard is not None and args.run_id is None:
+            print("warning: --shard without --run-id: give every shard the same --run-id so that they load as one run",
+                  file=sys.stderr)
+        run_id = args.run_id or _run_id(sset.name, backend)
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", run_id):
             raise InputError(f"--run-id {run_id!r}: expected letters, digits, '.', '_' or '-' only")
-        run_dir = args.out / run_id
+        run_dir = args.out / _run_dir_name(run_id, shard)
         manifest = None
 
     cases = sset.cases
@@ -268,7 +275,15 @@ def _cuda_likely(backend: str) -> bool:
     return bool(gpus())
 
 
+def _terminate_as_interrupt(signum, frame):
+    """SIGTERM (a CI or batch time limit) stops a run like Ctrl-C: workers killed, records kept."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal  # noqa: PLC0415
+
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -149,9 +149,12 @@ def run_cases(
     lock = threading.Lock()
     stop = threading.Event()
     errors: list[str] = []
+    handles: list[WorkerHandle] = []
 
     def drive(device: str | None) -> None:
         handle = WorkerHandle(backend, device, opts)
+        with lock:
+            handles.append(handle)
         try:
             hello = handle.start()
             with lock:
@@ -191,6 +194,8 @@ def run_cases(
     except KeyboardInterrupt:
         stop.set()
         stats.interrupted = True
+        for h in list(handles):  # a worker mid-case is killed: its case is simply not recorded
+            h.kill()
         for t in threads:
             t.join(timeout=2)
     if errors and stats.done < len(cases) and not stats.interrupted:

@@ -124,3 +124,22 @@ def test_shards_partition_the_cases_deterministically():
     assert sum(len(p) for p in parts) == len(cases)
     assert set().union(*[{c.id for c in p} for p in parts]) == {c.id for c in cases}
     assert parts == [select_shard(cases, k, 3) for k in (1, 2, 3)]
+
+
+def test_sigterm_stops_the_run_kills_its_workers_and_keeps_finished_cases(tmp_path):
+    args = [sys.executable, "-m", "dsabench", "run", "smoke", "--filter", r"decode\.b[14]\.c256.*eager",
+            "--out", str(tmp_path), "--run-id", "t", "--max-time-s", "0.05", "--profile-iters", "0"]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cases = tmp_path / "t" / "cases.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not cases.exists() or len(cases.read_text().splitlines()) < 2):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    records, _ = store.read_records(tmp_path / "t")
+    assert len(records) >= 2
+    children = subprocess.run(["pgrep", "-f", "multiprocessing.spawn"], capture_output=True, text=True).stdout
+    assert str(proc.pid) not in subprocess.run(["ps", "-o", "ppid=", "-p", children.replace("\n", ",") or "0"],
+                                               capture_output=True, text=True).stdout
