@@ -23,6 +23,7 @@ VENV = REPO / ".venv"
 PADDLE_CPU = "paddlepaddle>=3.0"
 TORCH_CPU = "torch==2.13.0"  # the CPU wheel these CI machines hold on disk
 TEST_DEPS = ["pytest>=7", "hypothesis>=6"]
+OTAVA = "apache-otava==0.8.0"
 
 
 def _missing(module: str) -> bool:
@@ -60,6 +61,8 @@ def ensure(for_tests: bool) -> None:
             _pip(*TEST_DEPS)
         if _missing("torch"):
             _pip(TORCH_CPU)
+        if _missing("otava"):  # change points; its pinned numpy/scipy would downgrade ours, hence --no-deps
+            _pip("--no-deps", OTAVA)
 
 
 def main(argv: list[str]) -> int:

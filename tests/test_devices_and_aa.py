@@ -1,0 +1,47 @@
+"""One worker per device, and an A/A comparison of two real CPU runs of the same code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from dsabench import store
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def dsabench(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "dsabench", *map(str, args)], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_devices_start_one_worker_per_device_and_records_name_the_device(tmp_path):
+    """On a CPU the device list is only CUDA_VISIBLE_DEVICES per worker; the wiring is what is checked."""
+    r = dsabench("run", "smoke", "--filter", r"decode\.b[14]\.c256.*eager", "--devices", "0,1", "--out", tmp_path,
+                 "--run-id", "d", "--max-time-s", "0.05", "--profile-iters", "0")
+    assert r.returncode == 0, r.stderr
+    manifest = store.read_manifest(tmp_path / "d")
+    assert len(manifest["workers"]) == 2
+    records, _ = store.read_records(tmp_path / "d")
+    assert len(records) == 12
+    used = {rec["worker"]["device_env"] for rec in records}
+    assert used == {"0", "1"}  # both workers took cases
+    pids = {rec["worker"]["device_env"]: set() for rec in records}
+    for rec in records:
+        pids[rec["worker"]["device_env"]].add(rec["worker"]["pid"])
+    assert not (pids["0"] & pids["1"])  # a process serves one device only
+
+
+def test_a_to_a_comparison_of_two_real_cpu_runs_flags_no_case(tmp_path):
+    """The same code measured twice: the gate may say same or undecided, never faster or slower."""
+    common = ["--filter", r"decode\.b1\.c256.*(tensor-contiguous|scalar-view)\.eager", "--out", tmp_path,
+              "--max-time-s", "0.3", "--profile-iters", "0"]
+    for run_id in ("a1", "a2"):
+        r = dsabench("run", "smoke", "--run-id", run_id, *common)
+        assert r.returncode == 0, r.stderr
+    r = dsabench("compare", tmp_path / "a1", tmp_path / "a2", "--fail-on-regression")
+    assert r.returncode == 0, r.stdout + r.stderr
+    verdicts = [line.split()[0] for line in r.stdout.splitlines() if line.startswith(("faster", "slower", "same", "undecided"))]
+    assert len(verdicts) == 2
+    assert not {"faster", "slower"} & set(verdicts), r.stdout
