@@ -150,6 +150,8 @@ def _measure_case(backend: Backend, case: Case, opts: WorkerOptions, out: Outcom
         ref = oracle.forward(case, host, background)
         output["oracle_rel_error"] = float(oracle.relative_error(backend.output_numpy(result), ref))
         output["oracle_bound"] = oracle.REL_ERROR_BOUND
+    if case.has_decode:
+        output["layout_copy_bytes"] = backend.layout_copy_bytes(state, variant)
     out.data["output"] = output
     del result
 

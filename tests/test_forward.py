@@ -185,3 +185,11 @@ def test_paddle_copies_the_transposed_cache_and_torch_does_not():
     tt = t.transpose(1, 2)
     assert tt.is_contiguous()
     assert tt.contiguous().data_ptr() == t.data_ptr()
+
+
+def test_layout_copy_bytes_is_the_whole_cache_in_paddle_and_zero_in_torch_or_with_the_view(backend):
+    case = make_case(num_blocks=20)
+    state = backend.prepare(case, make_host_inputs(case))
+    copied = backend.layout_copy_bytes(state, BASELINE)
+    assert copied == (case.cache_bytes() if backend.name == "paddle" else 0)
+    assert backend.layout_copy_bytes(state, PATCHED) == 0

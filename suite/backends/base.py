@@ -108,6 +108,10 @@ class Backend(ABC):
         """One forward_mixed of the variant; returns the output tensor [T, H, 512] bf16."""
 
     @abstractmethod
+    def layout_copy_bytes(self, state: Any, variant: Variant) -> int:
+        """Bytes the `layout` phase copies: 0 when its result shares the cache's memory."""
+
+    @abstractmethod
     def output_bytes(self, out: Any) -> bytes:
         """The output's raw bytes, for bit-for-bit comparison across variants."""
 

@@ -190,6 +190,17 @@ def merge_prefill_decode_output(prefill_out, decode_out, decode_token_mask) -> N
     paddle.assign(paddle.where(decode_token_mask.reshape([t, 1, 1]), src, dst), output=dst)
 
 
+def decode_layout(latent_cache: paddle.Tensor, variant: Variant) -> paddle.Tensor:
+    """The cache as FlashMLA reads it, [N, B, h, 656]: the line #7253 changed."""
+    if variant.layout == "contiguous":  # before #7253
+        return latent_cache.transpose([0, 2, 1, 3]).contiguous()
+    new_cache_shape = list(latent_cache.shape)  # after #7253
+    if new_cache_shape[1] != 1:
+        raise InvalidCase(view_refusal(new_cache_shape))
+    new_cache_shape[1], new_cache_shape[2] = new_cache_shape[2], new_cache_shape[1]
+    return latent_cache.view(new_cache_shape)
+
+
 def forward_mixed(st: PaddleState, variant: Variant, mark: Marker = NULL_MARKER) -> paddle.Tensor:
     """forward_mixed of one layer, phase by phase; the variant picks the lines #7253 changed."""
     case = st.case
@@ -218,14 +229,7 @@ def forward_mixed(st: PaddleState, variant: Variant, mark: Marker = NULL_MARKER)
 
     if case.has_decode:
         with mark("layout"):
-            if variant.layout == "contiguous":  # before #7253
-                kv_cache = latent_cache.transpose([0, 2, 1, 3]).contiguous()
-            else:  # after #7253
-                new_cache_shape = list(latent_cache.shape)
-                if new_cache_shape[1] != 1:
-                    raise InvalidCase(view_refusal(new_cache_shape))
-                new_cache_shape[1], new_cache_shape[2] = new_cache_shape[2], new_cache_shape[1]
-                kv_cache = latent_cache.view(new_cache_shape)
+            kv_cache = decode_layout(latent_cache, variant)
         with mark("decode"):
             fmha_out_decode = sparse_decode(st.q.unsqueeze(1).contiguous(), kv_cache, st.decode_indices, st.softmax_scale)
         if fmha_out_prefill is not None:
@@ -365,6 +369,10 @@ class PaddleBackend(Backend):
 
     def forward(self, state: PaddleState, variant: Variant, mark: Marker = NULL_MARKER):
         return forward_mixed(state, variant, mark)
+
+    def layout_copy_bytes(self, state: PaddleState, variant: Variant) -> int:
+        kv = decode_layout(state.latent_cache, variant)
+        return 0 if kv.data_ptr() == state.latent_cache.data_ptr() else int(np.prod(kv.shape)) * kv.element_size()
 
     def output_bytes(self, out) -> bytes:
         return out.contiguous().view(paddle.uint8).numpy().tobytes()

@@ -132,6 +132,17 @@ def merge_prefill_decode_output(prefill_out, decode_out, decode_token_mask) -> N
     prefill_out.copy_(torch.where(decode_token_mask.reshape(t, 1, 1), decode_out.reshape(t, h, d), prefill_out))
 
 
+def decode_layout(latent_cache: torch.Tensor, variant: Variant) -> torch.Tensor:
+    """The cache as FlashMLA reads it, [N, B, h, 656]: the line #7253 changed."""
+    if variant.layout == "contiguous":  # before #7253
+        return latent_cache.transpose(1, 2).contiguous()
+    new_cache_shape = list(latent_cache.shape)  # after #7253
+    if new_cache_shape[1] != 1:
+        raise InvalidCase(view_refusal(new_cache_shape))
+    new_cache_shape[1], new_cache_shape[2] = new_cache_shape[2], new_cache_shape[1]
+    return latent_cache.view(new_cache_shape)
+
+
 def forward_mixed(st: TorchState, variant: Variant, mark: Marker = NULL_MARKER) -> torch.Tensor:
     case = st.case
     compressed_kv, latent_cache = st.compressed_kv, st.latent_cache
@@ -157,14 +168,7 @@ def forward_mixed(st: TorchState, variant: Variant, mark: Marker = NULL_MARKER) 
 
     if case.has_decode:
         with mark("layout"):
-            if variant.layout == "contiguous":  # before #7253
-                kv_cache = latent_cache.transpose(1, 2).contiguous()
-            else:  # after #7253
-                new_cache_shape = list(latent_cache.shape)
-                if new_cache_shape[1] != 1:
-                    raise InvalidCase(view_refusal(new_cache_shape))
-                new_cache_shape[1], new_cache_shape[2] = new_cache_shape[2], new_cache_shape[1]
-                kv_cache = latent_cache.view(new_cache_shape)
+            kv_cache = decode_layout(latent_cache, variant)
         with mark("decode"):
             fmha_out_decode = sparse_decode(st.q.unsqueeze(1).contiguous(), kv_cache, st.decode_indices, st.softmax_scale)
         if fmha_out_prefill is not None:
@@ -284,6 +288,10 @@ class TorchBackend(Backend):
 
     def forward(self, state: TorchState, variant: Variant, mark: Marker = NULL_MARKER):
         return forward_mixed(state, variant, mark)
+
+    def layout_copy_bytes(self, state: TorchState, variant: Variant) -> int:
+        kv = decode_layout(state.latent_cache, variant)
+        return 0 if kv.data_ptr() == state.latent_cache.data_ptr() else kv.numel() * kv.element_size()
 
     def output_bytes(self, out) -> bytes:
         return out.contiguous().view(torch.uint8).cpu().numpy().tobytes()
