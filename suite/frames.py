@@ -58,6 +58,7 @@ FLAT_COLUMNS = (
     ("inputs_bytes", ("memory", "inputs_bytes")),
     ("oracle_rel_error", ("output", "oracle_rel_error")),
     ("output_digest", ("output", "digest")),
+    ("layout_copied_bytes", ("output", "layout_copy_bytes")),  # measured by data pointer, any device
 )
 # Per-phase figures get one column each, named after the phase: kernel_ms_<phase> from
 # trace.phase_kernel_ms, host_ms_<phase> from trace.phase_host_ms, phase_ms_<phase> (median
