@@ -166,10 +166,14 @@ def run_cases(
                     case = todo.get_nowait()
                 except queue.Empty:
                     return
+                if handle.proc is None or not handle.proc.is_alive():
+                    handle.start()
+                pid = handle.proc.pid
                 record, why = handle.run(case, case_timeout_s)
                 if record is None:
                     ident = (handle.hello or {}).get("device", {})
                     record = crashed_record(case, opts, backend, ident, why)
+                    record["worker"]["pid"] = pid
                 elif record.get("worker", {}).get("recycle"):
                     handle.kill()  # the next case gets a fresh process and CUDA context
                 record.setdefault("worker", {})["device_env"] = device

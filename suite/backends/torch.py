@@ -348,4 +348,5 @@ class TorchBackend(Backend):
         return Marker(torch.profiler.record_function, use_nvtx)
 
     def is_out_of_memory(self, exc: BaseException) -> bool:
-        return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+        text = str(exc).lower()
+        return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text
