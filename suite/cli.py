@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--precision", type=_positive_float("--precision"), help="target CI half-width of the median (0.01 = 1%%)")
     r.add_argument("--min-samples", type=_positive_int("--min-samples"))
     r.add_argument("--profile-iters", type=int, default=5, help="forwards in the profiled pass (0: no trace)")
+    r.add_argument("--no-interleave", action="store_true",
+                   help="time each case on its own instead of interleaving the eager variants of a case")
     r.add_argument("--nvtx", action="store_true", help="keep NVTX ranges in the timed passes too (for an Nsight capture)")
     r.add_argument("--measured-checkout", type=Path, help="FastDeploy checkout whose git SHA goes into the manifest")
     r.add_argument("--case-timeout-s", type=_positive_float("--case-timeout-s"), default=1800.0)
@@ -194,9 +196,11 @@ def cmd_run(args) -> int:
         backend, shard = manifest["backend"], tuple(manifest["shard"]) if manifest.get("shard") else None
         opts_saved = manifest["options"]
         check, filt = opts_saved["check"], re.compile(opts_saved["filter"]) if opts_saved.get("filter") else None
+        interleave_off = not opts_saved.get("interleave", True)
     else:
         sset = scenarios.load_named(args.scenarios)
         backend, shard, check, filt = args.backend, args.shard, args.check, args.filter
+        interleave_off = args.no_interleave
         if shard is not None and args.run_id is None:
             print("warning: --shard without --run-id: give every shard the same --run-id so that they load as one run",
                   file=sys.stderr)
@@ -231,6 +235,7 @@ def cmd_run(args) -> int:
             "shard": list(shard) if shard else None,
             "cases_planned": len(cases),
             "options": {"check": check, "filter": filt.pattern if filt else None, "devices": args.devices,
+                        "interleave": not interleave_off,
                         "profile_iters": args.profile_iters, "nvtx_in_timed": args.nvtx},
             "protocol": protocol.__dict__,
             "dsabench_version": __version__,
@@ -251,7 +256,7 @@ def cmd_run(args) -> int:
 
     devices = args.devices or (None,)
     stats = runner.run_cases(todo, run_dir, backend, devices, opts, runner.progress_printer(), on_worker,
-                             case_timeout_s=args.case_timeout_s)
+                             case_timeout_s=args.case_timeout_s, interleave=not interleave_off)
     records, warnings = store.read_records(run_dir)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)

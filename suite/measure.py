@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
-from typing import Callable
+from dataclasses import dataclass, field, replace
+from typing import Callable, Sequence
 
 from .records import Timing
 from .stats import summarize
@@ -67,56 +67,104 @@ def _warm_up(step: Callable[[], object], sync: Callable[[], None], p: Protocol) 
     return n, (time.perf_counter() - t0) * 1e3
 
 
-def measure(step: Callable[[], object], clock, sync: Callable[[], None], protocol: Protocol,
-            flush: Callable[[], None] | None = None, log: Callable[[str], None] | None = None) -> Timing:
-    """Time `step` (one forward or one graph replay) by the protocol above."""
-    warm_n, warm_ms = _warm_up(step, sync, protocol)
+@dataclass
+class _Series:
+    """One step being measured: its K, its samples so far, and why it stopped (if it has)."""
 
+    step: Callable[[], object]
+    k: int
+    warmup_iters: int
+    warmup_ms: float
+    samples: list = field(default_factory=list)
+    reason: str = ""
+    elapsed_s: float = 0.0
+
+
+def _start(step: Callable[[], object], clock, sync, protocol: Protocol) -> _Series:
+    """Warm-up and probe: how many forwards make one sample."""
+    warm_n, warm_ms = _warm_up(step, sync, protocol)
     span = clock.start()
     for _ in range(PROBE_ITERS):
         step()
     estimate_ms = max(clock.elapsed_ms(clock.stop(span)) / PROBE_ITERS, 1e-6)
+    k = 1 if protocol.mode == "cold" else max(1, math.ceil(protocol.min_sample_ms / estimate_ms))
+    return _Series(step, k, warm_n, warm_ms)
 
-    cold = protocol.mode == "cold"
-    k = 1 if cold else max(1, math.ceil(protocol.min_sample_ms / estimate_ms))
-    samples: list[float] = []
+
+def _chunk(series: _Series, clock, protocol: Protocol, flush) -> None:
+    """`protocol.chunk` samples of K back-to-back forwards; events are read after the chunk."""
     t0 = time.perf_counter()
-    reason = ""
-    while True:
-        spans = []
-        for _ in range(protocol.chunk):
-            if cold and flush is not None:
-                flush()
-            s = clock.start()
-            for _ in range(k):
-                step()
-            spans.append(clock.stop(s))
-        samples.extend(clock.elapsed_ms(s) / k for s in spans)
-        n = len(samples)
-        elapsed_s = time.perf_counter() - t0
-        if n < protocol.min_samples:
-            continue
-        rel = summarize(samples).rel_ci_halfwidth
-        if rel <= protocol.precision:
-            reason = f"precision reached: 95% CI of the median ±{rel:.2%} <= {protocol.precision:.2%} after {n} samples"
-            break
-        if n >= protocol.max_samples:
-            reason = f"sample cap {protocol.max_samples} reached while over noise threshold (±{rel:.2%} > {protocol.precision:.2%})"
-            break
-        if elapsed_s >= protocol.max_time_s:
-            reason = (f"timed out ({protocol.max_time_s:.2f} s) while over noise threshold "
-                      f"(±{rel:.2%} > {protocol.precision:.2%}) after {n} samples")
-            break
-    if log is not None and not reason.startswith("precision"):
-        log(f"Warn: {reason}")
+    spans = []
+    for _ in range(protocol.chunk):
+        if protocol.mode == "cold" and flush is not None:
+            flush()
+        s = clock.start()
+        for _ in range(series.k):
+            series.step()
+        spans.append(clock.stop(s))
+    series.samples.extend(clock.elapsed_ms(s) / series.k for s in spans)
+    series.elapsed_s += time.perf_counter() - t0
+
+
+def _stop_reason(series: _Series, protocol: Protocol) -> str:
+    """'' while the series should go on, else which rule stopped it, with value and threshold."""
+    n = len(series.samples)
+    if n < protocol.min_samples:
+        return ""
+    rel = summarize(series.samples).rel_ci_halfwidth
+    if rel <= protocol.precision:
+        return f"precision reached: 95% CI of the median ±{rel:.2%} <= {protocol.precision:.2%} after {n} samples"
+    if n >= protocol.max_samples:
+        return f"sample cap {protocol.max_samples} reached while over noise threshold (±{rel:.2%} > {protocol.precision:.2%})"
+    if series.elapsed_s >= protocol.max_time_s:
+        return (f"timed out ({protocol.max_time_s:.2f} s) while over noise threshold "
+                f"(±{rel:.2%} > {protocol.precision:.2%}) after {n} samples")
+    return ""
+
+
+def _timing(series: _Series, clock, note: str = "") -> Timing:
     return Timing(
-        samples_ms=tuple(samples),
-        iters_per_sample=k,
-        warmup_iters=warm_n,
-        warmup_ms=warm_ms,
+        samples_ms=tuple(series.samples),
+        iters_per_sample=series.k,
+        warmup_iters=series.warmup_iters,
+        warmup_ms=series.warmup_ms,
         clock=clock.name,
-        stop_reason=reason,
+        stop_reason=series.reason + note,
     )
+
+
+def measure(step: Callable[[], object], clock, sync: Callable[[], None], protocol: Protocol,
+            flush: Callable[[], None] | None = None, log: Callable[[str], None] | None = None) -> Timing:
+    """Time `step` (one forward or one graph replay) by the protocol above."""
+    series = _start(step, clock, sync, protocol)
+    while not series.reason:
+        _chunk(series, clock, protocol, flush)
+        series.reason = _stop_reason(series, protocol)
+    if log is not None and not series.reason.startswith("precision"):
+        log(f"Warn: {series.reason}")
+    return _timing(series, clock)
+
+
+def measure_interleaved(steps: Sequence[Callable[[], object]], clock, sync: Callable[[], None],
+                        protocol: Protocol, flush: Callable[[], None] | None = None) -> list[Timing]:
+    """Time several steps (the variants of one case) in rounds: a chunk of each, in turn.
+
+    Host and device drift (clocks, other tenants, allocator state) then falls on every variant
+    alike instead of on whichever ran first; the first step of each round rotates so that no
+    variant always follows the same one. Each step stops by the protocol's rules on its own and
+    leaves the rotation; the caps apply per step.
+    """
+    series = [_start(step, clock, sync, protocol) for step in steps]
+    round_no = 0
+    while any(not s.reason for s in series):
+        live = [s for s in series if not s.reason]
+        shift = round_no % len(live)
+        for s in live[shift:] + live[:shift]:
+            _chunk(s, clock, protocol, flush)
+            s.reason = _stop_reason(s, protocol)
+        round_no += 1
+    note = f"; interleaved with {len(steps) - 1} other variant(s) in {round_no} rounds" if len(steps) > 1 else ""
+    return [_timing(s, clock, note) for s in series]
 
 
 def protocol_for(gpu: bool, **overrides) -> Protocol:

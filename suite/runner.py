@@ -29,14 +29,33 @@ from .worker import WorkerOptions, worker_main
 HELLO_TIMEOUT_S = 600.0  # a cold framework import plus CUDA context creation
 
 
-def shard_of(case_id: str, n: int) -> int:
-    """Deterministic shard (0-based) of a case: by its id, so every machine agrees."""
-    return int.from_bytes(hashlib.sha256(case_id.encode()).digest()[:8], "big") % n
+def shard_of(group_id: str, n: int) -> int:
+    """Deterministic shard (0-based) by the case's group id, so every machine agrees and the
+    variants of one case land in the same shard (where their timing is interleaved)."""
+    return int.from_bytes(hashlib.sha256(group_id.encode()).digest()[:8], "big") % n
 
 
 def select_shard(cases: tuple[Case, ...], k: int, n: int) -> tuple[Case, ...]:
     """Cases of shard k of n (1-based k, as `--shard K/N`)."""
-    return tuple(c for c in cases if shard_of(c.id, n) == k - 1)
+    return tuple(c for c in cases if shard_of(c.group_id, n) == k - 1)
+
+
+def work_items(cases: tuple[Case, ...], interleave: bool = True) -> list[tuple[Case, ...]]:
+    """What one worker measures in one go: the eager variants of a case together (inputs shared,
+    timing interleaved), every graph case alone (a failed capture may poison its process)."""
+    if not interleave:
+        return [(c,) for c in cases]
+    items: list[list[Case]] = []
+    index: dict[str, int] = {}
+    for c in cases:
+        if c.graph:
+            items.append([c])
+        elif c.group_id in index:
+            items[index[c.group_id]].append(c)
+        else:
+            index[c.group_id] = len(items)
+            items.append([c])
+    return [tuple(i) for i in items]
 
 
 @dataclass
@@ -89,16 +108,16 @@ class WorkerHandle:
         self.hello = msg["hello"]
         return self.hello
 
-    def run(self, case: Case, timeout_s: float) -> tuple[dict | None, str]:
-        """(record, '') or (None, why the worker died)."""
+    def run(self, cases: tuple[Case, ...], timeout_s: float) -> tuple[list[dict] | None, str]:
+        """(records, '') or (None, why the worker died)."""
         if self.proc is None or not self.proc.is_alive():
             self.start()
         try:
-            self.conn.send({"case": case.params()})
+            self.conn.send({"cases": [c.params() for c in cases]})
             if not self.conn.poll(timeout_s):
                 self.kill()
                 return None, f"timed out after {timeout_s:.0f} s; worker killed"
-            return self.conn.recv()["record"], ""
+            return self.conn.recv()["records"], ""
         except (EOFError, BrokenPipeError, ConnectionResetError):
             self.proc.join(timeout=5)
             why = f"worker process died ({_signal_name(self.proc.exitcode)})"
@@ -140,12 +159,13 @@ def run_cases(
     on_record: Callable[[dict, int, int], None],
     on_worker: Callable[[dict], None] | None = None,
     case_timeout_s: float = 1800.0,
+    interleave: bool = True,
 ) -> RunStats:
     """Run `cases` over one worker per device; `on_record(record, done, total)` after each append."""
     stats = RunStats()
-    todo: "queue.Queue[Case]" = queue.Queue()
-    for c in cases:
-        todo.put(c)
+    todo: "queue.Queue[tuple[Case, ...]]" = queue.Queue()
+    for item in work_items(cases, interleave):
+        todo.put(item)
     lock = threading.Lock()
     stop = threading.Event()
     errors: list[str] = []
@@ -163,25 +183,27 @@ def run_cases(
                     on_worker(hello)
             while not stop.is_set():
                 try:
-                    case = todo.get_nowait()
+                    item = todo.get_nowait()
                 except queue.Empty:
                     return
                 if handle.proc is None or not handle.proc.is_alive():
                     handle.start()
                 pid = handle.proc.pid
-                record, why = handle.run(case, case_timeout_s)
-                if record is None:
+                records, why = handle.run(item, case_timeout_s * len(item))
+                if records is None:
                     ident = (handle.hello or {}).get("device", {})
-                    record = crashed_record(case, opts, backend, ident, why)
-                    record["worker"]["pid"] = pid
-                elif record.get("worker", {}).get("recycle"):
-                    handle.kill()  # the next case gets a fresh process and CUDA context
-                record.setdefault("worker", {})["device_env"] = device
-                with lock:
-                    store.append_record(run_dir, record)
-                    stats.done += 1
-                    stats.by_status[record["status"]] = stats.by_status.get(record["status"], 0) + 1
-                    on_record(record, stats.done, len(cases))
+                    records = [crashed_record(c, opts, backend, ident, why) for c in item]
+                    for r in records:
+                        r["worker"]["pid"] = pid
+                elif any(r.get("worker", {}).get("recycle") for r in records):
+                    handle.kill()  # the next item gets a fresh process and CUDA context
+                for record in records:
+                    record.setdefault("worker", {})["device_env"] = device
+                    with lock:
+                        store.append_record(run_dir, record)
+                        stats.done += 1
+                        stats.by_status[record["status"]] = stats.by_status.get(record["status"], 0) + 1
+                        on_record(record, stats.done, len(cases))
         except Exception as exc:  # noqa: BLE001
             with lock:
                 errors.append(str(exc))

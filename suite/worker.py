@@ -82,93 +82,178 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _fail(out: Outcome, backend: Backend, exc: BaseException) -> None:
+    """Map an exception to a record status; after capture, OOM or a crash, replace the worker."""
+    if isinstance(exc, InvalidCase):
+        out.status, out.message = "invalid", str(exc)
+    elif isinstance(exc, Unsupported):
+        out.status, out.message = "unsupported", str(exc)
+    elif isinstance(exc, CaptureFailed):
+        out.status, out.message, out.recycle = "capture_failed", str(exc), True
+    elif backend.is_out_of_memory(exc):
+        out.status, out.message, out.recycle = "oom", f"{type(exc).__name__}: {exc}".strip()[:2000], True
+    else:
+        tb = traceback.format_exc(limit=6)
+        out.status, out.message, out.recycle = "crashed", f"{type(exc).__name__}: {exc}\n{tb}"[:4000], True
+
+
+class _CaseRun:
+    """One case's way through the stages; a failing stage ends it with a status, not an exception."""
+
+    def __init__(self, backend: Backend, case: Case, opts: WorkerOptions) -> None:
+        self.backend, self.case, self.opts = backend, case, opts
+        self.out = Outcome()
+        self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.t0 = time.perf_counter()
+        self.step = None
+
+    @property
+    def alive(self) -> bool:
+        return self.out.status == "ok"
+
+    def stage(self, fn, *args) -> None:
+        if not self.alive:
+            return
+        try:
+            fn(*args)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a record
+            _fail(self.out, self.backend, exc)
+
+    def precheck(self) -> None:
+        case = self.case
+        if case.graph and not self.backend.availability().graph.usable:
+            raise Unsupported(f"graph=on: {self.backend.availability().graph.reason}")
+        if case.variant.layout == "view" and case.cache_heads != 1 and case.has_decode:
+            from .backends.common import view_refusal  # noqa: PLC0415
+
+            raise InvalidCase(view_refusal([case.num_blocks, case.cache_heads, case.block_size, 656]))
+
+    def check_output(self, state, host, background) -> None:
+        backend, case, variant = self.backend, self.case, self.case.variant
+        mark = backend.marker(True) if self.opts.nvtx_in_timed else _null()
+
+        def forward():
+            return backend.forward(state, variant, mark)
+
+        result = forward()
+        backend.synchronize()
+        output = {"digest": _digest(backend.output_bytes(result)), "shape": list(result.shape), "dtype": "bfloat16"}
+        if self.opts.check and case.num_tokens * case.heads * case.topk <= ORACLE_MAX_SCORES:
+            from . import oracle  # noqa: PLC0415
+
+            ref = oracle.forward(case, host, background)
+            output["oracle_rel_error"] = float(oracle.relative_error(backend.output_numpy(result), ref))
+            output["oracle_bound"] = oracle.REL_ERROR_BOUND
+        if case.has_decode:
+            output["layout_copy_bytes"] = backend.layout_copy_bytes(state, variant)
+        self.out.data["output"] = output
+        del result
+        self.step = backend.capture(forward) if case.graph else forward
+
+    def time_alone(self, log) -> None:
+        self.out.data["timing"] = _timing(self.backend, self.step, self.opts.protocol, log)
+
+    def after_timing(self, state) -> None:
+        backend, case, variant, opts = self.backend, self.case, self.case.variant, self.opts
+        self.out.data["phases_ms"] = _phase_pass(backend, state, variant, opts.phase_iters)
+        self.out.data["memory"] = _memory_pass(backend, state, variant)
+        if opts.trace and opts.profile_iters > 0:
+            path = Path(opts.run_dir) / "traces" / f"{case.id}.{backend.name}.trace.json.gz"
+            profiled = self.step if case.graph else (lambda: backend.forward(state, variant, backend.marker(True)))
+            backend.record_trace(profiled, opts.profile_iters, path)
+            from .trace import aggregate, load_events  # noqa: PLC0415
+
+            agg = aggregate(load_events(path))
+            agg["file"] = str(path.relative_to(opts.run_dir))
+            self.out.data["trace"] = agg
+
+    def record(self) -> Record:
+        case, d = self.case, self.out.data
+        return Record(
+            run_id=self.opts.run_id,
+            case_id=case.id,
+            config_id=case.config_id,
+            group_id=case.group_id,
+            params=case.params(),
+            status=self.out.status,
+            message=self.out.message,
+            backend=self.backend.name,
+            device=self.backend.device_identity(),
+            timing=d.get("timing"),
+            phases_ms=d.get("phases_ms", {}),
+            trace=d.get("trace"),
+            memory=d.get("memory"),
+            output=d.get("output"),
+            started_at=self.started,
+            wall_s=round(time.perf_counter() - self.t0, 3),
+            worker={"pid": os.getpid(), "recycle": self.out.recycle},
+        )
+
+
 def run_case(backend: Backend, case: Case, opts: WorkerOptions, log=None) -> Record:
     """Measure one case; never raises for a case-level failure, the record carries it."""
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    t0 = time.perf_counter()
-    out = Outcome()
-    try:
-        _measure_case(backend, case, opts, out, log)
-    except InvalidCase as exc:
-        out.status, out.message = "invalid", str(exc)
-    except Unsupported as exc:
-        out.status, out.message = "unsupported", str(exc)
-    except CaptureFailed as exc:
-        out.status, out.message, out.recycle = "capture_failed", str(exc), True
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a record
-        if backend.is_out_of_memory(exc):
-            out.status, out.message, out.recycle = "oom", f"{type(exc).__name__}: {exc}".strip()[:2000], True
-        else:
-            tb = traceback.format_exc(limit=6)
-            out.status, out.message, out.recycle = "crashed", f"{type(exc).__name__}: {exc}\n{tb}"[:4000], True
-    d = out.data
-    return Record(
-        run_id=opts.run_id,
-        case_id=case.id,
-        config_id=case.config_id,
-        group_id=case.group_id,
-        params=case.params(),
-        status=out.status,
-        message=out.message,
-        backend=backend.name,
-        device=backend.device_identity(),
-        timing=d.get("timing"),
-        phases_ms=d.get("phases_ms", {}),
-        trace=d.get("trace"),
-        memory=d.get("memory"),
-        output=d.get("output"),
-        started_at=started,
-        wall_s=round(time.perf_counter() - t0, 3),
-        worker={"pid": os.getpid(), "recycle": out.recycle},
-    )
+    return run_group(backend, [case], opts, log)[0]
 
 
-def _measure_case(backend: Backend, case: Case, opts: WorkerOptions, out: Outcome, log) -> None:
-    avail = backend.availability()
-    if case.graph and not avail.graph.usable:
-        raise Unsupported(f"graph=on: {avail.graph.reason}")
-    if case.variant.layout == "view" and case.cache_heads != 1 and case.has_decode:
-        from .backends.common import view_refusal  # noqa: PLC0415
+def run_group(backend: Backend, cases: list[Case], opts: WorkerOptions, log=None) -> list[Record]:
+    """Measure the variants of one configuration (same inputs) with their timing interleaved.
 
-        raise InvalidCase(view_refusal([case.num_blocks, case.cache_heads, case.block_size, 656]))
+    The inputs are built once and shared: the variants differ only in the lines #7253 changed, so
+    the same bytes go in. With more than one case the timed samples are taken in rounds across the
+    variants (`measure.measure_interleaved`), so slow drift of the host or device is shared
+    instead of deciding which variant looks faster. Graph cases come one at a time (a failed
+    capture may poison the process for the next one).
+    """
+    runs = [_CaseRun(backend, c, opts) for c in cases]
+    for r in runs:
+        r.stage(r.precheck)
+    live = [r for r in runs if r.alive]
+    if live:
+        first = live[0].case
+        try:
+            host = make_host_inputs(first)
+            state = backend.prepare(first, host)
+            background = backend.cache_numpy(state) if opts.check else None
+        except Exception as exc:  # noqa: BLE001
+            for r in live:
+                _fail(r.out, backend, exc)
+            live = []
+    for r in live:
+        r.stage(r.check_output, state, host, background)
+    live = [r for r in live if r.alive]
+    if len(live) == 1:
+        live[0].stage(live[0].time_alone, log)
+    elif live:
+        _time_interleaved(backend, live, opts)
+    for r in live:
+        r.stage(r.after_timing, state)
+    return [r.record() for r in runs]
 
-    host = make_host_inputs(case)
-    state = backend.prepare(case, host)
-    background = backend.cache_numpy(state) if opts.check else None
-    variant = case.variant
-    timed_mark = backend.marker(True) if opts.nvtx_in_timed else _null()
 
-    def forward():
-        return backend.forward(state, variant, timed_mark)
+def _time_interleaved(backend: Backend, live: list[_CaseRun], opts: WorkerOptions) -> None:
+    """Interleaved timing; a variant that raises leaves the rotation with its status."""
+    from .measure import measure_interleaved  # noqa: PLC0415
 
-    result = forward()
-    backend.synchronize()
-    output = {"digest": _digest(backend.output_bytes(result)), "shape": list(result.shape), "dtype": "bfloat16"}
-    if opts.check and case.num_tokens * case.heads * case.topk <= ORACLE_MAX_SCORES:
-        from . import oracle  # noqa: PLC0415
+    while live:
+        current: list[_CaseRun] = []
 
-        ref = oracle.forward(case, host, background)
-        output["oracle_rel_error"] = float(oracle.relative_error(backend.output_numpy(result), ref))
-        output["oracle_bound"] = oracle.REL_ERROR_BOUND
-    if case.has_decode:
-        output["layout_copy_bytes"] = backend.layout_copy_bytes(state, variant)
-    out.data["output"] = output
-    del result
+        def tracked(r: _CaseRun):
+            def step():
+                current[:] = [r]
+                return r.step()
+            return step
 
-    step = backend.capture(forward) if case.graph else forward
-    out.data["timing"] = _timing(backend, step, opts.protocol, log)
-
-    out.data["phases_ms"] = _phase_pass(backend, state, variant, opts.phase_iters)
-    out.data["memory"] = _memory_pass(backend, state, variant)
-    if opts.trace and opts.profile_iters > 0:
-        path = Path(opts.run_dir) / "traces" / f"{case.id}.{backend.name}.trace.json.gz"
-        profiled_step = step if case.graph else (lambda: backend.forward(state, variant, backend.marker(True)))
-        backend.record_trace(profiled_step, opts.profile_iters, path)
-        from .trace import aggregate, load_events  # noqa: PLC0415
-
-        agg = aggregate(load_events(path))
-        agg["file"] = str(path.relative_to(opts.run_dir))
-        out.data["trace"] = agg
+        try:
+            timings = measure_interleaved([tracked(r) for r in live], backend.clock(), backend.synchronize,
+                                          opts.protocol, flush=backend.flush_l2)
+        except Exception as exc:  # noqa: BLE001
+            culprit = current[0] if current else live[0]
+            _fail(culprit.out, backend, exc)
+            live = [r for r in live if r is not culprit]
+            continue
+        for r, timing in zip(live, timings):
+            r.out.data["timing"] = timing
+        return
 
 
 def _null():
@@ -230,9 +315,9 @@ def worker_main(conn: Any, backend_name: str, device_env: dict, opts: WorkerOpti
         msg = conn.recv()
         if msg is None:
             return
-        case = case_from_params(msg["case"])
-        record = run_case(backend, case, opts)
-        conn.send({"record": record.to_json()})
+        cases = [case_from_params(p) for p in msg["cases"]]
+        records = run_group(backend, cases, opts)
+        conn.send({"records": [r.to_json() for r in records]})
 
 
 def case_from_params(params: dict) -> Case:

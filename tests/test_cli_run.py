@@ -41,6 +41,9 @@ def test_run_writes_manifest_and_one_record_per_case_with_raw_samples(tmp_path):
     ok = by_status["ok"]
     assert len(ok) == 2 and all(len(rec["timing"]["samples_ms"]) >= 5 for rec in ok)
     assert all(rec["timing"]["clock"] == "host" for rec in ok)
+    # the eager variants of one case are timed in the same worker, interleaved in rounds
+    assert all("interleaved with 1 other variant" in rec["timing"]["stop_reason"] for rec in ok)
+    assert len({rec["worker"]["pid"] for rec in ok}) == 1
     assert all(set(rec["phases_ms"]) >= {"scale", "slot_mapping", "write_cache", "layout", "decode"} for rec in ok)
     assert all((run / rec["trace"]["file"]).exists() for rec in ok)
     assert all(rec["output"]["oracle_rel_error"] <= rec["output"]["oracle_bound"] for rec in ok)

@@ -51,7 +51,8 @@ def _children(pid: int) -> list[int]:
 
 def test_a_worker_killed_mid_case_is_recorded_crashed_with_the_signal_and_replaced(tmp_path):
     args = [sys.executable, "-m", "dsabench", "run", "smoke", "--filter", r"prefill.*(tensor-contiguous|scalar-view)\.eager",
-            "--out", str(tmp_path), "--run-id", "c", "--max-time-s", "5", "--precision", "0.0001", "--profile-iters", "0"]
+            "--out", str(tmp_path), "--run-id", "c", "--max-time-s", "5", "--precision", "0.0001", "--profile-iters", "0",
+            "--no-interleave"]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # The worker is the main process's child that imported the framework; wait until it measures.
     deadline = time.time() + 60
