@@ -2,9 +2,10 @@
 # The first GPU evidence, in one device call per stage (see results/README.md).
 #   stage "run1": env, smoke with --check on the GPU, then shard 1/2 of the `pr` preset (torch backend)
 #   stage "run2": shard 2/2 of `pr`, 5 repeats of one case, and the reference timers (triton, cuda-bench)
+#   stage "run3": the eager cases of `pr` with each case's variants interleaved in one worker
 # Wheels for packages the GPU image lacks (nvtx, cuda-bench) travel in .whl/.
 set -uo pipefail
-stage=${1:?usage: gpu_proof.sh run1|run2}
+stage=${1:?usage: gpu_proof.sh run1|run2|run3}
 out=${OUT:-/tmp/gpu_proof_out}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
@@ -38,5 +39,16 @@ run2)
   done | tee "$out/repeats.log"
   timeout 200 python3 scripts/gpu_reference.py --out "$out" > "$out/reference.log" 2>&1; tail -25 "$out/reference.log"
   pack run2.tar.gz
+  ;;
+run3)
+  # The eager cases again, now with the variants of each case interleaved in one worker.
+  timeout 420 python3 -m dsabench run pr --backend torch --check --filter '\.eager$' --out $runs \
+    --run-id pr-eager-interleaved-torch-h100 > "$out/pr3.log" 2>&1
+  grep -v -i warn "$out/pr3.log" | tail -14
+  timeout 60 python3 -m dsabench compare --variants $runs/pr-eager-interleaved-torch-h100 > "$out/compare3.txt" 2>&1
+  timeout 60 python3 -m dsabench compare --variants $runs/pr-eager-interleaved-torch-h100 \
+    --base-variant none+contiguous --cand-variant none+view >> "$out/compare3.txt" 2>&1
+  cut -c1-160 "$out/compare3.txt"
+  pack run3.tar.gz
   ;;
 esac
