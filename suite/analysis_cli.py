@@ -128,3 +128,7 @@ def register(subparsers) -> None:
     p.add_argument("--min-change", type=float, default=MIN_CHANGE, help=f"relative, default {MIN_CHANGE}")
     p.add_argument("--markdown", action="store_true")
     p.set_defaults(func=cmd_history)
+
+    from .dashboard import add_cli as add_dashboard  # noqa: PLC0415 - `dashboard` verb: static HTML site over runs
+
+    add_dashboard(subparsers)
