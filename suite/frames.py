@@ -105,7 +105,8 @@ def _num(value) -> float:
 def manifest_commit(manifest: dict) -> str | None:
     """The commit a run measured: the measured checkout's SHA, else the suite's own."""
     git = manifest.get("git") or {}
-    return git.get("measured_sha") or git.get("suite_sha") or None
+    measured, suite = git.get("measured") or {}, git.get("suite") or {}
+    return measured.get("sha") or suite.get("sha") or None
 
 
 def _row(record: dict, manifest: dict, run_dir: Path) -> dict:

@@ -34,13 +34,17 @@ def test_devices_start_one_worker_per_device_and_records_name_the_device(tmp_pat
 
 
 def test_a_to_a_comparison_of_two_real_cpu_runs_flags_no_case(tmp_path):
-    """The same code measured twice: the gate may say same or undecided, never faster or slower."""
+    """The same code measured twice: the gate may say same or undecided, never faster or slower.
+
+    Two runs on a shared 2-core CPU drift by a few percent between runs (the GPU repeats in
+    results/ drift 0.1%), so the CPU A/A holds the gate at a 5% threshold.
+    """
     common = ["--filter", r"decode\.b1\.c256.*(tensor-contiguous|scalar-view)\.eager", "--out", tmp_path,
               "--max-time-s", "0.3", "--profile-iters", "0"]
     for run_id in ("a1", "a2"):
         r = dsabench("run", "smoke", "--run-id", run_id, *common)
         assert r.returncode == 0, r.stderr
-    r = dsabench("compare", tmp_path / "a1", tmp_path / "a2", "--fail-on-regression")
+    r = dsabench("compare", tmp_path / "a1", tmp_path / "a2", "--fail-on-regression", "--threshold", "0.05")
     assert r.returncode == 0, r.stdout + r.stderr
     verdicts = [line.split()[0] for line in r.stdout.splitlines() if line.startswith(("faster", "slower", "same", "undecided"))]
     assert len(verdicts) == 2

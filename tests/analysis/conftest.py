@@ -78,7 +78,9 @@ class RunBuilder:
             "scenario_sha256": "0" * 64,
             "backend": backend,
             "shard": shard,
-            "git": {"suite_sha": "b" * 40, "suite_dirty": False, "measured_sha": commit},
+            # the spelling env.collect writes: git.suite.sha, git.measured.sha
+            "git": {"suite": {"sha": "b" * 40, "dirty": False},
+                    **({"measured": {"path": "/src/FastDeploy", "sha": commit, "dirty": False}} if commit else {})},
             "env": {"device": {"name": device}, "paddle": "3.1.0"},
         }
         path = create_run_dir(self.root / name, manifest)
