@@ -3,9 +3,10 @@
 #   stage "run1": env, smoke with --check on the GPU, then shard 1/2 of the `pr` preset (torch backend)
 #   stage "run2": shard 2/2 of `pr`, 5 repeats of one case, and the reference timers (triton, cuda-bench)
 #   stage "run3": the eager cases of `pr` with each case's variants interleaved in one worker
+#   stage "run4": a worker pinned with --devices 0, and an out-of-memory case then one that fits
 # Wheels for packages the GPU image lacks (nvtx, cuda-bench) travel in .whl/.
 set -uo pipefail
-stage=${1:?usage: gpu_proof.sh run1|run2|run3}
+stage=${1:?usage: gpu_proof.sh run1|run2|run3|run4}
 out=${OUT:-/tmp/gpu_proof_out}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
@@ -50,5 +51,23 @@ run3)
     --base-variant none+contiguous --cand-variant none+view >> "$out/compare3.txt" 2>&1
   cut -c1-160 "$out/compare3.txt"
   pack run3.tar.gz
+  ;;
+run4)
+  # Worker pinned by --devices (CUDA_VISIBLE_DEVICES, index and UUID in every record), and an
+  # out-of-memory case recorded as such before a case that fits.
+  timeout 200 python3 -m dsabench run smoke --backend torch --devices 0 --filter 'decode\.b1\.c256.*(tensor-contiguous|scalar-view)' \
+    --out $runs --run-id devices0-torch-h100 > "$out/devices0.log" 2>&1
+  grep -v -i warn "$out/devices0.log" | tail -8
+  timeout 200 python3 -m dsabench run scripts/oom_probe.toml --backend torch --out $runs --run-id oom-probe-torch-h100 \
+    > "$out/oom.log" 2>&1
+  grep -v -i warn "$out/oom.log" | tail -6
+  python3 - "$runs" <<'PY'
+import json, sys, pathlib
+for name in ("devices0-torch-h100", "oom-probe-torch-h100"):
+    for line in (pathlib.Path(sys.argv[1]) / name / "cases.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        print(name, r["status"], r["device"].get("index"), r["device"].get("uuid"), r["worker"], r["message"][:160])
+PY
+  pack run4.tar.gz
   ;;
 esac
