@@ -132,3 +132,7 @@ def register(subparsers) -> None:
     from .dashboard import add_cli as add_dashboard  # noqa: PLC0415 - `dashboard` verb: static HTML site over runs
 
     add_dashboard(subparsers)
+
+    from .report import register as add_report  # noqa: PLC0415 - `report` verb: PR evidence bundle (evidence.md + charts)
+
+    add_report(subparsers)
