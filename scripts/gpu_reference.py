@@ -599,7 +599,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         def eager() -> Any:
             return backend.forward(state, PATCHED)
 
-        replay = backend.capture(eager)
+        replay, _ = backend.capture(eager)
         clock, sync = backend.clock(), backend.synchronize
 
         # 2. the suite's protocol, `repeats` fresh calls of measure on the same graph

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,9 +36,10 @@ def _shard(text: str) -> tuple[int, int]:
 
 def _devices(text: str) -> tuple[str, ...]:
     parts = [p.strip() for p in text.split(",")]
-    if not parts or any(not re.fullmatch(r"\d+|GPU-[0-9a-fA-F-]+", p) for p in parts) or len(set(parts)) != len(parts):
+    if not parts or any(not re.fullmatch(r"\d+|GPU-[0-9a-fA-F-]+|cpu:\d+", p) for p in parts) or len(set(parts)) != len(parts):
         raise argparse.ArgumentTypeError(
-            f"--devices {text!r}: expected distinct GPU indices or UUIDs separated by commas, e.g. 0,1")
+            f"--devices {text!r}: expected distinct GPU indices or UUIDs (or cpu:N for CPU workers) separated by "
+            "commas, e.g. 0,1")
     return tuple(parts)
 
 
@@ -197,10 +199,19 @@ def cmd_run(args) -> int:
         opts_saved = manifest["options"]
         check, filt = opts_saved["check"], re.compile(opts_saved["filter"]) if opts_saved.get("filter") else None
         interleave_off = not opts_saved.get("interleave", True)
+        # A resumed run measures the rest as the run began: same protocol, passes and devices.
+        devices = tuple(opts_saved["devices"]) if opts_saved.get("devices") else None
+        profile_iters, nvtx = opts_saved.get("profile_iters", 5), opts_saved.get("nvtx_in_timed", False)
+        from .measure import Protocol  # noqa: PLC0415
+
+        protocol = Protocol(**manifest["protocol"])
     else:
         sset = scenarios.load_named(args.scenarios)
         backend, shard, check, filt = args.backend, args.shard, args.check, args.filter
         interleave_off = args.no_interleave
+        devices, profile_iters, nvtx = args.devices, args.profile_iters, args.nvtx
+        if args.out.exists() and not args.out.is_dir():
+            raise InputError(f"--out {args.out}: is a file; expected a directory to hold run directories")
         if shard is not None and args.run_id is None:
             print("warning: --shard without --run-id: give every shard the same --run-id so that they load as one run",
                   file=sys.stderr)
@@ -217,9 +228,11 @@ def cmd_run(args) -> int:
         cases = runner.select_shard(cases, *shard)
     if not cases:
         raise InputError(f"{sset.path}: no case left after --filter/--shard; nothing to run")
-    gpu_expected = args.devices is not None or _cuda_likely(backend)
-    protocol = protocol_for(gpu_expected, max_time_s=args.max_time_s, precision=args.precision,
-                            min_samples=args.min_samples)
+    if args.resume is None:
+        gpu_expected = (devices is not None and any(not d.startswith("cpu:") for d in devices)) or (
+            devices is None and _cuda_likely(backend))
+        protocol = protocol_for(gpu_expected, max_time_s=args.max_time_s, precision=args.precision,
+                                min_samples=args.min_samples)
 
     if manifest is None:
         manifest = {
@@ -234,29 +247,36 @@ def cmd_run(args) -> int:
             "backend": backend,
             "shard": list(shard) if shard else None,
             "cases_planned": len(cases),
-            "options": {"check": check, "filter": filt.pattern if filt else None, "devices": args.devices,
+            "options": {"check": check, "filter": filt.pattern if filt else None, "devices": devices,
                         "interleave": not interleave_off,
-                        "profile_iters": args.profile_iters, "nvtx_in_timed": args.nvtx},
+                        "profile_iters": profile_iters, "nvtx_in_timed": nvtx},
             "protocol": protocol.__dict__,
             "dsabench_version": __version__,
             **env.collect(args.measured_checkout),
             "workers": [],
         }
         store.create_run_dir(run_dir, manifest)
+        created = True
+    else:
+        created = False
     done = store.finished_case_ids(run_dir)
     todo = tuple(c for c in cases if c.id not in done)
     print(f"run {run_id}: {len(todo)} of {len(cases)} cases to measure ({backend} backend) -> {run_dir}", file=sys.stderr)
 
     opts = WorkerOptions(run_id=run_id, run_dir=str(run_dir), protocol=protocol, check=check,
-                         profile_iters=args.profile_iters, nvtx_in_timed=args.nvtx, trace=args.profile_iters > 0)
+                         profile_iters=profile_iters, nvtx_in_timed=nvtx, trace=profile_iters > 0)
 
     def on_worker(hello: dict) -> None:
         manifest["workers"].append(hello)
         store.write_json_atomic(run_dir / store.MANIFEST, manifest)
 
-    devices = args.devices or (None,)
-    stats = runner.run_cases(todo, run_dir, backend, devices, opts, runner.progress_printer(), on_worker,
-                             case_timeout_s=args.case_timeout_s, interleave=not interleave_off)
+    try:
+        stats = runner.run_cases(todo, run_dir, backend, devices or (None,), opts, runner.progress_printer(),
+                                 on_worker, case_timeout_s=args.case_timeout_s, interleave=not interleave_off)
+    except runner.WorkersFailed as exc:
+        if created and not store.read_records(run_dir)[0]:
+            shutil.rmtree(run_dir)  # nothing measured: leave no half-written run directory
+        raise InputError(f"--backend {backend}: {exc}") from None
     records, warnings = store.read_records(run_dir)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)

@@ -51,8 +51,9 @@ class Protocol:
 # A GPU sample of >= 1 ms puts event resolution (~0.5 us) three orders below it. On a CPU the
 # forward itself takes milliseconds, and the smoke preset must finish in a minute on two cores.
 GPU_PROTOCOL = Protocol()
-CPU_PROTOCOL = Protocol(warmup_min_iters=2, warmup_min_ms=10.0, min_sample_ms=5.0, min_samples=5,
-                        max_samples=200, precision=0.02, max_time_s=0.5, chunk=5)
+CPU_PROTOCOL = Protocol(warmup_min_iters=2, warmup_min_ms=10.0, min_sample_ms=5.0, min_samples=6,
+                        max_samples=200, precision=0.02, max_time_s=0.5, chunk=6)
+# min_samples 6: the distribution-free 95% CI of a median needs n >= 6 to reach 95% coverage.
 
 
 def _warm_up(step: Callable[[], object], sync: Callable[[], None], p: Protocol) -> tuple[int, float]:
@@ -91,13 +92,19 @@ def _start(step: Callable[[], object], clock, sync, protocol: Protocol) -> _Seri
     return _Series(step, k, warm_n, warm_ms)
 
 
-def _chunk(series: _Series, clock, protocol: Protocol, flush) -> None:
-    """`protocol.chunk` samples of K back-to-back forwards; events are read after the chunk."""
+def _chunk(series: _Series, clock, protocol: Protocol, flush, sync) -> None:
+    """`protocol.chunk` samples of K back-to-back forwards; events are read after the chunk.
+
+    Cold mode synchronizes after the flush, outside the clock marks: otherwise the host would run
+    ahead during the flush and launch overhead would vanish from the sample of every variant
+    that does not block the host, favouring it (seen on the H100: patched 'cold' faster than hot).
+    """
     t0 = time.perf_counter()
     spans = []
     for _ in range(protocol.chunk):
         if protocol.mode == "cold" and flush is not None:
             flush()
+            sync()
         s = clock.start()
         for _ in range(series.k):
             series.step()
@@ -138,7 +145,7 @@ def measure(step: Callable[[], object], clock, sync: Callable[[], None], protoco
     """Time `step` (one forward or one graph replay) by the protocol above."""
     series = _start(step, clock, sync, protocol)
     while not series.reason:
-        _chunk(series, clock, protocol, flush)
+        _chunk(series, clock, protocol, flush, sync)
         series.reason = _stop_reason(series, protocol)
     if log is not None and not series.reason.startswith("precision"):
         log(f"Warn: {series.reason}")
@@ -146,25 +153,39 @@ def measure(step: Callable[[], object], clock, sync: Callable[[], None], protoco
 
 
 def measure_interleaved(steps: Sequence[Callable[[], object]], clock, sync: Callable[[], None],
-                        protocol: Protocol, flush: Callable[[], None] | None = None) -> list[Timing]:
+                        protocol: Protocol, flush: Callable[[], None] | None = None,
+                        seed: int = 0) -> list[Timing]:
     """Time several steps (the variants of one case) in rounds: a chunk of each, in turn.
 
     Host and device drift (clocks, other tenants, allocator state) then falls on every variant
-    alike instead of on whichever ran first; the first step of each round rotates so that no
-    variant always follows the same one. Each step stops by the protocol's rules on its own and
-    leaves the rotation; the caps apply per step.
+    alike instead of on whichever ran first. Every step stays in the rotation until all of them
+    meet the stopping rule (or the caps, which apply per step), so all get the same rounds; the
+    order within a round is a fresh seeded permutation, so no variant always follows another.
     """
+    import numpy as np  # noqa: PLC0415
+
     series = [_start(step, clock, sync, protocol) for step in steps]
+    rng = np.random.default_rng(seed)
     round_no = 0
-    while any(not s.reason for s in series):
-        live = [s for s in series if not s.reason]
-        shift = round_no % len(live)
-        for s in live[shift:] + live[:shift]:
-            _chunk(s, clock, protocol, flush)
-            s.reason = _stop_reason(s, protocol)
+    while True:
+        for i in rng.permutation(len(series)):
+            _chunk(series[i], clock, protocol, flush, sync)
         round_no += 1
+        reasons = [_stop_reason(s, protocol) for s in series]
+        capped = [r and not r.startswith("precision") for r in reasons]
+        if all(reasons) or any(capped):
+            break
+    for s, r in zip(series, reasons):
+        s.reason = r or _unmet(s, protocol)
     note = f"; interleaved with {len(steps) - 1} other variant(s) in {round_no} rounds" if len(steps) > 1 else ""
     return [_timing(s, clock, note) for s in series]
+
+
+def _unmet(series: _Series, protocol: Protocol) -> str:
+    """Why a series stopped before its own rule did: a sibling hit a cap."""
+    rel = summarize(series.samples).rel_ci_halfwidth if len(series.samples) >= 3 else float("inf")
+    return (f"stopped with its interleaved siblings at a cap while over noise threshold "
+            f"(±{rel:.2%} > {protocol.precision:.2%}) after {len(series.samples)} samples")
 
 
 def protocol_for(gpu: bool, **overrides) -> Protocol:

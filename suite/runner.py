@@ -58,6 +58,10 @@ def work_items(cases: tuple[Case, ...], interleave: bool = True) -> list[tuple[C
     return [tuple(i) for i in items]
 
 
+class WorkersFailed(RuntimeError):
+    """No worker could start (backend missing, device absent): nothing could be measured."""
+
+
 @dataclass
 class RunStats:
     done: int = 0
@@ -77,6 +81,17 @@ def _signal_name(exitcode: int | None) -> str:
     return f"exit code {exitcode}"
 
 
+def device_env(device: str | None) -> tuple[dict, str | None]:
+    """(environment, backend device) of a worker: a GPU index or UUID pins CUDA_VISIBLE_DEVICES and
+    demands a GPU (no silent fall-back to the CPU); `cpu:N` is a CPU worker with GPUs hidden;
+    None leaves the backend to pick its default device."""
+    if device is None:
+        return {}, None
+    if device.startswith("cpu:"):
+        return {"CUDA_VISIBLE_DEVICES": ""}, "cpu"
+    return {"CUDA_VISIBLE_DEVICES": device}, "gpu"
+
+
 class WorkerHandle:
     """A worker process bound to one device; restarted when it dies or may be poisoned."""
 
@@ -89,8 +104,8 @@ class WorkerHandle:
     def start(self) -> dict:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
-        env = {} if self.device is None else {"CUDA_VISIBLE_DEVICES": self.device}
-        self.proc = ctx.Process(target=worker_main, args=(child, self.backend, env, self.opts), daemon=True)
+        env, kind = device_env(self.device)
+        self.proc = ctx.Process(target=worker_main, args=(child, self.backend, env, self.opts, kind), daemon=True)
         self.proc.start()
         child.close()
         self.conn = parent
@@ -190,6 +205,8 @@ def run_cases(
                     handle.start()
                 pid = handle.proc.pid
                 records, why = handle.run(item, case_timeout_s * len(item))
+                if stop.is_set():
+                    return  # interrupted: a case cut short is not a crash; --resume measures it
                 if records is None:
                     ident = (handle.hello or {}).get("device", {})
                     records = [crashed_record(c, opts, backend, ident, why) for c in item]
@@ -225,7 +242,7 @@ def run_cases(
         for t in threads:
             t.join(timeout=2)
     if errors and stats.done < len(cases) and not stats.interrupted:
-        raise RuntimeError("; ".join(errors))
+        raise WorkersFailed("; ".join(errors))
     return stats
 
 

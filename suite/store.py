@@ -38,9 +38,32 @@ def write_json_atomic(path: Path, obj) -> None:
         raise
 
 
+def drop_partial_tail(run_dir: Path) -> bool:
+    """Cut a partial last line (a run killed mid-write) so the next append starts a fresh line.
+
+    Returns whether anything was cut. Without this, the next record would be glued onto the
+    fragment and the file would stop loading at that line.
+    """
+    path = Path(run_dir) / CASES
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    with open(path, "rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
+            return False
+        f.seek(0)
+        content = f.read()
+        keep = content.rfind(b"\n") + 1
+        f.truncate(keep)
+        f.flush()
+        os.fsync(f.fileno())
+    return True
+
+
 def append_record(run_dir: Path, record: dict) -> None:
     """Append one record as one line with one write(2) on an O_APPEND descriptor, then fsync."""
     line = (json.dumps(record, sort_keys=True, default=str, allow_nan=True) + "\n").encode()
+    drop_partial_tail(run_dir)
     fd = os.open(Path(run_dir) / CASES, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         view = memoryview(line)
@@ -128,7 +151,8 @@ def read_records(run_dir: Path) -> tuple[list[dict], list[str]]:
         try:
             record = json.loads(raw)
         except json.JSONDecodeError as exc:
-            if i == last + 1 and not raw.endswith(b"}"):
+            unterminated = lines[-1] != b""  # a record's single write ends with its newline
+            if i == last + 1 and unterminated:
                 warnings.append(f"{path}:{i}: last line is truncated (run killed while writing?); skipped it")
                 continue
             raise InputError(f"{path}:{i}: not valid JSON ({exc})") from None

@@ -82,6 +82,10 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _oracle_fits(case: Case) -> bool:
+    return case.num_tokens * case.heads * case.topk <= ORACLE_MAX_SCORES
+
+
 def _fail(out: Outcome, backend: Backend, exc: BaseException) -> None:
     """Map an exception to a record status; after capture, OOM or a crash, replace the worker."""
     if isinstance(exc, InvalidCase):
@@ -138,7 +142,7 @@ class _CaseRun:
         result = forward()
         backend.synchronize()
         output = {"digest": _digest(backend.output_bytes(result)), "shape": list(result.shape), "dtype": "bfloat16"}
-        if self.opts.check and case.num_tokens * case.heads * case.topk <= ORACLE_MAX_SCORES:
+        if self.opts.check and _oracle_fits(case):
             from . import oracle  # noqa: PLC0415
 
             ref = oracle.forward(case, host, background)
@@ -148,7 +152,16 @@ class _CaseRun:
             output["layout_copy_bytes"] = backend.layout_copy_bytes(state, variant)
         self.out.data["output"] = output
         del result
-        self.step = backend.capture(forward) if case.graph else forward
+        if case.graph:
+            replay, static_out = backend.capture(forward)
+            replay()
+            backend.synchronize()
+            # what the graph computes is what is checked: its output replaces the eager one
+            output["eager_digest"] = output["digest"]
+            output["digest"] = _digest(backend.output_bytes(static_out))
+            self.step = replay
+        else:
+            self.step = forward
 
     def time_alone(self, log) -> None:
         self.out.data["timing"] = _timing(self.backend, self.step, self.opts.protocol, log)
@@ -213,7 +226,7 @@ def run_group(backend: Backend, cases: list[Case], opts: WorkerOptions, log=None
         try:
             host = make_host_inputs(first)
             state = backend.prepare(first, host)
-            background = backend.cache_numpy(state) if opts.check else None
+            background = backend.cache_numpy(state) if opts.check and _oracle_fits(first) else None
         except Exception as exc:  # noqa: BLE001
             for r in live:
                 _fail(r.out, backend, exc)
@@ -300,13 +313,20 @@ def _memory_pass(backend: Backend, state, variant) -> dict | None:
     }
 
 
-def worker_main(conn: Any, backend_name: str, device_env: dict, opts: WorkerOptions) -> None:
-    """Entry point of a worker process: receive cases, send records, until told to stop."""
+def worker_main(conn: Any, backend_name: str, device_env: dict, opts: WorkerOptions, device: str | None = None) -> None:
+    """Entry point of a worker process: receive cases, send records, until told to stop.
+
+    Ctrl-C reaches the whole process group; the worker ignores it and lets the main process
+    decide (it kills workers and records nothing for the cases they were on).
+    """
+    import signal  # noqa: PLC0415
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(device_env)
     from .backends.base import get_backend  # noqa: PLC0415
 
     try:
-        backend = get_backend(backend_name)
+        backend = get_backend(backend_name, device)
         conn.send({"hello": {"device": backend.device_identity(), "availability": dataclasses.asdict(backend.availability())}})
     except Exception as exc:  # noqa: BLE001
         conn.send({"fatal": f"{type(exc).__name__}: {exc}"})

@@ -146,3 +146,18 @@ def test_sigterm_stops_the_run_kills_its_workers_and_keeps_finished_cases(tmp_pa
     children = subprocess.run(["pgrep", "-f", "multiprocessing.spawn"], capture_output=True, text=True).stdout
     assert str(proc.pid) not in subprocess.run(["ps", "-o", "ppid=", "-p", children.replace("\n", ",") or "0"],
                                                capture_output=True, text=True).stdout
+
+
+def test_resume_after_a_truncated_last_line_cuts_it_and_the_run_loads_again(tmp_path):
+    r = dsabench("run", "smoke", "--filter", r"decode\.b1\.c256.*(tensor-contiguous|scalar-view)\.eager", "--out",
+                 tmp_path, "--run-id", "t", "--max-time-s", "0.05", "--profile-iters", "0", "--no-interleave")
+    assert r.returncode == 0, r.stderr
+    cases = tmp_path / "t" / "cases.jsonl"
+    lines = cases.read_bytes().splitlines(keepends=True)
+    cases.write_bytes(lines[0] + lines[1][: len(lines[1]) // 2])  # killed while writing the second record
+    records, warnings = store.read_records(tmp_path / "t")
+    assert len(records) == 1 and "truncated" in warnings[0]
+    r = dsabench("run", "--resume", tmp_path / "t")
+    assert r.returncode == 0, r.stderr
+    records, warnings = store.read_records(tmp_path / "t")
+    assert not warnings and len(records) == 2

@@ -271,7 +271,8 @@ def test_pages_fetch_nothing_from_the_network_or_the_disk(site):
     for page in site.pages:
         text = read(page)
         assert not re.search(r"\ssrc\s*=|<link\b|@import|url\(|<iframe|<img\b", text, re.I), page
-        assert not re.search(r"https?://", text), page
+        # an address may appear as escaped text (torch's OOM message cites its docs), never as a target
+        assert not re.search(r"""(href|src|action|content)\s*=\s*["']?\s*(https?:)?//""", text, re.I), page
         assert "Content-Security-Policy" in text and "default-src &#x27;none&#x27;" in text
 
 

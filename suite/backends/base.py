@@ -130,8 +130,9 @@ class Backend(ABC):
     def clock(self) -> Clock: ...
 
     @abstractmethod
-    def capture(self, fn: Callable[[], Any]) -> Callable[[], None]:
-        """Capture `fn` into a CUDA Graph and return its replay; raises CaptureFailed or Unsupported."""
+    def capture(self, fn: Callable[[], Any]) -> tuple[Callable[[], None], Any]:
+        """Capture `fn` into a CUDA Graph: (replay, the graph's static output tensor), which a
+        replay overwrites; raises CaptureFailed or Unsupported."""
 
     @abstractmethod
     def flush_l2(self) -> None:

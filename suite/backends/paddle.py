@@ -391,11 +391,13 @@ class PaddleBackend(Backend):
     def clock(self) -> Clock:
         return PaddleEventClock() if self.gpu else HostClock(self.synchronize)
 
-    def capture(self, fn: Callable[[], Any]) -> Callable[[], None]:
-        """Capture one call of `fn` on a side stream after a warm-up there.
+    def capture(self, fn: Callable[[], Any]) -> tuple[Callable[[], None], Any]:
+        """Capture one call of `fn` on a side stream after a warm-up there; (replay, static output).
 
-        Paddle's CUDAGraph (paddle.device.cuda.graphs) captures the current stream between
-        capture_begin and capture_end; the input tensors of `fn` are its static buffers.
+        Paddle's CUDAGraph replays on the stream it was captured on (cudaGraphLaunch on the
+        captured stream_), so the replay closure keeps that stream alive and orders it against
+        the current stream both ways: device events recorded on the current stream then bracket
+        the replay, and an L2 flush on the current stream precedes it.
         """
         if not self.gpu:
             raise Unsupported(f"CUDA Graph capture needs a CUDA device; {self._gpu_reason()}")
@@ -404,19 +406,32 @@ class PaddleBackend(Backend):
         graph = CUDAGraph(place=self.place, mode="thread_local")
         stream = paddle.device.Stream()
         try:
+            stream.wait_stream(paddle.device.current_stream())
             with paddle.device.stream_guard(stream):
                 for _ in range(3):
                     fn()
                 stream.synchronize()
                 graph.capture_begin()
                 try:
-                    fn()
-                finally:
-                    graph.capture_end()
+                    static_out = fn()
+                except Exception:
+                    try:
+                        graph.capture_end()
+                    except Exception:  # noqa: BLE001 - the capture's own error is the one to report
+                        pass
+                    raise
+                graph.capture_end()
             paddle.device.synchronize()
         except Exception as exc:  # the framework's own error text is the record's message
             raise CaptureFailed(f"{type(exc).__name__}: {exc}") from exc
-        return graph.replay
+
+        def replay() -> None:
+            current = paddle.device.current_stream()
+            stream.wait_stream(current)
+            graph.replay()
+            current.wait_stream(stream)
+
+        return replay, static_out
 
     def flush_l2(self) -> None:
         if not self.gpu:

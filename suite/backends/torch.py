@@ -309,8 +309,9 @@ class TorchBackend(Backend):
     def clock(self) -> Clock:
         return TorchEventClock() if self.gpu else HostClock(self.synchronize)
 
-    def capture(self, fn: Callable[[], Any]) -> Callable[[], None]:
-        """Warm up on a side stream, then capture one call of `fn` (torch.cuda.graph)."""
+    def capture(self, fn: Callable[[], Any]) -> tuple[Callable[[], None], Any]:
+        """Warm up on a side stream, then capture one call of `fn` (torch.cuda.graph);
+        (replay, static output). torch's replay launches on the current stream."""
         if not self.gpu:
             raise Unsupported(f"CUDA Graph capture needs a CUDA device; torch {torch.__version__} sees none")
         graph = torch.cuda.CUDAGraph()
@@ -323,11 +324,11 @@ class TorchBackend(Backend):
             torch.cuda.current_stream().wait_stream(side)
             torch.cuda.synchronize()
             with torch.cuda.graph(graph):
-                fn()
+                static_out = fn()
             torch.cuda.synchronize()
         except Exception as exc:  # the framework's own error text is the record's message
             raise CaptureFailed(f"{type(exc).__name__}: {exc}") from exc
-        return graph.replay
+        return graph.replay, static_out
 
     def flush_l2(self) -> None:
         if not self.gpu:
