@@ -4,9 +4,10 @@
 #   stage "run2": shard 2/2 of `pr`, 5 repeats of one case, and the reference timers (triton, cuda-bench)
 #   stage "run3": the eager cases of `pr` with each case's variants interleaved in one worker
 #   stage "run4": a worker pinned with --devices 0, and an out-of-memory case then one that fits
+#   stage "run5": smoke --check and the 8192-block pr cases again after the review fixes
 # Wheels for packages the GPU image lacks (nvtx, cuda-bench) travel in .whl/.
 set -uo pipefail
-stage=${1:?usage: gpu_proof.sh run1|run2|run3|run4}
+stage=${1:?usage: gpu_proof.sh run1|run2|run3|run4|run5}
 out=${OUT:-/tmp/gpu_proof_out}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
@@ -69,5 +70,14 @@ for name in ("devices0-torch-h100", "oom-probe-torch-h100"):
         print(name, r["status"], r["device"].get("index"), r["device"].get("uuid"), r["worker"], r["message"][:160])
 PY
   pack run4.tar.gz
+  ;;
+run5)
+  # After the review fixes: graph outputs checked from the graph's own output, cold mode synced
+  # after the flush, interleaved variants sharing every round.
+  timeout 200 python3 -m dsabench run smoke --backend torch --check --out $runs --run-id smoke-v2-torch-h100 > "$out/smoke-v2.log" 2>&1
+  grep -v -i warn "$out/smoke-v2.log" | tail -16
+  timeout 300 python3 -m dsabench run pr --backend torch --check --filter '\.n8192\.' --out $runs --run-id pr-n8192-v2-torch-h100 > "$out/pr-n8192-v2.log" 2>&1
+  grep -v -i warn "$out/pr-n8192-v2.log" | tail -8
+  pack run5.tar.gz
   ;;
 esac
