@@ -23,6 +23,13 @@ def dsabench(*args, cwd=REPO, timeout=300):
                           text=True, timeout=timeout)
 
 
+def wait_for_records(cases: Path, n: int, timeout_s: float = 120) -> None:
+    """Block until a running run has appended `n` records (or the timeout passes)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and (not cases.exists() or len(cases.read_text().splitlines()) < n):
+        time.sleep(0.05)
+
+
 def test_run_writes_manifest_and_one_record_per_case_with_raw_samples(tmp_path):
     r = dsabench("run", "smoke", "--filter", SMALL, "--out", tmp_path, "--run-id", "r1", "--max-time-s", "0.05",
                  "--profile-iters", "2", "--check")
@@ -103,9 +110,7 @@ def test_a_killed_run_keeps_finished_cases_and_resume_finishes_it_without_redoin
             "--out", str(tmp_path), "--run-id", "k", "--max-time-s", "0.05", "--profile-iters", "0"]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     cases = tmp_path / "k" / "cases.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and (not cases.exists() or len(cases.read_text().splitlines()) < 3):
-        time.sleep(0.05)
+    wait_for_records(cases, 3)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     first, _ = store.read_records(tmp_path / "k")
@@ -134,9 +139,7 @@ def test_sigterm_stops_the_run_kills_its_workers_and_keeps_finished_cases(tmp_pa
             "--out", str(tmp_path), "--run-id", "t", "--max-time-s", "0.05", "--profile-iters", "0"]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     cases = tmp_path / "t" / "cases.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and (not cases.exists() or len(cases.read_text().splitlines()) < 2):
-        time.sleep(0.05)
+    wait_for_records(cases, 2)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
