@@ -284,7 +284,7 @@ def cmd_run(args) -> int:
     counts = ", ".join(f"{n} {s}" for s, n in sorted(stats.by_status.items()))
     print(f"\n{len(records)} records in {run_dir / store.CASES} ({counts or 'none new'})")
     result = check_outputs(records)
-    print(format_check(result))
+    print(format_check(result, records))
     if stats.interrupted:
         print(f"interrupted: finish with  dsabench run --resume {run_dir}", file=sys.stderr)
         return 130

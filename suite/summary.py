@@ -87,9 +87,21 @@ def summary_table(records: list[dict]) -> str:
     return "median ms per forward, ±half-width of the 95% CI of the median\n" + "\n".join(lines)
 
 
-def format_check(result: CheckResult) -> str:
+def unchecked(records: list[dict]) -> dict[str, int]:
+    """Cases whose output was never produced, by status: a check says nothing about them."""
+    out: dict[str, int] = defaultdict(int)
+    for r in records:
+        if r["status"] in ("crashed", "oom", "capture_failed"):
+            out[r["status"]] += 1
+    return dict(out)
+
+
+def format_check(result: CheckResult, records: list[dict] | None = None) -> str:
     lines = [f"correctness: {result.configs_checked} configs with several variants compared bit for bit: "
              + ("all identical" if not result.mismatches else f"{len(result.mismatches)} MISMATCH(ES)")]
+    missing = unchecked(records or [])
+    if missing:
+        lines.append("  not checked (no output): " + ", ".join(f"{n} {s}" for s, n in sorted(missing.items())))
     lines += [f"  {m}" for m in result.mismatches]
     if result.oracle_worst is not None:
         lines.append(f"oracle: worst relative error {result.oracle_worst:.3e} (bound {result.oracle_bound:.1e})"
