@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -54,16 +55,16 @@ def test_a_worker_killed_mid_case_is_recorded_crashed_with_the_signal_and_replac
             "--out", str(tmp_path), "--run-id", "c", "--max-time-s", "5", "--precision", "0.0001", "--profile-iters", "0",
             "--no-interleave"]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # The worker is the main process's child that imported the framework; wait until it measures.
-    deadline = time.time() + 60
-    worker = None
-    while time.time() < deadline and worker is None:
-        kids = [p for p in _children(proc.pid) if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text(errors="ignore")]
-        if kids:
-            worker = kids[0]
-        time.sleep(0.2)
-    assert worker is not None
-    time.sleep(4.0)  # inside the first case's timing loop: 5 s cap, unreachable precision, 70 ms forwards
+    # The worker is the main process's spawned child; once its hello is in the manifest it has
+    # started the backend, and the first case (70 ms forwards, 5 s cap, unreachable precision)
+    # is in its timing loop a moment later.
+    manifest = tmp_path / "c" / "manifest.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (manifest.exists() and json.loads(manifest.read_text()).get("workers")):
+        time.sleep(0.1)
+    worker = next(p for p in _children(proc.pid)
+                  if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text(errors="ignore"))
+    time.sleep(1.5)
     os.kill(worker, signal.SIGKILL)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
