@@ -5,9 +5,10 @@
 #   stage "run3": the eager cases of `pr` with each case's variants interleaved in one worker
 #   stage "run4": a worker pinned with --devices 0, and an out-of-memory case then one that fits
 #   stage "run5": smoke --check and the 8192-block pr cases again after the review fixes
+#   stage "copy": the time a full copy of the pr preset's caches takes on this card
 # Wheels for packages the GPU image lacks (nvtx, cuda-bench) travel in .whl/.
 set -uo pipefail
-stage=${1:?usage: gpu_proof.sh run1|run2|run3|run4|run5}
+stage=${1:?usage: gpu_proof.sh run1|run2|run3|run4|run5|copy}
 out=${OUT:-/tmp/gpu_proof_out}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
@@ -79,5 +80,9 @@ run5)
   timeout 300 python3 -m dsabench run pr --backend torch --check --filter '\.n8192\.' --out $runs --run-id pr-n8192-v2-torch-h100 > "$out/pr-n8192-v2.log" 2>&1
   grep -v -i warn "$out/pr-n8192-v2.log" | tail -8
   pack run5.tar.gz
+  ;;
+copy)
+  # The cost of the baseline's layout copy on this card (torch's .contiguous() copies nothing).
+  timeout 300 python3 scripts/copy_bandwidth.py --out "$out" 2>&1 | grep -v -i warn | tail -6
   ;;
 esac
