@@ -440,7 +440,9 @@ def speedup_chart(df: pd.DataFrame, comparisons: Mapping[str, Comparison], out_d
     if skipped:
         notes.append(f"configs with a single num_blocks are in the speedup table, not here: {', '.join(skipped)}")
     footnote = note + "\n" + ";\n".join(notes)
-    fig, axes, legend_y = _figure(len(shown), len(modes), 6.2, 3.4,
+    # One column (eager only) must still hold the three-column legend: give it a wider panel.
+    panel_w = 6.2 if len(modes) > 1 else 9.5
+    fig, axes, legend_y = _figure(len(shown), len(modes), panel_w, 3.4,
                                   f"Speedup over baseline vs cache size ({_run_title(df)})", footnote, legend_rows=2)
     legend: dict[str, object] = {}
     for r, (family, cids) in enumerate(shown.items()):
