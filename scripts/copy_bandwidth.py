@@ -35,7 +35,7 @@ def main() -> None:
         dst = torch.empty((n, 64, 1, 656), dtype=torch.uint8, device="cuda")
         src_t = src.transpose(1, 2)
 
-        def copy():
+        def copy(dst=dst, src_t=src_t):
             dst.copy_(src_t)  # what Paddle's transpose(...).contiguous() writes, into a held buffer
 
         timing = measure(copy, TorchEventClock(), torch.cuda.synchronize, GPU_PROTOCOL)

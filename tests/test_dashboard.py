@@ -406,7 +406,7 @@ def test_the_page_of_a_run_with_markup_in_its_strings_runs_no_script_of_theirs(s
     assert sum(1 for tag, _ in dom.tags if tag == "script") == 3
     assert "<script>alert(1)" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     options = re.findall(r"<option[^>]*>([^<]*)</option>", text)
-    assert f"scenario &lt;script&gt;alert(1)&lt;/script&gt;\"'&amp;" in options  # filter built from the JSON
+    assert "scenario &lt;script&gt;alert(1)&lt;/script&gt;\"'&amp;" in options  # filter built from the JSON
 
 
 def test_filters_from_the_url_hash_show_only_the_matching_case_series(site, chromium):
