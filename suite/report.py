@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import math
 import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -33,7 +32,7 @@ from .store import LoadedRun, load_run
 from .summary import CheckResult, check_outputs
 from .variants import ALL_VARIANTS, BASELINE, PATCHED
 
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
+EXIT_OK = 0
 EVIDENCE = "evidence.md"
 DEFAULT_REPORTS = Path("reports")
 
@@ -523,22 +522,14 @@ def _positive(text: str) -> float:
     return v
 
 
-def _threshold(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number; expected a fraction such as 0.03 for 3%") from None
-    if not 0 <= v < 1:
-        raise argparse.ArgumentTypeError(f"{v!r} is outside [0, 1); expected a fraction such as 0.03 for 3%")
-    return v
-
-
 def default_out(paths: Sequence[Path], run_id: str) -> Path:
     """RUN/evidence for one path (a run, or a directory holding its shards), else reports/<run_id>."""
     return Path(paths[0]) / "evidence" if len(paths) == 1 else DEFAULT_REPORTS / run_id
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from .analysis_cli import _fail, _warn  # noqa: PLC0415 - the CLI's shared messages (no import cycle)
+
     try:
         rs = load_run_set(args.runs, args.run_id)
         base = load_run_set(args.baseline, args.baseline_run_id, what="--baseline") if args.baseline else None
@@ -547,16 +538,16 @@ def cmd_report(args: argparse.Namespace) -> int:
                               copy_bandwidth_gbs=args.copy_bandwidth_gbs,
                               allow_mismatch=args.allow_mismatch)  # fmt: skip
     except DsabenchError as exc:
-        print(f"dsabench report: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    for w in rs.frame.warnings:
-        print(f"dsabench report: warning: {w}", file=sys.stderr)
+        return _fail("report", exc)
+    _warn("report", rs.frame.warnings)
     print(f"wrote {report.path} and {2 * len(report.charts)} chart files (PNG + SVG) for run {rs.run_id!r}")
     return EXIT_OK
 
 
 def register(subparsers) -> None:
     """Add the `report` verb to an argparse subparsers object."""
+    from .analysis_cli import _threshold  # noqa: PLC0415 - one threshold parser for every verb
+
     p = subparsers.add_parser(
         "report",
         help="PR evidence bundle of one run: evidence.md and charts (PNG + SVG)",
