@@ -24,10 +24,10 @@ def main() -> None:
 
     import torch
 
-    from dsabench.backends.torch import TorchEventClock
-    from dsabench.measure import GPU_PROTOCOL, measure
-    from dsabench.shapes import cache_bytes
-    from dsabench.stats import summarize
+    from dsabench.bench.backends.torch import TorchEventClock
+    from dsabench.bench.protocol import GPU_PROTOCOL, measure
+    from dsabench.workload.dims import cache_bytes
+    from dsabench.analysis.stats import summarize
 
     rows = []
     for n in (int(b) for b in args.blocks.split(",")):

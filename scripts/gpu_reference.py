@@ -570,12 +570,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     report["versions"] = _versions(torch)
     dsabench = _import_suite()
-    measure = importlib.import_module("dsabench.measure")
-    stats = importlib.import_module("dsabench.stats")
-    scenarios = importlib.import_module("dsabench.scenarios")
-    inputs = importlib.import_module("dsabench.inputs")
-    variants = importlib.import_module("dsabench.variants")
-    TorchBackend = importlib.import_module("dsabench.backends.torch").TorchBackend
+    measure = importlib.import_module("dsabench.bench.protocol")
+    stats = importlib.import_module("dsabench.analysis.stats")
+    scenarios = importlib.import_module("dsabench.workload.scenarios")
+    inputs = importlib.import_module("dsabench.workload.inputs")
+    variants = importlib.import_module("dsabench.workload.variants")
+    TorchBackend = importlib.import_module("dsabench.bench.backends.torch").TorchBackend
     report["versions"]["dsabench"] = report["versions"].get("dsabench") or getattr(dsabench, "__version__", None)
     PATCHED = variants.PATCHED
 

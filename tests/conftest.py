@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dsabench.cases import Case
-from dsabench.variants import BASELINE
+from dsabench.workload.cases import Case
+from dsabench.workload.variants import BASELINE
 
 
 def make_case(phase="decode", batch=2, context_len=96, prefill_len=0, num_blocks=16, block_size=16,
@@ -21,7 +21,7 @@ def make_case(phase="decode", batch=2, context_len=96, prefill_len=0, num_blocks
 @pytest.fixture(scope="session", params=["paddle", "torch"])
 def backend(request):
     pytest.importorskip(request.param)
-    from dsabench.backends.base import get_backend
+    from dsabench.bench.backends.registry import get_backend
 
     return get_backend(request.param)
 
@@ -29,6 +29,6 @@ def backend(request):
 @pytest.fixture(scope="session")
 def paddle_backend():
     pytest.importorskip("paddle")
-    from dsabench.backends.base import get_backend
+    from dsabench.bench.backends.registry import get_backend
 
     return get_backend("paddle")

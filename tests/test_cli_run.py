@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dsabench import store
+from dsabench.store import rundir as store
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL = "decode.b1.c256.*(tensor-contiguous|scalar-view)"
@@ -124,8 +124,8 @@ def test_a_killed_run_keeps_finished_cases_and_resume_finishes_it_without_redoin
 
 
 def test_shards_partition_the_cases_deterministically():
-    from dsabench.runner import select_shard
-    from dsabench.scenarios import load_named
+    from dsabench.bench.runner import select_shard
+    from dsabench.workload.scenarios import load_named
 
     cases = load_named("smoke").cases
     parts = [select_shard(cases, k, 3) for k in (1, 2, 3)]

@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dsabench import analysis_cli
-from dsabench.cases import Case
-from dsabench.dashboard import MARKER, build_dashboard
+from dsabench.cli.main import build_parser
+from dsabench.workload.cases import Case
+from dsabench.present.dashboard.site import MARKER, build_dashboard
 from dsabench.errors import InputError
-from dsabench.records import Record, Timing
-from dsabench.store import append_record, create_run_dir
-from dsabench.variants import BASELINE, PATCHED
+from dsabench.store.schema import Record, Timing
+from dsabench.store.rundir import append_record, create_run_dir
+from dsabench.workload.variants import BASELINE, PATCHED
 
 REPO = Path(__file__).resolve().parent.parent
 H100_RESULTS = REPO / "results" / "h100-2026-11-25"
@@ -292,11 +292,7 @@ def test_rebuilding_into_a_dashboard_directory_removes_pages_of_runs_that_are_go
 
 
 def run_cli(*argv) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="dsabench")
-    analysis_cli.register(parser.add_subparsers(dest="verb", required=True))
-    args = parser.parse_args([str(a) for a in argv])
+    args = build_parser().parse_args([str(a) for a in argv])
     return args.func(args)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dsabench import store
+from dsabench.store import rundir as store
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dsabench import fp8, oracle
+from dsabench.workload import fp8
+from dsabench.reference import oracle
 from dsabench.errors import InvalidCase
-from dsabench.inputs import make_host_inputs
-from dsabench.variants import ALL_VARIANTS, BASELINE, PATCHED, Variant
+from dsabench.workload.inputs import make_host_inputs
+from dsabench.workload.variants import ALL_VARIANTS, BASELINE, PATCHED, Variant
 
 from conftest import make_case
 
@@ -120,7 +121,7 @@ def test_write_cache_puts_the_fp8_ds_mla_record_of_each_new_token_at_its_slot(ba
 def test_write_cache_skips_tokens_whose_slot_is_negative(backend):
     import importlib
 
-    mod = importlib.import_module(f"dsabench.backends.{backend.name}")
+    mod = importlib.import_module(f"dsabench.bench.backends.{backend.name}")
     case = make_case(batch=2, context_len=10)
     host = make_host_inputs(case)
     state = backend.prepare(case, host)
@@ -150,7 +151,7 @@ def _like(tensor, array):
 
 
 def test_scale_mode_none_skips_the_scale_phase_and_changes_nothing_else(backend):
-    from dsabench.backends.base import Marker
+    from dsabench.bench.backends.base import Marker
 
     seen = []
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from dsabench import fp8
+from dsabench.workload import fp8
 
 E4M3 = ml_dtypes.float8_e4m3fn
 ALL_CODES = np.arange(256, dtype=np.uint8)

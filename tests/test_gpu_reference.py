@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from dsabench.scenarios import load_named
-from dsabench.variants import PATCHED
+from dsabench.workload.scenarios import load_named
+from dsabench.workload.variants import PATCHED
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "gpu_reference.py"

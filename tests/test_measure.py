@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsabench.backends.common import HostClock
-from dsabench.measure import Protocol, measure, measure_interleaved
+from dsabench.bench.backends.common import HostClock
+from dsabench.bench.protocol import Protocol, measure, measure_interleaved
 
 QUICK = Protocol(warmup_min_iters=2, warmup_min_ms=1.0, min_sample_ms=2.0, min_samples=5, max_samples=40,
                  precision=0.5, max_time_s=2.0, chunk=5)

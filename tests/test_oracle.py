@@ -8,10 +8,11 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from dsabench import fp8, oracle
-from dsabench.cases import Case
-from dsabench.inputs import make_host_inputs
-from dsabench.variants import BASELINE
+from dsabench.workload import fp8
+from dsabench.reference import oracle
+from dsabench.workload.cases import Case
+from dsabench.workload.inputs import make_host_inputs
+from dsabench.workload.variants import BASELINE
 
 BF16 = ml_dtypes.bfloat16
 D = oracle.HEAD_DIM

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dsabench.cases import Case
-from dsabench.cli import build_parser
-from dsabench.frames import load_runs
-from dsabench.records import Record, Timing
-from dsabench.report import build_report, load_run_set, md_cell
-from dsabench.store import append_record, create_run_dir
-from dsabench.variants import BASELINE, PATCHED
+from dsabench.workload.cases import Case
+from dsabench.cli.main import build_parser
+from dsabench.store.frames import load_runs
+from dsabench.store.schema import Record, Timing
+from dsabench.present.report import build_report, load_run_set, md_cell
+from dsabench.store.rundir import append_record, create_run_dir
+from dsabench.workload.variants import BASELINE, PATCHED
 
 ROOT = Path(__file__).resolve().parent.parent
 GPU_DAY = ROOT / "results" / "h100-2026-11-25"
@@ -127,7 +127,7 @@ def test_speedup_chart_says_no_copy_was_measured_when_the_trace_has_no_layout_co
 
 
 def test_copy_bandwidth_is_measured_from_the_run_else_given_else_absent():
-    from dsabench.plots import copy_bandwidth
+    from dsabench.present.plots import copy_bandwidth
 
     smoke = load_runs([GPU_SMOKE]).df
     measured = copy_bandwidth(smoke, given_gbs=1.0)
@@ -141,7 +141,7 @@ def test_copy_bandwidth_is_measured_from_the_run_else_given_else_absent():
 
 
 def test_config_labels_keep_what_varies_and_move_the_rest_to_the_footnote():
-    from dsabench.plots import config_labels
+    from dsabench.present.plots import config_labels
 
     labels, note = config_labels(load_runs(GPU_SHARDS).df)
     assert labels["decode.b64.c4096.p0.n65536.bs64.ch1.h128.k2048.s0.hot"] == "decode b64 c4096 n65536"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dsabench.errors import InputError
-from dsabench.scenarios import (
+from dsabench.workload.scenarios import (
     PRESET_DIR,
     ScenarioSet,
     format_cases_table,
@@ -18,7 +18,7 @@ from dsabench.scenarios import (
     load_named,
     resolve,
 )
-from dsabench.variants import ALL_VARIANTS, BASELINE, PATCHED
+from dsabench.workload.variants import ALL_VARIANTS, BASELINE, PATCHED
 
 SMOKE_CASES = 38
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dsabench.errors import InputError, Unsupported
-from dsabench.trace import COLUMNS, ITER_RANGE, aggregate, is_sync_call, load_events
+from dsabench.bench.trace import COLUMNS, ITER_RANGE, aggregate, is_sync_call, load_events
 
 DATA = Path(__file__).parent / "data"
 GPU_FIXTURES = {"paddle": DATA / "paddle_gpu.paddle_trace.json.gz",
@@ -50,7 +50,7 @@ def _torch_step():
 
 @pytest.fixture(scope="module")
 def cpu_traces(tmp_path_factory) -> dict[str, Path]:
-    from dsabench.backends import paddle_profile, torch_profile
+    from dsabench.bench.backends import paddle_profile, torch_profile
 
     d = tmp_path_factory.mktemp("traces")
     with warnings.catch_warnings():
@@ -123,7 +123,7 @@ def test_an_uncompressed_trace_loads_like_the_gzipped_one(cpu_traces, tmp_path):
 def test_asking_for_a_gpu_trace_without_a_gpu_is_unsupported(backend, tmp_path):
     import importlib
 
-    mod = importlib.import_module(f"dsabench.backends.{backend}")
+    mod = importlib.import_module(f"dsabench.bench.backends.{backend}")
     with pytest.raises(Unsupported):
         mod.record_trace(lambda: None, 1, tmp_path / "x.json.gz", gpu=True)
 

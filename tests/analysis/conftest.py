@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dsabench.cases import Case
-from dsabench.records import Record, Timing
-from dsabench.store import append_record, create_run_dir
-from dsabench.variants import BASELINE, Variant
+from dsabench.workload.cases import Case
+from dsabench.store.schema import Record, Timing
+from dsabench.store.rundir import append_record, create_run_dir
+from dsabench.workload.variants import BASELINE, Variant
 
 H100 = "NVIDIA H100 80GB HBM3"
 H200 = "NVIDIA H200"

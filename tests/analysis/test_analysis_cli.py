@@ -1,16 +1,12 @@
-import argparse
 import sys
 
 import pytest
 
-from dsabench import analysis_cli
+from dsabench.cli.main import build_parser
 
 
 def run_cli(*argv) -> int:
-    parser = argparse.ArgumentParser(prog="dsabench")
-    sub = parser.add_subparsers(dest="verb", required=True)
-    analysis_cli.register(sub)
-    args = parser.parse_args([str(a) for a in argv])
+    args = build_parser().parse_args([str(a) for a in argv])
     return args.func(args)
 
 
@@ -65,7 +61,7 @@ def test_cli_compare_exits_2_without_cand_unless_variants(two_runs, capsys):
 
 
 def test_cli_compare_variants_compares_patched_with_baseline_inside_one_run(builder, capsys):
-    from dsabench.variants import BASELINE, PATCHED
+    from dsabench.workload.variants import BASELINE, PATCHED
 
     run = builder.simple_run(
         "r",

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from dsabench.compare import (
+from dsabench.analysis.compare import (
     Comparison,
     NotComparable,
     Reason,
@@ -15,8 +15,8 @@ from dsabench.compare import (
     judge,
 )
 from dsabench.errors import InputError
-from dsabench.frames import load_frame
-from dsabench.variants import BASELINE, PATCHED, Variant
+from dsabench.store.frames import load_frame
+from dsabench.workload.variants import BASELINE, PATCHED, Variant
 
 
 def pair(builder, base_samples, cand_samples, **kw):

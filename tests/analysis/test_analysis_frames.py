@@ -5,8 +5,8 @@ import sys
 import pytest
 
 from dsabench.errors import InputError
-from dsabench.frames import COLUMNS, expand_run_paths, export_parquet, load_frame, load_runs
-from dsabench.variants import PATCHED
+from dsabench.store.frames import COLUMNS, expand_run_paths, export_parquet, load_frame, load_runs
+from dsabench.workload.variants import PATCHED
 
 
 def test_load_frame_joins_shards_of_one_run_into_one_run_id(builder):

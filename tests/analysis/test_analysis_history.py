@@ -5,8 +5,8 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from dsabench.frames import load_runs
-from dsabench.history import MissingDependency, change_point_indices, find_change_points, format_history
+from dsabench.store.frames import load_runs
+from dsabench.analysis.history import MissingDependency, change_point_indices, find_change_points, format_history
 
 RUNS = 30
 

@@ -1,8 +1,8 @@
 """The gate's error rates, measured on seeded synthetic samples (the figures in docs/statistics.md
-come from `python3 -m dsabench.power` with more trials)."""
+come from `python3 -m dsabench.analysis.power` with more trials)."""
 
-from dsabench.compare import DEFAULT_THRESHOLD
-from dsabench.power import NOISE_SIGMA, N_SAMPLES, SLOWDOWN, gate_rates, synthetic_history
+from dsabench.analysis.compare import DEFAULT_THRESHOLD
+from dsabench.analysis.power import NOISE_SIGMA, N_SAMPLES, SLOWDOWN, gate_rates, synthetic_history
 
 
 def test_gate_false_alarms_under_1_percent_and_power_over_90_percent_at_the_stated_noise():

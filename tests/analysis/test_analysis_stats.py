@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsabench.stats import bootstrap_ratio_ci, median_ci_ranks, rank_test, summarize
+from dsabench.analysis.stats import bootstrap_ratio_ci, median_ci_ranks, rank_test, summarize
 
 
 def test_summarize_takes_the_median_interval_from_binomial_order_statistics():

@@ -1,0 +1,531 @@
+"""Decide, case by case, whether a candidate is faster, slower or the same as a base.
+
+Two ways to pair cases:
+- run vs run (`compare_runs`): the same case id in a BASE run and a CAND run, e.g. two commits;
+- variant vs variant (`compare_variants`): inside one run, the cases of one group (same config
+  and graph mode) measured with two variants, patched against baseline by default.
+
+The verdict of a pair comes from `judge`: the ratio of medians cand / base with a bootstrap
+confidence interval, held against a band of +-threshold around 1. Only an interval entirely
+outside the band is a change; one inside it is "same"; one crossing its edge is "undecided",
+never quietly rounded to either. docs/statistics.md has the measured false-alarm rate and power.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from dsabench.errors import InputError
+from dsabench.store.frames import Frame, manifest_commit
+from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED, bootstrap_ratio_ci, rank_test
+from dsabench.workload.variants import BASELINE, PATCHED, Variant, parse_variant
+
+# A change smaller than this (relative, both directions) is "same": it is below what GPU clock
+# and thermal drift move a median between two sessions on one machine, so a gate tighter than
+# this would mostly measure the machine. Override with --threshold.
+DEFAULT_THRESHOLD = 0.03
+
+# Fewer samples than this on either side gives "undecided": with 4 samples the bootstrap
+# distribution of a median has at most a handful of distinct values, and its interval is noise.
+MIN_SAMPLES = 5
+
+
+class Verdict(str, Enum):
+    FASTER = "faster"
+    SLOWER = "slower"
+    SAME = "same"
+    UNDECIDED = "undecided"
+    NEW = "new"
+    MISSING = "missing"
+    FAILED = "failed"
+    NOT_COMPARABLE = "not_comparable"
+
+
+class Reason(str, Enum):
+    CI_ABOVE = "ci_above_threshold"
+    CI_BELOW = "ci_below_threshold"
+    CI_WITHIN = "ci_within_threshold"
+    CI_CROSSES = "ci_crosses_threshold"
+    TOO_FEW_SAMPLES = "too_few_samples"
+    ONLY_IN_CAND = "only_in_cand"
+    ONLY_IN_BASE = "only_in_base"
+    BASE_FAILED = "base_failed"
+    CAND_FAILED = "cand_failed"
+    BOTH_FAILED = "both_failed"
+    NO_SAMPLES = "no_samples"
+    CLOCK_DIFFERS = "clock_differs"
+
+
+# Order of rows in tables: what needs attention first.
+SEVERITY = (
+    Verdict.SLOWER, Verdict.FAILED, Verdict.NOT_COMPARABLE, Verdict.UNDECIDED, Verdict.MISSING,
+    Verdict.NEW, Verdict.FASTER, Verdict.SAME,
+)  # fmt: skip
+
+
+class NotComparable(InputError):
+    """The two sides ran on different device models or backends (CLI exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict on one pair of sample sets, its reason, and the numbers behind it."""
+
+    verdict: Verdict
+    reason: Reason
+    message: str
+    ratio: float = math.nan
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+    p_value: float = math.nan
+
+
+def _pct(ratio: float) -> str:
+    return f"{(ratio - 1) * 100:+.1f}%"
+
+
+def judge(
+    base_ms: Sequence[float],
+    cand_ms: Sequence[float],
+    threshold: float = DEFAULT_THRESHOLD,
+    confidence: float = CONFIDENCE,
+    n_boot: int = N_BOOT,
+    seed: int | None = SEED,
+) -> Decision:
+    """Verdict on two sets of per-iteration latencies (ms), base first.
+
+    With r = median(cand) / median(base) and [lo, hi] its percentile-bootstrap interval
+    (stats.bootstrap_ratio_ci): lo > 1 + threshold -> SLOWER; hi < 1 - threshold -> FASTER;
+    both inside [1 - threshold, 1 + threshold] -> SAME; otherwise UNDECIDED (more samples or a
+    quieter machine would settle it). The Mann-Whitney p-value is reported beside it but does
+    not decide: it says "different", not "different by more than the threshold".
+    """
+    if not 0 <= threshold < 1:
+        raise ValueError(f"judge: threshold is {threshold!r}; expected a fraction in [0, 1), e.g. 0.03 for 3%")
+    nb, nc = len(base_ms), len(cand_ms)
+    if nb == 0 or nc == 0:
+        side = "base" if nb == 0 else "cand"
+        return Decision(Verdict.NOT_COMPARABLE, Reason.NO_SAMPLES, f"{side} has status ok but no timing samples")
+    if min(nb, nc) < MIN_SAMPLES:
+        return Decision(
+            Verdict.UNDECIDED,
+            Reason.TOO_FEW_SAMPLES,
+            f"base has {nb} samples, cand {nc}; a verdict needs at least {MIN_SAMPLES} on each side",
+            ratio=float(np.median(cand_ms)) / float(np.median(base_ms)),
+        )
+    ratio, lo, hi = bootstrap_ratio_ci(base_ms, cand_ms, confidence, n_boot, seed)
+    p = rank_test(base_ms, cand_ms)
+    band = f"+-{threshold * 100:.1f}%"
+    numbers = f"{_pct(ratio)} ({confidence * 100:g}% CI {_pct(lo)} to {_pct(hi)})"
+    if lo > 1 + threshold:
+        verdict, reason, where = Verdict.SLOWER, Reason.CI_ABOVE, f"entirely above +{threshold * 100:.1f}%"
+    elif hi < 1 - threshold:
+        verdict, reason, where = Verdict.FASTER, Reason.CI_BELOW, f"entirely below -{threshold * 100:.1f}%"
+    elif lo >= 1 - threshold and hi <= 1 + threshold:
+        verdict, reason, where = Verdict.SAME, Reason.CI_WITHIN, f"within {band}"
+    else:
+        verdict, reason, where = Verdict.UNDECIDED, Reason.CI_CROSSES, f"crosses the edge of {band}"
+    return Decision(verdict, reason, f"{numbers} {where}", ratio, lo, hi, p)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A comparison table (one row per pair, most severe first) and what it was run with.
+
+    mismatches lists the run-level differences tolerated with allow_mismatch=True (empty
+    otherwise: a mismatch without it raises NotComparable). frozen=True does not freeze table.
+    """
+
+    table: pd.DataFrame
+    mode: str  # "runs" or "variants"
+    base_label: str
+    cand_label: str
+    threshold: float
+    confidence: float
+    device: str = ""
+    backend: str = ""
+    mismatches: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = field(default=())
+
+    def counts(self) -> dict[str, int]:
+        """Pairs per verdict, in SEVERITY order, verdicts with no pair left out."""
+        found = self.table["verdict"].value_counts().to_dict() if len(self.table) else {}
+        return {v.value: int(found[v.value]) for v in SEVERITY if found.get(v.value)}
+
+    @property
+    def regressions(self) -> int:
+        """Pairs that gate a change: SLOWER, and FAILED where only the candidate failed."""
+        t = self.table
+        if not len(t):
+            return 0
+        slower = t["verdict"] == Verdict.SLOWER.value
+        broke = (t["verdict"] == Verdict.FAILED.value) & (t["reason"] == Reason.CAND_FAILED.value)
+        return int((slower | broke).sum())
+
+
+TABLE_COLUMNS = (
+    "case", "config_id", "base_case_id", "cand_case_id", "base_status", "cand_status",
+    "base_median_ms", "cand_median_ms", "base_n", "cand_n", "ratio", "ci_low", "ci_high",
+    "p_value", "verdict", "reason", "message",
+)  # fmt: skip
+# Trace figures carried into the table as base_<name> / cand_<name> when either side has them:
+# the evidence of what a variant removed (host-to-device copies, layout copies, memory).
+EVIDENCE_COLUMNS = ("htod_count", "sync_calls", "layout_copy_bytes", "peak_bytes")
+
+
+def _samples(row) -> list[float]:
+    s = row["samples_ms"]
+    return list(s) if isinstance(s, (list, tuple, np.ndarray)) else []
+
+
+def _pair(key: str, base, cand, threshold: float, confidence: float, n_boot: int, seed) -> dict:
+    """One table row; base or cand is None when the pair has only one side."""
+    row: dict = {c: math.nan for c in TABLE_COLUMNS}
+    row["case"] = key
+    for side, r in (("base", base), ("cand", cand)):
+        if r is None:
+            row[f"{side}_case_id"] = None
+            row[f"{side}_status"] = None
+            row[f"{side}_n"] = 0
+            for name in EVIDENCE_COLUMNS:
+                row[f"{side}_{name}"] = math.nan
+            continue
+        row["config_id"] = r["config_id"]
+        row[f"{side}_case_id"] = r["case_id"]
+        row[f"{side}_status"] = r["status"]
+        row[f"{side}_median_ms"] = r["median_ms"]
+        row[f"{side}_n"] = int(r["n_samples"]) if r["n_samples"] == r["n_samples"] else 0
+        for name in EVIDENCE_COLUMNS:
+            row[f"{side}_{name}"] = r.get(name, math.nan)
+    if base is None:
+        d = Decision(Verdict.NEW, Reason.ONLY_IN_CAND, "only in cand")
+    elif cand is None:
+        d = Decision(Verdict.MISSING, Reason.ONLY_IN_BASE, "only in base")
+    elif base["status"] != "ok" or cand["status"] != "ok":
+        parts = [
+            f"{side} {r['status']}: {r['message'] or '(no message)'}"
+            for side, r in (("base", base), ("cand", cand))
+            if r["status"] != "ok"
+        ]
+        if len(parts) == 2:
+            reason = Reason.BOTH_FAILED
+        else:
+            reason = Reason.BASE_FAILED if base["status"] != "ok" else Reason.CAND_FAILED
+        d = Decision(Verdict.FAILED, reason, "; ".join(parts))
+    elif base["clock"] != cand["clock"] and isinstance(base["clock"], str) and isinstance(cand["clock"], str):
+        d = Decision(
+            Verdict.NOT_COMPARABLE,
+            Reason.CLOCK_DIFFERS,
+            f"base timed with clock {base['clock']!r}, cand with {cand['clock']!r}; "
+            "latencies of two clocks do not compare",
+        )
+    else:
+        d = judge(_samples(base), _samples(cand), threshold, confidence, n_boot, seed)
+    row.update(
+        ratio=d.ratio, ci_low=d.ci_low, ci_high=d.ci_high, p_value=d.p_value,
+        verdict=d.verdict.value, reason=d.reason.value, message=d.message,
+    )  # fmt: skip
+    return row
+
+
+def _table(pairs: list[dict]) -> pd.DataFrame:
+    cols = list(TABLE_COLUMNS) + [f"{s}_{n}" for s in ("base", "cand") for n in EVIDENCE_COLUMNS]
+    df = pd.DataFrame(pairs, columns=cols)
+    order = {v.value: i for i, v in enumerate(SEVERITY)}
+    df["_order"] = df["verdict"].map(order)
+    df = df.sort_values(["_order", "case"], kind="stable").drop(columns="_order").reset_index(drop=True)
+    return df
+
+
+def _single(values: pd.Series) -> list[str]:
+    return sorted({str(v) for v in values.dropna()})
+
+
+def _one_run(frame: Frame, side: str) -> str:
+    ids = list(frame.manifests)
+    if len(ids) != 1:
+        raise InputError(
+            f"{side}: holds {len(ids)} runs ({', '.join(map(repr, ids)) or 'none'}); expected exactly one "
+            "(pass one run directory, or the directories of its shards)"
+        )
+    return ids[0]
+
+
+def _label(frame: Frame, run_id: str) -> str:
+    commit = manifest_commit(frame.manifests[run_id])
+    return f"{run_id} ({commit[:12]})" if commit else run_id
+
+
+def _values(frame: Frame, run_id: str, column: str, manifest_path: tuple[str, ...]) -> list[str]:
+    found = _single(frame.df[column])
+    if not found:
+        m = frame.manifests[run_id]
+        for key in manifest_path:
+            m = m.get(key) if isinstance(m, dict) else None
+        if m:
+            found = [str(m)]
+    return found
+
+
+def check_comparable(base: Frame, cand: Frame) -> list[str]:
+    """Run-level differences that make latencies incomparable: device model and backend.
+
+    Returns one message per difference, naming both values; empty when the runs match.
+    """
+    base_id, cand_id = _one_run(base, "BASE"), _one_run(cand, "CAND")
+    problems = []
+    for what, column, path in (
+        ("device", "device_name", ("env", "device", "name")),
+        ("backend", "backend", ("backend",)),
+    ):
+        b, c = _values(base, base_id, column, path), _values(cand, cand_id, column, path)
+        if b != c:
+            problems.append(
+                f"{what} differs: BASE {base_id!r} ran on {' + '.join(map(repr, b)) or 'unknown'}, "
+                f"CAND {cand_id!r} on {' + '.join(map(repr, c)) or 'unknown'}"
+            )
+    return problems
+
+
+def compare_runs(
+    base: Frame,
+    cand: Frame,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    confidence: float = CONFIDENCE,
+    allow_mismatch: bool = False,
+    n_boot: int = N_BOOT,
+    seed: int | None = SEED,
+) -> Comparison:
+    """Pair cases by case id between a BASE run and a CAND run and judge each pair.
+
+    Raises NotComparable when the runs used different device models or backends, unless
+    allow_mismatch, in which case the differences are kept in Comparison.mismatches.
+    """
+    base_id, cand_id = _one_run(base, "BASE"), _one_run(cand, "CAND")
+    mismatches = check_comparable(base, cand)
+    if mismatches and not allow_mismatch:
+        raise NotComparable("; ".join(mismatches) + "; pass --allow-mismatch (allow_mismatch=True) to compare anyway")
+    b = {r["case_id"]: r for r in base.df.to_dict("records")}
+    c = {r["case_id"]: r for r in cand.df.to_dict("records")}
+    pairs = [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed) for k in sorted(b.keys() | c.keys())]
+    devices = _values(base, base_id, "device_name", ("env", "device", "name"))
+    backends = _values(base, base_id, "backend", ("backend",))
+    return Comparison(
+        _table(pairs), "runs", _label(base, base_id), _label(cand, cand_id), threshold, confidence,
+        " + ".join(devices), " + ".join(backends), tuple(mismatches), base.warnings + cand.warnings,
+    )  # fmt: skip
+
+
+def compare_variants(
+    frame: Frame,
+    base_variant: str | Variant = BASELINE,
+    cand_variant: str | Variant = PATCHED,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    confidence: float = CONFIDENCE,
+    n_boot: int = N_BOOT,
+    seed: int | None = SEED,
+) -> Comparison:
+    """Inside one run, pair the cases of each group_id measured with two variants and judge them.
+
+    Variants are 'baseline', 'patched' or SCALE+LAYOUT (e.g. 'scalar+contiguous'). A group with
+    only the base variant is MISSING, one with only the candidate is NEW.
+    """
+    run_id = _one_run(frame, "BASE")
+    try:
+        bv = parse_variant(base_variant) if isinstance(base_variant, str) else base_variant
+        cv = parse_variant(cand_variant) if isinstance(cand_variant, str) else cand_variant
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    if bv == cv:
+        raise InputError(f"variants: base and cand are both {bv.name!r}; expected two different variants")
+    df = frame.df
+
+    def rows_of(v: Variant) -> dict:
+        sel = df[(df["scale_mode"] == v.scale) & (df["layout_mode"] == v.layout)]
+        out: dict = {}
+        for r in sel.to_dict("records"):
+            key = r["group_id"] if isinstance(r["group_id"], str) else r["case_id"]
+            if key in out:
+                raise InputError(
+                    f"run {run_id!r}: group {key!r} has two {v.name!r} cases "
+                    f"({out[key]['case_id']!r} and {r['case_id']!r})"
+                )
+            out[key] = r
+        return out
+
+    b, c = rows_of(bv), rows_of(cv)
+    pairs = [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed) for k in sorted(b.keys() | c.keys())]
+    return Comparison(
+        _table(pairs), "variants", f"{bv.name} in {_label(frame, run_id)}", f"{cv.name} in {run_id}", threshold,
+        confidence, " + ".join(_values(frame, run_id, "device_name", ("env", "device", "name"))),
+        " + ".join(_values(frame, run_id, "backend", ("backend",))), (), frame.warnings,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------- formatting
+
+
+def _fmt_ms(v) -> str:
+    return "-" if not isinstance(v, (int, float)) or v != v else f"{v:#.4g}"
+
+
+def _fmt_change(row) -> str:
+    r = row["ratio"]
+    return "-" if r != r else _pct(r)
+
+
+def _fmt_ci(row) -> str:
+    lo, hi = row["ci_low"], row["ci_high"]
+    return "-" if lo != lo else f"{_pct(lo)} .. {_pct(hi)}"
+
+
+def _fmt_p(row) -> str:
+    p = row["p_value"]
+    return "-" if p != p else (f"{p:.2g}" if p >= 0.001 else "<0.001")
+
+
+def _fmt_count(v: float, name: str) -> str:
+    if v != v:
+        return "?"
+    if not name.endswith("bytes"):
+        return f"{v:g}"
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(v) >= size:
+            return f"{v / size:.3g} {unit}"
+    return f"{v:g} B"
+
+
+_EVIDENCE_LABELS = {
+    "htod_count": "HtoD copies", "sync_calls": "syncs", "layout_copy_bytes": "layout copy", "peak_bytes": "peak",
+}  # fmt: skip
+
+
+def _evidence(row) -> str:
+    """Trace figures that differ between the sides, e.g. 'HtoD copies 1 -> 0'."""
+    parts = []
+    for name in EVIDENCE_COLUMNS:
+        b, c = row.get(f"base_{name}", math.nan), row.get(f"cand_{name}", math.nan)
+        if (b == b or c == c) and not (b == c):
+            parts.append(f"{_EVIDENCE_LABELS[name]} {_fmt_count(b, name)} -> {_fmt_count(c, name)}")
+    return ", ".join(parts)
+
+
+def _note(row) -> str:
+    # With an interval, change/CI/p say it all; otherwise the message is the explanation. Trace
+    # figures that differ between the sides follow: the evidence of what changed.
+    parts = [] if row["ci_low"] == row["ci_low"] else [str(row["message"])]
+    if row["base_status"] == "ok" and row["cand_status"] == "ok":
+        parts.append(_evidence(row))
+    return "; ".join(p for p in parts if p)
+
+
+def _rows_text(df: pd.DataFrame) -> list[list[str]]:
+    return [
+        [r["verdict"], _fmt_change(r), _fmt_ci(r), _fmt_p(r), _fmt_ms(r["base_median_ms"]),
+         _fmt_ms(r["cand_median_ms"]), str(r["case"]), _note(r)]
+        for _, r in df.iterrows()
+    ]  # fmt: skip
+
+
+_HEADER = ["verdict", "change", "95% CI", "p", "base ms", "cand ms", "case", "note"]
+
+
+def _table_of(result: Comparison | pd.DataFrame) -> tuple[pd.DataFrame, Comparison | None]:
+    if isinstance(result, Comparison):
+        return result.table, result
+    return result, None
+
+
+def _counts_line(df: pd.DataFrame) -> str:
+    found = df["verdict"].value_counts().to_dict() if len(df) else {}
+    parts = [f"{found[v.value]} {v.value}" for v in SEVERITY if found.get(v.value)]
+    return ", ".join(parts) or "no cases"
+
+
+def format_table(result: Comparison | pd.DataFrame) -> str:
+    """Plain-text table for a terminal: a header line naming both sides, then one row a pair."""
+    df, comp = _table_of(result)
+    header = _HEADER if comp is None else [h if h != "95% CI" else f"{comp.confidence * 100:g}% CI" for h in _HEADER]
+    rows = _rows_text(df)
+    widths = [max([len(header[i])] + [len(r[i]) for r in rows]) for i in range(len(header))]
+    right = {1, 3, 4, 5}
+    lines = []
+    if comp is not None:
+        lines.append(f"BASE {comp.base_label}  vs  CAND {comp.cand_label}")
+        lines.append(
+            f"device {comp.device or 'unknown'}, backend {comp.backend or 'unknown'}, "
+            f"threshold +-{comp.threshold * 100:.1f}%, ratio = cand / base of medians"
+        )
+        lines.extend(f"warning: {m} (compared anyway: --allow-mismatch)" for m in comp.mismatches)
+        lines.extend(f"warning: {w}" for w in comp.warnings)
+    lines.append(_counts_line(df))
+
+    def fmt(cells):
+        out = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(cells)]
+        return "  ".join(out).rstrip()
+
+    lines.append(fmt(header))
+    lines.append(fmt(["-" * w for w in widths]))
+    lines.extend(fmt(r) for r in rows)
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(rows: list[list[str]], header: list[str]) -> list[str]:
+    align = ["---", "---:", "---", "---:", "---:", "---:", "---", "---"]
+    out = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+    for r in rows:
+        cells = [f"**{r[0]}**" if r[0] in (Verdict.SLOWER.value, Verdict.FAILED.value) else r[0]]
+        cells += [_md(c) for c in r[1:6]] + [f"`{_md(r[6])}`", _md(r[7])]
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def format_markdown(result: Comparison | pd.DataFrame) -> str:
+    """Markdown for a pull-request comment: summary line, the pairs that need a look, and the
+    pairs judged "same" folded into a <details> block.
+    """
+    df, comp = _table_of(result)
+    lines = []
+    if comp is not None:
+        what = "variants" if comp.mode == "variants" else "runs"
+        lines.append(f"### dsabench compare ({what}): `{comp.cand_label}` vs `{comp.base_label}`")
+        lines.append("")
+        lines.append(
+            f"Device {comp.device or 'unknown'}, backend {comp.backend or 'unknown'}. "
+            "Change = ratio of medians cand / base; "
+            f"{comp.confidence * 100:g}% bootstrap CI; a change counts only when the whole interval lies beyond "
+            f"+-{comp.threshold * 100:.1f}%."
+        )
+        for m in comp.mismatches:
+            lines.append(f"\n> **Warning:** {_md(m)} (compared anyway with --allow-mismatch)")
+        for w in comp.warnings:
+            lines.append(f"\n> Warning: {_md(w)}")
+        lines.append("")
+    lines.append(f"**{_counts_line(df)}**")
+    lines.append("")
+    header = _HEADER if comp is None else [h if h != "95% CI" else f"{comp.confidence * 100:g}% CI" for h in _HEADER]
+    same = df["verdict"] == Verdict.SAME.value if len(df) else pd.Series([], dtype=bool)
+    shown, folded = df[~same], df[same]
+    if len(shown):
+        lines.extend(_md_table(_rows_text(shown), header))
+        lines.append("")
+    if len(folded):
+        lines.append(f"<details><summary>{len(folded)} same</summary>")
+        lines.append("")
+        lines.extend(_md_table(_rows_text(folded), header))
+        lines.append("")
+        lines.append("</details>")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,251 @@
+"""Change points in the history of each case: where a series of runs shifted, and since when.
+
+Over runs of one device model and one backend, ordered by the manifests' created_at, each
+case's per-run median latency is a series; E-divisive (Matteson and James 2014) as Apache Otava
+implements it (split into windows, keep candidate points whose two sides differ by a two-sided
+t-test, then merge away the weak ones, after Fleming et al. 2023; the merge is ours, see
+`_merge`) finds where it shifts. Runs
+from other devices or backends form series of their own, never mixed into one.
+
+apache-otava is an optional dependency, imported only here and only when asked for: install
+it with `pip install --no-deps apache-otava` (docs/statistics.md says why --no-deps and why
+Otava rather than MongoDB's signal-processing-algorithms).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from dsabench.errors import InputError
+from dsabench.store.frames import Frame
+
+# A change point must split its segment into two sides that a two-sided t-test tells apart at
+# this level. Ten times stricter than Otava's 0.001, because the p-value is computed after
+# E-divisive picked the best of ~30 split points, so it understates the chance of a fluke: on
+# flat 30-run series with 1-2% noise, 0.001 flagged 0.4-1.4% of series and 0.0001 none of 500,
+# while a 6% step still shows at p ~ 1e-10 (docs/statistics.md, `python3 -m dsabench.analysis.power --history`).
+MAX_PVALUE = 0.0001
+
+# Smallest relative shift of the mean worth reporting (Otava's min_magnitude): below the 3%
+# compare threshold, so a drift that compare keeps calling "undecided" still shows up here,
+# and above the 1% run-to-run wobble of a median on one machine.
+MIN_CHANGE = 0.02
+
+# Otava analyses the series in windows of this many runs (its default); a change is located
+# inside a window, so a history longer than this is still searched end to end.
+WINDOW_LEN = 50
+
+# Fewer runs than this (of one case, device and backend) are not searched: each side of a
+# change point needs at least two runs for the t-test to have a variance.
+MIN_RUNS = 5
+
+
+class MissingDependency(InputError):
+    """An optional package a verb needs is not installed; the message says how to install it."""
+
+
+def _otava():
+    try:
+        from otava import analysis
+    except ImportError:
+        raise MissingDependency(
+            "history: change-point detection needs apache-otava, which is not installed; run "
+            "`pip install --no-deps apache-otava` (its algorithm needs only numpy and scipy; --no-deps keeps "
+            "your numpy and scipy, which its exact numpy==2.2.0 pin would downgrade, and skips the "
+            "BigQuery, Postgres and Slack clients of its own command line)"
+        ) from None
+    return analysis
+
+
+def _merge(analysis, points: list, series: list[float], max_pvalue: float, min_change: float) -> list:
+    """Otava's merge step (drop the weakest point until every one left is significant and big
+    enough), with the statistics of every remaining point recomputed after each drop.
+
+    Why not `otava.analysis.merge`: in apache-otava 0.8.0, after deleting the point at index i
+    it recomputes the points now at i and i + 1, but the neighbours of the gap are i - 1 and i,
+    so the left neighbour keeps the p-value it had against a now-deleted segment and can be
+    dropped wrongly. A 6% ramp over 8 runs split into weak points at 16 and 18 lost both that
+    way (maintainers suspected the same in apache/otava#96). Recomputing all k points costs k
+    t-tests per drop; k is a handful.
+    """
+    tester = analysis.TTestSignificanceTester(max_pvalue)
+    points = sorted(points, key=lambda cp: cp.index)
+    while points:
+        intervals = tester.get_intervals(points)
+        points = [tester.change_point(cp.to_candidate(), series, intervals) for cp in points]
+        weakest = max(points, key=lambda cp: cp.stats.pvalue)
+        if weakest.stats.pvalue < max_pvalue:
+            weakest = min(points, key=lambda cp: cp.stats.change_magnitude())
+            if weakest.stats.change_magnitude() > min_change:
+                return points
+        points.remove(weakest)
+    return points
+
+
+def change_point_indices(
+    values: Sequence[float],
+    max_pvalue: float = MAX_PVALUE,
+    min_change: float = MIN_CHANGE,
+    window_len: int = WINDOW_LEN,
+) -> list[tuple[int, float]]:
+    """(index, p-value) of each change point in a series, oldest first.
+
+    index i means values[i] is the first point after the shift. Method: Otava's split step
+    (E-divisive on windows of window_len, candidates kept at the relaxed first-pass level that
+    `otava.analysis.compute_change_points` uses, 10 x max_pvalue), then `_merge`. The series
+    must be finite.
+    """
+    x = [float(v) for v in values]
+    if any(not math.isfinite(v) for v in x):
+        raise ValueError("change_point_indices: series has non-finite values; drop failed runs first")
+    analysis = _otava()
+    if len(x) < MIN_RUNS:
+        return []
+    first_pass = max_pvalue * 10 if max_pvalue < 0.05 else max_pvalue  # as compute_change_points does
+    weak = analysis.split(x, window_len, first_pass)
+    return [(int(cp.index), float(cp.stats.pvalue)) for cp in _merge(analysis, weak, x, max_pvalue, min_change)]
+
+
+@dataclass(frozen=True)
+class ChangePoint:
+    """One shift in one case's history: the first run that shows it and the medians either side.
+
+    before/after_median_ms are the medians of the per-run medians in the segments either side
+    (each ends at the neighbouring change point, or the end of the history).
+    """
+
+    case_id: str
+    device_name: str
+    backend: str
+    index: int  # position of the first shifted run in this case's series, 0 = oldest
+    run_id: str
+    commit: str | None
+    created_at: str
+    previous_run_id: str
+    previous_commit: str | None
+    before_median_ms: float
+    after_median_ms: float
+    p_value: float
+
+    @property
+    def rel_change(self) -> float:
+        return self.after_median_ms / self.before_median_ms - 1.0
+
+    @property
+    def direction(self) -> str:
+        return "slower" if self.after_median_ms > self.before_median_ms else "faster"
+
+
+@dataclass(frozen=True)
+class History:
+    """Per-case series (one row per case per run, oldest first) and the change points in them."""
+
+    series: pd.DataFrame
+    change_points: tuple[ChangePoint, ...]
+    max_pvalue: float
+    min_change: float
+    warnings: tuple[str, ...] = field(default=())
+
+    def table(self) -> pd.DataFrame:
+        rows = [
+            {**{k: getattr(cp, k) for k in cp.__dataclass_fields__}, "rel_change": cp.rel_change,
+             "direction": cp.direction}
+            for cp in self.change_points
+        ]  # fmt: skip
+        cols = list(ChangePoint.__dataclass_fields__) + ["rel_change", "direction"]
+        return pd.DataFrame(rows, columns=cols)
+
+
+SERIES_COLUMNS = (
+    "device_name", "backend", "case_id", "position", "run_id", "commit", "created_at", "median_ms", "n_samples",
+)  # fmt: skip
+
+
+def case_series(frame: Frame) -> pd.DataFrame:
+    """The per-run median of each ok case, ordered by created_at (then run_id) within each
+    device model, backend and case; failed runs and runs without samples are left out.
+    """
+    df = frame.df
+    ok = df[(df["status"] == "ok") & df["median_ms"].notna()].copy()
+    for col in ("device_name", "backend"):
+        ok[col] = ok[col].fillna("unknown").astype(str)
+    ok = ok.sort_values(["device_name", "backend", "case_id", "created_at", "run_id"], kind="stable")
+    ok["position"] = ok.groupby(["device_name", "backend", "case_id"]).cumcount()
+    return ok[list(SERIES_COLUMNS)].reset_index(drop=True)
+
+
+def _iso(value) -> str:
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return "" if value is None or value != value else str(value)
+
+
+def find_change_points(
+    frame: Frame,
+    max_pvalue: float = MAX_PVALUE,
+    min_change: float = MIN_CHANGE,
+    window_len: int = WINDOW_LEN,
+) -> History:
+    """Change points of every case's median series in the frame (see the module docstring).
+
+    Raises MissingDependency when apache-otava is not installed, before doing any work.
+    """
+    _otava()
+    series = case_series(frame)
+    found: list[ChangePoint] = []
+    warnings = list(frame.warnings)
+    if frame.df["created_at"].isna().any():
+        missing = sorted(frame.df.loc[frame.df["created_at"].isna(), "run_id"].astype(str).unique())
+        warnings.append(f"runs {missing} have no readable created_at in their manifest; they sort last")
+    for (device, backend, case_id), s in series.groupby(["device_name", "backend", "case_id"], sort=True):
+        values = s["median_ms"].to_numpy(dtype=float)
+        points = change_point_indices(values, max_pvalue, min_change, window_len)
+        edges = [0] + [i for i, _ in points] + [len(values)]
+        for k, (i, p) in enumerate(points):
+            before = values[edges[k] : i]
+            after = values[i : edges[k + 2]]
+            here, prev = s.iloc[i], s.iloc[i - 1]
+            found.append(
+                ChangePoint(
+                    case_id=str(case_id), device_name=str(device), backend=str(backend), index=int(i),
+                    run_id=str(here["run_id"]), commit=here["commit"] if isinstance(here["commit"], str) else None,
+                    created_at=_iso(here["created_at"]), previous_run_id=str(prev["run_id"]),
+                    previous_commit=prev["commit"] if isinstance(prev["commit"], str) else None,
+                    before_median_ms=float(np.median(before)), after_median_ms=float(np.median(after)), p_value=p,
+                )  # fmt: skip
+            )
+    found.sort(key=lambda cp: (cp.created_at, cp.case_id))
+    return History(series, tuple(found), max_pvalue, min_change, tuple(warnings))
+
+
+def format_history(history: History, markdown: bool = False) -> str:
+    """The change points, one line each: case, first run (and commit) showing it, before/after."""
+    runs = history.series["run_id"].nunique()
+    cases = history.series.groupby(["device_name", "backend", "case_id"]).ngroups
+    head = (
+        f"{len(history.change_points)} change point(s) in {cases} case series over {runs} run(s) "
+        f"(E-divisive via apache-otava, p < {history.max_pvalue:g}, shift >= {history.min_change * 100:.1f}%)"
+    )
+    lines = [f"**{head}**" if markdown else head]
+    lines.extend(f"warning: {w}" for w in history.warnings)
+    if not history.change_points:
+        return "\n".join(lines) + "\n"
+    header = ["case", "device", "backend", "first run", "commit", "before ms", "after ms", "change", "p"]
+    rows = [
+        [cp.case_id, cp.device_name, cp.backend, cp.run_id, (cp.commit or "-")[:12], f"{cp.before_median_ms:.4g}",
+         f"{cp.after_median_ms:.4g}", f"{cp.rel_change * 100:+.1f}%", f"{cp.p_value:.1g}"]
+        for cp in history.change_points
+    ]  # fmt: skip
+    if markdown:
+        lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+    else:
+        widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]
+        for r in [header, ["-" * w for w in widths]] + rows:
+            lines.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,166 @@
+"""The interface every framework backend implements, and what it hands back.
+
+Everything framework-specific (tensors, device timers, CUDA Graph capture, profiler, memory
+statistics) lives behind this interface; `measure`, `runner` and the analysis never import a
+framework. A backend instance lives in one worker process and serves many cases.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ContextManager, Iterator
+
+from dsabench.workload.cases import Case
+from dsabench.workload.inputs import HostInputs
+from dsabench.workload.phases import NVTX_DOMAIN
+from dsabench.workload.variants import Variant
+
+
+@dataclass(frozen=True)
+class Capability:
+    """Whether one feature is usable here, and if not, why (said to the user verbatim)."""
+
+    usable: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Availability:
+    backend: str
+    framework_version: str
+    device: Capability
+    graph: Capability
+    profiler_targets: tuple[str, ...]
+    nvtx: Capability
+    details: dict = field(default_factory=dict)
+
+
+class Clock(ABC):
+    """Times a region of device work; `elapsed_ms` may block until the device is done."""
+
+    name: str
+
+    @abstractmethod
+    def start(self) -> Any: ...
+
+    @abstractmethod
+    def stop(self, token: Any) -> Any: ...
+
+    @abstractmethod
+    def elapsed_ms(self, span: Any) -> float: ...
+
+
+class Marker:
+    """Opens a named phase range: NVTX (domain `dsabench`) plus the framework profiler range.
+
+    The timed passes use `NULL_MARKER` unless NVTX is asked for, so that no annotation sits
+    in a latency sample; the profiled pass always marks.
+    """
+
+    def __init__(self, framework_range: Callable[[str], ContextManager] | None, use_nvtx: bool) -> None:
+        self._framework_range = framework_range
+        self._nvtx = None
+        if use_nvtx:
+            try:
+                import nvtx  # noqa: PLC0415
+
+                self._nvtx = nvtx
+            except ImportError:
+                self._nvtx = None
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        with contextlib.ExitStack() as stack:
+            if self._nvtx is not None:
+                stack.enter_context(self._nvtx.annotate(name, domain=NVTX_DOMAIN))
+            if self._framework_range is not None:
+                stack.enter_context(self._framework_range(name))
+            yield
+
+
+class _NullMarker(Marker):
+    def __init__(self) -> None:
+        super().__init__(None, False)
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        yield
+
+
+NULL_MARKER = _NullMarker()
+
+
+class Backend(ABC):
+    name: str
+
+    @abstractmethod
+    def availability(self) -> Availability: ...
+
+    @abstractmethod
+    def prepare(self, case: Case, host: HostInputs) -> Any:
+        """Device tensors of the case: inputs, the cache (background random, context records)."""
+
+    @abstractmethod
+    def forward(self, state: Any, variant: Variant, mark: Marker = NULL_MARKER) -> Any:
+        """One forward_mixed of the variant; returns the output tensor [T, H, 512] bf16."""
+
+    @abstractmethod
+    def layout_copy_bytes(self, state: Any, variant: Variant) -> int:
+        """Bytes the `layout` phase copies: 0 when its result shares the cache's memory."""
+
+    @abstractmethod
+    def output_bytes(self, out: Any) -> bytes:
+        """The output's raw bytes, for bit-for-bit comparison across variants."""
+
+    @abstractmethod
+    def output_numpy(self, out: Any):
+        """The output as float32 NumPy, for comparison with the oracle."""
+
+    @abstractmethod
+    def cache_numpy(self, state: Any):
+        """The cache as uint8 NumPy (tests and the oracle read the background from it)."""
+
+    @abstractmethod
+    def synchronize(self) -> None: ...
+
+    @abstractmethod
+    def clock(self) -> Clock: ...
+
+    @abstractmethod
+    def capture(self, fn: Callable[[], Any]) -> tuple[Callable[[], None], Any]:
+        """Capture `fn` into a CUDA Graph: (replay, the graph's static output tensor), which a
+        replay overwrites; raises CaptureFailed or Unsupported."""
+
+    @abstractmethod
+    def flush_l2(self) -> None:
+        """Evict the device's L2 cache (cold mode); a no-op where there is none to evict."""
+
+    @abstractmethod
+    def memory(self) -> "MemoryProbe | None": ...
+
+    @abstractmethod
+    def record_trace(self, step: Callable[[], None], iters: int, path: Path) -> Path: ...
+
+    @abstractmethod
+    def marker(self, use_nvtx: bool) -> Marker: ...
+
+    @abstractmethod
+    def is_out_of_memory(self, exc: BaseException) -> bool: ...
+
+    @abstractmethod
+    def device_identity(self) -> dict:
+        """name, index, uuid of the device this worker runs on (cpu: the processor)."""
+
+
+class MemoryProbe(ABC):
+    @abstractmethod
+    def allocated(self) -> int: ...
+
+    @abstractmethod
+    def reset_peak(self) -> None: ...
+
+    @abstractmethod
+    def peak(self) -> int: ...

@@ -1,0 +1,19 @@
+"""Backends by name, imported lazily: the analysis side must not pull in a framework."""
+
+from __future__ import annotations
+
+from dsabench.bench.backends.base import Backend
+
+BACKENDS = ("paddle", "torch")
+
+
+def get_backend(name: str, device: str | None = None) -> Backend:
+    if name == "paddle":
+        from dsabench.bench.backends.paddle import PaddleBackend  # noqa: PLC0415
+
+        return PaddleBackend(device)
+    if name == "torch":
+        from dsabench.bench.backends.torch import TorchBackend  # noqa: PLC0415
+
+        return TorchBackend(device)
+    raise ValueError(f"backend {name!r}; expected one of {list(BACKENDS)}")

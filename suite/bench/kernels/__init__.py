@@ -1,0 +1,1 @@
+"""Fused GPU kernels (Triton) and FlashMLA bindings: GPU only."""

@@ -1,0 +1,193 @@
+"""The timing protocol, framework-neutral.
+
+1. Warm-up: at least `warmup_min_iters` forwards and `warmup_min_ms` of host time, so module
+   load, allocator growth and kernel selection stay out of the samples.
+2. Probe: time 3 forwards with the clock to estimate one forward's time.
+3. Samples: each sample is K forwards back to back between two clock marks (device events on a
+   GPU, perf_counter after a synchronize on a CPU), K = ceil(min_sample_ms / estimate), so a
+   sample is long against the timer's resolution. Back to back on purpose: a forward that blocks
+   the host (the baseline's `paddle.tensor(200.0)`) leaves the device idle while the host waits,
+   and that idle time must land in the per-iteration time, not between samples. In cold mode
+   K = 1 and the L2 cache is flushed before every sample, outside the clock marks.
+4. Stopping: after `min_samples`, stop as soon as the distribution-free 95% confidence interval
+   of the median is within `precision` of the median (half-width / median); else at
+   `max_samples` or `max_time_s`. The stop reason names the unmet condition with its value and
+   threshold.
+Samples are stored per iteration (sample time / K), raw.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable, Sequence
+
+from dsabench.store.schema import Timing
+from dsabench.analysis.stats import summarize
+
+PROBE_ITERS = 3
+
+
+@dataclass(frozen=True)
+class Protocol:
+    warmup_min_iters: int = 5
+    warmup_min_ms: float = 100.0
+    min_sample_ms: float = 1.0
+    min_samples: int = 10
+    max_samples: int = 500
+    precision: float = 0.01
+    max_time_s: float = 10.0
+    mode: str = "hot"
+    chunk: int = 10  # samples taken between convergence checks (events are read per chunk)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("hot", "cold"):
+            raise ValueError(f"protocol mode {self.mode!r}; expected 'hot' or 'cold'")
+        if self.min_samples < 3:
+            raise ValueError(f"protocol min_samples {self.min_samples}; expected at least 3 (a median needs them)")
+
+
+# A GPU sample of >= 1 ms puts event resolution (~0.5 us) three orders below it. On a CPU the
+# forward itself takes milliseconds, and the smoke preset must finish in a minute on two cores.
+GPU_PROTOCOL = Protocol()
+CPU_PROTOCOL = Protocol(warmup_min_iters=2, warmup_min_ms=10.0, min_sample_ms=5.0, min_samples=6,
+                        max_samples=200, precision=0.02, max_time_s=0.5, chunk=6)
+# min_samples 6: the distribution-free 95% CI of a median needs n >= 6 to reach 95% coverage.
+
+
+def _warm_up(step: Callable[[], object], sync: Callable[[], None], p: Protocol) -> tuple[int, float]:
+    t0 = time.perf_counter()
+    n = 0
+    while n < p.warmup_min_iters or (time.perf_counter() - t0) * 1e3 < p.warmup_min_ms:
+        step()
+        n += 1
+        if n % 8 == 0 or n >= p.warmup_min_iters:
+            sync()
+    sync()
+    return n, (time.perf_counter() - t0) * 1e3
+
+
+@dataclass
+class _Series:
+    """One step being measured: its K, its samples so far, and why it stopped (if it has)."""
+
+    step: Callable[[], object]
+    k: int
+    warmup_iters: int
+    warmup_ms: float
+    samples: list = field(default_factory=list)
+    reason: str = ""
+    elapsed_s: float = 0.0
+
+
+def _start(step: Callable[[], object], clock, sync, protocol: Protocol) -> _Series:
+    """Warm-up and probe: how many forwards make one sample."""
+    warm_n, warm_ms = _warm_up(step, sync, protocol)
+    span = clock.start()
+    for _ in range(PROBE_ITERS):
+        step()
+    estimate_ms = max(clock.elapsed_ms(clock.stop(span)) / PROBE_ITERS, 1e-6)
+    k = 1 if protocol.mode == "cold" else max(1, math.ceil(protocol.min_sample_ms / estimate_ms))
+    return _Series(step, k, warm_n, warm_ms)
+
+
+def _chunk(series: _Series, clock, protocol: Protocol, flush, sync) -> None:
+    """`protocol.chunk` samples of K back-to-back forwards; events are read after the chunk.
+
+    Cold mode synchronizes after the flush, outside the clock marks: otherwise the host would run
+    ahead during the flush and launch overhead would vanish from the sample of every variant
+    that does not block the host, favouring it (seen on the H100: patched 'cold' faster than hot).
+    """
+    t0 = time.perf_counter()
+    spans = []
+    for _ in range(protocol.chunk):
+        if protocol.mode == "cold" and flush is not None:
+            flush()
+            sync()
+        s = clock.start()
+        for _ in range(series.k):
+            series.step()
+        spans.append(clock.stop(s))
+    series.samples.extend(clock.elapsed_ms(s) / series.k for s in spans)
+    series.elapsed_s += time.perf_counter() - t0
+
+
+def _stop_reason(series: _Series, protocol: Protocol) -> str:
+    """'' while the series should go on, else which rule stopped it, with value and threshold."""
+    n = len(series.samples)
+    if n < protocol.min_samples:
+        return ""
+    rel = summarize(series.samples).rel_ci_halfwidth
+    if rel <= protocol.precision:
+        return f"precision reached: 95% CI of the median ±{rel:.2%} <= {protocol.precision:.2%} after {n} samples"
+    if n >= protocol.max_samples:
+        return f"sample cap {protocol.max_samples} reached while over noise threshold (±{rel:.2%} > {protocol.precision:.2%})"
+    if series.elapsed_s >= protocol.max_time_s:
+        return (f"timed out ({protocol.max_time_s:.2f} s) while over noise threshold "
+                f"(±{rel:.2%} > {protocol.precision:.2%}) after {n} samples")
+    return ""
+
+
+def _timing(series: _Series, clock, note: str = "") -> Timing:
+    return Timing(
+        samples_ms=tuple(series.samples),
+        iters_per_sample=series.k,
+        warmup_iters=series.warmup_iters,
+        warmup_ms=series.warmup_ms,
+        clock=clock.name,
+        stop_reason=series.reason + note,
+    )
+
+
+def measure(step: Callable[[], object], clock, sync: Callable[[], None], protocol: Protocol,
+            flush: Callable[[], None] | None = None, log: Callable[[str], None] | None = None) -> Timing:
+    """Time `step` (one forward or one graph replay) by the protocol above."""
+    series = _start(step, clock, sync, protocol)
+    while not series.reason:
+        _chunk(series, clock, protocol, flush, sync)
+        series.reason = _stop_reason(series, protocol)
+    if log is not None and not series.reason.startswith("precision"):
+        log(f"Warn: {series.reason}")
+    return _timing(series, clock)
+
+
+def measure_interleaved(steps: Sequence[Callable[[], object]], clock, sync: Callable[[], None],
+                        protocol: Protocol, flush: Callable[[], None] | None = None,
+                        seed: int = 0) -> list[Timing]:
+    """Time several steps (the variants of one case) in rounds: a chunk of each, in turn.
+
+    Host and device drift (clocks, other tenants, allocator state) then falls on every variant
+    alike instead of on whichever ran first. Every step stays in the rotation until all of them
+    meet the stopping rule (or the caps, which apply per step), so all get the same rounds; the
+    order within a round is a fresh seeded permutation, so no variant always follows another.
+    """
+    import numpy as np  # noqa: PLC0415
+
+    series = [_start(step, clock, sync, protocol) for step in steps]
+    rng = np.random.default_rng(seed)
+    round_no = 0
+    while True:
+        for i in rng.permutation(len(series)):
+            _chunk(series[i], clock, protocol, flush, sync)
+        round_no += 1
+        reasons = [_stop_reason(s, protocol) for s in series]
+        capped = [r and not r.startswith("precision") for r in reasons]
+        if all(reasons) or any(capped):
+            break
+    for s, r in zip(series, reasons):
+        s.reason = r or _unmet(s, protocol)
+    note = f"; interleaved with {len(steps) - 1} other variant(s) in {round_no} rounds" if len(steps) > 1 else ""
+    return [_timing(s, clock, note) for s in series]
+
+
+def _unmet(series: _Series, protocol: Protocol) -> str:
+    """Why a series stopped before its own rule did: a sibling hit a cap."""
+    rel = summarize(series.samples).rel_ci_halfwidth if len(series.samples) >= 3 else float("inf")
+    return (f"stopped with its interleaved siblings at a cap while over noise threshold "
+            f"(±{rel:.2%} > {protocol.precision:.2%}) after {len(series.samples)} samples")
+
+
+def protocol_for(gpu: bool, **overrides) -> Protocol:
+    base = GPU_PROTOCOL if gpu else CPU_PROTOCOL
+    return replace(base, **{k: v for k, v in overrides.items() if v is not None})

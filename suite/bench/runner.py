@@ -1,0 +1,273 @@
+"""Drives cases through worker processes and appends each record as soon as it is done.
+
+One worker process per device (`--devices 0,1` sets CUDA_VISIBLE_DEVICES per worker; no
+devices means one worker on the default device). A worker whose process dies (segfault,
+killed) or whose record says its CUDA context may be broken (failed capture, out of memory,
+crash) is replaced before the next case; the case is recorded with status `crashed` and the
+exit signal. Only this process writes `cases.jsonl`, one line per case, so an interrupted run
+keeps every finished case, and `--resume` skips them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import queue
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from dsabench.workload.cases import Case
+from dsabench.store.schema import Record
+from dsabench.store import rundir as store
+from dsabench.bench.worker import WorkerOptions, worker_main
+
+HELLO_TIMEOUT_S = 600.0  # a cold framework import plus CUDA context creation
+
+
+def shard_of(group_id: str, n: int) -> int:
+    """Deterministic shard (0-based) by the case's group id, so every machine agrees and the
+    variants of one case land in the same shard (where their timing is interleaved)."""
+    return int.from_bytes(hashlib.sha256(group_id.encode()).digest()[:8], "big") % n
+
+
+def select_shard(cases: tuple[Case, ...], k: int, n: int) -> tuple[Case, ...]:
+    """Cases of shard k of n (1-based k, as `--shard K/N`)."""
+    return tuple(c for c in cases if shard_of(c.group_id, n) == k - 1)
+
+
+def work_items(cases: tuple[Case, ...], interleave: bool = True) -> list[tuple[Case, ...]]:
+    """What one worker measures in one go: the eager variants of a case together (inputs shared,
+    timing interleaved), every graph case alone (a failed capture may poison its process)."""
+    if not interleave:
+        return [(c,) for c in cases]
+    items: list[list[Case]] = []
+    index: dict[str, int] = {}
+    for c in cases:
+        if c.graph:
+            items.append([c])
+        elif c.group_id in index:
+            items[index[c.group_id]].append(c)
+        else:
+            index[c.group_id] = len(items)
+            items.append([c])
+    return [tuple(i) for i in items]
+
+
+class WorkersFailed(RuntimeError):
+    """No worker could start (backend missing, device absent): nothing could be measured."""
+
+
+@dataclass
+class RunStats:
+    done: int = 0
+    by_status: dict = field(default_factory=dict)
+    interrupted: bool = False
+    workers: list = field(default_factory=list)
+
+
+def _signal_name(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "still running"
+    if exitcode < 0:
+        try:
+            return f"signal {signal.Signals(-exitcode).name} ({exitcode})"
+        except ValueError:
+            return f"signal {-exitcode}"
+    return f"exit code {exitcode}"
+
+
+def device_env(device: str | None) -> tuple[dict, str | None]:
+    """(environment, backend device) of a worker: a GPU index or UUID pins CUDA_VISIBLE_DEVICES and
+    demands a GPU (no silent fall-back to the CPU); `cpu:N` is a CPU worker with GPUs hidden;
+    None leaves the backend to pick its default device."""
+    if device is None:
+        return {}, None
+    if device.startswith("cpu:"):
+        return {"CUDA_VISIBLE_DEVICES": ""}, "cpu"
+    return {"CUDA_VISIBLE_DEVICES": device}, "gpu"
+
+
+class WorkerHandle:
+    """A worker process bound to one device; restarted when it dies or may be poisoned."""
+
+    def __init__(self, backend: str, device: str | None, opts: WorkerOptions) -> None:
+        self.backend, self.device, self.opts = backend, device, opts
+        self.proc = None
+        self.conn = None
+        self.hello: dict | None = None
+
+    def start(self) -> dict:
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        env, kind = device_env(self.device)
+        self.proc = ctx.Process(target=worker_main, args=(child, self.backend, env, self.opts, kind), daemon=True)
+        self.proc.start()
+        child.close()
+        self.conn = parent
+        if not parent.poll(HELLO_TIMEOUT_S):
+            self.stop()
+            raise RuntimeError(f"worker for device {self.device} did not start within {HELLO_TIMEOUT_S:.0f} s")
+        try:
+            msg = parent.recv()
+        except EOFError:
+            code = self.proc.exitcode if self.proc else None
+            raise RuntimeError(f"worker for device {self.device} died while starting ({_signal_name(code)})") from None
+        if "fatal" in msg:
+            self.stop()
+            raise RuntimeError(f"worker for device {self.device} could not start the {self.backend} backend: {msg['fatal']}")
+        self.hello = msg["hello"]
+        return self.hello
+
+    def run(self, cases: tuple[Case, ...], timeout_s: float) -> tuple[list[dict] | None, str]:
+        """(records, '') or (None, why the worker died)."""
+        if self.proc is None or not self.proc.is_alive():
+            self.start()
+        try:
+            self.conn.send({"cases": [c.params() for c in cases]})
+            if not self.conn.poll(timeout_s):
+                self.kill()
+                return None, f"timed out after {timeout_s:.0f} s; worker killed"
+            return self.conn.recv()["records"], ""
+        except (EOFError, BrokenPipeError, ConnectionResetError):
+            self.proc.join(timeout=5)
+            why = f"worker process died ({_signal_name(self.proc.exitcode)})"
+            self.proc = None
+            return None, why
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.join(timeout=5)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.is_alive():
+            try:
+                self.conn.send(None)
+                self.proc.join(timeout=10)
+            except (BrokenPipeError, OSError):
+                pass
+            if self.proc.is_alive():
+                self.kill()
+        self.proc = None
+
+
+def crashed_record(case: Case, opts: WorkerOptions, backend: str, device: dict, why: str) -> dict:
+    return Record(
+        run_id=opts.run_id, case_id=case.id, config_id=case.config_id, group_id=case.group_id,
+        params=case.params(), status="crashed", message=why, backend=backend, device=device,
+        worker={"recycle": True},
+    ).to_json()
+
+
+def run_cases(
+    cases: tuple[Case, ...],
+    run_dir: Path,
+    backend: str,
+    devices: tuple[str | None, ...],
+    opts: WorkerOptions,
+    on_record: Callable[[dict, int, int], None],
+    on_worker: Callable[[dict], None] | None = None,
+    case_timeout_s: float = 1800.0,
+    interleave: bool = True,
+) -> RunStats:
+    """Run `cases` over one worker per device; `on_record(record, done, total)` after each append."""
+    stats = RunStats()
+    todo: "queue.Queue[tuple[Case, ...]]" = queue.Queue()
+    for item in work_items(cases, interleave):
+        todo.put(item)
+    lock = threading.Lock()
+    stop = threading.Event()
+    errors: list[str] = []
+    handles: list[WorkerHandle] = []
+
+    def drive(device: str | None) -> None:
+        handle = WorkerHandle(backend, device, opts)
+        with lock:
+            handles.append(handle)
+        try:
+            hello = handle.start()
+            with lock:
+                stats.workers.append({"device_env": device, **hello})
+                if on_worker:
+                    on_worker(hello)
+            while not stop.is_set():
+                try:
+                    item = todo.get_nowait()
+                except queue.Empty:
+                    return
+                if handle.proc is None or not handle.proc.is_alive():
+                    handle.start()
+                pid = handle.proc.pid
+                records, why = handle.run(item, case_timeout_s * len(item))
+                if stop.is_set():
+                    return  # interrupted: a case cut short is not a crash; --resume measures it
+                if records is None:
+                    ident = (handle.hello or {}).get("device", {})
+                    records = [crashed_record(c, opts, backend, ident, why) for c in item]
+                    for r in records:
+                        r["worker"]["pid"] = pid
+                elif any(r.get("worker", {}).get("recycle") for r in records):
+                    handle.kill()  # the next item gets a fresh process and CUDA context
+                for record in records:
+                    record.setdefault("worker", {})["device_env"] = device
+                    with lock:
+                        store.append_record(run_dir, record)
+                        stats.done += 1
+                        stats.by_status[record["status"]] = stats.by_status.get(record["status"], 0) + 1
+                        on_record(record, stats.done, len(cases))
+        except Exception as exc:  # noqa: BLE001
+            with lock:
+                errors.append(str(exc))
+        finally:
+            handle.stop()
+
+    threads = [threading.Thread(target=drive, args=(d,), daemon=True) for d in devices]
+    for t in threads:
+        t.start()
+    try:
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=0.2)
+    except KeyboardInterrupt:
+        stop.set()
+        stats.interrupted = True
+        for h in list(handles):  # a worker mid-case is killed: its case is simply not recorded
+            h.kill()
+        for t in threads:
+            t.join(timeout=2)
+    if errors and stats.done < len(cases) and not stats.interrupted:
+        raise WorkersFailed("; ".join(errors))
+    return stats
+
+
+def progress_printer(stream=sys.stderr) -> Callable[[dict, int, int], None]:
+    """One line per finished case: count, status, median and spread, id."""
+    t0 = time.perf_counter()
+
+    def show(record: dict, done: int, total: int) -> None:
+        timing = record.get("timing") or {}
+        samples = sorted(timing.get("samples_ms") or [])
+        if samples:
+            med = samples[len(samples) // 2]
+            figure = f"{med:10.4f} ms"
+        else:
+            figure = f"{'-':>13}"
+        width = len(str(total))
+        bar_n = int(20 * done / max(total, 1))
+        bar = "#" * bar_n + "." * (20 - bar_n)
+        elapsed = time.perf_counter() - t0
+        eta = elapsed / done * (total - done) if done else 0.0
+        print(
+            f"[{bar}] {done:>{width}}/{total} {record['status']:<14} {figure}  {record['case_id']}  "
+            f"({elapsed:.0f}s, eta {eta:.0f}s)",
+            file=stream,
+            flush=True,
+        )
+
+    return show

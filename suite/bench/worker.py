@@ -1,0 +1,349 @@
+"""One case in a worker process: inputs -> forward -> check -> timing -> phases -> memory -> trace.
+
+Each step that can fail maps to a record status: InvalidCase -> `invalid`, Unsupported ->
+`unsupported`, CaptureFailed -> `capture_failed`, out-of-memory -> `oom`, anything else ->
+`crashed` with the exception text. After a failed capture or an out-of-memory error the CUDA
+context may be broken, so the record asks the runner to replace this worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from dsabench.bench.backends.base import Backend, Marker
+from dsabench.workload.cases import Case
+from dsabench.errors import CaptureFailed, InvalidCase, Unsupported
+from dsabench.workload.inputs import make_host_inputs
+from dsabench.bench.protocol import Protocol
+from dsabench.store.schema import Record
+from dsabench.workload.phases import PHASE_NAMES
+
+ORACLE_MAX_SCORES = 2_000_000  # T * H * topk above which --check skips the float64 oracle (too slow)
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    run_id: str
+    run_dir: str
+    protocol: Protocol
+    check: bool = False
+    profile_iters: int = 5
+    phase_iters: int = 3
+    nvtx_in_timed: bool = False
+    trace: bool = True
+
+
+@dataclass
+class Outcome:
+    status: str = "ok"
+    message: str = ""
+    recycle: bool = False
+    data: dict = field(default_factory=dict)
+
+
+class PhaseTimer(Marker):
+    """Synchronizes at each phase's edges and keeps host time per phase (and memory growth).
+
+    Used only in its own pass: the syncs it adds would distort a latency sample.
+    """
+
+    def __init__(self, inner: Marker, sync, memory) -> None:
+        super().__init__(None, False)
+        self._inner, self._sync, self._memory = inner, sync, memory
+        self.times: dict[str, float] = {}
+        self.allocated: dict[str, int] = {}
+
+    def __call__(self, name: str):
+        import contextlib  # noqa: PLC0415
+
+        @contextlib.contextmanager
+        def cm():
+            self._sync()
+            before = self._memory.allocated() if self._memory else 0
+            t0 = time.perf_counter()
+            with self._inner(name):
+                yield
+            self._sync()
+            self.times[name] = self.times.get(name, 0.0) + (time.perf_counter() - t0) * 1e3
+            if self._memory:
+                self.allocated[name] = self._memory.allocated() - before
+
+        return cm()
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _oracle_fits(case: Case) -> bool:
+    return case.num_tokens * case.heads * case.topk <= ORACLE_MAX_SCORES
+
+
+def _fail(out: Outcome, backend: Backend, exc: BaseException) -> None:
+    """Map an exception to a record status; after capture, OOM or a crash, replace the worker."""
+    if isinstance(exc, InvalidCase):
+        out.status, out.message = "invalid", str(exc)
+    elif isinstance(exc, Unsupported):
+        out.status, out.message = "unsupported", str(exc)
+    elif isinstance(exc, CaptureFailed):
+        out.status, out.message, out.recycle = "capture_failed", str(exc), True
+    elif backend.is_out_of_memory(exc):
+        out.status, out.message, out.recycle = "oom", f"{type(exc).__name__}: {exc}".strip()[:2000], True
+    else:
+        tb = traceback.format_exc(limit=6)
+        out.status, out.message, out.recycle = "crashed", f"{type(exc).__name__}: {exc}\n{tb}"[:4000], True
+
+
+class _CaseRun:
+    """One case's way through the stages; a failing stage ends it with a status, not an exception."""
+
+    def __init__(self, backend: Backend, case: Case, opts: WorkerOptions) -> None:
+        self.backend, self.case, self.opts = backend, case, opts
+        self.out = Outcome()
+        self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.t0 = time.perf_counter()
+        self.step = None
+
+    @property
+    def alive(self) -> bool:
+        return self.out.status == "ok"
+
+    def stage(self, fn, *args) -> None:
+        if not self.alive:
+            return
+        try:
+            fn(*args)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a record
+            _fail(self.out, self.backend, exc)
+
+    def precheck(self) -> None:
+        case = self.case
+        if case.graph and not self.backend.availability().graph.usable:
+            raise Unsupported(f"graph=on: {self.backend.availability().graph.reason}")
+        if case.variant.layout == "view" and case.cache_heads != 1 and case.has_decode:
+            from dsabench.bench.backends.common import view_refusal  # noqa: PLC0415
+
+            raise InvalidCase(view_refusal([case.num_blocks, case.cache_heads, case.block_size, 656]))
+
+    def check_output(self, state, host, background) -> None:
+        backend, case, variant = self.backend, self.case, self.case.variant
+        mark = backend.marker(True) if self.opts.nvtx_in_timed else _null()
+
+        def forward():
+            return backend.forward(state, variant, mark)
+
+        result = forward()
+        backend.synchronize()
+        output = {"digest": _digest(backend.output_bytes(result)), "shape": list(result.shape), "dtype": "bfloat16"}
+        if self.opts.check and _oracle_fits(case):
+            from dsabench.reference import oracle  # noqa: PLC0415
+
+            ref = oracle.forward(case, host, background)
+            output["oracle_rel_error"] = float(oracle.relative_error(backend.output_numpy(result), ref))
+            output["oracle_bound"] = oracle.REL_ERROR_BOUND
+        if case.has_decode:
+            output["layout_copy_bytes"] = backend.layout_copy_bytes(state, variant)
+        self.out.data["output"] = output
+        del result
+        if case.graph:
+            replay, static_out = backend.capture(forward)
+            replay()
+            backend.synchronize()
+            # what the graph computes is what is checked: its output replaces the eager one
+            output["eager_digest"] = output["digest"]
+            output["digest"] = _digest(backend.output_bytes(static_out))
+            self.step = replay
+        else:
+            self.step = forward
+
+    def time_alone(self, log) -> None:
+        self.out.data["timing"] = _timing(self.backend, self.step, self.opts.protocol, log)
+
+    def after_timing(self, state) -> None:
+        backend, case, variant, opts = self.backend, self.case, self.case.variant, self.opts
+        self.out.data["phases_ms"] = _phase_pass(backend, state, variant, opts.phase_iters)
+        self.out.data["memory"] = _memory_pass(backend, state, variant)
+        if opts.trace and opts.profile_iters > 0:
+            path = Path(opts.run_dir) / "traces" / f"{case.id}.{backend.name}.trace.json.gz"
+            profiled = self.step if case.graph else (lambda: backend.forward(state, variant, backend.marker(True)))
+            backend.record_trace(profiled, opts.profile_iters, path)
+            from dsabench.bench.trace import aggregate, load_events  # noqa: PLC0415
+
+            agg = aggregate(load_events(path))
+            agg["file"] = str(path.relative_to(opts.run_dir))
+            self.out.data["trace"] = agg
+
+    def record(self) -> Record:
+        case, d = self.case, self.out.data
+        return Record(
+            run_id=self.opts.run_id,
+            case_id=case.id,
+            config_id=case.config_id,
+            group_id=case.group_id,
+            params=case.params(),
+            status=self.out.status,
+            message=self.out.message,
+            backend=self.backend.name,
+            device=self.backend.device_identity(),
+            timing=d.get("timing"),
+            phases_ms=d.get("phases_ms", {}),
+            trace=d.get("trace"),
+            memory=d.get("memory"),
+            output=d.get("output"),
+            started_at=self.started,
+            wall_s=round(time.perf_counter() - self.t0, 3),
+            worker={"pid": os.getpid(), "recycle": self.out.recycle},
+        )
+
+
+def run_case(backend: Backend, case: Case, opts: WorkerOptions, log=None) -> Record:
+    """Measure one case; never raises for a case-level failure, the record carries it."""
+    return run_group(backend, [case], opts, log)[0]
+
+
+def run_group(backend: Backend, cases: list[Case], opts: WorkerOptions, log=None) -> list[Record]:
+    """Measure the variants of one configuration (same inputs) with their timing interleaved.
+
+    The inputs are built once and shared: the variants differ only in the lines #7253 changed, so
+    the same bytes go in. With more than one case the timed samples are taken in rounds across the
+    variants (`measure.measure_interleaved`), so slow drift of the host or device is shared
+    instead of deciding which variant looks faster. Graph cases come one at a time (a failed
+    capture may poison the process for the next one).
+    """
+    runs = [_CaseRun(backend, c, opts) for c in cases]
+    for r in runs:
+        r.stage(r.precheck)
+    live = [r for r in runs if r.alive]
+    if live:
+        first = live[0].case
+        try:
+            host = make_host_inputs(first)
+            state = backend.prepare(first, host)
+            background = backend.cache_numpy(state) if opts.check and _oracle_fits(first) else None
+        except Exception as exc:  # noqa: BLE001
+            for r in live:
+                _fail(r.out, backend, exc)
+            live = []
+    for r in live:
+        r.stage(r.check_output, state, host, background)
+    live = [r for r in live if r.alive]
+    if len(live) == 1:
+        live[0].stage(live[0].time_alone, log)
+    elif live:
+        _time_interleaved(backend, live, opts)
+    for r in live:
+        r.stage(r.after_timing, state)
+    return [r.record() for r in runs]
+
+
+def _time_interleaved(backend: Backend, live: list[_CaseRun], opts: WorkerOptions) -> None:
+    """Interleaved timing; a variant that raises leaves the rotation with its status."""
+    from dsabench.bench.protocol import measure_interleaved  # noqa: PLC0415
+
+    while live:
+        current: list[_CaseRun] = []
+
+        def tracked(r: _CaseRun):
+            def step():
+                current[:] = [r]
+                return r.step()
+            return step
+
+        try:
+            timings = measure_interleaved([tracked(r) for r in live], backend.clock(), backend.synchronize,
+                                          opts.protocol, flush=backend.flush_l2)
+        except Exception as exc:  # noqa: BLE001
+            culprit = current[0] if current else live[0]
+            _fail(culprit.out, backend, exc)
+            live = [r for r in live if r is not culprit]
+            continue
+        for r, timing in zip(live, timings):
+            r.out.data["timing"] = timing
+        return
+
+
+def _null():
+    from dsabench.bench.backends.base import NULL_MARKER  # noqa: PLC0415
+
+    return NULL_MARKER
+
+
+def _timing(backend: Backend, step, protocol: Protocol, log):
+    from dsabench.bench.protocol import measure  # noqa: PLC0415
+
+    return measure(step, backend.clock(), backend.synchronize, protocol, flush=backend.flush_l2, log=log)
+
+
+def _phase_pass(backend: Backend, state, variant, iters: int) -> dict[str, list[float]]:
+    """Per-phase host time with a synchronize at every phase edge, `iters` forwards."""
+    samples: dict[str, list[float]] = {}
+    for _ in range(iters):
+        timer = PhaseTimer(_null(), backend.synchronize, None)
+        backend.forward(state, variant, timer)
+        for name in PHASE_NAMES:
+            if name in timer.times:
+                samples.setdefault(name, []).append(timer.times[name])
+    return samples
+
+
+def _memory_pass(backend: Backend, state, variant) -> dict | None:
+    """Peak bytes one forward allocates above what is live before it, and the layout's share."""
+    probe = backend.memory()
+    if probe is None:
+        return None
+    backend.synchronize()
+    before = probe.allocated()
+    probe.reset_peak()
+    timer = PhaseTimer(_null(), backend.synchronize, probe)
+    result = backend.forward(state, variant, timer)
+    backend.synchronize()
+    peak = probe.peak()
+    del result
+    return {
+        "peak_bytes_above_inputs": int(peak - before),
+        "layout_alloc_bytes": int(timer.allocated.get("layout", 0)),
+        "inputs_bytes": int(getattr(state, "inputs_bytes", 0)),
+    }
+
+
+def worker_main(conn: Any, backend_name: str, device_env: dict, opts: WorkerOptions, device: str | None = None) -> None:
+    """Entry point of a worker process: receive cases, send records, until told to stop.
+
+    Ctrl-C reaches the whole process group; the worker ignores it and lets the main process
+    decide (it kills workers and records nothing for the cases they were on).
+    """
+    import signal  # noqa: PLC0415
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.update(device_env)
+    from dsabench.bench.backends.registry import get_backend  # noqa: PLC0415
+
+    try:
+        backend = get_backend(backend_name, device)
+        conn.send({"hello": {"device": backend.device_identity(), "availability": dataclasses.asdict(backend.availability())}})
+    except Exception as exc:  # noqa: BLE001
+        conn.send({"fatal": f"{type(exc).__name__}: {exc}"})
+        return
+    while True:
+        msg = conn.recv()
+        if msg is None:
+            return
+        cases = [case_from_params(p) for p in msg["cases"]]
+        records = run_group(backend, cases, opts)
+        conn.send({"records": [r.to_json() for r in records]})
+
+
+def case_from_params(params: dict) -> Case:
+    from dsabench.workload.variants import Variant  # noqa: PLC0415
+
+    fields = {f.name for f in dataclasses.fields(Case)}
+    kwargs = {k: v for k, v in params.items() if k in fields and k != "variant"}
+    return Case(variant=Variant(params["scale_mode"], params["layout_mode"]), **kwargs)

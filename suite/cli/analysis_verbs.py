@@ -1,0 +1,107 @@
+"""The analysis verbs of the command line: compare, export, history.
+
+`register(subparsers)` adds them to the main parser's subparsers; each sets `func`, and the
+main CLI calls `args.func(args)`, which returns the exit code: 0 fine, 1 regression found
+(compare with --fail-on-regression), 2 bad input (the error goes to stderr, one line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dsabench.analysis.compare import DEFAULT_THRESHOLD, compare_runs, compare_variants, format_markdown, format_table
+from dsabench.errors import DsabenchError
+from dsabench.store.frames import export_parquet, load_runs
+from dsabench.analysis.history import MAX_PVALUE, MIN_CHANGE, find_change_points, format_history
+from dsabench.cli.exit_codes import EXIT_OK, EXIT_REGRESSION
+from dsabench.cli.output import fail as _fail, threshold as _threshold, warn as _warn
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    try:
+        base = load_runs([args.base])
+        if args.variants:
+            if args.cand is not None:
+                return _fail("compare", f"--variants compares inside one run; got a second run {args.cand}")
+            result = compare_variants(base, args.base_variant, args.cand_variant, threshold=args.threshold)
+        else:
+            if args.cand is None:
+                return _fail("compare", "CAND is missing; pass BASE and CAND runs, or --variants with one run")
+            cand = load_runs([args.cand])
+            result = compare_runs(base, cand, threshold=args.threshold, allow_mismatch=args.allow_mismatch)
+    except DsabenchError as exc:
+        return _fail("compare", exc)
+    sys.stdout.write(format_markdown(result) if args.markdown else format_table(result))
+    if args.fail_on_regression and result.regressions:
+        print(
+            f"dsabench compare: {result.regressions} regression(s) (slower, or failed only in CAND); "
+            f"exit {EXIT_REGRESSION}",
+            file=sys.stderr,
+        )
+        return EXIT_REGRESSION
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    try:
+        frame = load_runs(args.runs)
+        export_parquet(frame, args.parquet)
+    except DsabenchError as exc:
+        return _fail("export", exc)
+    _warn("export", frame.warnings)
+    print(f"wrote {len(frame.df)} rows from {len(frame.manifests)} run(s) to {args.parquet}")
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    try:
+        frame = load_runs(args.paths)
+        history = find_change_points(frame, max_pvalue=args.max_pvalue, min_change=args.min_change)
+    except DsabenchError as exc:
+        return _fail("history", exc)
+    sys.stdout.write(format_history(history, markdown=args.markdown))
+    return EXIT_OK
+
+
+def register(subparsers) -> None:
+    """Add `compare`, `export` and `history` to an argparse subparsers object."""
+    p = subparsers.add_parser(
+        "compare",
+        help="compare two runs case by case, or two variants inside one run",
+        description=(
+            "Judge each case as faster, slower, same, undecided, new, missing, failed or not_comparable from the "
+            "ratio of medians CAND / BASE and its 95%% bootstrap interval. BASE and CAND are run directories "
+            "(or directories holding the shards of one run)."
+        ),
+    )
+    p.add_argument("base", type=Path, metavar="BASE")
+    p.add_argument("cand", type=Path, metavar="CAND", nargs="?")
+    p.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD,
+                   help=f"changes within +-threshold count as same (default {DEFAULT_THRESHOLD})")  # fmt: skip
+    p.add_argument("--markdown", action="store_true", help="print markdown for a pull-request comment")
+    p.add_argument("--fail-on-regression", action="store_true",
+                   help="exit 1 when a case is slower, or failed only in CAND")  # fmt: skip
+    p.add_argument("--allow-mismatch", action="store_true",
+                   help="compare runs from different device models or backends anyway")  # fmt: skip
+    p.add_argument("--variants", action="store_true",
+                   help="compare variants inside the one run BASE (--cand-variant vs --base-variant)")  # fmt: skip
+    p.add_argument("--base-variant", default="baseline", help="with --variants (default baseline)")
+    p.add_argument("--cand-variant", default="patched", help="with --variants (default patched)")
+    p.set_defaults(func=cmd_compare)
+
+    p = subparsers.add_parser("export", help="write runs as one table to Parquet (needs pyarrow)")
+    p.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run directories, or directories of runs")
+    p.add_argument("--parquet", type=Path, required=True, metavar="FILE")
+    p.set_defaults(func=cmd_export)
+
+    p = subparsers.add_parser(
+        "history",
+        help="find change points in each case's median over a series of runs (needs apache-otava)",
+        description="Runs are ordered by their manifests' created_at; each device model and backend is its own series.",
+    )
+    p.add_argument("paths", type=Path, nargs="+", metavar="RESULTS_DIR_OR_RUNS")
+    p.add_argument("--max-pvalue", type=float, default=MAX_PVALUE, help=f"default {MAX_PVALUE}")
+    p.add_argument("--min-change", type=float, default=MIN_CHANGE, help=f"relative, default {MIN_CHANGE}")
+    p.add_argument("--markdown", action="store_true")
+    p.set_defaults(func=cmd_history)

@@ -1,0 +1,51 @@
+"""`dsabench` command line: the parser of every verb, and the one place errors become exit codes.
+
+Exit codes: 0 fine, 1 regression or failed check, 2 bad input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from dsabench import __version__
+from dsabench.cli import analysis_verbs, present_verbs, run_verb, workload_verbs
+from dsabench.cli.exit_codes import EXIT_BAD_INPUT, EXIT_INTERRUPTED
+from dsabench.cli.flags import Parser
+from dsabench.errors import InputError
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="dsabench", description="Benchmark FastDeploy's DSA attention forward before and after PR #7253.")
+    p.add_argument("--version", action="version", version=f"dsabench {__version__}")
+    sub = p.add_subparsers(dest="verb", required=True, parser_class=Parser)
+
+    run_verb.register(sub)
+    workload_verbs.register(sub)
+    analysis_verbs.register(sub)
+    present_verbs.register(sub)
+    return p
+
+
+def _terminate_as_interrupt(signum, frame):
+    """SIGTERM (a CI or batch time limit) stops a run like Ctrl-C: workers killed, records kept."""
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    import signal  # noqa: PLC0415
+
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except InputError as exc:
+        print(f"dsabench: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("dsabench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

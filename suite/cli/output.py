@@ -1,0 +1,30 @@
+"""One way for every verb to say an error, a warning, and to parse a threshold flag."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dsabench.cli.exit_codes import EXIT_BAD_INPUT
+
+
+def fail(verb: str, problem: Exception | str) -> int:
+    """Print the one-line error of `dsabench VERB` and return the bad-input exit code."""
+    print(f"dsabench {verb}: error: {problem}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def warn(verb: str, warnings) -> None:
+    for w in warnings:
+        print(f"dsabench {verb}: warning: {w}", file=sys.stderr)
+
+
+def threshold(text: str) -> float:
+    """argparse type of --threshold: a fraction in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; expected a fraction such as 0.03 for 3%") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is outside [0, 1); expected a fraction such as 0.03 for 3%")
+    return value

@@ -1,0 +1,73 @@
+"""`dsabench scenarios list|show` and `dsabench env`: what would run, and what this machine can run."""
+
+from __future__ import annotations
+
+from dsabench.cli.exit_codes import EXIT_OK
+
+
+def register(sub) -> None:
+    s = sub.add_parser("scenarios", help="list presets or show the cases of one")
+    ssub = s.add_subparsers(dest="scenarios_verb", required=True, parser_class=sub._parser_class)
+    sl = ssub.add_parser("list", help="presets with their descriptions and case counts")
+    sl.set_defaults(func=cmd_scenarios_list)
+    ss = ssub.add_parser("show", help="expanded cases of a preset or file, with estimated memory")
+    ss.add_argument("name", help="preset name or .toml file")
+    ss.set_defaults(func=cmd_scenarios_show)
+
+    e = sub.add_parser("env", help="this machine, and which backends, graph capture and profiler targets work here")
+    e.add_argument("--backend", choices=["paddle", "torch", "all"], default="all")
+    e.set_defaults(func=cmd_env)
+
+
+
+def cmd_scenarios_list(args) -> int:
+    from dsabench.workload.scenarios import list_presets  # noqa: PLC0415
+
+    for info in list_presets():
+        print(f"{info.name:<10} {info.num_cases:>4} cases  {info.description}")
+    return EXIT_OK
+
+
+def cmd_scenarios_show(args) -> int:
+    from dsabench.workload.scenarios import format_cases_table, load_named  # noqa: PLC0415
+
+    sset = load_named(args.name)
+    print(f"{sset.path}  sha256 {sset.sha256[:16]}  {sset.description}")
+    print(format_cases_table(sset.cases))
+    return EXIT_OK
+
+
+def cmd_env(args) -> int:
+    import json  # noqa: PLC0415
+    import multiprocessing as mp  # noqa: PLC0415
+
+    from dsabench.bench import env  # noqa: PLC0415
+
+    info = env.collect()
+    print(json.dumps(info, indent=2, default=str))
+    names = ["paddle", "torch"] if args.backend == "all" else [args.backend]
+    ctx = mp.get_context("spawn")
+    for name in names:
+        with ctx.Pool(1) as pool:  # a fresh process: importing a framework here would linger
+            print(pool.apply(_availability_text, (name,)))
+    return EXIT_OK
+
+
+def _availability_text(name: str) -> str:
+    from dsabench.bench.backends.registry import get_backend  # noqa: PLC0415
+
+    try:
+        b = get_backend(name)
+    except ImportError as exc:
+        return f"{name}: not usable: {exc} (pip install '.[{'cpu' if name == 'paddle' else 'torch'}]')"
+    except Exception as exc:  # noqa: BLE001
+        return f"{name}: not usable: {type(exc).__name__}: {exc}"
+    a = b.availability()
+    def cap(label, c):
+        return f"  {label:<10} {'yes' if c.usable else 'no'}  {c.reason}"
+    return "\n".join([
+        f"{name} {a.framework_version}: device {a.device.reason}; profiler targets {', '.join(a.profiler_targets)}",
+        cap("graph", a.graph), cap("nvtx", a.nvtx), f"  device     {b.device_identity()}",
+    ])
+
+

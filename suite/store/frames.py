@@ -1,0 +1,262 @@
+"""Run directories -> one tidy pandas DataFrame, one row per case per run.
+
+Shards of one run (same run_id, separate directories) load together into the same run_id; the
+same case twice within one run_id is an error, never a silent pick. Raw samples travel in the
+`samples_ms` column (a list per row) so every statistic downstream is recomputed from them;
+`median_ms` and `n_samples` are a convenience cache of the same list. Trace, memory and output
+aggregates are flattened into columns where a record has them (NaN elsewhere).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from dsabench.errors import InputError
+from dsabench.store.rundir import MANIFEST, load_run
+
+# Columns every frame has, in this order, even when empty. Params of the Case follow the
+# identity columns; other per-record fields follow them; flattened trace/memory columns last.
+ID_COLUMNS = ("run_id", "case_id", "group_id", "config_id")
+PARAM_COLUMNS = (
+    "scenario", "phase", "batch", "context_len", "prefill_len", "num_blocks", "block_size",
+    "cache_heads", "heads", "topk", "variant", "scale_mode", "layout_mode", "graph", "seed", "mode",
+)  # fmt: skip
+RECORD_COLUMNS = (
+    "status", "message", "backend", "device_name", "device_index", "device_uuid", "commit",
+    "created_at", "shard", "run_dir", "samples_ms", "median_ms", "n_samples", "clock",
+    "iters_per_sample", "stop_reason", "wall_s",
+)  # fmt: skip
+# (column, path into the record): the per-iteration trace aggregates and memory figures.
+FLAT_COLUMNS = (
+    ("trace_iterations", ("trace", "iterations")),
+    ("kernel_ms", ("trace", "kernel_ms")),
+    ("kernel_count", ("trace", "kernel_count")),
+    ("htod_count", ("trace", "memcpy", "HtoD", "count")),
+    ("htod_bytes", ("trace", "memcpy", "HtoD", "bytes")),
+    ("htod_ms", ("trace", "memcpy", "HtoD", "ms")),
+    ("dtoh_count", ("trace", "memcpy", "DtoH", "count")),
+    ("dtoh_bytes", ("trace", "memcpy", "DtoH", "bytes")),
+    ("dtoh_ms", ("trace", "memcpy", "DtoH", "ms")),
+    ("dtod_count", ("trace", "memcpy", "DtoD", "count")),
+    ("dtod_bytes", ("trace", "memcpy", "DtoD", "bytes")),
+    ("dtod_ms", ("trace", "memcpy", "DtoD", "ms")),
+    ("memset_count", ("trace", "memset", "count")),
+    ("memset_bytes", ("trace", "memset", "bytes")),
+    ("memset_ms", ("trace", "memset", "ms")),
+    ("sync_calls", ("trace", "sync_calls")),
+    ("layout_copy_kernel_count", ("trace", "layout_copy", "kernel_count")),
+    ("layout_copy_ms", ("trace", "layout_copy", "kernel_ms")),
+    ("layout_copy_bytes", ("trace", "layout_copy", "bytes")),
+    ("peak_bytes", ("memory", "peak_bytes_above_inputs")),
+    ("layout_alloc_bytes", ("memory", "layout_alloc_bytes")),
+    ("inputs_bytes", ("memory", "inputs_bytes")),
+    ("oracle_rel_error", ("output", "oracle_rel_error")),
+    ("output_digest", ("output", "digest")),
+    ("layout_copied_bytes", ("output", "layout_copy_bytes")),  # measured by data pointer, any device
+)
+# Per-phase figures get one column each, named after the phase: kernel_ms_<phase> from
+# trace.phase_kernel_ms, host_ms_<phase> from trace.phase_host_ms, phase_ms_<phase> (median
+# of the record's phases_ms samples).
+COLUMNS = ID_COLUMNS + PARAM_COLUMNS + RECORD_COLUMNS + tuple(name for name, _ in FLAT_COLUMNS)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Loaded runs: the table, each run's manifest, and what loading had to skip.
+
+    manifests maps run_id to the manifest of its first shard (by path); run_dirs maps run_id to
+    every directory that held it. frozen=True stops reassigning fields; it does not make the
+    DataFrame or the dicts immutable, so treat them as read-only.
+    """
+
+    df: pd.DataFrame
+    manifests: Mapping[str, dict] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    run_dirs: Mapping[str, tuple[Path, ...]] = field(default_factory=dict)
+
+    @property
+    def run_ids(self) -> tuple[str, ...]:
+        return tuple(self.manifests)
+
+
+def _dig(obj, path: Sequence[str]):
+    for key in path:
+        if not isinstance(obj, dict) or key not in obj:
+            return None
+        obj = obj[key]
+    return obj
+
+
+def _num(value) -> float:
+    """Numbers as float, anything else (missing, None, text) as NaN."""
+    if isinstance(value, bool) or value is None:
+        return math.nan if value is None else float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    return math.nan
+
+
+def manifest_commit(manifest: dict) -> str | None:
+    """The commit a run measured: the measured checkout's SHA, else the suite's own."""
+    git = manifest.get("git") or {}
+    measured, suite = git.get("measured") or {}, git.get("suite") or {}
+    return measured.get("sha") or suite.get("sha") or None
+
+
+def _row(record: dict, manifest: dict, run_dir: Path) -> dict:
+    run_id = manifest.get("run_id")
+    params = record.get("params") or {}
+    device = record.get("device") or {}
+    timing = record.get("timing") or None
+    row: dict = {
+        "run_id": run_id,
+        "case_id": record["case_id"],
+        "group_id": record.get("group_id"),
+        "config_id": record.get("config_id"),
+    }
+    for key in PARAM_COLUMNS:
+        row[key] = params.get(key)
+    for key, value in params.items():
+        if key not in PARAM_COLUMNS:
+            row[key if key not in COLUMNS else f"param_{key}"] = value
+    env_device = _dig(manifest, ("env", "device")) or {}
+    samples = [float(s) for s in (timing or {}).get("samples_ms") or []]
+    row.update(
+        status=record["status"],
+        message=record.get("message", ""),
+        backend=record.get("backend") or manifest.get("backend"),
+        device_name=device.get("name") or env_device.get("name"),
+        device_index=device.get("index", env_device.get("index")),
+        device_uuid=device.get("uuid") or env_device.get("uuid"),
+        commit=manifest_commit(manifest),
+        created_at=manifest.get("created_at"),
+        shard=manifest.get("shard"),
+        run_dir=str(run_dir),
+        samples_ms=samples,
+        median_ms=float(np.median(samples)) if samples else math.nan,
+        n_samples=len(samples),
+        clock=(timing or {}).get("clock"),
+        iters_per_sample=_num((timing or {}).get("iters_per_sample")),
+        stop_reason=(timing or {}).get("stop_reason"),
+        wall_s=_num(record.get("wall_s")),
+    )
+    for name, path in FLAT_COLUMNS:
+        value = _dig(record, path)
+        row[name] = value if name == "output_digest" else _num(value)
+    for phase, ms in (_dig(record, ("trace", "phase_kernel_ms")) or {}).items():
+        row[f"kernel_ms_{phase}"] = _num(ms)
+    for phase, ms in (_dig(record, ("trace", "phase_host_ms")) or {}).items():
+        row[f"host_ms_{phase}"] = _num(ms)
+    for phase, values in (record.get("phases_ms") or {}).items():
+        finite = [float(v) for v in values or [] if isinstance(v, (int, float)) and math.isfinite(v)]
+        row[f"phase_ms_{phase}"] = float(np.median(finite)) if finite else math.nan
+    return row
+
+
+def _check_run_id(record: dict, manifest: dict, run_dir: Path, index: int) -> None:
+    rid = record.get("run_id")
+    if rid is not None and rid != manifest.get("run_id"):
+        raise InputError(
+            f"{run_dir}: record {index} (case {record['case_id']!r}) has run_id {rid!r}, "
+            f"but {MANIFEST} says {manifest.get('run_id')!r}; a run directory holds one run"
+        )
+
+
+def load_frame(paths: Sequence[Path]) -> Frame:
+    """Load run directories (any number, shards of one run included) into one Frame.
+
+    Each path must be a run directory (holding manifest.json); `expand_run_paths` turns a
+    results directory into its runs first. The same directory given twice loads once. A case id
+    that appears twice under one run_id (two shards ran it, or a file was concatenated) is an
+    InputError naming both places. Newer schemas and corrupt lines are refused by store; a
+    truncated last line is skipped and reported in Frame.warnings.
+    """
+    rows: list[dict] = []
+    manifests: dict[str, dict] = {}
+    run_dirs: dict[str, list[Path]] = {}
+    warnings: list[str] = []
+    seen: dict[tuple[str, str], str] = {}
+    done: set[Path] = set()
+    for path in paths:
+        path = Path(path)
+        key = path.resolve()
+        if key in done:
+            continue
+        done.add(key)
+        run = load_run(path)
+        run_id = run.manifest.get("run_id")
+        if not isinstance(run_id, str) or not run_id:
+            raise InputError(f"{path / MANIFEST}: key 'run_id' is {run_id!r}; expected a non-empty string")
+        manifests.setdefault(run_id, run.manifest)
+        run_dirs.setdefault(run_id, []).append(path)
+        warnings.extend(run.warnings)
+        for i, record in enumerate(run.records, start=1):
+            _check_run_id(record, run.manifest, path, i)
+            where = f"{path} (record {i})"
+            ident = (run_id, record["case_id"])
+            if ident in seen:
+                raise InputError(
+                    f"run {run_id!r}: case {record['case_id']!r} appears twice: in {seen[ident]} and in {where}; "
+                    "shards of one run must not overlap"
+                )
+            seen[ident] = where
+            rows.append(_row(record, run.manifest, path))
+    df = pd.DataFrame(rows)
+    for col in COLUMNS:
+        if col not in df.columns:
+            df[col] = pd.Series([None] * len(df), dtype=object) if col in ("samples_ms", "output_digest") else math.nan
+    extra = [c for c in df.columns if c not in COLUMNS]
+    df = df[list(COLUMNS) + extra]
+    df["created_at"] = pd.to_datetime(df["created_at"], utc=True, errors="coerce", format="ISO8601")
+    df = df.sort_values(["created_at", "run_id", "case_id"], kind="stable").reset_index(drop=True)
+    return Frame(df, manifests, tuple(warnings), {k: tuple(v) for k, v in run_dirs.items()})
+
+
+def expand_run_paths(paths: Sequence[Path]) -> list[Path]:
+    """Run directories named by `paths`: each is a run (has manifest.json) or a directory whose
+    subdirectories, searched recursively in sorted order, hold runs (a results directory, or one
+    holding the shards of a run). A path with neither is an InputError.
+    """
+    out: list[Path] = []
+    for path in paths:
+        path = Path(path)
+        if (path / MANIFEST).is_file():
+            out.append(path)
+            continue
+        if not path.is_dir():
+            raise InputError(f"{path}: no such directory; expected a run directory or a directory of runs")
+        found = sorted(p.parent for p in path.rglob(MANIFEST))
+        if not found:
+            raise InputError(f"{path}: holds no run ({MANIFEST} neither in it nor below it)")
+        out.extend(found)
+    return out
+
+
+def load_runs(paths: Sequence[Path]) -> Frame:
+    """`load_frame` over `expand_run_paths(paths)`: what the CLI verbs call."""
+    return load_frame(expand_run_paths(paths))
+
+
+def export_parquet(frame: Frame, path: Path) -> Path:
+    """Write the frame to Parquet (samples as a list column). Needs pyarrow, an optional
+    dependency: without it this raises InputError saying how to install it.
+    """
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise InputError(
+            f"{path}: writing Parquet needs pyarrow, which is not installed; run `pip install pyarrow`"
+        ) from None
+    path = Path(path)
+    if path.parent and not path.parent.is_dir():
+        raise InputError(f"{path}: directory {path.parent} does not exist")
+    df = frame.df.copy()
+    df["samples_ms"] = df["samples_ms"].map(lambda s: [float(v) for v in s] if isinstance(s, (list, tuple)) else [])
+    df.to_parquet(path, engine="pyarrow", index=False)
+    return path

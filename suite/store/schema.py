@@ -1,0 +1,63 @@
+"""The record of one measured case: what `cases.jsonl` holds, one JSON object a line.
+
+Raw per-iteration samples are the record; medians and intervals are recomputed at analysis time.
+Version history lives in `store.upgrade_record`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+SCHEMA_VERSION = 1
+
+STATUSES = ("ok", "capture_failed", "oom", "crashed", "unsupported", "invalid")
+
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Per-iteration latencies: each sample is K back-to-back forwards divided by K.
+
+    clock: `cuda_event` (device events around the K forwards) or `host` (perf_counter after a
+    synchronize). stop_reason says which stopping rule ended the repetition.
+    """
+
+    samples_ms: tuple[float, ...]
+    iters_per_sample: int
+    warmup_iters: int
+    warmup_ms: float
+    clock: str
+    stop_reason: str
+    unit: str = "ms"
+
+
+@dataclass(frozen=True)
+class Record:
+    run_id: str
+    case_id: str
+    config_id: str
+    group_id: str
+    params: dict
+    status: str
+    message: str
+    backend: str
+    device: dict
+    timing: Timing | None = None
+    phases_ms: dict = field(default_factory=dict)
+    trace: dict | None = None
+    memory: dict | None = None
+    output: dict | None = None
+    started_at: str = ""
+    wall_s: float = 0.0
+    worker: dict = field(default_factory=dict)
+    schema: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"record {self.case_id!r}: status {self.status!r}; expected one of {list(STATUSES)}")
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        if self.timing is not None:
+            d["timing"]["samples_ms"] = list(self.timing.samples_ms)
+        return d

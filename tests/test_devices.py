@@ -1,0 +1,41 @@
+"""One worker per device: the wiring of --devices. (A/A of real timings is `calibrate`'s job, not a test's.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from dsabench.store import rundir as store
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def dsabench(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "dsabench", *map(str, args)], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_devices_start_one_worker_per_device_and_records_name_the_device(tmp_path):
+    """cpu:N devices are CPU workers; the wiring (one process per device, cases spread) is what is checked."""
+    r = dsabench("run", "smoke", "--filter", r"decode\.b[14]\.c256.*eager", "--devices", "cpu:0,cpu:1", "--out",
+                 tmp_path, "--run-id", "d", "--max-time-s", "0.05", "--profile-iters", "0", "--no-interleave")
+    assert r.returncode == 0, r.stderr
+    manifest = store.read_manifest(tmp_path / "d")
+    assert len(manifest["workers"]) == 2
+    records, _ = store.read_records(tmp_path / "d")
+    assert len(records) == 12
+    used = {rec["worker"]["device_env"] for rec in records}
+    assert used == {"cpu:0", "cpu:1"}  # both workers took cases
+    pids = {rec["worker"]["device_env"]: set() for rec in records}
+    for rec in records:
+        pids[rec["worker"]["device_env"]].add(rec["worker"]["pid"])
+    assert not (pids["cpu:0"] & pids["cpu:1"])  # a process serves one device only
+
+
+def test_a_gpu_device_on_a_machine_without_one_is_refused_with_exit_2_and_no_run_directory(tmp_path):
+    r = dsabench("run", "smoke", "--filter", r"decode\.b1\.c256.*scalar-view", "--devices", "0", "--out", tmp_path / "o",
+                 "--run-id", "g", "--profile-iters", "0")
+    assert r.returncode == 2
+    assert "device 0" in r.stderr and "gpu" in r.stderr.lower()
+    assert not (tmp_path / "o" / "g").exists()
