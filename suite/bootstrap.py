@@ -3,10 +3,12 @@
     python3 suite/bootstrap.py run  [dsabench run arguments]
     python3 suite/bootstrap.py test [pytest arguments]
 
-Never replaces a Paddle or PyTorch that is already installed (a GPU build from Paddle's own
-index, say): each is installed only when `import` cannot find it. Where pip refuses to install
-into this Python (PEP 668, "externally managed"), a virtual environment `.venv` in the
-repository is made and the command re-runs inside it.
+Changes nothing outside the checkout: everything is installed into a virtual environment, the
+one already active if there is one, else `.venv` in the checkout, made with the system's site
+packages visible so that an installed GPU build of Paddle or PyTorch is used and never replaced.
+The suite is installed there in editable mode; a `dsabench` installed elsewhere is left alone
+(pip does not uninstall outside the environment it installs into, and the environment's own
+copy shadows it).
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ TEST_DEPS = ["pytest>=7", "hypothesis>=6"]
 OTAVA = "apache-otava==0.8.0"
 
 
+def in_virtual_env(prefix: str = sys.prefix, base_prefix: str = sys.base_prefix) -> bool:
+    return prefix != base_prefix
+
+
+def venv_python(venv_dir: Path = VENV) -> Path:
+    return venv_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
 def _missing(module: str) -> bool:
     return importlib.util.find_spec(module) is None
 
@@ -36,14 +46,8 @@ def _pip(*args: str) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     sys.stdout.write(proc.stdout[-2000:])
     if proc.returncode != 0:
-        if "externally-managed-environment" in proc.stderr and sys.prefix == sys.base_prefix:
-            raise _ExternallyManaged()
         sys.stderr.write(proc.stderr)
         raise SystemExit(f"bootstrap: pip install {' '.join(args)} failed (exit {proc.returncode})")
-
-
-class _ExternallyManaged(Exception):
-    pass
 
 
 def _suite_installed() -> bool:
@@ -52,6 +56,7 @@ def _suite_installed() -> bool:
 
 
 def ensure(for_tests: bool) -> None:
+    """Install, into the running environment, what `import` cannot find."""
     if _missing("paddle"):
         _pip(PADDLE_CPU)
     if not _suite_installed():
@@ -70,15 +75,15 @@ def main(argv: list[str]) -> int:
         raise SystemExit(f"bootstrap: dsabench needs Python >= 3.10, this is {sys.version.split()[0]}")
     if not argv or argv[0] not in ("run", "test"):
         raise SystemExit("usage: python3 suite/bootstrap.py run [dsabench run args] | test [pytest args]")
-    verb, rest = argv[0], argv[1:]
-    try:
-        ensure(for_tests=verb == "test")
-    except _ExternallyManaged:
-        if not VENV.exists():
-            print(f"bootstrap: this Python is externally managed; making {VENV}", flush=True)
-            venv.create(VENV, with_pip=True)
-        python = VENV / "bin" / "python"
+    if not in_virtual_env():
+        python = venv_python()
+        if not python.exists():
+            print(f"bootstrap: making {VENV} (system site packages visible: an installed GPU Paddle or PyTorch is used)",
+                  flush=True)
+            venv.create(VENV, with_pip=True, system_site_packages=True)
         os.execv(python, [str(python), __file__, *argv])
+    verb, rest = argv[0], argv[1:]
+    ensure(for_tests=verb == "test")
     os.chdir(REPO)
     if verb == "run":
         cmd = [sys.executable, "-m", "dsabench", "run", *rest]

@@ -48,8 +48,14 @@ def cmd_env(args) -> int:
     names = ["paddle", "torch"] if args.backend == "all" else [args.backend]
     ctx = mp.get_context("spawn")
     for name in names:
-        with ctx.Pool(1) as pool:  # a fresh process: importing a framework here would linger
+        # A fresh process per framework (an import here would linger), ended by close + join:
+        # a terminated child would print Paddle's fatal-signal report for its SIGTERM.
+        pool = ctx.Pool(1)
+        try:
             print(pool.apply(_availability_text, (name,)))
+        finally:
+            pool.close()
+            pool.join()
     return EXIT_OK
 
 

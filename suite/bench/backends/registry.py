@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from dsabench.bench.backends.base import Backend
 
 BACKENDS = ("paddle", "torch")
@@ -9,6 +11,8 @@ BACKENDS = ("paddle", "torch")
 
 def get_backend(name: str, device: str | None = None) -> Backend:
     if name == "paddle":
+        # Paddle warns at import that ccache (for building C++ extensions, which the suite never does) is missing.
+        warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
         from dsabench.bench.backends.paddle import PaddleBackend  # noqa: PLC0415
 
         return PaddleBackend(device)
