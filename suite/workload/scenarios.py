@@ -49,9 +49,11 @@ first. Cases with cache_heads > 1 and a `view` layout are kept: the runner recor
 
 Bounds (`dsabench.workload.limits`), checked before anything is expanded: each integer axis at
 most what a 512 GiB device could hold of it (batch, context_len, prefill_len, num_blocks,
-block_size and cache_heads at most 838860800, one 656-byte token record each); at most 10000
-combinations per file before exclusions; each case's estimated memory at most 512 GiB. `dsabench
-run` then refuses cases whose estimate exceeds the memory of the device it targets.
+block_size and cache_heads at most 512 GiB // 656 B = 838042399, one token record each; heads
+and topk by the bytes a query head or a selected key takes); at most 10000 combinations per file
+before exclusions; each case's estimated memory at most 512 GiB; the file at most 1 MiB.
+`dsabench run` then refuses cases whose estimate exceeds the memory of the device it targets
+(`dsabench.cli.device_fit`).
 
 Every mistake raises `InputError` with one line naming the file, the table (scenario by name, or
 by 1-based index when it has none), the key, the value and what is allowed.
