@@ -27,7 +27,8 @@ def register(sub) -> None:
     r = sub.add_parser("run", help="measure the cases of a preset or scenario file")
     r.add_argument("scenarios", nargs="?", default="smoke", help="preset name (smoke, pr, nightly) or a .toml file")
     r.add_argument("--out", type=Path, default=DEFAULT_OUT, help="directory that receives the run directory")
-    r.add_argument("--backend", choices=["paddle", "torch"], default="paddle")
+    r.add_argument("--backend", choices=["paddle", "torch"], default="paddle",
+                   help="framework that runs the forward: paddle (FastDeploy's) or torch, its mirror (default paddle)")
     r.add_argument("--check", action="store_true",
                    help="compare outputs bit for bit across variants and with the float64 oracle; exit 1 on a mismatch")
     r.add_argument("--devices", type=flags.devices, help="one worker per GPU, e.g. 0,1 (default: one worker, default device)")
