@@ -90,3 +90,15 @@ def test_every_run_flag_has_help():
     assert not missing
     shard = next(a for a in run._actions if "--shard" in a.option_strings)
     assert "case group" in shard.help and "case id" not in shard.help
+
+
+def test_an_error_quoting_a_path_with_control_characters_is_printed_escaped_on_one_line(tmp_path):
+    import sys
+
+    run_dir = tmp_path / "r\x1b[2J\nx"
+    run_dir.mkdir()
+    r = subprocess.run([sys.executable, "-m", "dsabench", "run", "--resume", str(run_dir)], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and r.stderr.strip().isprintable(), r.stderr
+    assert "r\\x1b[2J" in r.stderr

@@ -32,20 +32,14 @@ def _bounded(v: int, most: int, text: str) -> tuple:
     return (v,)
 
 
-def _positive(name: str) -> Callable[[Any], tuple]:
+def _integer(name: str, least: int) -> Callable[[Any], tuple]:
+    """An integer from `least` (0 or 1) to the axis's bound."""
+    kind = "a positive integer" if least == 1 else "a non-negative integer"
+
     def check(v: Any) -> tuple:
-        if not (_is_int(v) and v >= 1):
+        if not (_is_int(v) and v >= least):
             raise Bad
-        return _bounded(v, AXIS_BOUNDS[name][0], "a positive integer " + axis_bound_text(name))
-
-    return check
-
-
-def _non_negative(name: str) -> Callable[[Any], tuple]:
-    def check(v: Any) -> tuple:
-        if not (_is_int(v) and v >= 0):
-            raise Bad
-        return _bounded(v, AXIS_BOUNDS[name][0], "a non-negative integer " + axis_bound_text(name))
+        return _bounded(v, AXIS_BOUNDS[name][0], f"{kind} {axis_bound_text(name)}")
 
     return check
 
@@ -115,14 +109,14 @@ AXES: dict[str, Axis] = {
     a.name: a
     for a in (
         Axis("phase", _choice(PHASES), "one of " + ", ".join(map(repr, PHASES)), ("decode",)),
-        Axis("batch", _positive("batch"), "a positive integer", (1,)),
-        Axis("context_len", _non_negative("context_len"), "a non-negative integer", (4096,)),
-        Axis("prefill_len", _non_negative("prefill_len"), "a non-negative integer", (1024,)),
-        Axis("num_blocks", _positive("num_blocks"), "a positive integer", (None,)),  # None: the case's minimum
+        Axis("batch", _integer("batch", 1), "a positive integer", (1,)),
+        Axis("context_len", _integer("context_len", 0), "a non-negative integer", (4096,)),
+        Axis("prefill_len", _integer("prefill_len", 0), "a non-negative integer", (1024,)),
+        Axis("num_blocks", _integer("num_blocks", 1), "a positive integer", (None,)),  # None: the case's minimum
         Axis("block_size", _power_of_two, "a power of two", (64,)),
-        Axis("cache_heads", _positive("cache_heads"), "a positive integer", (1,)),
-        Axis("heads", _positive("heads"), "a positive integer", (TOTAL_HEADS,)),
-        Axis("topk", _positive("topk"), "a positive integer", (2048,)),
+        Axis("cache_heads", _integer("cache_heads", 1), "a positive integer", (1,)),
+        Axis("heads", _integer("heads", 1), "a positive integer", (TOTAL_HEADS,)),
+        Axis("topk", _integer("topk", 1), "a positive integer", (2048,)),
         Axis("seed", _seed, "a non-negative integer", (0,)),
         Axis("mode", _choice(MODES), "one of " + ", ".join(map(repr, MODES)), ("hot",)),
         Axis("graph", _graph, "'off', 'on', false or true", (False,)),
