@@ -70,6 +70,7 @@ SWEEP_2000 = "[" + ", ".join(map(str, range(1, 2001))) + "]"
         ("seed = 18446744073709551616", "key 'seed' is 18446744073709551616; expected a non-negative integer at most 9223372036854775807"),
         ("batch = 1000\ncontext_len = 1000000", "needs an estimated 1,233.1 GiB of device memory; expected at most 512.0 GiB"),
         ("batch = " + "9" * 5000, "not valid TOML"),
+        ("batch = " + "[" * 100_000 + "]" * 100_000, "arrays or tables nested too deeply to read"),
     ],
 )
 @pytest.mark.parametrize("verb", [["scenarios", "show"], ["run"]])

@@ -127,14 +127,17 @@ TP = Axis("tp", _tp, f"a positive divisor of {TOTAL_HEADS} (heads = {TOTAL_HEADS
 AXIS_KEYS = tuple(AXES) + ("tp",)
 
 
-def show(v: Any) -> str:
+def show(v: Any, depth: int = 0) -> str:
     """A value as the user wrote it in TOML, escaped and cut short, so it can be found in the file."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
         return quoted(v)
     if isinstance(v, list):
-        return shown("[" + ", ".join(show(x) for x in v[:20]) + (", ..." if len(v) > 20 else "") + "]")
+        if depth >= 2:
+            return "[...]"
+        items = ", ".join(show(x, depth + 1) for x in v[:20])
+        return shown("[" + items + (", ..." if len(v) > 20 else "") + "]")
     if isinstance(v, dict):
         return "a table"
     return shown(v)

@@ -109,6 +109,8 @@ def read(path: Path) -> tuple[bytes, dict]:
         raise where.error(f"not valid TOML: {e}") from None
     except ValueError as e:  # an integer of over 4300 digits
         raise where.error(f"not valid TOML: {shown(e)}") from None
+    except RecursionError:
+        raise where.error("arrays or tables nested too deeply to read; expected a scenario file") from None
 
 
 def axis_values(where: Where, axis: Axis, raw: Any) -> tuple:
