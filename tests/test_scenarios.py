@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from dsabench.errors import InputError
+from dsabench.present.cases_table import format_cases_table
 from dsabench.workload.scenarios import (
     PRESET_DIR,
     ScenarioSet,
-    format_cases_table,
     list_presets,
     load,
     load_named,

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from dsabench.errors import InputError
+from dsabench.errors import InputError, quoted
 from dsabench.store.frames import Frame, manifest_commit
 from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED, bootstrap_ratio_ci, rank_test
 from dsabench.workload.variants import BASELINE, PATCHED, Variant, parse_variant
@@ -276,9 +276,14 @@ def _values(frame: Frame, run_id: str, column: str, manifest_path: tuple[str, ..
 def check_comparable(base: Frame, cand: Frame) -> list[str]:
     """Run-level differences that make latencies incomparable: device model and backend.
 
-    Returns one message per difference, naming both values; empty when the runs match.
+    Returns one message per difference, naming both values; empty when the runs match. A run
+    without records has no device to compare: InputError says so instead.
     """
     base_id, cand_id = _one_run(base, "BASE"), _one_run(cand, "CAND")
+    for side, frame, run_id in (("BASE", base, base_id), ("CAND", cand, cand_id)):
+        if frame.df.empty:
+            raise InputError(f"{side} {quoted(run_id)} holds no records (nothing was measured); expected a run with "
+                             "at least one finished case")
     problems = []
     for what, column, path in (
         ("device", "device_name", ("env", "device", "name")),

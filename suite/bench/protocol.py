@@ -27,6 +27,7 @@ from dsabench.store.schema import Timing
 from dsabench.analysis.stats import summarize
 
 PROBE_ITERS = 3
+MIN_SAMPLES = 3  # fewest samples a median and its interval can be computed from
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,8 @@ class Protocol:
     def __post_init__(self) -> None:
         if self.mode not in ("hot", "cold"):
             raise ValueError(f"protocol mode {self.mode!r}; expected 'hot' or 'cold'")
-        if self.min_samples < 3:
-            raise ValueError(f"protocol min_samples {self.min_samples}; expected at least 3 (a median needs them)")
+        if self.min_samples < MIN_SAMPLES:
+            raise ValueError(f"protocol min_samples {self.min_samples}; expected at least {MIN_SAMPLES} (a median needs them)")
 
 
 # A GPU sample of >= 1 ms puts event resolution (~0.5 us) three orders below it. On a CPU the

@@ -22,26 +22,41 @@ DEFAULT_OUT = Path("results") / "runs"
 
 
 def register(sub) -> None:
+    from dsabench.bench.protocol import CPU_PROTOCOL, GPU_PROTOCOL, MIN_SAMPLES  # noqa: PLC0415
+
     r = sub.add_parser("run", help="measure the cases of a preset or scenario file")
     r.add_argument("scenarios", nargs="?", default="smoke", help="preset name (smoke, pr, nightly) or a .toml file")
     r.add_argument("--out", type=Path, default=DEFAULT_OUT, help="directory that receives the run directory")
-    r.add_argument("--backend", choices=["paddle", "torch"], default="paddle")
+    r.add_argument("--backend", choices=["paddle", "torch"], default="paddle",
+                   help="framework that runs the forward: paddle (FastDeploy's) or torch, its mirror (default paddle)")
     r.add_argument("--check", action="store_true",
                    help="compare outputs bit for bit across variants and with the float64 oracle; exit 1 on a mismatch")
     r.add_argument("--devices", type=flags.devices, help="one worker per GPU, e.g. 0,1 (default: one worker, default device)")
-    r.add_argument("--shard", type=flags.shard, help="run shard K of N (by case id), e.g. 1/4")
+    r.add_argument("--shard", type=flags.shard,
+                   help="run shard K of N, e.g. 1/4; cases are split by case group (the variants of one case stay "
+                        "together in one shard)")
     r.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish an interrupted run without redoing finished cases")
     r.add_argument("--filter", type=flags.regex, help="only cases whose id matches this regular expression")
-    r.add_argument("--run-id", help="name of the run directory (default: time, preset and backend)")
+    r.add_argument("--run-id", type=flags.run_id,
+                   help="name of the run directory: letters, digits, '.', '_', '-' (default: time, preset and backend)")
     r.add_argument("--max-time-s", type=flags.positive_float("--max-time-s"), help="time cap of one case's timing loop")
-    r.add_argument("--precision", type=flags.positive_float("--precision"), help="target CI half-width of the median (0.01 = 1%%)")
-    r.add_argument("--min-samples", type=flags.positive_int("--min-samples"))
-    r.add_argument("--profile-iters", type=int, default=5, help="forwards in the profiled pass (0: no trace)")
+    r.add_argument("--precision", type=flags.float_in("--precision", 0, 1, True, True, " (a fraction: 0.01 = 1%)"),
+                   help="target CI half-width of the median, a fraction in (0, 1) (0.01 = 1%%)")
+    r.add_argument("--min-samples", type=flags.min_samples, metavar="N",
+                   help=f"samples every case takes before the precision rule may stop it: {MIN_SAMPLES} to "
+                        f"{GPU_PROTOCOL.max_samples} (default {GPU_PROTOCOL.min_samples} on a GPU, "
+                        f"{CPU_PROTOCOL.min_samples} on a CPU; below 6 the 95%% interval of the median is [min, max] "
+                        "and covers less)")
+    r.add_argument("--profile-iters", type=flags.int_in("--profile-iters", 0, 1000), default=5,
+                   help="forwards in the profiled pass, 0 to 1000 (0: no trace; default 5)")
     r.add_argument("--no-interleave", action="store_true",
                    help="time each case on its own instead of interleaving the eager variants of a case")
     r.add_argument("--nvtx", action="store_true", help="keep NVTX ranges in the timed passes too (for an Nsight capture)")
-    r.add_argument("--measured-checkout", type=Path, help="FastDeploy checkout whose git SHA goes into the manifest")
-    r.add_argument("--case-timeout-s", type=flags.positive_float("--case-timeout-s"), default=1800.0)
+    r.add_argument("--measured-checkout", type=flags.git_checkout, metavar="DIR",
+                   help="FastDeploy git checkout whose commit SHA goes into the manifest")
+    r.add_argument("--case-timeout-s", type=flags.positive_float("--case-timeout-s"), default=1800.0, metavar="S",
+                   help="wall-clock seconds one case may take in its worker (per variant for an interleaved group) "
+                        "before the worker is killed and the case recorded crashed (default 1800)")
     r.set_defaults(func=cmd_run)
 
 
@@ -63,6 +78,7 @@ def cmd_run(args) -> int:
     from dsabench.analysis.checks import check_outputs
     from dsabench.present.summary import format_check, summary_table  # noqa: PLC0415
     from dsabench.bench.worker import WorkerOptions  # noqa: PLC0415
+    from dsabench.cli.device_fit import refuse_oversized  # noqa: PLC0415
 
     if args.profile_iters < 0:
         raise InputError(f"--profile-iters {args.profile_iters}: expected an integer >= 0")
@@ -107,6 +123,7 @@ def cmd_run(args) -> int:
         cases = runner.select_shard(cases, *shard)
     if not cases:
         raise InputError(f"{sset.path}: no case left after --filter/--shard; nothing to run")
+    refuse_oversized(cases, devices)  # before allocating anything: cases the device cannot hold
     if args.resume is None:
         gpu_expected = (devices is not None and any(not d.startswith("cpu:") for d in devices)) or (
             devices is None and _cuda_likely(backend))
