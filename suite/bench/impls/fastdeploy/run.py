@@ -16,10 +16,12 @@ from typing import Any, Callable
 import paddle
 
 from dsabench.bench.backends.base import NULL_MARKER, Marker
+from dsabench.bench.backends.common import view_refusal
 from dsabench.bench.backends.paddle import PaddleBackend, PaddleState
 from dsabench.bench.impls.fastdeploy.config import MissingConfigField, config_reads, fd_config_for
 from dsabench.bench.impls.fastdeploy.loader import LoadedBackend, UnsupportedLayout
 from dsabench.bench.impls.fastdeploy.meta import MAX_DEC, MAX_ENC, MAX_KV, CallArgs, call_args
+from dsabench.errors import InvalidCase
 from dsabench.workload.cases import Case
 from dsabench.workload.dims import DEFAULT_DIMS, Dims
 from dsabench.workload.inputs import HostInputs
@@ -83,6 +85,11 @@ def forward(state: FastDeployState, mark: Marker = NULL_MARKER) -> paddle.Tensor
     bridge.open("scale")
     try:
         return state.backend.forward_mixed(*state.args.as_tuple())
+    except AssertionError as exc:
+        shape = state.mirror.latent_cache.shape
+        if shape[1] != 1:  # FastDeploy asserts cache heads == 1 before its view
+            raise InvalidCase(f"{loaded.label}: {view_refusal(shape)}") from exc
+        raise
     except (ImportError, AttributeError) as exc:
         raise UnsupportedLayout(f"{loaded.label}: forward_mixed fails: {type(exc).__name__}: {exc}") from exc
     finally:
