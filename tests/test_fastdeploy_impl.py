@@ -137,6 +137,13 @@ def test_the_worktree_is_removed_when_the_run_fails(repo, tmp_path):
     assert not root.exists() and str(root) not in _git(path, "worktree", "list")
 
 
+def test_one_commit_asked_for_twice_gets_two_worktrees(repo, tmp_path):
+    path, before, _ = repo
+    with checkout(str(path), before, tmp_path) as a, checkout(str(path), before, tmp_path) as b:
+        assert a.root != b.root and (a.root / BACKEND).is_file() and (b.root / BACKEND).is_file()
+    assert not a.root.exists() and not b.root.exists()
+
+
 def test_the_tree_as_it_is_records_its_head_and_local_changes(repo, tmp_path):
     path, _, after = repo
     with checkout(str(path)) as co:
@@ -186,6 +193,14 @@ def test_on_a_cpu_build_the_ops_are_dsabench_and_the_record_says_why_and_which_m
 def test_loading_leaves_no_fastdeploy_module_behind_but_the_two_a_forward_imports(pair):
     left = {k for k in sys.modules if k == "fastdeploy" or k.startswith("fastdeploy.") or k == "flash_mla"}
     assert left <= set(RUNTIME)
+
+
+def test_loading_undoes_the_torch_proxy_the_backend_installs_at_import(repo):
+    path, _, _ = repo
+    finders = list(sys.meta_path)
+    with checkout(str(path)) as co:
+        load(co)  # the fixture calls paddle.enable_compat(scope={"flash_mla"}) on its CUDA path
+    assert sys.meta_path == finders
 
 
 def test_asking_for_fastdeploy_ops_on_a_cpu_build_is_refused_with_the_reason(repo):

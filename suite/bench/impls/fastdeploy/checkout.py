@@ -9,6 +9,7 @@ record of it), also when the run fails. Framework-free.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from typing import Iterator
 from dsabench.errors import InputError
 
 BACKEND_FILE = "fastdeploy/model_executor/layers/attention/dsa_attention_backend.py"
+_SEQ = itertools.count()  # the same commit may be checked out twice in one process
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ def checkout(path: str, commit: str = "", cache_dir: Path | None = None) -> Iter
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     tag = hashlib.sha256(str(repo).encode()).hexdigest()[:8]
-    target = cache / f"{tag}-{sha[:12]}-{os.getpid()}"
+    target = cache / f"{tag}-{sha[:12]}-{os.getpid()}-{next(_SEQ)}"
     if target.exists():  # left behind by a killed run of this pid: replace it
         _remove(repo, target)
     res = _git(repo, "worktree", "add", "--detach", str(target), sha)

@@ -152,6 +152,7 @@ def load(checkout: Checkout, ops: str = "auto") -> LoadedBackend:
     saved = {k: sys.modules.pop(k) for k in [k for k in sys.modules if _ours(k)]}
     meta_path = list(sys.meta_path)
     modules: dict[str, str] = {}
+    chosen = "dsabench"
     try:
         runtime, reason = None, "dsabench's ops asked for"
         if ops != "dsabench":
@@ -188,10 +189,10 @@ def load(checkout: Checkout, ops: str = "auto") -> LoadedBackend:
         cls = _check_layout(module, label)
         _mark_slot_mapping(module, bridge, modules)
         runtime = dict(zip(RUNTIME, with_phases(bridge, runtime["flash_mla"], runtime[GPU_OPS])))
-        if chosen == "dsabench":  # FastDeploy's import-time torch proxy for flash_mla: ours imports no torch
-            sys.meta_path[:] = meta_path
         return LoadedBackend(checkout, cls, module, runtime, bridge, chosen, reason, modules)
     finally:
+        if chosen != "fastdeploy":  # FastDeploy's import-time torch proxy for flash_mla: ours imports no torch
+            sys.meta_path[:] = meta_path
         for key in [k for k in sys.modules if _ours(k)]:
             del sys.modules[key]
         sys.modules.update(saved)
