@@ -240,6 +240,17 @@ def test_a_constructor_reading_a_config_field_the_plugin_lacks_names_the_field(t
             run.run(loaded, mirror, case, make_host_inputs(case))
 
 
+def test_a_forward_reading_a_meta_field_the_plugin_does_not_build_names_the_field(tmp_path, mirror):
+    repo = _broken(tmp_path, [("        latent_cache = forward_meta.caches[2 * layer.layer_id]\n",
+                               "        latent_cache = forward_meta.caches[2 * layer.layer_id]\n"
+                               "        forward_meta.attn_mask_offsets\n")])
+    case = make_case()
+    with checkout(str(repo)) as co:
+        loaded = load(co)
+        with pytest.raises(UnsupportedLayout, match="forward_mixed fails: .*attn_mask_offsets"):
+            run.run(loaded, mirror, case, make_host_inputs(case))
+
+
 def test_each_commits_constructor_reads_its_own_rope_3d_field(pair, mirror):
     case = make_case()
     reads = [run.construct(loaded, case)[1] for loaded in pair]
