@@ -196,11 +196,13 @@ def test_loading_leaves_no_fastdeploy_module_behind_but_the_two_a_forward_import
 
 
 def test_loading_undoes_the_torch_proxy_the_backend_installs_at_import(repo):
+    torch = pytest.importorskip("torch")
     path, _, _ = repo
     finders = list(sys.meta_path)
     with checkout(str(path)) as co:
         load(co)  # the fixture calls paddle.enable_compat(scope={"flash_mla"}) on its CUDA path
     assert sys.meta_path == finders
+    assert sys.modules["torch"] is torch and float(torch.ones(2).sum()) == 2.0
 
 
 def test_asking_for_fastdeploy_ops_on_a_cpu_build_is_refused_with_the_reason(repo):

@@ -192,7 +192,7 @@ def load(checkout: Checkout, ops: str = "auto") -> LoadedBackend:
         return LoadedBackend(checkout, cls, module, runtime, bridge, chosen, reason, modules)
     finally:
         if chosen != "fastdeploy":  # FastDeploy's import-time torch proxy for flash_mla: ours imports no torch
-            sys.meta_path[:] = meta_path
+            _undo_torch_proxy(meta_path)
         for key in [k for k in sys.modules if _ours(k)]:
             del sys.modules[key]
         sys.modules.update(saved)
@@ -253,3 +253,13 @@ def _mark_slot_mapping(module: types.ModuleType, bridge: PhaseBridge, modules: d
             bridge.close()
 
     module.compute_slot_mapping = compute_slot_mapping
+
+
+def _undo_torch_proxy(meta_path: list) -> None:
+    """Undo `paddle.enable_compat(scope={"flash_mla"})` if the import ran it: disable_compat also puts
+    back the torch modules it set aside (restoring sys.meta_path alone leaves torch broken)."""
+    if any(f not in meta_path for f in sys.meta_path):
+        import paddle  # noqa: PLC0415
+
+        paddle.disable_compat()
+        sys.meta_path[:] = meta_path
