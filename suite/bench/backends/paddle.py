@@ -330,6 +330,8 @@ class PaddleBackend(Backend):
 
     # inputs -------------------------------------------------------------------------------
     def prepare(self, case: Case, host: HostInputs) -> PaddleState:
+        """Inputs on the device; the cache is seeded garbage with NaN/inf stripes (inputs.py), filled
+        in 64 MiB chunks, then the context records."""
         place = self.place
         dims = DEFAULT_DIMS
         paddle.seed(case.seed)

@@ -258,6 +258,8 @@ class TorchBackend(Backend):
         }
 
     def prepare(self, case: Case, host: HostInputs) -> TorchState:
+        """Inputs on the device; the cache is seeded garbage with NaN/inf stripes (inputs.py), then
+        the context records."""
         dev, dims = self.device, DEFAULT_DIMS
         gen = torch.Generator(device=dev)
         gen.manual_seed(case.seed)
