@@ -2,7 +2,8 @@
 
 Each step that can fail maps to a record status: InvalidCase -> `invalid`, Unsupported ->
 `unsupported`, CaptureFailed -> `capture_failed`, out-of-memory -> `oom`, anything else ->
-`crashed` with the exception text. After a failed capture or an out-of-memory error the CUDA
+`crashed` with the exception text; an output with a NaN or inf element -> `nonfinite` with
+the count and first index (`output_check`). After a failed capture or an out-of-memory error the CUDA
 context may be broken, so the record asks the runner to replace this worker.
 """
 
@@ -22,6 +23,7 @@ from dsabench.bench.backends.base import Backend, Marker
 from dsabench.workload.cases import Case
 from dsabench.errors import CaptureFailed, InvalidCase, Unsupported
 from dsabench.workload.inputs import make_host_inputs
+from dsabench.bench.output_check import nonfinite_report
 from dsabench.bench.protocol import Protocol
 from dsabench.store.schema import Record
 from dsabench.workload.phases import PHASE_NAMES
@@ -87,6 +89,11 @@ def _oracle_fits(case: Case) -> bool:
     return case.num_tokens * case.heads * case.topk <= ORACLE_MAX_SCORES
 
 
+def _oracle_limit(case: Case) -> str:
+    n = case.num_tokens * case.heads * case.topk
+    return f"too large for the float64 oracle: tokens*heads*topk = {n:,} > {ORACLE_MAX_SCORES:,}"
+
+
 def _fail(out: Outcome, backend: Backend, exc: BaseException) -> None:
     """Map an exception to a record status; after capture, OOM or a crash, replace the worker."""
     if isinstance(exc, InvalidCase):
@@ -142,27 +149,36 @@ class _CaseRun:
 
         result = forward()
         backend.synchronize()
-        output = {"digest": _digest(backend.output_bytes(result)), "shape": list(result.shape), "dtype": "bfloat16"}
-        if self.opts.check and _oracle_fits(case):
+        data = backend.output_bytes(result)
+        output = {"digest": _digest(data), "shape": list(result.shape), "dtype": "bfloat16"}
+        bad = nonfinite_report(data, result.shape)
+        if self.opts.check and bad is None and _oracle_fits(case):
             from dsabench.reference import oracle  # noqa: PLC0415
 
             ref = oracle.forward(case, host, background)
             output["oracle_rel_error"] = float(oracle.relative_error(backend.output_numpy(result), ref))
             output["oracle_bound"] = oracle.REL_ERROR_BOUND
+        elif self.opts.check:
+            output["oracle_skipped"] = "the output is not finite" if bad else _oracle_limit(case)
         if case.has_decode:
             output["layout_copy_bytes"] = backend.layout_copy_bytes(state, variant)
         self.out.data["output"] = output
-        del result
-        if case.graph:
+        del result, data
+        if case.graph and bad is None:
             replay, static_out = backend.capture(forward)
             replay()
             backend.synchronize()
             # what the graph computes is what is checked: its output replaces the eager one
             output["eager_digest"] = output["digest"]
-            output["digest"] = _digest(backend.output_bytes(static_out))
+            data = backend.output_bytes(static_out)
+            output["digest"] = _digest(data)
+            bad = nonfinite_report(data, static_out.shape)
             self.step = replay
         else:
             self.step = forward
+        if bad is not None:  # wrong whatever the other variants give: recorded, not timed
+            output["nonfinite"] = bad
+            self.out.status, self.out.message = "nonfinite", bad["message"]
 
     def time_alone(self, log) -> None:
         self.out.data["timing"] = _timing(self.backend, self.step, self.opts.protocol, log)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from dsabench.analysis.checks import CheckResult, unchecked
+from dsabench.analysis.checks import NO_CHECK, CheckResult
 from dsabench.analysis.stats import summarize
 from dsabench.workload.variants import ALL_VARIANTS
 
@@ -48,15 +48,40 @@ def summary_table(records: list[dict]) -> str:
     return "median ms per forward, ±half-width of the 95% CI of the median\n" + "\n".join(lines)
 
 
+def _cases(n: int) -> str:
+    return f"{n} case" if n == 1 else f"{n} cases"
+
+
 def format_check(result: CheckResult, records: list[dict] | None = None) -> str:
-    lines = [f"correctness: {result.configs_checked} configs with several variants compared bit for bit: "
-             + ("all identical" if not result.mismatches else f"{len(result.mismatches)} MISMATCH(ES)")]
-    missing = unchecked(records or [])
-    if missing:
-        lines.append("  not checked (no output): " + ", ".join(f"{n} {s}" for s, n in sorted(missing.items())))
+    """The correctness verdict; every count is of cases actually compared, and every case that
+    missed a comparison is named with the reason (grouped by reason)."""
+    total = len(records) if records is not None else None
+    of = f" of {total}" if total is not None else ""
+    lines = [f"correctness: {result.configs_checked} configs ({result.cases_compared}{of} cases) compared bit for bit "
+             "across variants: " + ("all identical" if not result.mismatches else f"{len(result.mismatches)} MISMATCH(ES)")]
     lines += [f"  {m}" for m in result.mismatches]
+    if result.nonfinite:
+        lines.append(f"non-finite output: {_cases(len(result.nonfinite))} (NaN or inf; wrong even where variants agree)")
+        lines += [f"  {m}" for m in result.nonfinite]
+    no_check = [cid for cid, why in result.skipped if why.endswith(f"no oracle comparison: {NO_CHECK}")]
     if result.oracle_worst is not None:
-        lines.append(f"oracle: worst relative error {result.oracle_worst:.3e} (bound {result.oracle_bound:.1e})"
+        lines.append(f"oracle: {result.oracle_checked}{of} cases compared with the float64 reference: worst relative "
+                     f"error {result.oracle_worst:.3e} (bound {result.oracle_bound:.1e})"
                      + ("" if not result.oracle_failures else f"; {len(result.oracle_failures)} over the bound"))
         lines += [f"  {m}" for m in result.oracle_failures]
+    elif no_check:
+        lines.append(f"oracle: not run ({NO_CHECK})")
+    else:
+        lines.append(f"oracle: 0{of} cases compared with the float64 reference (reasons below)")
+    if result.skipped:
+        by_reason: dict[str, list[str]] = defaultdict(list)
+        for cid, why in result.skipped:
+            by_reason[why].append(cid)
+        lines.append(f"not compared: {len(result.skipped)}{of} cases missed a comparison")
+        for why, ids in by_reason.items():
+            if why == f"no oracle comparison: {NO_CHECK}":
+                lines.append(f"  {_cases(len(ids))}: {why}")  # the whole run's reason: naming each adds nothing
+                continue
+            lines.append(f"  {_cases(len(ids))}: {why}:")
+            lines += [f"    {cid}" for cid in ids]
     return "\n".join(lines)

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 SCHEMA_VERSION = 1
 
-STATUSES = ("ok", "capture_failed", "oom", "crashed", "unsupported", "invalid")
+STATUSES = ("ok", "capture_failed", "oom", "crashed", "unsupported", "invalid", "nonfinite")
 
 
 

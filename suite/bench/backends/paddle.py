@@ -23,7 +23,7 @@ import paddle
 
 from dsabench.workload.cases import Case
 from dsabench.errors import CaptureFailed, InvalidCase, Unsupported
-from dsabench.workload.inputs import HostInputs
+from dsabench.workload.inputs import HostInputs, garbage_stripes
 from dsabench.workload.dims import DEFAULT_DIMS, FP8_MAX
 from dsabench.workload.variants import Variant
 from dsabench.bench.backends.base import NULL_MARKER, Availability, Backend, Capability, Clock, Marker, MemoryProbe
@@ -156,6 +156,11 @@ def sparse_decode(q: paddle.Tensor, kv_cache: paddle.Tensor, indices: paddle.Ten
     idx = indices.reshape([t, -1])
     valid = idx >= 0
     gathered = paddle.gather(records, paddle.clip(idx, min=0).reshape([-1]))  # [T*topk, 656]
+    # A masked index gathered slot 0, whose bytes may be garbage (fp8 NaN codes, NaN scales):
+    # zero those records (as int32 words: `where` has no uint8 kernel) so they dequantize to 0.0
+    # and 0 * garbage never reaches the output.
+    words = paddle.where(valid.reshape([-1, 1]), gathered.view(paddle.int32), paddle.zeros([], paddle.int32))
+    gathered = words.view(paddle.uint8)
     nope = gathered[:, : dims.kv_lora_rank].contiguous().view(paddle.float8_e4m3fn).cast(paddle.float32)
     scales = gathered[:, dims.scale_offset : dims.rope_offset].contiguous().view(paddle.float32)
     rope = gathered[:, dims.rope_offset :].contiguous().view(paddle.bfloat16).cast(paddle.float32)
@@ -173,6 +178,7 @@ def sparse_prefill(q: paddle.Tensor, kv: paddle.Tensor, indices: paddle.Tensor, 
     valid = idx >= 0
     key = paddle.gather(kv.reshape([t, -1]), paddle.clip(idx, min=0).reshape([-1])).cast(paddle.float32)
     key = key.reshape([t, idx.shape[1], -1])
+    key = paddle.where(valid.unsqueeze(-1), key, paddle.zeros([], paddle.float32))  # masked rows: never read
     out = _attend(q.cast(paddle.float32), key, key[:, :, :d_v], valid, scale)
     return out.cast(paddle.bfloat16)
 
@@ -324,15 +330,22 @@ class PaddleBackend(Backend):
 
     # inputs -------------------------------------------------------------------------------
     def prepare(self, case: Case, host: HostInputs) -> PaddleState:
+        """Inputs on the device; the cache is seeded garbage with NaN/inf stripes (inputs.py), filled
+        in 64 MiB chunks, then the context records."""
         place = self.place
         dims = DEFAULT_DIMS
         paddle.seed(case.seed)
         shape = [case.num_blocks, case.cache_heads, case.block_size, dims.record_bytes]
         cache = paddle.empty(shape, dtype=paddle.uint8)
-        chunk = max(1, (64 << 20) // (case.cache_heads * case.block_size * dims.record_bytes))
-        for start in range(0, case.num_blocks, chunk):  # random background, never read
+        rows_per_block = case.cache_heads * case.block_size
+        chunk = max(1, (64 << 20) // (rows_per_block * dims.record_bytes))
+        for start in range(0, case.num_blocks, chunk):  # garbage, as a serving cache holds (inputs.py)
             end = min(case.num_blocks, start + chunk)
-            cache[start:end] = paddle.randint(0, 256, [end - start] + shape[1:], dtype="int32").cast(paddle.uint8)
+            part = paddle.randint(0, 256, [end - start] + shape[1:], dtype="int32").cast(paddle.uint8)
+            words = part.view([-1, dims.record_bytes]).view(paddle.int32)
+            for rows, cols, word in garbage_stripes(start * rows_per_block):
+                words[rows, cols] = paddle.full([], word, paddle.int32)  # a Python int would pass through float
+            cache[start:end] = part
         if len(host.context_slots):
             rows = host.context_slots // case.block_size * (case.cache_heads * case.block_size)
             rows = rows + host.context_slots % case.block_size

@@ -18,7 +18,7 @@ import torch
 
 from dsabench.workload.cases import Case
 from dsabench.errors import CaptureFailed, InvalidCase, Unsupported
-from dsabench.workload.inputs import HostInputs
+from dsabench.workload.inputs import HostInputs, garbage_stripes
 from dsabench.workload.dims import DEFAULT_DIMS, FP8_MAX
 from dsabench.workload.variants import Variant
 from dsabench.bench.backends.base import NULL_MARKER, Availability, Backend, Capability, Clock, Marker, MemoryProbe
@@ -108,6 +108,9 @@ def sparse_decode(q, kv_cache, indices, scale: float):
     idx = indices.reshape(t, -1)
     valid = idx >= 0
     gathered = records.index_select(0, idx.clamp_min(0).reshape(-1).long())
+    # A masked index gathered slot 0, whose bytes may be garbage (fp8 NaN codes, NaN scales):
+    # zero those records so they dequantize to 0.0 and 0 * garbage never reaches the output.
+    gathered = torch.where(valid.reshape(-1, 1), gathered, gathered.new_zeros(()))
     nope = gathered[:, : dims.kv_lora_rank].contiguous().view(torch.float8_e4m3fn).float()
     scales = gathered[:, dims.scale_offset : dims.rope_offset].contiguous().view(torch.float32)
     rope = gathered[:, dims.rope_offset :].contiguous().view(torch.bfloat16).float()
@@ -123,6 +126,7 @@ def sparse_prefill(q, kv, indices, scale: float):
     idx = indices.reshape(t, -1)
     valid = idx >= 0
     key = kv.reshape(t, -1).index_select(0, idx.clamp_min(0).reshape(-1).long()).float().reshape(t, idx.shape[1], -1)
+    key = torch.where(valid.unsqueeze(-1), key, key.new_zeros(()))  # masked rows: never read
     out = _attend(q.float(), key, key[:, :, :d_v], valid, scale)
     return out.to(torch.bfloat16)
 
@@ -254,11 +258,16 @@ class TorchBackend(Backend):
         }
 
     def prepare(self, case: Case, host: HostInputs) -> TorchState:
+        """Inputs on the device; the cache is seeded garbage with NaN/inf stripes (inputs.py), then
+        the context records."""
         dev, dims = self.device, DEFAULT_DIMS
         gen = torch.Generator(device=dev)
         gen.manual_seed(case.seed)
         shape = (case.num_blocks, case.cache_heads, case.block_size, dims.record_bytes)
         cache = torch.randint(0, 256, shape, dtype=torch.uint8, device=dev, generator=gen)
+        words = cache.view(-1, dims.record_bytes).view(torch.int32)
+        for rows, cols, word in garbage_stripes():  # NaN/inf garbage in unused records (inputs.py)
+            words[rows, cols] = word
         if len(host.context_slots):
             rows = host.context_slots // case.block_size * (case.cache_heads * case.block_size)
             rows = rows + host.context_slots % case.block_size
