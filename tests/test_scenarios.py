@@ -20,7 +20,7 @@ from dsabench.workload.scenarios import (
 )
 from dsabench.workload.variants import ALL_VARIANTS, BASELINE, PATCHED
 
-SMOKE_CASES = 38
+SMOKE_CASES = 42
 
 TINY = """
 [defaults]
