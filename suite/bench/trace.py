@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -97,12 +98,48 @@ def load_events(path) -> pd.DataFrame:
 
 
 def write_gzip(src: Path, dst: Path) -> Path:
-    """Gzip `src` into `dst` (Perfetto and chrome://tracing open gzipped JSON directly)."""
+    """Gzip `src` into `dst` (Perfetto and chrome://tracing open gzipped JSON directly).
+
+    Written beside `dst` and renamed over it, so a full disk leaves no truncated trace.
+    """
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    with open(src, "rb") as fin, gzip.open(dst, "wb") as fout:
-        shutil.copyfileobj(fin, fout)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.partial")
+    try:
+        with open(src, "rb") as fin, gzip.open(tmp, "wb") as fout:
+            shutil.copyfileobj(fin, fout)
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return dst
+
+
+SCRATCH_PREFIX = ".scratch-"
+
+
+def scratch_dir(trace_path: Path):
+    """A temporary directory for a profiler's raw export, beside the trace it becomes, named
+    with this process's id so that the runner can remove it if the worker is killed mid-export
+    (a temporary directory's own cleanup never runs then)."""
+    import tempfile  # noqa: PLC0415
+
+    parent = Path(trace_path).parent
+    parent.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=parent)
+
+
+def remove_scratch(traces_dir: Path, pid: int | None = None) -> None:
+    """Remove the profiler scratch directories of worker `pid` (every worker's when None) and
+    the partial traces it was writing: what a killed worker leaves behind."""
+    traces_dir = Path(traces_dir)
+    if not traces_dir.is_dir():
+        return
+    tag = "*" if pid is None else str(pid)
+    for d in traces_dir.glob(f"{SCRATCH_PREFIX}{tag}-*"):
+        shutil.rmtree(d, ignore_errors=True)
+    for f in traces_dir.glob(f".*.{tag}.partial"):
+        f.unlink(missing_ok=True)
 
 
 def _read_json(path: Path):

@@ -6,12 +6,11 @@ into the framework-neutral table.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 from dsabench.errors import Unsupported
-from dsabench.bench.trace import ITER_RANGE, write_gzip
+from dsabench.bench.trace import ITER_RANGE, scratch_dir, write_gzip
 
 
 def record_trace(step: Callable[[], None], iters: int, path: Path, gpu: bool) -> Path:
@@ -37,7 +36,7 @@ def record_trace(step: Callable[[], None], iters: int, path: Path, gpu: bool) ->
             paddle.device.synchronize()
     finally:
         prof.stop()
-    with tempfile.TemporaryDirectory(prefix="dsabench-paddle-trace-") as tmp:
+    with scratch_dir(path) as tmp:
         raw = Path(tmp) / "trace.paddle_trace.json"
         prof.export(str(raw), "json")
         return write_gzip(raw, Path(path))

@@ -6,12 +6,11 @@ Same contract as `paddle_profile.record_trace`, so both backends' traces go thro
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 from dsabench.errors import Unsupported
-from dsabench.bench.trace import ITER_RANGE, write_gzip
+from dsabench.bench.trace import ITER_RANGE, scratch_dir, write_gzip
 
 
 def record_trace(step: Callable[[], None], iters: int, path: Path, gpu: bool) -> Path:
@@ -32,7 +31,7 @@ def record_trace(step: Callable[[], None], iters: int, path: Path, gpu: bool) ->
                 step()
         if gpu:
             torch.cuda.synchronize()
-    with tempfile.TemporaryDirectory(prefix="dsabench-torch-trace-") as tmp:
+    with scratch_dir(path) as tmp:
         raw = Path(tmp) / "trace.pt.trace.json"
         prof.export_chrome_trace(str(raw))
         return write_gzip(raw, Path(path))
