@@ -129,7 +129,8 @@ class WorkerHandle:
         try:
             msg = parent.recv()
         except EOFError:
-            code = self.proc.exitcode if self.proc else None
+            self.proc.join(timeout=5)  # reaped, so that its exit code or signal can be named
+            code = self.proc.exitcode
             raise RuntimeError(f"worker for device {self.device} died while starting ({_signal_name(code)})") from None
         if "fatal" in msg:
             self.stop()
@@ -152,20 +153,22 @@ class WorkerHandle:
             return None, why
 
     def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.join(timeout=5)
-        self.proc = None
+        proc, self.proc = self.proc, None  # the main thread may kill while the driving thread stops
+        if proc is not None:
+            proc.kill()
+            proc.join(timeout=5)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.is_alive():
+        proc = self.proc
+        if proc is not None and proc.is_alive():
             try:
                 self.conn.send(None)
-                self.proc.join(timeout=10)
+                proc.join(timeout=10)
             except (BrokenPipeError, OSError):
                 pass
-            if self.proc.is_alive():
-                self.kill()
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=5)
         self.proc = None
 
 
