@@ -40,6 +40,12 @@ def test_run_writes_manifest_and_one_record_per_case_with_raw_samples(tmp_path):
     assert manifest["backend"] == "paddle" and manifest["preset"] == "smoke"
     assert len(manifest["scenario_sha256"]) == 64
     assert manifest["workers"][0]["device"]["kind"] == "cpu"
+    # the protocol is the one for the device the worker reported, with the flags on top
+    from dataclasses import asdict
+
+    from dsabench.bench.protocol import protocol_for
+
+    assert manifest["protocol"] == manifest["workers"][0]["protocol"] == asdict(protocol_for(False, max_time_s=0.05))
     records, warnings = store.read_records(run)
     assert not warnings
     by_status = {}
