@@ -138,11 +138,11 @@ def test_a_worker_that_cannot_restart_records_its_case_crashed_stops_with_a_resu
         r = _faulty_run("restart", tmp_path, "w")
         assert r.returncode == 3, r.stderr
         assert "--backend" not in r.stderr
-        assert "could not be restarted" in r.stderr and "died while starting" in r.stderr
+        assert "could not restart: the worker for the default device died while starting (exit code 1)" in r.stderr
         assert f"dsabench run --resume {tmp_path / 'w'} --retry-failed" in r.stderr
         records, _ = store.read_records(tmp_path / "w")
         assert [rec["status"] for rec in records] == ["ok", "crashed"]
-        assert records[1]["message"].startswith("not measured: its worker could not be restarted")
+        assert records[1]["message"].startswith("not measured: could not restart: the worker")
 
         again = subprocess.run([sys.executable, "-m", "dsabench", "run", "--resume", str(tmp_path / "w"),
                                 "--retry-failed"], cwd=REPO, capture_output=True, text=True, timeout=300)

@@ -312,10 +312,10 @@ def test_a_killed_workers_profiler_scratch_is_removed_and_other_workers_scratch_
     import sys
     import time
 
-    from dsabench.bench.trace import remove_scratch, scratch_dir
+    from dsabench.bench.scratch import remove_scratch, scratch_dir
 
     traces = tmp_path / "traces"
-    holder = ("import sys, time\nfrom dsabench.bench.trace import scratch_dir\n"
+    holder = ("import sys, time\nfrom dsabench.bench.scratch import scratch_dir\n"
               "t = scratch_dir(sys.argv[1])\nd = t.name\nopen(d + '/trace.json', 'w').write('{}')\n"
               "open(sys.argv[2], 'w').write(d)\ntime.sleep(600)\n")
     ready = tmp_path / "ready"

@@ -28,7 +28,7 @@ from typing import Callable
 from dsabench.workload.cases import Case
 from dsabench.store.schema import Record
 from dsabench.store import rundir as store
-from dsabench.bench.trace import remove_scratch
+from dsabench.bench.scratch import remove_scratch
 from dsabench.bench.worker import WorkerOptions, worker_main
 
 HELLO_TIMEOUT_S = 600.0  # a cold framework import plus CUDA context creation
@@ -114,6 +114,7 @@ class WorkerHandle:
         self.proc = None
         self.conn = None
         self.hello: dict | None = None
+        self.label = f"device {device}" if device is not None else "the default device"
 
     def start(self) -> dict:
         ctx = mp.get_context("spawn")
@@ -125,16 +126,16 @@ class WorkerHandle:
         self.conn = parent
         if not parent.poll(HELLO_TIMEOUT_S):
             self.stop()
-            raise RuntimeError(f"worker for device {self.device} did not start within {HELLO_TIMEOUT_S:.0f} s")
+            raise RuntimeError(f"the worker for {self.label} did not start within {HELLO_TIMEOUT_S:.0f} s")
         try:
             msg = parent.recv()
         except EOFError:
             self.proc.join(timeout=5)  # reaped, so that its exit code or signal can be named
             code = self.proc.exitcode
-            raise RuntimeError(f"worker for device {self.device} died while starting ({_signal_name(code)})") from None
+            raise RuntimeError(f"the worker for {self.label} died while starting ({_signal_name(code)})") from None
         if "fatal" in msg:
             self.stop()
-            raise RuntimeError(f"worker for device {self.device} could not start the {self.backend} backend: {msg['fatal']}")
+            raise RuntimeError(f"the worker for {self.label} could not start the {self.backend} backend: {msg['fatal']}")
         self.hello = msg["hello"]
         return self.hello
 
@@ -234,7 +235,7 @@ def run_cases(
 
     def lost(item, device, ident: dict, why: str) -> None:
         with lock:
-            stats.lost_workers.append(f"device {device}: {why}")
+            stats.lost_workers.append(why)
         emit([crashed_record(c, opts, backend, ident, f"not measured: {why}") for c in item], device)
 
     def drive(device: str | None) -> None:
@@ -246,7 +247,7 @@ def run_cases(
                 hello = handle.start()
             except Exception as exc:  # noqa: BLE001
                 with lock:
-                    stats.lost_workers.append(f"device {device}: {exc}")
+                    stats.lost_workers.append(str(exc))
                 return
             with lock:
                 stats.workers.append({"device_env": device, **hello})
@@ -266,7 +267,7 @@ def run_cases(
                         handle.start()
                     except Exception as exc:  # noqa: BLE001
                         lost(item, device, (handle.hello or {}).get("device", {}),
-                             f"its worker could not be restarted: {exc}")
+                             f"could not restart: {exc}")
                         return
                 pid = handle.proc.pid
                 records, why = handle.run(item, case_timeout_s * len(item))

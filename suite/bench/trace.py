@@ -115,33 +115,6 @@ def write_gzip(src: Path, dst: Path) -> Path:
     return dst
 
 
-SCRATCH_PREFIX = ".scratch-"
-
-
-def scratch_dir(trace_path: Path):
-    """A temporary directory for a profiler's raw export, beside the trace it becomes, named
-    with this process's id so that the runner can remove it if the worker is killed mid-export
-    (a temporary directory's own cleanup never runs then)."""
-    import tempfile  # noqa: PLC0415
-
-    parent = Path(trace_path).parent
-    parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=parent)
-
-
-def remove_scratch(traces_dir: Path, pid: int | None = None) -> None:
-    """Remove the profiler scratch directories of worker `pid` (every worker's when None) and
-    the partial traces it was writing: what a killed worker leaves behind."""
-    traces_dir = Path(traces_dir)
-    if not traces_dir.is_dir():
-        return
-    tag = "*" if pid is None else str(pid)
-    for d in traces_dir.glob(f"{SCRATCH_PREFIX}{tag}-*"):
-        shutil.rmtree(d, ignore_errors=True)
-    for f in traces_dir.glob(f".*.{tag}.partial"):
-        f.unlink(missing_ok=True)
-
-
 def _read_json(path: Path):
     """Parse JSON, gunzipping first when the file starts with the gzip magic bytes."""
     try:

@@ -192,7 +192,7 @@ def cmd_run(args) -> int:
         _say_incomplete(stats, run_dir, len(records))
         return EXIT_INCOMPLETE
     for why in stats.lost_workers:  # the other workers measured its cases
-        print(f"warning: worker lost on {why}", file=sys.stderr)
+        print(f"warning: {why}; the other workers measured its cases", file=sys.stderr)
     if check and not result.ok:
         return EXIT_REGRESSION
     return EXIT_OK
@@ -210,7 +210,7 @@ def _say_incomplete(stats, run_dir: Path, n_records: int) -> None:
     if stats.write_error:
         print(f"dsabench: error: {stats.write_error}; the run stopped", file=sys.stderr)
     for why in stats.lost_workers:
-        print(f"dsabench: error: worker lost on {why}", file=sys.stderr)
+        print(f"dsabench: error: {why}", file=sys.stderr)
     crashed = stats.by_status.get("crashed", 0)
     retry = " --retry-failed" if crashed else ""
     print(f"incomplete: {n_records} records kept in {run_dir / store.CASES}, {stats.unfinished} case(s) not measured; "

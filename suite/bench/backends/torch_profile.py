@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Callable
 
 from dsabench.errors import Unsupported
-from dsabench.bench.trace import ITER_RANGE, scratch_dir, write_gzip
+from dsabench.bench.scratch import scratch_dir
+from dsabench.bench.trace import ITER_RANGE, write_gzip
 
 
 def record_trace(step: Callable[[], None], iters: int, path: Path, gpu: bool) -> Path:
