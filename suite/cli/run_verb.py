@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dsabench import __version__
 from dsabench.cli import flags
-from dsabench.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_REGRESSION
+from dsabench.cli.exit_codes import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_REGRESSION
 from dsabench.errors import InputError
 from dsabench.store import rundir as store
 
@@ -36,6 +36,9 @@ def register(sub) -> None:
                    help="run shard K of N, e.g. 1/4; cases are split by case group (the variants of one case stay "
                         "together in one shard)")
     r.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish an interrupted run without redoing finished cases")
+    r.add_argument("--retry-failed", action="store_true",
+                   help="with --resume: measure the cases recorded 'crashed' again (their records move to "
+                        "cases.retried.jsonl)")
     r.add_argument("--filter", type=flags.regex, help="only cases whose id matches this regular expression")
     r.add_argument("--run-id", type=flags.run_id,
                    help="name of the run directory: letters, digits, '.', '_', '-' (default: time, preset and backend)")
@@ -74,7 +77,6 @@ def _run_dir_name(run_id: str, shard) -> str:
 def cmd_run(args) -> int:
     from dsabench.bench import env, runner  # noqa: PLC0415
     from dsabench.workload import scenarios  # noqa: PLC0415
-    from dsabench.bench.protocol import protocol_for  # noqa: PLC0415
     from dsabench.analysis.checks import check_outputs
     from dsabench.present.summary import format_check, summary_table  # noqa: PLC0415
     from dsabench.bench.worker import WorkerOptions  # noqa: PLC0415
@@ -82,6 +84,8 @@ def cmd_run(args) -> int:
 
     if args.profile_iters < 0:
         raise InputError(f"--profile-iters {args.profile_iters}: expected an integer >= 0")
+    if args.retry_failed and args.resume is None:
+        raise InputError("--retry-failed: only with --resume RUN_DIR (it measures a run's crashed cases again)")
     if args.resume is not None:
         manifest = store.read_manifest(args.resume)
         sset = scenarios.load(manifest["scenario_file"])
@@ -99,7 +103,9 @@ def cmd_run(args) -> int:
         profile_iters, nvtx = opts_saved.get("profile_iters", 5), opts_saved.get("nvtx_in_timed", False)
         from dsabench.bench.protocol import Protocol  # noqa: PLC0415
 
-        protocol = Protocol(**manifest["protocol"])
+        # the protocol the first worker settled for its device; none yet: settle it the same way
+        protocol = Protocol(**manifest["protocol"]) if manifest.get("protocol") else None
+        protocol_overrides = manifest.get("protocol_overrides") or {}
     else:
         sset = scenarios.load_named(args.scenarios)
         backend, shard, check, filt = args.backend, args.shard, args.check, args.filter
@@ -115,6 +121,10 @@ def cmd_run(args) -> int:
             raise InputError(f"--run-id {run_id!r}: expected letters, digits, '.', '_' or '-' only")
         run_dir = args.out / _run_dir_name(run_id, shard)
         manifest = None
+        # the protocol (GPU or CPU) is settled by each worker from the device it really runs on
+        protocol = None
+        protocol_overrides = {k: v for k, v in (("max_time_s", args.max_time_s), ("precision", args.precision),
+                                                ("min_samples", args.min_samples)) if v is not None}
 
     cases = sset.cases
     if filt is not None:
@@ -124,11 +134,6 @@ def cmd_run(args) -> int:
     if not cases:
         raise InputError(f"{sset.path}: no case left after --filter/--shard; nothing to run")
     refuse_oversized(cases, devices)  # before allocating anything: cases the device cannot hold
-    if args.resume is None:
-        gpu_expected = (devices is not None and any(not d.startswith("cpu:") for d in devices)) or (
-            devices is None and _cuda_likely(backend))
-        protocol = protocol_for(gpu_expected, max_time_s=args.max_time_s, precision=args.precision,
-                                min_samples=args.min_samples)
 
     if manifest is None:
         manifest = {
@@ -146,7 +151,8 @@ def cmd_run(args) -> int:
             "options": {"check": check, "filter": filt.pattern if filt else None, "devices": devices,
                         "interleave": not interleave_off,
                         "profile_iters": profile_iters, "nvtx_in_timed": nvtx},
-            "protocol": protocol.__dict__,
+            "protocol": None,  # filled in from the first worker's hello
+            "protocol_overrides": protocol_overrides,
             "dsabench_version": __version__,
             **env.collect(args.measured_checkout),
             "workers": [],
@@ -155,24 +161,38 @@ def cmd_run(args) -> int:
         created = True
     else:
         created = False
+    if args.retry_failed:
+        from dsabench.store.retry import RETRIED, set_aside  # noqa: PLC0415
+
+        retried = set_aside(run_dir)
+        print(f"--retry-failed: {len(retried)} crashed case(s) to measure again (old records in "
+              f"{run_dir / RETRIED})", file=sys.stderr)
     done = store.finished_case_ids(run_dir)
     todo = tuple(c for c in cases if c.id not in done)
     print(f"run {run_id}: {len(todo)} of {len(cases)} cases to measure ({backend} backend) -> {run_dir}", file=sys.stderr)
 
     opts = WorkerOptions(run_id=run_id, run_dir=str(run_dir), protocol=protocol, check=check,
-                         profile_iters=profile_iters, nvtx_in_timed=nvtx, trace=profile_iters > 0)
+                         profile_iters=profile_iters, nvtx_in_timed=nvtx, trace=profile_iters > 0,
+                         protocol_overrides=protocol_overrides)
 
     def on_worker(hello: dict) -> None:
         manifest["workers"].append(hello)
+        if not manifest.get("protocol"):
+            manifest["protocol"] = hello["protocol"]
+        elif hello["protocol"] != manifest["protocol"]:
+            print(f"warning: the worker on {hello['device'].get('kind')} device {hello['device'].get('name')} "
+                  f"times with a different protocol than the first worker (GPU and CPU workers in one run); "
+                  "each worker's protocol is in the manifest's 'workers'", file=sys.stderr)
         store.write_json_atomic(run_dir / store.MANIFEST, manifest)
 
     try:
         stats = runner.run_cases(todo, run_dir, backend, devices or (None,), opts, runner.progress_printer(),
                                  on_worker, case_timeout_s=args.case_timeout_s, interleave=not interleave_off)
     except runner.WorkersFailed as exc:
-        if created and not store.read_records(run_dir)[0]:
-            shutil.rmtree(run_dir)  # nothing measured: leave no half-written run directory
-        raise InputError(f"--backend {backend}: {exc}") from None
+        if created and _holds_nothing_measured(run_dir):
+            shutil.rmtree(run_dir)  # no worker started: leave no half-written run directory
+        flag = f"--devices {','.join(devices)}" if devices else f"--backend {backend}"
+        raise InputError(f"{flag}: {exc}") from None
     records, warnings = store.read_records(run_dir)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -184,15 +204,30 @@ def cmd_run(args) -> int:
     if stats.interrupted:
         print(f"interrupted: finish with  dsabench run --resume {run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if stats.incomplete:
+        _say_incomplete(stats, run_dir, len(records))
+        return EXIT_INCOMPLETE
+    for why in stats.lost_workers:  # the other workers measured its cases
+        print(f"warning: {why}; the other workers measured its cases", file=sys.stderr)
     if check and not result.ok:
         return EXIT_REGRESSION
     return EXIT_OK
 
 
-def _cuda_likely(backend: str) -> bool:
-    """Pick the GPU protocol when a GPU is visible, without importing a framework here."""
-    from dsabench.bench.env import gpus  # noqa: PLC0415
+def _holds_nothing_measured(run_dir: Path) -> bool:
+    """Only the manifest and an empty traces/ folder: what a run whose workers never started leaves."""
+    names = {p.name for p in run_dir.iterdir()}
+    traces = run_dir / store.TRACES
+    return names <= {store.MANIFEST, store.TRACES} and (not traces.is_dir() or not any(traces.iterdir()))
 
-    return bool(gpus())
 
-
+def _say_incomplete(stats, run_dir: Path, n_records: int) -> None:
+    """Why the run stopped short, what is kept, and the command that finishes it."""
+    if stats.write_error:
+        print(f"dsabench: error: {stats.write_error}; the run stopped", file=sys.stderr)
+    for why in stats.lost_workers:
+        print(f"dsabench: error: {why}", file=sys.stderr)
+    crashed = stats.by_status.get("crashed", 0)
+    retry = " --retry-failed" if crashed else ""
+    print(f"incomplete: {n_records} records kept in {run_dir / store.CASES}, {stats.unfinished} case(s) not measured; "
+          f"fix the cause, then finish with  dsabench run --resume {run_dir}{retry}", file=sys.stderr)

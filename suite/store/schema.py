@@ -47,6 +47,9 @@ class Record:
     trace: dict | None = None
     memory: dict | None = None
     output: dict | None = None
+    # which forward each figure came from: timing 'eager' | 'graph'; phases_ms and memory are
+    # always 'eager' (a graph replay is one launch, not splittable by phase)
+    sources: dict = field(default_factory=dict)
     started_at: str = ""
     wall_s: float = 0.0
     worker: dict = field(default_factory=dict)

@@ -22,7 +22,7 @@ from dsabench.workload.inputs import HostInputs, garbage_stripes
 from dsabench.workload.dims import DEFAULT_DIMS, FP8_MAX
 from dsabench.workload.variants import Variant
 from dsabench.bench.backends.base import NULL_MARKER, Availability, Backend, Capability, Clock, Marker, MemoryProbe
-from dsabench.bench.backends.common import HostClock, view_refusal
+from dsabench.bench.backends.common import HostClock, view_refusal, visible_device
 
 FLT_MIN = float(np.finfo(np.float32).tiny)
 L2_FLUSH_BYTES = 256 << 20  # well above the 50 MiB L2 of an H100
@@ -185,17 +185,18 @@ def forward_mixed(st: TorchState, variant: Variant, mark: Marker = NULL_MARKER) 
 
 
 class TorchEventClock(Clock):
+    """torch.cuda.Event pairs, made before the chunk, recorded on the current stream."""
+
     name = "cuda_event"
 
-    def start(self):
-        e = torch.cuda.Event(enable_timing=True)
-        e.record()
-        return e
+    def spans(self, n: int) -> list:
+        return [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(n)]
 
-    def stop(self, token):
-        e = torch.cuda.Event(enable_timing=True)
-        e.record()
-        return (token, e)
+    def start(self, span) -> None:
+        span[0].record()
+
+    def stop(self, span) -> None:
+        span[1].record()
 
     def elapsed_ms(self, span) -> float:
         span[1].synchronize()
@@ -245,11 +246,11 @@ class TorchBackend(Backend):
         import os  # noqa: PLC0415
 
         p = torch.cuda.get_device_properties(self.device)
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        index, uuid = visible_device(os.environ.get("CUDA_VISIBLE_DEVICES"), self.device.index)
         return {
             "name": p.name,
-            "index": int(visible.split(",")[0]) if visible and visible.split(",")[0].isdigit() else self.device.index,
-            "uuid": f"GPU-{p.uuid}" if getattr(p, "uuid", None) is not None else None,
+            "index": index,
+            "uuid": uuid or (f"GPU-{p.uuid}" if getattr(p, "uuid", None) is not None else None),
             "sm_count": p.multi_processor_count,
             "memory_bytes": p.total_memory,
             "capability": f"{p.major}.{p.minor}",
@@ -355,6 +356,7 @@ class TorchBackend(Backend):
         return record_trace(step, iters, path, gpu=self.gpu)
 
     def marker(self, use_nvtx: bool) -> Marker:
+        """NVTX (if asked) and torch profiler ranges: for the profiled pass, never a timed one."""
         return Marker(torch.profiler.record_function, use_nvtx)
 
     def is_out_of_memory(self, exc: BaseException) -> bool:
