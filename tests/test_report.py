@@ -18,7 +18,8 @@ from dsabench.workload.cases import Case
 from dsabench.cli.main import build_parser
 from dsabench.store.frames import load_runs
 from dsabench.store.schema import Record, Timing
-from dsabench.present.report import build_report, load_run_set, md_cell
+from dsabench.present.report import build_report, load_run_set
+from dsabench.present.text import md_text
 from dsabench.store.rundir import append_record, create_run_dir
 from dsabench.workload.variants import BASELINE, PATCHED
 
@@ -82,18 +83,21 @@ def test_evidence_carries_the_capture_error_text_per_variant(gpu_report):
     text = (gpu_report / "evidence.md").read_text()
     section = text.split("## CUDA Graph capture per variant")[1].split("\n## ")[0]
     assert CAPTURE_ERROR in section
-    assert re.search(r"\| baseline \| 4 \| 0 \| 4 capture_failed \|", section)
+    # The tensor scale's failed capture is #7253's own finding: named as a finding, not as a failure.
+    assert re.search(r"\| baseline \| 4 \| 0 \| 4 finding: capture fails \(host copy\) \|", section)
     assert re.search(r"\| patched \| 4 \| 4 \| - \| - \|", section)
 
 
 def test_evidence_has_the_speedup_table_with_intervals_and_every_variant_against_baseline(gpu_report):
     text = (gpu_report / "evidence.md").read_text()
-    assert "### dsabench compare (variants): `patched in pr-torch-h100` vs `baseline in pr-torch-h100`" in text
+    assert ("### dsabench compare (variants): base <code>baseline in pr-torch-h100</code> vs candidate "
+            "<code>patched in pr-torch-h100</code>") in text
     assert "| verdict | change | 95% CI | p | base ms | cand ms | case | note |" in text
-    assert re.search(r"\| faster \| -\d+\.\d% \| -\d+\.\d% \.\. -\d+\.\d% \|", text)
+    assert re.search(r"\| faster \(in turn\) \| -\d+\.\d% \| -\d+\.\d% \.\. -\d+\.\d% \|", text)
     assert "### Every variant vs baseline" in text
-    assert re.search(r"\| decode b64 c4096 n65536 \| eager \| [^|]+ \| \d\.\d\dx \(\d\.\d\d-\d\.\d\d\) faster \|", text)
-    assert "| decode b64 c4096 n65536 | CUDA Graph | baseline capture_failed |" in text
+    assert re.search(r"\| decode b64 c4096 n65536 \| eager \| [^|]+ \| \d\.\d\dx \(\d\.\d\d-\d\.\d\d\) faster \(in turn\) \|",
+                     text)  # fmt: skip
+    assert "| decode b64 c4096 n65536 | CUDA Graph | finding: capture fails (host copy) (baseline) |" in text
 
 
 def test_evidence_gives_the_correctness_verdict_and_why_there_is_no_oracle_error(gpu_report):
@@ -127,7 +131,7 @@ def test_speedup_chart_says_no_copy_was_measured_when_the_trace_has_no_layout_co
 
 
 def test_copy_bandwidth_is_measured_from_the_run_else_given_else_absent():
-    from dsabench.present.plots import copy_bandwidth
+    from dsabench.present.charts import copy_bandwidth
 
     smoke = load_runs([GPU_SMOKE]).df
     measured = copy_bandwidth(smoke, given_gbs=1.0)
@@ -141,7 +145,7 @@ def test_copy_bandwidth_is_measured_from_the_run_else_given_else_absent():
 
 
 def test_config_labels_keep_what_varies_and_move_the_rest_to_the_footnote():
-    from dsabench.present.plots import config_labels
+    from dsabench.present.charts import config_labels
 
     labels, note = config_labels(load_runs(GPU_SHARDS).df)
     assert labels["decode.b64.c4096.p0.n65536.bs64.ch1.h128.k2048.s0.hot"] == "decode b64 c4096 n65536"
@@ -176,7 +180,7 @@ def test_a_cpu_paddle_run_made_here_gets_a_report_with_host_phase_times_and_no_d
     assert re.search(r"\| patched \| eager \| 1 \|( [^|]+ \|){7} 0 B \|", text)
     assert "no copy measured: the layout phase copies up to" in text and "the traces hold no device events" in text
     assert "host time per phase" in text
-    assert "CUDA Graph: no case ran (6 unsupported)" in text
+    assert "CUDA Graph not drawn, no case of it ran (n/a: no CUDA Graph on CPU: 6 cases)" in text
 
 
 # ------------------------------------------------------------------- runs written by store
@@ -213,21 +217,25 @@ def _write_run(root: Path, name: str, message: str = "plain") -> Path:
 
 
 def test_strings_from_a_run_are_escaped_for_markdown_tables(tmp_path):
-    run = _write_run(tmp_path, "esc", message="RuntimeError: a | b\nsecond line <tag> `tick`")
+    evil = "RuntimeError: a | b\nsecond line <script>alert(1)</script> <img src=x onerror=alert(2)> `tick`"
+    run = _write_run(tmp_path, "esc", message=evil)
     report = build_report(load_run_set([run]), tmp_path / "out")
     text = report.path.read_text()
-    assert "RuntimeError: a \\| b<br>second line &lt;tag&gt; \\`tick\\`" in text
+    # The framework's error text is shown as code, with nothing in it able to end the code or the cell.
+    assert ("<code>RuntimeError: a &#124; b<br>second line &lt;script&gt;alert(1)&lt;/script&gt; "
+            "&lt;img src=x onerror=alert(2)&gt; &#96;tick&#96;</code>") in text
+    assert "<script" not in text and "<img" not in text and "`tick`" not in text
     for line in text.splitlines():
         if line.startswith("| "):
             assert line.rstrip().endswith("|"), line
     assert "second line" not in text.replace("<br>second line", "")
 
 
-def test_md_cell_escapes_pipes_newlines_and_html():
-    assert md_cell("a|b") == "a\\|b"
-    assert md_cell("a\r\nb\nc") == "a<br>b<br>c"
-    assert md_cell("<x> & y") == "&lt;x&gt; &amp; y"
-    assert md_cell(None) == ""
+def test_md_text_escapes_pipes_newlines_and_html():
+    assert md_text("a|b") == "a\\|b"
+    assert md_text("a\r\nb\nc") == "a<br>b<br>c"
+    assert md_text("<x> & y") == "&lt;x&gt; &amp; y"
+    assert md_text(None) == ""
 
 
 def test_a_run_without_traces_or_memory_still_gets_every_chart(tmp_path):
@@ -244,7 +252,8 @@ def test_report_with_a_baseline_adds_the_run_vs_run_table(tmp_path):
     assert cli("report", cand, "--baseline", base, "--out", tmp_path / "out") == 0
     text = (tmp_path / "out" / "evidence.md").read_text()
     assert "## Run vs run" in text
-    assert re.search(r"### dsabench compare \(runs\): `cand( \(c{12}\))?` vs `base( \(c{12}\))?`", text)
+    assert re.search(r"### dsabench compare \(runs\): base <code>base( \(c{12}\))?</code> vs candidate "
+                     r"<code>cand( \(c{12}\))?</code>", text)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- bad input
