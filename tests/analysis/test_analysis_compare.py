@@ -296,3 +296,12 @@ def test_a_device_mismatch_names_the_flag_and_not_the_python_argument(builder):
     with pytest.raises(NotComparable) as err:
         compare_runs(load_frame([base]), load_frame([cand]))
     assert "--allow-mismatch" in str(err.value) and "allow_mismatch=True" not in str(err.value)
+
+
+def test_compare_help_shows_a_plain_percent_sign(capsys):
+    from dsabench.cli.main import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["compare", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "95% bootstrap interval" in out and "%%" not in out
