@@ -123,4 +123,5 @@ def headline(rs: RunSet, comps: dict[str, Comparison]) -> str | None:
         parts.append(", ".join(f"{n} {k}" for k, n in turn.items()) + " on within-run precision only (sides timed "
                      "in turn: not regression verdicts, see the speedup section)")  # fmt: skip
     parts += [f"{k} in {n} group{'s' if n != 1 else ''}" for k, n in findings.items()]
-    return "patched vs baseline, per case group: " + "; ".join(parts)
+    return "patched vs baseline, per case group of this one run (no interval includes run-to-run variance): " + \
+        "; ".join(parts)
