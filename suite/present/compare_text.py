@@ -87,9 +87,13 @@ def _rows(df: pd.DataFrame) -> list[list[str]]:
 
 
 def _table_of(result: Comparison | pd.DataFrame) -> tuple[pd.DataFrame, Comparison | None]:
-    if isinstance(result, Comparison):
-        return result.table, result
-    return result, None
+    """The pairs, compare's severity order kept, expected findings moved after the rest: they
+    need no look."""
+    df, comp = (result.table, result) if isinstance(result, Comparison) else (result, None)
+    if len(df):
+        expected = pd.Series([pair_finding(r) is not None for r in df.to_dict("records")], index=df.index)
+        df = pd.concat([df[~expected], df[expected]])
+    return df, comp
 
 
 def counts_line(df: pd.DataFrame) -> str:
