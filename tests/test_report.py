@@ -312,6 +312,7 @@ def test_the_committed_runs_order_artefact_is_not_headlined_as_a_regression(gpu_
     assert "not regression verdicts" in summary and "**slower**" not in text
     assert "finding: capture fails (host copy) in 4 groups" in summary
     assert "| slower (in turn) | +28.3% |" in text
+    assert "the eager points compare sides timed in separate turns of this run" in text  # the speedup chart's note
 
 
 def test_expected_findings_are_grey_and_failures_would_be_red_in_the_latency_chart(gpu_report):

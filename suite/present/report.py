@@ -26,7 +26,7 @@ from dsabench.present.evidence_checks import (
     capture_section, charts_section, copies_section, correctness_section, run_vs_run_section,
 )  # fmt: skip
 from dsabench.present.evidence_setup import environment, what_was_run
-from dsabench.present.evidence_speed import headline, speedup_section, variant_comparisons
+from dsabench.present.evidence_speed import headline, speedup_section, timed_in_turn, variant_comparisons
 from dsabench.present.runset import RunSet, load_run_set
 from dsabench.present.text import md_code, md_text
 
@@ -114,7 +114,8 @@ def _write(rs: RunSet, out_dir: Path, baseline: RunSet | None, threshold: float,
     comps = variant_comparisons(rs.frame, threshold)
     labels, label_note = charts_mod.config_labels(df)
     run_vs_run = run_vs_run_section(baseline, rs, threshold, allow_mismatch) if baseline is not None else []
-    chart_set = charts_mod.all_charts(df, comps, out_dir, copy_bandwidth_gbs, max_configs or charts_mod.MAX_CONFIGS)
+    chart_set = charts_mod.all_charts(df, comps, out_dir, copy_bandwidth_gbs, max_configs or charts_mod.MAX_CONFIGS,
+                                      timed_in_turn(rs))
     correctness, check = correctness_section(rs)
 
     devices = " + ".join(sorted({str(v) for v in df["device_name"].dropna()})) or "unknown device"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Collection, Mapping
 
 import pandas as pd
 from matplotlib import rc_context
@@ -39,9 +39,11 @@ class ChartSet:
 
 
 def all_charts(df: pd.DataFrame, comparisons: Mapping[str, Comparison], out_dir: Path,
-               copy_bandwidth_gbs: float | None = None, max_configs: int = MAX_CONFIGS) -> ChartSet:
+               copy_bandwidth_gbs: float | None = None, max_configs: int = MAX_CONFIGS,
+               in_turn: Collection[str] = ()) -> ChartSet:
     """Every evidence chart of one run into out_dir; comparisons maps each variant name to its
-    compare_variants result against baseline (the speedup chart's numbers)."""
+    compare_variants result against baseline (the speedup chart's numbers); in_turn names the
+    groups whose variants were timed in separate turns (the speedup chart says so)."""
     if df.empty:
         raise ValueError("charts: the frame has no cases")
     out_dir = Path(out_dir)
@@ -50,7 +52,7 @@ def all_charts(df: pd.DataFrame, comparisons: Mapping[str, Comparison], out_dir:
     with rc_context(RC):
         charts = [
             latency_chart(shown, out_dir),
-            speedup_chart(shown, comparisons, out_dir, copy_bandwidth_gbs),
+            speedup_chart(shown, comparisons, out_dir, copy_bandwidth_gbs, in_turn),
             copies_chart(shown, out_dir),
             phases_chart(shown, out_dir),
             memory_chart(shown, out_dir),

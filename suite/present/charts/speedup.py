@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Collection, Mapping
 
 import numpy as np
 import pandas as pd
@@ -89,7 +89,7 @@ def _speedups(comparisons: Mapping[str, Comparison]) -> pd.DataFrame:
 
 
 def speedup_chart(df: pd.DataFrame, comparisons: Mapping[str, Comparison], out_dir: Path,
-                  copy_bandwidth_gbs: float | None = None) -> Chart:
+                  copy_bandwidth_gbs: float | None = None, in_turn: Collection[str] = ()) -> Chart:
     """Speedup over baseline (baseline / variant, with the bootstrap interval of compare) against
     num_blocks, one row of panels per family of configs that sweeps num_blocks, eager and CUDA
     Graph side by side, plus the layout-copy bound 1 + t_copy / t_patched with t_copy =
@@ -129,6 +129,12 @@ def speedup_chart(df: pd.DataFrame, comparisons: Mapping[str, Comparison], out_d
         notes.append(f"{what}; no --copy-bandwidth-gbs given, so the copy bound is not drawn")
     else:
         notes.append(f"copy bandwidth {bw.gbs:.4g} GB/s (read + write), {bw.source}")
+    turn = sp[sp["group_id"].isin(set(in_turn)) & sp["config_id"].isin(shown_configs) & sp["speedup"].notna()] \
+        if not sp.empty else sp
+    if len(turn):
+        modes_in_turn = " and ".join(MODE_NAMES[m] for m in sorted(set(turn["graph"])))
+        notes.append(f"the {modes_in_turn} points compare sides timed in separate turns of this run: their intervals "
+                     "hold within-run precision only, and a run-order artefact can pass for a change")
     if skipped:
         notes.append(f"configs with a single num_blocks are in the speedup table, not here: {', '.join(skipped)}")
     footnote = note + "\n" + ";\n".join(notes)
