@@ -418,3 +418,17 @@ def test_the_end_of_run_table_gives_patched_a_direction_an_interval_and_a_verdic
     graph = [line for line in table.splitlines() if ".graph " in line]
     assert graph and all("n/a: no CUDA Graph on CPU" in r for r in graph)
     assert "leave out run-to-run variance" in table
+
+
+def test_graph_figures_name_the_source_the_records_give(tmp_path):
+    run = _write_run(tmp_path, "src")
+    records = [json.loads(line) for line in (run / "cases.jsonl").read_text().splitlines()]
+    ok_graph = _case(PATCHED, graph=True)
+    timing = Timing(_samples(7, 1.0), 1, 5, 10.0, "host", "min_samples")
+    rec = Record("src", ok_graph.id, ok_graph.config_id, ok_graph.group_id, ok_graph.params(), "ok", "", "paddle",
+                 {"name": "x86_64", "kind": "cpu"}, timing, memory={"peak_bytes_above_inputs": 1024}).to_json()
+    rec["phases_source"] = "graph replays"
+    append_record(run, rec)
+    assert len(records) + 1 == len((run / "cases.jsonl").read_text().splitlines())
+    report = build_report(load_run_set([run]), tmp_path / "out")
+    assert "memory figures come from graph replays" in report.path.read_text()
