@@ -12,13 +12,14 @@ import math
 import sys
 from pathlib import Path
 
-from dsabench.analysis.compare import DEFAULT_THRESHOLD, compare_runs, compare_variants, format_markdown, format_table
+from dsabench.analysis.compare import DEFAULT_THRESHOLD, compare_runs, compare_variants
 from dsabench.errors import DsabenchError
 from dsabench.store.frames import export_parquet, load_runs
 from dsabench.analysis.history import MAX_PVALUE, MIN_CHANGE, find_change_points, format_history
 from dsabench.cli import flags
 from dsabench.cli.exit_codes import EXIT_OK, EXIT_REGRESSION
 from dsabench.cli.output import fail as _fail, threshold as _threshold, warn as _warn
+from dsabench.present.compare_text import format_markdown, format_table
 
 def cmd_compare(args: argparse.Namespace) -> int:
     try:
@@ -73,7 +74,7 @@ def register(subparsers) -> None:
         help="compare two runs case by case, or two variants inside one run",
         description=(
             "Judge each case as faster, slower, same, undecided, new, missing, failed or not_comparable from the "
-            "ratio of medians CAND / BASE and its 95%% bootstrap interval. BASE and CAND are run directories "
+            "ratio of medians CAND / BASE and its 95% bootstrap interval. BASE and CAND are run directories "
             "(or directories holding the shards of one run)."
         ),
     )
