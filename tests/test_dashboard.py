@@ -11,6 +11,7 @@ chromium these tests skip locally and fail in CI (CI=true).
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -148,23 +149,36 @@ def page_of_run(site, run_id: str) -> Path:
 def page_of_series(site, case_id: str, backend: str = "paddle") -> Path:
     for p in site.pages:
         if p.parent.name == "trend":
-            data = embedded_data(read(p))
-            if data["case"] == case_id and data["backend"] == backend:
-                return p
+            for series in embedded_data(read(p))["series"]:
+                if series["case"] == case_id and series["backend"] == backend:
+                    return p
     raise AssertionError(f"no trend page for {case_id!r}")
+
+
+def section_of_series(site, case_id: str, backend: str = "paddle") -> str:
+    """The <section> of one case series on its trend page (a page holds a scenario's series)."""
+    text = read(page_of_series(site, case_id, backend))
+    for m in re.finditer(r'<section class="block series" id="([^"]*)" data-case="([^"]*)">(.*?)</section>', text, re.S):
+        if html.unescape(m.group(2)) == case_id:
+            return m.group(3)
+    raise AssertionError(f"no section for {case_id!r}")
 
 
 # ------------------------------------------------------------------------------ HTML as text
 
 
-def test_dashboard_writes_an_index_a_trends_page_a_page_per_run_and_a_page_per_case_series(site):
+def test_dashboard_writes_an_index_a_trends_page_a_page_per_run_and_a_trend_page_per_scenario(site):
     names = {p.relative_to(site.out_dir).as_posix() for p in site.pages}
     assert {"index.html", "trends.html"} <= names
     committed = committed_runs()
     assert {"smoke-torch-h100", "pr-torch-h100", "repeat-1", "repeat-5"} <= set(committed)
     assert site.runs == len(committed) + RUNS + 1  # the pr run's two shards count once
     assert sum(1 for n in names if n.startswith("run/")) == site.runs
-    assert sum(1 for n in names if n.startswith("trend/")) == site.series
+    trend_pages = [p for p in site.pages if p.parent.name == "trend"]
+    placed = [(s["device"], s["backend"], s["case"]) for p in trend_pages for s in embedded_data(read(p))["series"]]
+    assert len(placed) == len(set(placed)) == site.series  # every series on exactly one page
+    groups = {(s["device"], s["backend"], s["scenario"]) for s in embedded_data(read(site.out_dir / "trends.html"))["items"]}
+    assert len(trend_pages) == len(groups) < site.series  # pages follow scenarios, not cases
     assert (site.out_dir / MARKER).is_file()
 
 
@@ -191,7 +205,7 @@ def test_index_shows_the_latest_run_of_each_device_and_backend_with_patched_vs_b
 
 
 def test_trend_page_marks_the_run_with_the_6_percent_step_as_slower_than_the_previous_run(site):
-    text = read(page_of_series(site, STEP_CASE.id))
+    text = section_of_series(site, STEP_CASE.id)
     verdicts = dict(re.findall(r'<g class="point" data-run="([^"]*)" data-verdict="([^"]*)">', text))
     assert verdicts[f"run{STEP_AT:02d}"] == "slower"
     assert [r for r, v in verdicts.items() if v == "slower"] == [f"run{STEP_AT:02d}"]
@@ -202,7 +216,7 @@ def test_trend_page_marks_the_run_with_the_6_percent_step_as_slower_than_the_pre
 
 def test_trend_pages_mark_the_change_point_when_apache_otava_is_installed(site):
     pytest.importorskip("otava.analysis", reason="apache-otava not installed: pip install --no-deps apache-otava")
-    text = read(page_of_series(site, STEP_CASE.id))
+    text = section_of_series(site, STEP_CASE.id)
     assert re.findall(r'<g class="cp-mark" data-run="([^"]*)"', text) == [f"run{STEP_AT:02d}"]
     assert "change-point-note" not in read(site.out_dir / "trends.html")
 
@@ -215,7 +229,7 @@ def test_trend_pages_say_how_to_install_apache_otava_when_it_is_missing(syntheti
         text = read(page)
         assert 'id="change-point-note"' in text and "pip install --no-deps apache-otava" in text
         assert 'class="cp-mark"' not in text
-    assert "slower" in read(page_of_series(site, STEP_CASE.id))  # regressions are still marked
+    assert 'data-verdict="slower"' in section_of_series(site, STEP_CASE.id)  # regressions are still marked
 
 
 def test_run_page_shows_manifest_gpu_advice_cases_copies_and_relative_trace_links(site):
@@ -242,7 +256,7 @@ def test_real_runs_link_each_trace_file_that_exists(site):
 
 
 def test_every_string_from_a_run_is_html_escaped(site):
-    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#x27;&amp;"
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;&#34;&#39;&amp;"
     for page in site.pages:
         text = read(page)
         assert "<script>alert(1)" not in text, page
@@ -273,7 +287,7 @@ def test_pages_fetch_nothing_from_the_network_or_the_disk(site):
         assert not re.search(r"\ssrc\s*=|<link\b|@import|url\(|<iframe|<img\b", text, re.I), page
         # an address may appear as escaped text (torch's OOM message cites its docs), never as a target
         assert not re.search(r"""(href|src|action|content)\s*=\s*["']?\s*(https?:)?//""", text, re.I), page
-        assert "Content-Security-Policy" in text and "default-src &#x27;none&#x27;" in text
+        assert "Content-Security-Policy" in text and "default-src &#39;none&#39;" in text
 
 
 def test_a_directory_that_is_not_a_dashboard_is_refused_as_output(synthetic, tmp_path):
@@ -388,10 +402,11 @@ def test_every_kind_of_page_loads_in_chromium_without_errors_and_draws_its_chart
     assert len(re.findall(r'<svg class="chart speedup"', text)) == 2  # H100 torch and paddle; the evil
     assert "1 <span class=\"verdict-failed\">failed</span>" in text  # GPU's only pair failed: nothing to draw
     dom, text = load_in_chromium(chromium, site.out_dir / "trends.html")
-    assert len(re.findall(r'<svg class="chart trend"', text)) == site.series
-    assert len(re.findall(r'<g class="point"', text)) >= site.series
+    charts = re.findall(r'<svg class="chart trend"[^>]*data-points="(\d+)"', text)
+    assert len(charts) == site.series and all(int(n) >= 1 for n in charts)
     assert len(dom.by_id["filters"] and [t for t, a in dom.tags if t == "select"]) == 8  # one per axis
-    dom, text = load_in_chromium(chromium, page_of_series(site, STEP_CASE.id))
+    load_in_chromium(chromium, page_of_series(site, STEP_CASE.id))
+    text = section_of_series(site, STEP_CASE.id)
     assert len(re.findall(r'<g class="point"', text)) == RUNS
     assert re.search(r'<svg class="chart trend"[^>]*data-points="8"', text)
     load_in_chromium(chromium, page_of_run(site, "pr-torch-h100"))
