@@ -105,8 +105,9 @@ def write_history(root: Path, runs: int, seed: int = 0) -> int:
     return n
 
 
-def _measure(argv: list[str]) -> tuple[float, float, int, str]:
-    """(wall s, max RSS MiB, exit code, last output line) of one fresh process."""
+def _measure(argv: list[str]) -> tuple[float, float, float, int, str]:
+    """(wall s, CPU s, max RSS MiB, exit code, last output line) of one fresh process. CPU time
+    (user + system) is the figure to trust on a shared machine; wall time includes waiting."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = proc.stdout.read()
@@ -114,7 +115,7 @@ def _measure(argv: list[str]) -> tuple[float, float, int, str]:
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     last = (out.strip().splitlines() or [""])[-1]
-    return wall, usage.ru_maxrss / 1024, proc.returncode, last[:160]
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode, last[:120]
 
 
 def _disk(path: Path) -> tuple[int, float, float]:
@@ -152,15 +153,16 @@ def main() -> int:
         "compare": cli + ["compare", str(runs[-2]), str(runs[-1])],
         "history": cli + ["history", str(history)],
     }
-    print(f"{'verb':<10} {'wall s':>8} {'target s':>9} {'max RSS MiB':>12} {'target MiB':>11}  exit  last line")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{'verb':<10} {'wall s':>7} {'CPU s':>7} {'target s':>9} {'max RSS MiB':>12} {'target MiB':>11}  exit  last line")
     for verb, argv in verbs.items():
         if args.only and verb not in args.only:
             continue
         if verb == "dashboard":
             shutil.rmtree(out, ignore_errors=True)
-        wall, rss, rc, last = _measure(argv)
+        wall, cpu, rss, rc, last = _measure(argv)
         t_s, t_mb = TARGETS[verb]
-        print(f"{verb:<10} {wall:8.1f} {t_s:9.0f} {rss:12.0f} {t_mb or '-':>11}  {rc:>4}  {last}", flush=True)
+        print(f"{verb:<10} {wall:7.1f} {cpu:7.1f} {t_s:9.0f} {rss:12.0f} {t_mb or '-':>11}  {rc:>4}  {last}", flush=True)
         if verb == "dashboard" and out.is_dir():
             files, mb, on_disk = _disk(out)
             biggest = max((p for p in out.rglob("*.html")), key=lambda p: p.stat().st_size)

@@ -28,6 +28,7 @@ import pytest
 
 from dsabench.cli.main import build_parser
 from dsabench.workload.cases import Case
+from dsabench.present.dashboard import model as dashboard_model
 from dsabench.present.dashboard.site import MARKER, build_dashboard
 from dsabench.errors import InputError
 from dsabench.store.schema import Record, Timing
@@ -305,6 +306,54 @@ def test_rebuilding_into_a_dashboard_directory_removes_pages_of_runs_that_are_go
     assert not stale.exists() and len(again.pages) == len(site.pages)
 
 
+def test_a_baselines_capture_failure_is_shown_as_a_finding_and_a_crash_as_a_failure(site):
+    rows = re.findall(r'<tr id="case-\d+" data-filter-item>(.*?)</tr>', read(page_of_run(site, "pr-torch-h100")), re.S)
+    captures = [r for r in rows if ">capture_failed<" in r]
+    assert len(captures) == 8 and all('class="status status-finding"' in r for r in captures)
+    assert not any("status-bad" in r for r in rows)
+    torch_block = re.search(r'data-device="[^"]*" data-backend="torch">(.*?)</section>', read(site.index), re.S).group(1)
+    assert '<span class="verdict-failed">' not in torch_block  # its failed pairs are the baseline's capture failures
+    evil = read(page_of_run(site, EVIL_RUN))
+    assert re.search(r'<span class="status status-bad"[^>]*>crashed</span>', evil)
+
+
+def test_unsupported_and_invalid_cases_are_findings_in_tables_and_charts(tmp_path):
+    cpu_case = case(PATCHED, graph=True, scenario="cpu")
+    multi_head = Case("cpu", "decode", 8, 4096, 0, 1024, 64, 2, 128, 2048, PATCHED, False, 0)
+    for i in range(2):
+        run = create_run_dir(tmp_path / "runs" / f"cpu{i}", manifest(f"cpu{i}", T0 + timedelta(days=i), f"{i}" * 40))
+        append_record(run, record(cpu_case, f"cpu{i}", None, "unsupported", "CUDA Graph needs a GPU"))
+        append_record(run, record(multi_head, f"cpu{i}", None, "invalid", "a view needs cache_heads == 1"))
+        append_record(run, record(case(BASELINE, scenario="cpu"), f"cpu{i}", samples(i, 3.0)))
+    site = build_dashboard(tmp_path / "runs", tmp_path / "site")
+    run_page = read(page_of_run(site, "cpu1"))
+    rows = "".join(re.findall(r'<tr id="case-\d+" data-filter-item>(.*?)</tr>', run_page, re.S))
+    assert len(re.findall(r'class="status status-finding"[^>]*>(?:unsupported|invalid)<', rows)) == 2
+    assert "status status-bad" not in run_page
+    chart = section_of_series(site, cpu_case.id)
+    assert 'class="finding-mark"' in chart and 'class="failed-mark"' not in chart
+    assert "expected finding" in chart and "case failed in this run" not in chart
+
+
+def test_older_runs_get_a_short_page_with_only_the_cases_that_did_not_end_ok(synthetic, tmp_path, monkeypatch):
+    monkeypatch.setattr(dashboard_model, "FULL_RUNS", 3)
+    site = build_dashboard(synthetic, tmp_path / "site")
+    old, new = read(page_of_run(site, "run00")), read(page_of_run(site, f"run{RUNS - 1:02d}"))
+    assert "older than the latest 3 runs" in old and len(embedded_data(old)["items"]) == 0
+    assert len(embedded_data(new)["items"]) == len(CASES)
+    assert "older than the latest" not in new
+
+
+def test_series_beyond_a_pages_share_go_to_numbered_pages_that_link_each_other(synthetic, tmp_path, monkeypatch):
+    monkeypatch.setattr(dashboard_model, "SERIES_PER_PAGE", 1)
+    site = build_dashboard(synthetic, tmp_path / "site")
+    names = {p.name for p in site.pages if p.parent.name == "trend"}
+    first = next(n for n in names if n.startswith("paddle.NVIDIA") and "synthetic" in n and not re.search(r"-\d\.html", n))
+    numbered = {first.replace(".html", f"-{k}.html") for k in range(2, len(CASES) + 1)}
+    assert numbered <= names
+    assert all(f'href="{n}"' in read(site.out_dir / "trend" / first) for n in numbered)
+
+
 def run_cli(*argv) -> int:
     args = build_parser().parse_args([str(a) for a in argv])
     return args.func(args)
@@ -449,3 +498,29 @@ def test_the_browser_check_catches_a_script_error(site, chromium, tmp_path):
     broken.write_text(text, encoding="utf-8")
     with pytest.raises(AssertionError, match="planted|console messages"):
         load_in_chromium(chromium, broken)
+
+
+def test_no_chart_label_is_clipped_in_chromium(site, chromium, tmp_path):
+    """Every text of every chart on the index and a trend page, measured by the browser itself
+    (getBBox), lies inside its SVG's view box: no row label is cut at the left edge."""
+    charts = re.findall(r"<svg class=\"chart.*?</svg>", read(site.index), re.S)
+    charts += re.findall(r"<svg class=\"chart.*?</svg>", read(page_of_series(site, STEP_CASE.id)), re.S)
+    assert len(charts) >= 3
+    measure = (
+        "var bad = [];"
+        "document.querySelectorAll('svg.chart').forEach(function (svg) {"
+        "  var box = svg.viewBox.baseVal;"
+        "  svg.querySelectorAll('text').forEach(function (t) {"
+        "    var b = t.getBBox(), m = t.getCTM(), x0 = b.x * m.a + m.e, x1 = (b.x + b.width) * m.a + m.e;"
+        "    if (x0 < box.x - 0.5 || x1 > box.x + box.width + 0.5) { bad.push(t.textContent); }"
+        "  });"
+        "});"
+        "document.documentElement.setAttribute('data-clipped', bad.join('|'));"
+        "document.documentElement.setAttribute('data-ready', '1');"
+    )
+    css = re.search(r"<style>(.*?)</style>", read(site.index), re.S).group(1)
+    page = tmp_path / "charts.html"
+    page.write_text(f"<!DOCTYPE html><html><head><style>{css}</style></head><body>{''.join(charts)}"
+                    f"<script>{measure}</script></body></html>", encoding="utf-8")  # fmt: skip
+    dom, _ = load_in_chromium(chromium, page)
+    assert dom.root.get("data-clipped") == "", dom.root.get("data-clipped")

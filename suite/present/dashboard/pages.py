@@ -19,8 +19,9 @@ from markupsafe import Markup, escape
 
 from dsabench.analysis.compare import Comparison, Verdict
 from dsabench.analysis.stats import CONFIDENCE
+from dsabench.present.dashboard import model
 from dsabench.present.dashboard.model import (
-    FILTER_AXES, FULL_RUNS, JUDGED_RUNS, STATUS_OK, CaseSeries, Dashboard, RunInfo, expected_finding, label, row_axes,
+    FILTER_AXES, JUDGED_RUNS, STATUS_OK, CaseSeries, Dashboard, RunInfo, expected_finding, label, row_axes,
 )  # fmt: skip
 from dsabench.workload.variants import BASELINE, PATCHED
 from dsabench.present.dashboard.svg import (
@@ -280,13 +281,13 @@ def render_run_page(dash: Dashboard, run: RunInfo, out_dir: Path, assets) -> str
          for i, w in enumerate(m.get("workers") or []) if isinstance(w, dict)]  # fmt: skip
     rows, items = _case_rows(dash, run, out_dir)
     speedups = _speedups(dash, run) if run.full else {
-        "note": f"Made for the latest {FULL_RUNS} runs of each device and backend; "
+        "note": f"Made for the latest {model.FULL_RUNS} runs of each device and backend; "
                 "`dsabench compare --variants RUN` compares this one."}  # fmt: skip
     data = {"page": "run", "run_id": run.run_id, "axes": list(FILTER_AXES) + ["status"], "items": items}
     warnings = [w for w in dash.warnings if any(str(d) in w for d, _ in run.shards)]
     return _render("run.html", assets, title=f"run {run.run_id}", depth=1, data=data, run=run, facts=facts,
                    environment=environment, gpus=_gpus(env), speedups=speedups, rows=rows, warnings=warnings,
-                   full_runs=FULL_RUNS, confidence=_pct(CONFIDENCE))  # fmt: skip
+                   full_runs=model.FULL_RUNS, confidence=_pct(CONFIDENCE))  # fmt: skip
 
 
 def _shard(value) -> str:
