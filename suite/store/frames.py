@@ -201,7 +201,18 @@ class _Columns:
                 col.append(math.nan)
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.cols, index=pd.RangeIndex(self.n))
+        """COLUMNS first (each present even when no row has it), then the rest; each list is
+        freed as soon as its column is built."""
+        names = list(COLUMNS) + [c for c in self.cols if c not in COLUMNS]
+        data = {}
+        for name in names:
+            if name in self.cols:
+                data[name] = pd.Series(self.cols.pop(name), index=pd.RangeIndex(self.n))
+            elif name in ("samples_ms", "output_digest"):
+                data[name] = pd.Series([None] * self.n, dtype=object)
+            else:
+                data[name] = pd.Series(math.nan, index=pd.RangeIndex(self.n))
+        return pd.DataFrame(data, copy=False)
 
 
 def load_frame(paths: Sequence[Path]) -> Frame:
@@ -244,11 +255,6 @@ def load_frame(paths: Sequence[Path]) -> Frame:
             seen[ident] = where
             rows.append(_row(record, run.manifest, path))
     df = rows.frame()
-    for col in COLUMNS:
-        if col not in df.columns:
-            df[col] = pd.Series([None] * len(df), dtype=object) if col in ("samples_ms", "output_digest") else math.nan
-    extra = [c for c in df.columns if c not in COLUMNS]
-    df = df[list(COLUMNS) + extra]
     df["created_at"] = pd.to_datetime(df["created_at"], utc=True, errors="coerce", format="ISO8601")
     df = df.sort_values(["created_at", "run_id", "case_id"], kind="stable").reset_index(drop=True)
     return Frame(df, manifests, tuple(warnings), {k: tuple(v) for k, v in run_dirs.items()})
