@@ -272,16 +272,16 @@ def _runs(frame: Frame, df: pd.DataFrame) -> dict[str, RunInfo]:
     for run_id, manifest in frame.manifests.items():
         sub = groups.get(run_id, empty)
         tally: dict[tuple[str, str], int] = {}
-        for s, p in zip(sub["status"], sub["_params"]):
+        for s, p in zip(sub["status"].tolist(), sub["_params"].tolist()):
             kind = "ok" if s == STATUS_OK else ("finding" if expected_finding(s, p) else "bad")
             tally[(str(s), kind)] = tally.get((str(s), kind), 0) + 1
         statuses = tuple((s, n, kind) for (s, kind), n in sorted(tally.items(), key=_status_order))
         findings = sum(n for s, n, kind in statuses if kind == "finding")
         created = _timestamp(sub["created_at"].iloc[0]) if len(sub) else _timestamp(
             pd.to_datetime(manifest.get("created_at"), utc=True, errors="coerce"))  # fmt: skip
-        backends = sorted({str(b) for b in sub["backend"] if isinstance(b, str) and b})
+        backends = sorted({str(b) for b in sub["backend"].unique() if isinstance(b, str) and b})
         runs.append(RunInfo(
-            run_id, _run_device(sub["device_name"], manifest), " + ".join(backends) or label(manifest.get("backend")),
+            run_id, _run_device(sub["device_name"].unique(), manifest), " + ".join(backends) or label(manifest.get("backend")),
             created, manifest_commit(manifest), commit_message(manifest),
             manifest.get("preset") if isinstance(manifest.get("preset"), str) else None, statuses, findings, len(sub),
             _shards(frame, run_id), f"run/{slug(run_id)}.html", False,
@@ -303,7 +303,7 @@ def _series(df, runs, summaries, cps, threshold) -> tuple[list[CaseSeries], int]
     built, judged = [], 0
     cols = ["run_id", "status", "message", "samples_ms", "clock", "_params"]
     for (device, backend, case_id), s in df.groupby(["_device", "_backend", "case_id"], sort=True):
-        rows = [dict(zip(cols, values)) for values in zip(*(s[c] for c in cols))]
+        rows = [dict(zip(cols, values)) for values in zip(*(s[c].tolist() for c in cols))]
         first_judged = len(rows) - JUDGED_RUNS
         points, prev = [], None
         for i, row in enumerate(rows):
@@ -359,10 +359,10 @@ def collect(frame: Frame, threshold: float, change_points: bool = True) -> Dashb
     df = df.assign(
         _device=df["device_name"].where(df["device_name"].notna(), "unknown").astype(str),
         _backend=df["backend"].where(df["backend"].notna(), "unknown").astype(str),
-        _params=[dict(zip(params_cols, v)) for v in zip(*(df[c] for c in params_cols))],
+        _params=[dict(zip(params_cols, v)) for v in zip(*(df[c].tolist() for c in params_cols))],
     )
     summaries: dict[tuple[str, str], Summary | None] = {}
-    for run_id, case_id, status, samples in zip(df["run_id"], df["case_id"], df["status"], df["samples_ms"]):
+    for run_id, case_id, status, samples in zip(*(df[c].tolist() for c in ("run_id", "case_id", "status", "samples_ms"))):
         values = _samples(samples)
         ok = status == STATUS_OK and values and all(math.isfinite(v) for v in values)
         summaries[(run_id, case_id)] = summarize(values) if ok else None

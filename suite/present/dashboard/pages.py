@@ -146,7 +146,7 @@ def render_trends(dash: Dashboard, assets) -> str:
                    judged=dash.judged, confidence=_pct(CONFIDENCE), threshold=f"{dash.threshold * 100:.1f}")  # fmt: skip
 
 
-def _point_row(dash: Dashboard, p) -> dict:
+def _point_row(dash: Dashboard, p, old: bool) -> dict:
     run, sm = dash.runs[p.run_id], p.summary
     note = ""
     if p.change_point is not None:
@@ -158,7 +158,8 @@ def _point_row(dash: Dashboard, p) -> dict:
     if p.vs_previous is not None:
         vs = p.vs_previous.message
     elif p.moved is not None:
-        vs = f"{(p.moved - 1) * 100:+.1f}% (within +-{dash.threshold * 100:.1f}% or older: not judged)"
+        why = f"older than the latest {JUDGED_RUNS} runs" if old else f"within +-{dash.threshold * 100:.1f}%"
+        vs = f"median {(p.moved - 1) * 100:+.1f}% ({why}: not judged)"
     else:
         vs = ""
     kind = "ok" if p.status == STATUS_OK else ("finding" if p.finding else "bad")
@@ -173,8 +174,10 @@ def render_trend_page(dash: Dashboard, members: list[CaseSeries], assets) -> str
     first = members[0]
     sections, series_data = [], []
     for s in members:
-        keep = [p for i, p in enumerate(s.points) if i >= len(s.points) - TABLE_RUNS or p.notable]
-        sections.append({"series": s, "rows": [_point_row(dash, p) for p in keep], "hidden": len(s.points) - len(keep),
+        n = len(s.points)
+        keep = [(i, p) for i, p in enumerate(s.points) if i >= n - TABLE_RUNS or p.notable]
+        rows = [_point_row(dash, p, i < n - JUDGED_RUNS) for i, p in keep]
+        sections.append({"series": s, "rows": rows, "hidden": n - len(keep),
                          "svg": trend_svg(s, compact=False, change_points=dash.change_note is None)})  # fmt: skip
         series_data.append({"case": s.case_id, "device": s.device, "backend": s.backend, "anchor": s.anchor,
                             "points": [{"run_id": p.run_id, "status": p.status,
@@ -223,12 +226,16 @@ def _gpus(env: Mapping) -> list[dict]:
 def _case_rows(dash: Dashboard, run: RunInfo, out_dir: Path) -> tuple[list[dict], list[dict]]:
     series_page = {(s.case_id, s.device, s.backend): s.page for s in dash.series}
     df = dash.by_run.get(run.run_id, dash.frame.df.iloc[0:0])
+    if not run.full:
+        df = df[df["status"] != STATUS_OK]
     page_dir = (out_dir / "run").resolve()
     rows, items = [], []
-    for i, r in enumerate(df.to_dict("records")):
+    columns = list(dict.fromkeys(["case_id", "status", "message", "device_name", "backend", "scale_mode", "layout_mode",
+                                  "htod_count", "dtoh_count", "dtod_count", "sync_calls", *FILTER_AXES]))  # fmt: skip
+    columns = [c for c in columns if c in df.columns]
+    for i, values in enumerate(zip(*(df[c].tolist() for c in columns))):
+        r = dict(zip(columns, values))
         status = str(r["status"])
-        if not run.full and status == STATUS_OK:
-            continue
         el = f"case-{i}"
         device, backend = label(r["device_name"]), label(r["backend"])
         items.append({"el": el, **row_axes(r, device, backend), "status": status, "case": r["case_id"]})

@@ -187,7 +187,7 @@ def trend_svg(series: CaseSeries, *, compact: bool, change_points: bool) -> Mark
         return mt + plot_h - (v_ms * scale - y_lo) / (y_hi - y_lo) * plot_h
 
     shown = f"latest {n} of {len(series.points)} runs" if n < len(series.points) else f"{n} run(s)"
-    title = (f"Median per run ({shown}): {series.device}, {series.backend}" if compact
+    title = (f"Median per run, {shown}" if compact
              else f"{series.case_id} ({series.device}, {series.backend})")  # fmt: skip
     out = [
         f'<svg class="chart trend" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
