@@ -180,10 +180,7 @@ def render_trend_page(dash: Dashboard, members: list[CaseSeries], assets) -> str
         sections.append({"series": s, "rows": rows, "hidden": n - len(keep),
                          "svg": trend_svg(s, compact=False, change_points=dash.change_note is None)})  # fmt: skip
         series_data.append({"case": s.case_id, "device": s.device, "backend": s.backend, "anchor": s.anchor,
-                            "points": [{"run_id": p.run_id, "status": p.status,
-                                        "median_ms": p.summary.median if p.summary else None,
-                                        "vs_previous": p.verdict or None,
-                                        "change_point": p.change_point is not None} for p in s.points]})  # fmt: skip
+                            "runs": len(s.points)})  # fmt: skip
     scenario = first.axes.get("scenario", "")
     page_no = first.pages.index(first.file) + 1
     links = [{"no": i + 1, "href": Path(f).name} for i, f in enumerate(first.pages)]

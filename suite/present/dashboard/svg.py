@@ -8,7 +8,8 @@ do not earn a plotting dependency. Every string from a run goes through `markups
 
 A long history is drawn lean: the median line and the interval whiskers are one path each, and
 only the last DETAILED_POINTS runs and the notable ones (slower, faster, change point, failure)
-get a point with its own tooltip.
+get a point with its own tooltip; a compact chart gives tooltips to its notable points only, and
+marks its other statuses with one path per kind.
 """
 
 from __future__ import annotations
@@ -230,17 +231,20 @@ def trend_svg(series: CaseSeries, *, compact: bool, change_points: bool) -> Mark
         out.append(f'<path class="ci" d="{whiskers}"/>')
     r = 3.5 if compact else 4.5
     detailed_from = n - DETAILED_POINTS
+    crosses: dict[str, list[str]] = {"failed": [], "finding": []}  # marks without a tooltip of their own
     for i, p in enumerate(pts):
         x = x_of(i)
+        detailed = not compact and i >= detailed_from
         if p.summary is None:
             y, kind = mt + plot_h - 8, "failed" if p.finding is None else "finding"
-            out.append(f'<g class="{kind}-mark" data-run="{e(p.run_id)}" data-status="{e(p.status)}">'
-                       f"<title>{e(_point_tip(p))}</title><path class=\"{kind}\" "
-                       f'd="M{x - 4:.1f},{y - 4:.1f}l8,8m-8,0l8,-8"/></g>')  # fmt: skip
+            cross = f"M{x - 4:.1f},{y - 4:.1f}l8,8m-8,0l8,-8"
+            if detailed or kind == "failed":
+                out.append(f'<g class="{kind}-mark" data-run="{e(p.run_id)}" data-status="{e(p.status)}">'
+                           f'<title>{e(_point_tip(p))}</title><path class="{kind}" d="{cross}"/></g>')  # fmt: skip
+            else:
+                crosses[kind].append(cross)
             continue
-        if compact and not p.notable:
-            continue
-        if not compact and i < detailed_from and not p.notable:
+        if not (detailed or p.notable):
             continue
         y = y_of(p.summary.median)
         ring = f'<circle class="{p.verdict}" cx="{x:.1f}" cy="{y:.1f}" r="{r + 4}"/>' if p.verdict in (
@@ -248,6 +252,11 @@ def trend_svg(series: CaseSeries, *, compact: bool, change_points: bool) -> Mark
         out.append(f'<g class="point" data-run="{e(p.run_id)}" data-verdict="{e(p.verdict)}">'
                    f"<title>{e(_point_tip(p))}</title>{ring}"
                    f'<circle class="pt" cx="{x:.1f}" cy="{y:.1f}" r="{r}"/></g>')  # fmt: skip
+    for kind, paths in crosses.items():
+        if paths:
+            out.append(f'<g class="{kind}-mark" data-runs="{len(paths)}"><title>{len(paths)} run(s): '
+                       f'{"failed" if kind == "failed" else "expected finding"}; the table and the run pages say which'
+                       f'</title><path class="{kind}" d="{"".join(paths)}"/></g>')  # fmt: skip
     out.append(legend)
     out.append("</svg>")
     return Markup("\n".join(out))
