@@ -64,7 +64,8 @@ def _base_ms(case) -> float:
 
 
 def write_history(root: Path, runs: int, seed: int = 0) -> int:
-    cases = load_named("nightly").cases
+    nightly = load_named("nightly")
+    cases = nightly.cases
     manifest0, record0 = _templates()
     rng = np.random.default_rng(seed)
     step_case = cases[len(cases) // 2].id
@@ -74,6 +75,7 @@ def write_history(root: Path, runs: int, seed: int = 0) -> int:
         manifest = copy.deepcopy(manifest0)
         manifest.update(run_id=run_id, created_at=(T0 + timedelta(days=day)).isoformat(), preset="nightly",
                         shard=None, cases_planned=len(cases), scenario_file="scenarios/nightly.toml",
+                        scenario_description=nightly.description, scenario_sha256=nightly.sha256,
                         command=["dsabench", "run", "nightly", "--backend", "torch", "--run-id", run_id])  # fmt: skip
         manifest["git"] = {"suite": {"sha": f"{day:08x}" + "a" * 32, "dirty": False},
                            "measured": {"path": "/fd", "sha": f"{day:08x}" + "f" * 32, "dirty": False,

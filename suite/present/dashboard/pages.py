@@ -286,7 +286,7 @@ def render_run_page(dash: Dashboard, run: RunInfo, out_dir: Path, assets) -> str
     rows, items = _case_rows(dash, run, out_dir)
     speedups = _speedups(dash, run) if run.full else {
         "note": f"Made for the latest {model.FULL_RUNS} runs of each device and backend; "
-                "`dsabench compare --variants RUN` compares this one."}  # fmt: skip
+                "dsabench compare --variants RUN compares this one."}  # fmt: skip
     data = {"page": "run", "run_id": run.run_id, "axes": list(FILTER_AXES) + ["status"], "items": items}
     warnings = [w for w in dash.warnings if any(str(d) in w for d, _ in run.shards)]
     return _render("run.html", assets, title=f"run {run.run_id}", depth=1, data=data, run=run, facts=facts,

@@ -25,7 +25,7 @@ from dsabench.present.dashboard.model import CaseSeries, TrendPoint
 
 SHORT_SHA = 8
 # Runs labelled on a trend chart's x axis at most (every k-th beyond that); all keep tooltips.
-MAX_X_LABELS = {True: 8, False: 24}
+MAX_X_LABELS = {True: 8, False: 16}
 # Runs with their own point and tooltip at the end of a full chart (older ones: line and whiskers).
 DETAILED_POINTS = 60
 # Runs a compact chart (trends.html) draws: the latest ones.
@@ -208,7 +208,7 @@ def trend_svg(series: CaseSeries, *, compact: bool, change_points: bool) -> Mark
                f'text-anchor="middle">median latency ({unit})</text>')  # fmt: skip
     every = max(1, math.ceil(n / MAX_X_LABELS[compact]))
     for i, text in enumerate(labels):
-        if i % every == 0 or i == n - 1:
+        if (n - 1 - i) % every == 0:  # counted back from the latest run, which is always labelled
             x, y = x_of(i), mt + plot_h + 12
             out.append(f'<text class="tick" transform="translate({x:.1f},{y:.1f}) rotate(-30)" '
                        f'text-anchor="end">{e(text)}</text>')  # fmt: skip
