@@ -32,6 +32,7 @@ from dsabench.analysis.compare import Comparison, Decision, Reason, Verdict, com
 from dsabench.analysis.history import ChangePoint, MissingDependency, find_change_points
 from dsabench.analysis.stats import Summary, summarize
 from dsabench.errors import DsabenchError
+from dsabench.present.findings import finding
 from dsabench.store.frames import Frame, manifest_commit
 from dsabench.store.rundir import read_manifest, read_records
 
@@ -48,19 +49,10 @@ SERIES_PER_PAGE = 40
 
 
 def expected_finding(status: str, params: Mapping) -> str | None:
-    """Why a case that did not end ok ended as expected, or None when it is a failure.
-
-    These are findings, not failures: no CUDA Graph on this device (`unsupported`), a view of
-    a cache with more than one head refused (`invalid`), and CUDA Graph capture failing for the
-    tensor scale, whose blocking host-to-device copy is what #7253 removed (`capture_failed`).
-    """
-    if status == "unsupported":
-        return "not supported here (e.g. CUDA Graph on a CPU): expected"
-    if status == "invalid":
-        return "refused as invalid (e.g. a view of a multi-head cache): expected"
-    if status == "capture_failed" and params.get("scale_mode") == "tensor":
-        return "the tensor scale's host-to-device copy breaks CUDA Graph capture: the finding #7253 fixes"
-    return None
+    """The neutral label of a status that is its case's expected result (`present.findings`),
+    or None when the case ended ok or failed. `params` holds the case's scale_mode,
+    layout_mode, graph and message."""
+    return None if status == STATUS_OK else finding({**params, "status": status})
 
 
 def slug(text: str) -> str:
@@ -355,7 +347,7 @@ def collect(frame: Frame, threshold: float, change_points: bool = True) -> Dashb
     ordered by created_at, then run_id.
     """
     df = frame.df
-    params_cols = ["scale_mode", "layout_mode", "variant"]
+    params_cols = ["scale_mode", "layout_mode", "graph", "message"]
     df = df.assign(
         _device=df["device_name"].where(df["device_name"].notna(), "unknown").astype(str),
         _backend=df["backend"].where(df["backend"].notna(), "unknown").astype(str),

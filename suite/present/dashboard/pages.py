@@ -71,14 +71,16 @@ def _speedups(dash: Dashboard, run: RunInfo) -> dict:
         sp, lo, hi = speedup(r)
         finding = None
         if r["verdict"] == Verdict.FAILED.value:
+            graph = str(r["case"]).endswith(".graph")
             sides = ((r["base_status"], BASELINE), (r["cand_status"], PATCHED))
-            why = [expected_finding(st, {"scale_mode": v.scale, "layout_mode": v.layout}) for st, v in sides
-                   if st not in (None, STATUS_OK)]
+            why = [expected_finding(st, {"scale_mode": v.scale, "layout_mode": v.layout, "graph": graph})
+                   for st, v in sides if st not in (None, STATUS_OK)]
             if why and all(why):
                 finding, findings = "; ".join(dict.fromkeys(why)), findings + 1
         rows.append({"case": r["case"], "base": ms(r["base_median_ms"]), "cand": ms(r["cand_median_ms"]),
                      "speedup": times(sp), "ci": f"{times(lo)} .. {times(hi)}" if finite(lo) else "-",
                      "verdict": r["verdict"], "finding": finding, "message": r["message"]})  # fmt: skip
+    rows.sort(key=lambda row: row["finding"] is not None)  # verdicts first, expected findings after them
     counts = dict(comp.counts())
     if findings:  # expected failures are findings, not failures
         counts[Verdict.FAILED.value] -= findings

@@ -22,6 +22,7 @@ from markupsafe import Markup, escape
 from dsabench.analysis.compare import Comparison, Verdict
 from dsabench.analysis.stats import CONFIDENCE
 from dsabench.present.dashboard.model import CaseSeries, TrendPoint
+from dsabench.present.text import fmt_ms as ms, fmt_num as count
 
 SHORT_SHA = 8
 # Runs labelled on a trend chart's x axis at most (every k-th beyond that); all keep tooltips.
@@ -47,14 +48,6 @@ def short(commit: str | None) -> str:
 
 def when(ts) -> str:
     return ts.strftime("%Y-%m-%d %H:%M:%S UTC") if ts is not None else "unknown"
-
-
-def ms(value) -> str:
-    return f"{value:#.4g}" if finite(value) else "-"
-
-
-def count(value) -> str:
-    return f"{value:g}" if finite(value) else "-"
 
 
 def times(value) -> str:
