@@ -23,9 +23,10 @@ from dsabench.present.dashboard import model
 from dsabench.present.dashboard.model import (
     FILTER_AXES, JUDGED_RUNS, STATUS_OK, CaseSeries, Dashboard, RunInfo, expected_finding, label, row_axes,
 )  # fmt: skip
+from dsabench.present.text import fmt_ms as ms, fmt_num as count
 from dsabench.workload.variants import BASELINE, PATCHED
 from dsabench.present.dashboard.svg import (
-    COMPACT_POINTS, count, finite, ms, short, speedup, speedup_svg, times, trend_svg, when,
+    COMPACT_POINTS, finite, short, speedup, speedup_svg, times, trend_svg, when,
 )  # fmt: skip
 
 # Rows of a series table: the latest runs, and every notable one before them.

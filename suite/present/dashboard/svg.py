@@ -22,7 +22,7 @@ from markupsafe import Markup, escape
 from dsabench.analysis.compare import Comparison, Verdict
 from dsabench.analysis.stats import CONFIDENCE
 from dsabench.present.dashboard.model import CaseSeries, TrendPoint
-from dsabench.present.text import fmt_ms as ms, fmt_num as count
+from dsabench.present.text import fmt_ms as ms
 
 SHORT_SHA = 8
 # Runs labelled on a trend chart's x axis at most (every k-th beyond that); all keep tooltips.
