@@ -104,7 +104,10 @@ def test_evidence_gives_the_correctness_verdict_and_why_there_is_no_oracle_error
     text = (gpu_report / "evidence.md").read_text()
     section = text.split("## Correctness")[1].split("\n## ")[0]
     assert "**bit-identical**" in section and "each of the 6 configs" in section
-    assert "made with `--check`, so every case is larger than the float64 oracle's limit" in section
+    total = len(re.findall(r"^\| <code>", section.split("Not compared:")[1], flags=re.M))
+    assert re.search(r"Oracle: 0 of \d+ cases compared with the float64 reference", section)
+    assert total and f"Not compared: {total} of " in section  # every case that missed the oracle is named...
+    assert 0 < section.count("the record gives no reason") <= total  # ...and an old record's silence is not a guess
 
 
 def test_evidence_says_what_was_run_for_both_shards_and_the_gpu_state(gpu_report):

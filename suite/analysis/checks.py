@@ -7,9 +7,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from dsabench.store.schema import NO_CHECK
+
 # Statuses whose record carries the output digest: the cases a bit-identity check can compare.
 WITH_OUTPUT = ("ok", "nonfinite")
-NO_CHECK = "the run was made without --check"
+# Records written before the worker named why it skipped the oracle say nothing: say so, never guess.
+NO_REASON = "the record gives no reason (written before records named one)"
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ def _skip_reason(r: dict, compared_configs: set[str]) -> str | None:
     if r["config_id"] not in compared_configs:
         missed.append("no bit-identity comparison: no other case of its config has an output")
     if "oracle_rel_error" not in out:
-        missed.append(f"no oracle comparison: {out.get('oracle_skipped', NO_CHECK)}")
+        missed.append(f"no oracle comparison: {out.get('oracle_skipped', NO_REASON)}")
     return "; ".join(missed) or None
 
 

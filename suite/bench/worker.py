@@ -26,7 +26,7 @@ from dsabench.errors import CaptureFailed, InvalidCase, Unsupported
 from dsabench.workload.inputs import make_host_inputs
 from dsabench.bench.output_check import nonfinite_report
 from dsabench.bench.protocol import Protocol, StepFailed, protocol_for
-from dsabench.store.schema import Record
+from dsabench.store.schema import NO_CHECK, Record
 from dsabench.workload.phases import PHASE_NAMES
 
 ORACLE_MAX_SCORES = 2_000_000  # T * H * topk above which --check skips the float64 oracle (too slow)
@@ -171,6 +171,8 @@ class _CaseRun:
             output["oracle_bound"] = oracle.REL_ERROR_BOUND
         elif self.opts.check:
             output["oracle_skipped"] = "the output is not finite" if bad else _oracle_limit(case)
+        else:
+            output["oracle_skipped"] = NO_CHECK
         if case.has_decode:
             output["layout_copy_bytes"] = backend.layout_copy_bytes(state, variant)
         self.out.data["output"] = output

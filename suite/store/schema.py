@@ -64,3 +64,7 @@ class Record:
         if self.timing is not None:
             d["timing"]["samples_ms"] = list(self.timing.samples_ms)
         return d
+
+
+# What a record's output.oracle_skipped says when the run was made without --check.
+NO_CHECK = "the run was made without --check"
