@@ -49,3 +49,14 @@ def test_three_shards_run_apart_merge_into_one_run_with_every_case_exactly_once(
     site = dsabench("dashboard", shared, "--out", tmp_path / "site", "--no-change-points")
     assert site.returncode == 0, site.stderr
     assert "1 run(s)" in site.stdout
+
+
+def test_work_is_handed_out_longest_first_so_devices_finish_together():
+    from dsabench.bench.runner import item_cost, schedule, work_items
+
+    cases = load_named("nightly").cases
+    items = schedule(work_items(cases))
+    costs = [item_cost(i) for i in items]
+    assert costs == sorted(costs, reverse=True)
+    ids = lambda its: sorted(tuple(c.id for c in i) for i in its)  # noqa: E731
+    assert ids(items) == ids(work_items(cases))  # nothing lost or repeated

@@ -63,6 +63,19 @@ def work_items(cases: tuple[Case, ...], interleave: bool = True) -> list[tuple[C
     return [tuple(i) for i in items]
 
 
+def item_cost(item: tuple[Case, ...]) -> float:
+    """A relative estimate of an item's wall time, to hand out the longest work first: each case
+    costs its set-up (filling the cache, on the order of its bytes) plus its passes (attention work
+    per forward, a proxy for where the protocol's time caps bind)."""
+    return sum(c.cache_bytes() / 1e9 + c.num_tokens * c.heads * c.topk / 1e7 + 1.0 for c in item)
+
+
+def schedule(items: list[tuple[Case, ...]]) -> list[tuple[Case, ...]]:
+    """Longest first (stable for equal costs): with several devices taking from one queue, the
+    last items to start are the short ones, so every device stays busy until close to the end."""
+    return sorted(items, key=item_cost, reverse=True)
+
+
 class WorkersFailed(RuntimeError):
     """No worker could start (backend missing, device absent): nothing could be measured."""
 
@@ -205,7 +218,7 @@ def run_cases(
     traces = Path(run_dir) / store.TRACES
     remove_scratch(traces)  # what a worker killed in an earlier attempt at this run left behind
     todo: "queue.Queue[tuple[Case, ...]]" = queue.Queue()
-    for item in work_items(cases, interleave):
+    for item in schedule(work_items(cases, interleave)):
         todo.put(item)
     lock = threading.Lock()
     stop = threading.Event()
