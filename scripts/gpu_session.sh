@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU evidence of one session, one device call per stage (commands and results in results/README.md).
 #   stage "checks":  smoke and realistic with --check on GPU 0 (torch backend), eager and CUDA Graph
-#   stage "multi":   one nightly subset (--shard 1/16) on GPU 0, on GPUs 0 and 1, and on GPU 1 alone:
+#   stage "multi":   one nightly subset (--shard 2/16) on GPU 0, on GPUs 0 and 1, and on GPU 1 alone:
 #                    wall times for one vs two GPUs, and GPU 0 vs GPU 1 medians of the same cases
 #   stage "all":     checks then multi (one call on nvidia-h200-x2)
 # Wheels for packages the GPU image lacks (nvtx, msgspec) travel in .whl/.
@@ -24,7 +24,7 @@ timed() {  # timed NAME SECONDS dsabench-args... : wall seconds into $out/walls.
   local t0=$(date +%s.%N)
   timeout "$limit" python3 -m dsabench "$@" > "$out/$name.log" 2>&1; local rc=$?
   local t1=$(date +%s.%N)
-  printf '%s rc=%s wall_s=%.1f\n' "$name" "$rc" "$(echo "$t1 - $t0" | bc)" | tee -a "$out/walls.txt"
+  python3 -c "import sys; print(f\"{sys.argv[1]} rc={sys.argv[2]} wall_s={float(sys.argv[4]) - float(sys.argv[3]):.1f}\")" "$name" "$rc" "$t0" "$t1" | tee -a "$out/walls.txt"
 }
 checks() {
   timed smoke 170 run smoke --backend torch --devices 0 --check --out $runs --run-id smoke-check-h200
@@ -33,12 +33,12 @@ checks() {
   grep -E "^correctness|^oracle|^non-finite|^not compared|records in" "$out/realistic.log"
 }
 multi() {
-  local sub=(run nightly --backend torch --shard 1/16 --out $runs)
+  local sub=(run nightly --backend torch --shard 2/16 --out $runs)
   timed nightly16-gpu0 200 "${sub[@]}" --devices 0 --run-id nightly16-gpu0
   timed nightly16-gpu01 150 "${sub[@]}" --devices 0,1 --run-id nightly16-gpu01
   timed nightly16-gpu1 200 "${sub[@]}" --devices 1 --run-id nightly16-gpu1 --profile-iters 0
   for r in nightly16-gpu0 nightly16-gpu01 nightly16-gpu1; do tail -3 "$out/$r.log" | head -1; done
-  timeout 60 python3 -m dsabench compare $runs/nightly16-gpu0-shard1of16 $runs/nightly16-gpu1-shard1of16 > "$out/gpu0_vs_gpu1.txt" 2>&1
+  timeout 60 python3 -m dsabench compare $runs/nightly16-gpu0-shard2of16 $runs/nightly16-gpu1-shard2of16 > "$out/gpu0_vs_gpu1.txt" 2>&1
   head -5 "$out/gpu0_vs_gpu1.txt"
 }
 case "$stage" in
