@@ -20,6 +20,7 @@ from dsabench.store.frames import load_runs
 from dsabench.store.schema import Record, Timing
 from dsabench.present.report import build_report, load_run_set, md_cell
 from dsabench.store.rundir import append_record, create_run_dir
+import run_files
 from dsabench.workload.variants import BASELINE, PATCHED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,10 +192,8 @@ def _samples(seed: int, median_ms: float) -> tuple[float, ...]:
 
 
 def _write_run(root: Path, name: str, message: str = "plain") -> Path:
-    manifest = {"schema": 1, "run_id": name, "created_at": "2026-01-01T00:00:00+00:00", "backend": "paddle",
-                "command": ["dsabench", "run", "t.toml"], "preset": None, "scenario_file": "t.toml",
-                "scenario_sha256": "0" * 64, "shard": None, "git": {"suite": {"sha": "c" * 40, "dirty": False}},
-                "env": {"gpus": [], "host": "h", "cpu_count": 2}}  # fmt: skip
+    manifest = run_files.manifest(name, created_at="2026-01-01T00:00:00+00:00", preset=None, scenario_file="t.toml",
+                                  suite_sha="c" * 40, gpu_run=False)  # fmt: skip
     path = create_run_dir(root / name, manifest)
     device = {"name": "x86_64", "kind": "cpu"}
     records = []
@@ -269,7 +268,7 @@ def test_report_exits_2_for_a_corrupt_manifest(tmp_path, capsys):
 
 
 def test_report_exits_2_for_a_run_without_cases(tmp_path, capsys):
-    create_run_dir(tmp_path / "r", {"schema": 1, "run_id": "r"})
+    create_run_dir(tmp_path / "r", run_files.manifest("r"))
     assert cli("report", tmp_path / "r") == 2
     assert "has no cases recorded" in capsys.readouterr().err
 

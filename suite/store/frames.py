@@ -111,6 +111,11 @@ def _num(value) -> float:
 manifest_commit = measured_commit  # the one lookup lives in store.schema; this name stays for callers
 
 
+def _shard_label(shard) -> str | None:
+    """[K, N] as "K/N": one scalar per cell."""
+    return f"{shard[0]}/{shard[1]}" if shard else None
+
+
 def _row(record: dict, manifest: dict, run_dir: Path, commit: str | None) -> dict:
     run_id = manifest.get("run_id")
     params = record.get("params") or {}
@@ -137,7 +142,7 @@ def _row(record: dict, manifest: dict, run_dir: Path, commit: str | None) -> dic
         device_uuid=device.get("uuid"),
         commit=commit,
         created_at=manifest.get("created_at"),
-        shard=manifest.get("shard"),
+        shard=_shard_label(manifest.get("shard")),
         run_dir=str(run_dir),
         samples_ms=samples,
         median_ms=float(np.median(samples)) if samples else math.nan,

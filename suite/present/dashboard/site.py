@@ -42,6 +42,7 @@ import pandas as pd
 from dsabench.analysis.compare import DEFAULT_THRESHOLD, Comparison, Decision, Reason, Verdict, compare_variants, judge
 from dsabench.errors import DsabenchError, InputError
 from dsabench.store.frames import Frame, load_runs
+from dsabench.store.schema import measured_git
 from dsabench.analysis.history import ChangePoint, MissingDependency, find_change_points
 from dsabench.analysis.stats import CONFIDENCE, Summary, summarize
 from dsabench.store.rundir import read_records
@@ -102,20 +103,9 @@ def _csp_hash(text: str) -> str:
 
 
 def run_commit(manifest: Mapping) -> tuple[str | None, str | None]:
-    """(SHA, commit message) of what a run measured: the measured checkout's, else the suite's.
-
-    Reads both manifest spellings: `git.measured.sha` / `git.suite.sha` (what `env.collect`
-    writes) and the flat `git.measured_sha` / `git.suite_sha`. The message is shown where a
-    manifest has one (`message` or `subject` beside the SHA).
-    """
-    git = manifest.get("git") if isinstance(manifest.get("git"), dict) else {}
-    for name in ("measured", "suite"):
-        nested = git.get(name) if isinstance(git.get(name), dict) else {}
-        sha = nested.get("sha") or git.get(f"{name}_sha")
-        if isinstance(sha, str) and sha:
-            message = nested.get("message") or nested.get("subject") or git.get(f"{name}_message")
-            return sha, message if isinstance(message, str) and message else None
-    return None, None
+    """(SHA, commit subject) of what a run measured: the measured checkout's, else the suite's (store.schema)."""
+    state = measured_git(manifest)
+    return (state.sha, state.message) if state is not None else (None, None)
 
 
 @dataclass(frozen=True)
@@ -258,8 +248,7 @@ def _run_device(df: pd.DataFrame, manifest: dict) -> str:
     for gpu in gpus:
         if isinstance(gpu, dict) and gpu.get("name"):
             return str(gpu["name"])
-    device = env.get("device") if isinstance(env.get("device"), dict) else {}
-    return _label(device.get("name"))
+    return _label(None)
 
 
 def _run_backend(df: pd.DataFrame, manifest: dict) -> str:
