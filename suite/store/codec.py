@@ -15,7 +15,7 @@ from typing import Literal, Union
 import msgspec
 
 from dsabench.errors import InputError
-from dsabench.store.schema import SCHEMA_VERSION, Manifest, Record, upgrade_to_current
+from dsabench.store.schema import SCHEMA_VERSION, Manifest, Record, numpy_scalar, upgrade_to_current
 
 _RECORD = msgspec.json.Decoder(Record)
 _MAX = 300  # characters of a message taken from a file (a 100k-character key stays one short line)
@@ -99,13 +99,11 @@ def decode_record(raw: Union[bytes, dict], where: str) -> Record:
     return _convert(_parse(raw, where, "a record (a JSON object)"), "record", where)
 
 
-def _default(obj):
-    item = getattr(obj, "item", None)  # numpy scalars
-    if callable(item):
-        return item()
-    raise TypeError(f"cannot write {type(obj).__name__} into a run file")
+def builtins(obj: Union[Manifest, Record]) -> dict:
+    """The writer's object as Python data for validation (floats kept as they are, NaN included)."""
+    return msgspec.to_builtins(obj, enc_hook=numpy_scalar)
 
 
 def encode(obj: Union[Manifest, Record]) -> bytes:
     """One line of sorted-key JSON (NaN and Infinity written as json writes them, and read back)."""
-    return json.dumps(msgspec.to_builtins(obj, enc_hook=_default), sort_keys=True, allow_nan=True).encode()
+    return json.dumps(builtins(obj), sort_keys=True, allow_nan=True).encode()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Mapping
 
 from dsabench.errors import InputError
-from dsabench.store.codec import convert, decode_manifest, decode_record, encode
+from dsabench.store.codec import builtins, convert, decode_manifest, decode_record, encode
 from dsabench.store.files import FILE_MODE, StoreWriteError, write_all as _write_all, write_atomic as _write_atomic
 from dsabench.store.lock import LOCK, RunLock, lock_run_dir
 from dsabench.store.schema import (  # noqa: F401 - the writer's types, for `from dsabench.store import rundir as store`
@@ -39,7 +39,7 @@ TRACES = "traces"
 
 def _manifest(manifest: Manifest | Mapping) -> Manifest:
     """The writer's manifest, checked against the schema before a byte is written."""
-    doc = manifest.to_json() if isinstance(manifest, Manifest) else dict(manifest)
+    doc = builtins(manifest) if isinstance(manifest, Manifest) else dict(manifest)
     return decode_manifest(doc, "manifest to write")
 
 
@@ -82,7 +82,7 @@ def append_record(run_dir: Path, record: Record | Mapping) -> None:
     file is cut back to its last whole line, so every finished case stays and --resume can
     carry on; the StoreWriteError names the file.
     """
-    doc = record.to_json() if isinstance(record, Record) else dict(record)
+    doc = builtins(record) if isinstance(record, Record) else dict(record)
     line = encode(decode_record(doc, "record to write")) + b"\n"
     path = Path(run_dir) / CASES
     try:

@@ -78,8 +78,8 @@ class Record(_Strict, frozen=True):
             raise ValueError("case_id is empty; expected the case's id")
 
     def to_json(self) -> dict:
-        """The plain-JSON form (what one line of cases.jsonl holds)."""
-        return msgspec.to_builtins(self)
+        """The plain-JSON form of one line of cases.jsonl (lists, not tuples; NaN and Infinity as None)."""
+        return _plain(self)
 
 
 # ---------------------------------------------------------------------------------- manifest
@@ -216,12 +216,25 @@ class Manifest(_Strict):
             raise ValueError(f"shard is {list(self.shard)}; expected [K, N] with 1 <= K <= N")
 
     def to_json(self) -> dict:
-        return msgspec.to_builtins(self)
+        """The plain-JSON form of manifest.json (lists, not tuples)."""
+        return _plain(self)
 
 
 def machine(collected: Mapping) -> dict:
     """`bench.env.collect()`'s {"env": ..., "git": ...} as the manifest's typed parts."""
     return {"env": msgspec.convert(collected["env"], Env), "git": msgspec.convert(collected["git"], GitInfo)}
+
+
+def _plain(obj: msgspec.Struct) -> dict:
+    """Dicts and lists only, as a JSON reader would see them (a round trip through msgspec's encoder)."""
+    return msgspec.json.decode(msgspec.json.encode(obj, enc_hook=numpy_scalar))
+
+
+def numpy_scalar(obj):
+    item = getattr(obj, "item", None)
+    if callable(item):
+        return item()
+    raise TypeError(f"cannot write {type(obj).__name__} into a run file")
 
 
 # ------------------------------------------------------------------------------- run ids, commits
