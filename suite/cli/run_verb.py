@@ -160,7 +160,7 @@ def _resume_scenarios(run_dir: Path, manifest, load):
     where = f"--resume {run_dir}: scenario file {path} (from {store.MANIFEST})"
     if not path.is_file():
         hint = "" if path.is_absolute() else "; it was recorded relative: resume from the directory the run began in"
-        raise InputError(f"{where} does not exist{hint}")
+        raise InputError(f"{where} is not there (or not a file){hint}")
     sset = load(path)
     if sset.sha256 != manifest.scenario_sha256:
         raise InputError(f"{where} changed since the run began (sha256 {sset.sha256[:12]} != "
