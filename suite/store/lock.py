@@ -36,7 +36,10 @@ class RunLock:
         self.release()
 
     def __del__(self) -> None:
-        self.release()
+        try:
+            self.release()  # a holder that returns without release() (the run verb) frees it here
+        except Exception:  # noqa: BLE001 - interpreter shutdown: the kernel frees it at exit anyway
+            pass
 
 
 def lock_run_dir(run_dir: Path) -> RunLock:

@@ -117,7 +117,7 @@ def begin_run(path: Path, manifest: Manifest | Mapping) -> RunLock:
     try:
         lock = lock_run_dir(path)
     except BaseException:
-        _remove_made(path, made)
+        _remove_made(made)  # the lock file is another writer's (or nobody's): left alone
         raise
     try:
         if (path / MANIFEST).exists():
@@ -130,7 +130,8 @@ def begin_run(path: Path, manifest: Manifest | Mapping) -> RunLock:
     except BaseException:
         lock.release()
         if not (path / MANIFEST).exists():
-            _remove_made(path, made)
+            _remove_quietly((path / TRACES).rmdir, (path / LOCK).unlink)  # ours: made by this call
+            _remove_made(made)
         raise
     return lock
 
@@ -170,15 +171,19 @@ def _make_dirs(path: Path) -> list[Path]:
     return list(reversed(missing))
 
 
-def _remove_made(path: Path, made: list[Path]) -> None:
-    for leftover in (path / TRACES, path / LOCK):
+def _remove_quietly(*removals) -> None:
+    for remove in removals:
         try:
-            leftover.rmdir() if leftover.is_dir() else leftover.unlink(missing_ok=True)
+            remove()
         except OSError:
-            pass
+            pass  # not there, or not empty: then it is not ours to remove
+
+
+def _remove_made(made: list[Path]) -> None:
+    """Remove the directories `_make_dirs` made, deepest first, while they are empty."""
     for d in reversed(made):
         try:
-            d.rmdir()  # only ever an empty directory this call made
+            d.rmdir()
         except OSError:
             break
 

@@ -231,6 +231,11 @@ def _plain(obj: msgspec.Struct) -> dict:
 
 
 def numpy_scalar(obj):
+    """JSON-able value of what a framework hands over: a numpy scalar, a str subclass (torch's
+    TorchVersion), an int or float subclass."""
+    for plain in (bool, int, float, str):
+        if isinstance(obj, plain):
+            return plain(obj)
     item = getattr(obj, "item", None)
     if callable(item):
         return item()
