@@ -244,14 +244,15 @@ def numpy_scalar(obj):
 
 # ------------------------------------------------------------------------------- run ids, commits
 
-RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+RUN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 def run_id_problem(run_id: str) -> str | None:
-    """Why `run_id` cannot name a run directory, or None. Ids are names, never paths."""
+    """Why `run_id` cannot name a run directory, or None. Ids are names, never paths ('..', '/', '')."""
     if RUN_ID.fullmatch(run_id):
         return None
-    return "expected a name of 1 to 100 letters, digits, '.', '_' or '-' that starts with a letter or digit"
+    return ("expected 1 to 128 letters, digits, '.', '_' or '-', not starting with '.' or '-' "
+            "(a run id names a directory inside --out)")
 
 
 def measured_git(manifest: Manifest | Mapping) -> GitState | None:
