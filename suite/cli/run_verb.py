@@ -171,6 +171,8 @@ def _resume_scenarios(run_dir: Path, manifest, load):
 def _resume_protocol(run_dir: Path, manifest):
     from dsabench.bench.protocol import Protocol  # noqa: PLC0415
 
+    if manifest.protocol is None:
+        return None  # no worker settled it before the run stopped: the resumed run's workers do
     try:
         return Protocol(**manifest.protocol.fields())
     except (TypeError, ValueError) as exc:

@@ -66,6 +66,8 @@ class Record(_Strict, frozen=True):
     trace: Union[dict[str, Any], None] = None
     memory: Union[dict[str, Any], None] = None
     output: Union[dict[str, Any], None] = None
+    # which forward each figure came from: timing 'eager' | 'graph'; phases_ms and memory 'eager'
+    sources: dict[str, str] = {}
     started_at: str = ""
     wall_s: float = 0.0
     worker: dict[str, Any] = {}
@@ -176,10 +178,13 @@ class RunOptions(_Strict, frozen=True):
 
 
 class WorkerInfo(_Strict, frozen=True):
-    """A worker's hello: the device it measured on and what its backend could do there."""
+    """A worker's hello: the device it measured on, what its backend could do there, the protocol
+    it settled for that device, its process id."""
 
     device: dict[str, Any]
     availability: dict[str, Any]
+    protocol: Union[ProtocolSettings, None] = None
+    pid: Union[int, None] = None
 
 
 class Manifest(_Strict):
@@ -200,11 +205,12 @@ class Manifest(_Strict):
     shard: Union[tuple[int, int], None]
     cases_planned: int
     options: RunOptions
-    protocol: ProtocolSettings
+    protocol: Union[ProtocolSettings, None]  # None until a worker settles it for its device
     dsabench_version: str
     env: Env
     git: GitInfo
     workers: list[WorkerInfo] = []
+    protocol_overrides: dict[str, Union[int, float]] = {}  # --max-time-s, --precision, --min-samples as given
     schema: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
