@@ -47,10 +47,15 @@ def write_manifest(run_dir: Path, manifest: Manifest | Mapping) -> None:
     _write_atomic(Path(run_dir) / MANIFEST, encode(_manifest(manifest)))
 
 
-def add_worker(run_dir: Path, manifest: Manifest, hello: Mapping) -> None:
-    """Record a started worker's hello in the manifest and rewrite it (atomically)."""
-    manifest.workers.append(convert(dict(hello), WorkerInfo, f"{Path(run_dir) / MANIFEST}: worker hello"))
+def add_worker(run_dir: Path, manifest: Manifest, hello: Mapping) -> WorkerInfo:
+    """Record a started worker's hello in the manifest and rewrite it (atomically); the first
+    worker that settled a protocol for its device gives the run its protocol."""
+    worker = convert(dict(hello), WorkerInfo, f"{Path(run_dir) / MANIFEST}: worker hello")
+    manifest.workers.append(worker)
+    if manifest.protocol is None and worker.protocol is not None:
+        manifest.protocol = worker.protocol
     write_manifest(run_dir, manifest)
+    return worker
 
 
 def drop_partial_tail(run_dir: Path) -> bool:
