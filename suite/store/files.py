@@ -21,7 +21,7 @@ class StoreWriteError(InputError):
         if exc.errno in DISK_FULL:
             why += "; the disk (or this process's file size limit) is full"
         super().__init__(f"{path}: {what} ({why})")
-        self.path, self.errno = Path(path), exc.errno
+        self.path, self.errno, self.strerror = Path(path), exc.errno, exc.strerror  # as an OSError would say it
 
 
 def write_all(fd: int, data: bytes) -> None:
