@@ -34,6 +34,7 @@ from dsabench.errors import InputError
 from dsabench.store.schema import Record, Timing
 from dsabench.store.rundir import append_record, create_run_dir
 from dsabench.workload.variants import BASELINE, PATCHED
+import run_files
 
 REPO = Path(__file__).resolve().parent.parent
 H100_RESULTS = REPO / "results" / "h100-2026-11-25"
@@ -69,18 +70,11 @@ def record(c: Case, run_id: str, data, status="ok", message="", device=DEVICE, c
     return r
 
 
-def manifest(run_id: str, created: datetime, sha: str, device=DEVICE, message=None) -> dict:
-    return {
-        "schema": 1, "run_id": run_id, "created_at": created.isoformat(), "backend": "paddle", "preset": "pr",
-        "command": ["dsabench", "run", "pr", "--backend", "paddle", "--run-id", run_id], "shard": None,
-        "scenario_file": "scenarios/pr.toml", "scenario_sha256": "0" * 64,
-        "git": {"suite": {"sha": "b" * 40, "dirty": False}, "measured": {"path": "/fd", "sha": sha, "dirty": False,
-                                                                         "message": message}},
-        "env": {"python": "3.12", "gpus": [{
-            "index": 0, "name": device, "driver": "580", "throttle_reasons": ["sw_thermal_slowdown"],
-            "advice": ["clocks are being held down (sw_thermal_slowdown): results may be low and noisy"],
-        }]},
-    }  # fmt: skip
+def manifest(run_id: str, created: datetime, sha: str, device=DEVICE, message=None):
+    gpu = run_files.gpu(device, throttle_reasons=("sw_thermal_slowdown",),
+                        advice=("clocks are being held down (sw_thermal_slowdown): results may be low and noisy",))
+    return run_files.manifest(run_id, created_at=created.isoformat(), preset="pr", scenario_file="scenarios/pr.toml",
+                              commit=sha, commit_message=message, gpus=(gpu,))  # fmt: skip
 
 
 def write_synthetic(root: Path) -> Path:

@@ -21,6 +21,7 @@ from dsabench.store.schema import Record, Timing
 from dsabench.present.report import build_report, load_run_set
 from dsabench.present.text import md_text
 from dsabench.store.rundir import append_record, create_run_dir
+import run_files
 from dsabench.workload.variants import BASELINE, PATCHED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,10 +199,8 @@ def _samples(seed: int, median_ms: float) -> tuple[float, ...]:
 
 
 def _write_run(root: Path, name: str, message: str = "plain") -> Path:
-    manifest = {"schema": 1, "run_id": name, "created_at": "2026-01-01T00:00:00+00:00", "backend": "paddle",
-                "command": ["dsabench", "run", "t.toml"], "preset": None, "scenario_file": "t.toml",
-                "scenario_sha256": "0" * 64, "shard": None, "git": {"suite": {"sha": "c" * 40, "dirty": False}},
-                "env": {"gpus": [], "host": "h", "cpu_count": 2}}  # fmt: skip
+    manifest = run_files.manifest(name, created_at="2026-01-01T00:00:00+00:00", preset=None, scenario_file="t.toml",
+                                  suite_sha="c" * 40, gpu_run=False)  # fmt: skip
     path = create_run_dir(root / name, manifest)
     device = {"name": "x86_64", "kind": "cpu"}
     records = []
@@ -281,7 +280,7 @@ def test_report_exits_2_for_a_corrupt_manifest(tmp_path, capsys):
 
 
 def test_report_exits_2_for_a_run_without_cases(tmp_path, capsys):
-    create_run_dir(tmp_path / "r", {"schema": 1, "run_id": "r"})
+    create_run_dir(tmp_path / "r", run_files.manifest("r"))
     assert cli("report", tmp_path / "r") == 2
     assert "has no cases recorded" in capsys.readouterr().err
 
@@ -346,9 +345,7 @@ def test_graph_cases_memory_figures_say_they_come_from_eager_forwards(gpu_report
 
 def _cpu_run(root: Path, name: str, blocks=(16, 64)) -> Path:
     """A CPU run as a CPU makes it: eager cases ok, every CUDA Graph case `unsupported`."""
-    manifest = {"schema": 1, "run_id": name, "created_at": "2026-01-01T00:00:00+00:00", "backend": "paddle",
-                "command": ["dsabench", "run", "t.toml"], "scenario_file": "t.toml", "env": {"gpus": []}}  # fmt: skip
-    path = create_run_dir(root / name, manifest)
+    path = create_run_dir(root / name, run_files.manifest(name, preset=None, scenario_file="t.toml", gpu_run=False))
     device = {"name": "x86_64", "kind": "cpu"}
     for seed, (variant, ms) in enumerate(((BASELINE, 2.0), (PATCHED, 1.0))):
         for n in blocks:
@@ -430,7 +427,7 @@ def test_graph_figures_name_the_source_the_records_give(tmp_path):
     timing = Timing(_samples(7, 1.0), 1, 5, 10.0, "host", "min_samples")
     rec = Record("src", ok_graph.id, ok_graph.config_id, ok_graph.group_id, ok_graph.params(), "ok", "", "paddle",
                  {"name": "x86_64", "kind": "cpu"}, timing, memory={"peak_bytes_above_inputs": 1024}).to_json()
-    rec["phases_source"] = "graph replays"
+    rec["sources"] = {"timing": "graph", "phases_ms": "graph", "memory": "graph"}
     append_record(run, rec)
     assert len(records) + 1 == len((run / "cases.jsonl").read_text().splitlines())
     report = build_report(load_run_set([run]), tmp_path / "out")

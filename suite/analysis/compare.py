@@ -267,12 +267,18 @@ def _label(frame: Frame, run_id: str) -> str:
     return f"{run_id} ({commit[:12]})" if commit else run_id
 
 
-def _values(frame: Frame, run_id: str, column: str, manifest_path: tuple[str, ...]) -> list[str]:
+WORKER_DEVICE = ("workers", 0, "device", "name")  # the device the run's first worker reported
+
+
+def _values(frame: Frame, run_id: str, column: str, manifest_path: tuple[str | int, ...]) -> list[str]:
     found = _single(frame.df[column])
     if not found:
         m = frame.manifests[run_id]
         for key in manifest_path:
-            m = m.get(key) if isinstance(m, dict) else None
+            if isinstance(key, int):
+                m = m[key] if isinstance(m, list) and len(m) > key else None
+            else:
+                m = m.get(key) if isinstance(m, dict) else None
         if m:
             found = [str(m)]
     return found
@@ -291,7 +297,7 @@ def check_comparable(base: Frame, cand: Frame) -> list[str]:
                              "at least one finished case")
     problems = []
     for what, column, path in (
-        ("device", "device_name", ("env", "device", "name")),
+        ("device", "device_name", WORKER_DEVICE),
         ("backend", "backend", ("backend",)),
     ):
         b, c = _values(base, base_id, column, path), _values(cand, cand_id, column, path)
@@ -325,7 +331,7 @@ def compare_runs(
     b = {r["case_id"]: r for r in base.df.to_dict("records")}
     c = {r["case_id"]: r for r in cand.df.to_dict("records")}
     pairs = [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed) for k in sorted(b.keys() | c.keys())]
-    devices = _values(base, base_id, "device_name", ("env", "device", "name"))
+    devices = _values(base, base_id, "device_name", WORKER_DEVICE)
     backends = _values(base, base_id, "backend", ("backend",))
     return Comparison(
         _table(pairs), "runs", _label(base, base_id), _label(cand, cand_id), threshold, confidence,
@@ -375,6 +381,6 @@ def compare_variants(
     pairs = [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed) for k in sorted(b.keys() | c.keys())]
     return Comparison(
         _table(pairs), "variants", f"{bv.name} in {_label(frame, run_id)}", f"{cv.name} in {run_id}", threshold,
-        confidence, " + ".join(_values(frame, run_id, "device_name", ("env", "device", "name"))),
+        confidence, " + ".join(_values(frame, run_id, "device_name", WORKER_DEVICE)),
         " + ".join(_values(frame, run_id, "backend", ("backend",))), (), frame.warnings,
     )  # fmt: skip

@@ -87,25 +87,16 @@ def cmd_run(args) -> int:
     if args.retry_failed and args.resume is None:
         raise InputError("--retry-failed: only with --resume RUN_DIR (it measures a run's crashed cases again)")
     if args.resume is not None:
-        manifest = store.read_manifest(args.resume)
-        sset = scenarios.load(manifest["scenario_file"])
-        if sset.sha256 != manifest["scenario_sha256"]:
-            raise InputError(
-                f"--resume {args.resume}: scenario file {manifest['scenario_file']} changed since the run began "
-                f"(sha256 {sset.sha256[:12]} != {manifest['scenario_sha256'][:12]}); start a new run")
-        run_dir, run_id = Path(args.resume), manifest["run_id"]
-        backend, shard = manifest["backend"], tuple(manifest["shard"]) if manifest.get("shard") else None
-        opts_saved = manifest["options"]
-        check, filt = opts_saved["check"], re.compile(opts_saved["filter"]) if opts_saved.get("filter") else None
-        interleave_off = not opts_saved.get("interleave", True)
+        _writer, manifest = store.resume_run(args.resume)  # validated; this process is its only writer until return
+        sset = _resume_scenarios(args.resume, manifest, scenarios.load)
+        run_dir, run_id = Path(args.resume), manifest.run_id
+        backend, shard, saved = manifest.backend, manifest.shard, manifest.options
+        check, filt = saved.check, re.compile(saved.filter) if saved.filter else None
+        interleave_off = not saved.interleave
         # A resumed run measures the rest as the run began: same protocol, passes and devices.
-        devices = tuple(opts_saved["devices"]) if opts_saved.get("devices") else None
-        profile_iters, nvtx = opts_saved.get("profile_iters", 5), opts_saved.get("nvtx_in_timed", False)
-        from dsabench.bench.protocol import Protocol  # noqa: PLC0415
-
-        # the protocol the first worker settled for its device; none yet: settle it the same way
-        protocol = Protocol(**manifest["protocol"]) if manifest.get("protocol") else None
-        protocol_overrides = manifest.get("protocol_overrides") or {}
+        devices, profile_iters, nvtx = saved.devices, saved.profile_iters, saved.nvtx_in_timed
+        protocol = _resume_protocol(args.resume, manifest)
+        protocol_overrides = dict(manifest.protocol_overrides)
     else:
         sset = scenarios.load_named(args.scenarios)
         backend, shard, check, filt = args.backend, args.shard, args.check, args.filter
@@ -116,9 +107,10 @@ def cmd_run(args) -> int:
         if shard is not None and args.run_id is None:
             print("warning: --shard without --run-id: give every shard the same --run-id so that they load as one run",
                   file=sys.stderr)
-        run_id = args.run_id or _run_id(sset.name, backend)
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", run_id):
-            raise InputError(f"--run-id {run_id!r}: expected letters, digits, '.', '_' or '-' only")
+        run_id = args.run_id if args.run_id is not None else _run_id(sset.name, backend)
+        problem = store.run_id_problem(run_id)
+        if problem:
+            raise InputError(f"--run-id {ascii(run_id)[:120]}: {problem}")
         run_dir = args.out / _run_dir_name(run_id, shard)
         manifest = None
         # the protocol (GPU or CPU) is settled by each worker from the device it really runs on
@@ -136,28 +128,17 @@ def cmd_run(args) -> int:
     refuse_oversized(cases, devices)  # before allocating anything: cases the device cannot hold
 
     if manifest is None:
-        manifest = {
-            "schema": store.SCHEMA_VERSION,
-            "run_id": run_id,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": ["dsabench", *sys.argv[1:]],
-            "preset": sset.name,
-            "scenario_file": str(sset.path),
-            "scenario_sha256": sset.sha256,
-            "scenario_description": sset.description,
-            "backend": backend,
-            "shard": list(shard) if shard else None,
-            "cases_planned": len(cases),
-            "options": {"check": check, "filter": filt.pattern if filt else None, "devices": devices,
-                        "interleave": not interleave_off,
-                        "profile_iters": profile_iters, "nvtx_in_timed": nvtx},
-            "protocol": None,  # filled in from the first worker's hello
-            "protocol_overrides": protocol_overrides,
-            "dsabench_version": __version__,
-            **env.collect(args.measured_checkout),
-            "workers": [],
-        }
-        store.create_run_dir(run_dir, manifest)
+        manifest = store.Manifest(
+            run_id=run_id, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            command=("dsabench", *sys.argv[1:]), preset=sset.name, scenario_file=str(Path(sset.path).resolve()),
+            scenario_sha256=sset.sha256, scenario_description=sset.description, backend=backend, shard=shard,
+            cases_planned=len(cases),
+            options=store.RunOptions(check=check, filter=filt.pattern if filt else None, devices=devices,
+                                     interleave=not interleave_off, profile_iters=profile_iters, nvtx_in_timed=nvtx),
+            protocol=None, protocol_overrides=protocol_overrides, dsabench_version=__version__,  # protocol: from the first worker
+            **store.machine(env.collect(args.measured_checkout)),
+        )  # fmt: skip
+        _writer = store.begin_run(run_dir, manifest)  # the lock, held until this returns: one writer per run dir
         created = True
     else:
         created = False
@@ -176,14 +157,11 @@ def cmd_run(args) -> int:
                          protocol_overrides=protocol_overrides)
 
     def on_worker(hello: dict) -> None:
-        manifest["workers"].append(hello)
-        if not manifest.get("protocol"):
-            manifest["protocol"] = hello["protocol"]
-        elif hello["protocol"] != manifest["protocol"]:
+        worker = store.add_worker(run_dir, manifest, hello)  # the first worker's protocol becomes the run's
+        if worker.protocol is not None and worker.protocol != manifest.protocol:
             print(f"warning: the worker on {hello['device'].get('kind')} device {hello['device'].get('name')} "
                   f"times with a different protocol than the first worker (GPU and CPU workers in one run); "
                   "each worker's protocol is in the manifest's 'workers'", file=sys.stderr)
-        store.write_json_atomic(run_dir / store.MANIFEST, manifest)
 
     try:
         stats = runner.run_cases(todo, run_dir, backend, devices or (None,), opts, runner.progress_printer(),
@@ -214,11 +192,36 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
+def _resume_scenarios(run_dir: Path, manifest, load):
+    """The run's scenario file, found from any directory (schema 2 stores it resolved) and unchanged."""
+    path = Path(manifest.scenario_file)
+    where = f"--resume {run_dir}: scenario file {path} (from {store.MANIFEST})"
+    if not path.is_file():
+        hint = "" if path.is_absolute() else "; it was recorded relative: resume from the directory the run began in"
+        raise InputError(f"{where} is not there (or not a file){hint}")
+    sset = load(path)
+    if sset.sha256 != manifest.scenario_sha256:
+        raise InputError(f"{where} changed since the run began (sha256 {sset.sha256[:12]} != "
+                         f"{manifest.scenario_sha256[:12]}); start a new run")  # fmt: skip
+    return sset
+
+
+def _resume_protocol(run_dir: Path, manifest):
+    from dsabench.bench.protocol import Protocol  # noqa: PLC0415
+
+    if manifest.protocol is None:
+        return None  # no worker settled it before the run stopped: the resumed run's workers do
+    try:
+        return Protocol(**manifest.protocol.fields())
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{Path(run_dir) / store.MANIFEST}: key 'protocol': {exc}") from None
+
+
 def _holds_nothing_measured(run_dir: Path) -> bool:
     """Only the manifest and an empty traces/ folder: what a run whose workers never started leaves."""
     names = {p.name for p in run_dir.iterdir()}
     traces = run_dir / store.TRACES
-    return names <= {store.MANIFEST, store.TRACES} and (not traces.is_dir() or not any(traces.iterdir()))
+    return names <= {store.MANIFEST, store.TRACES, store.LOCK} and (not traces.is_dir() or not any(traces.iterdir()))
 
 
 def _say_incomplete(stats, run_dir: Path, n_records: int) -> None:

@@ -68,11 +68,11 @@ def what_was_run(rs: RunSet) -> list[str]:
     def git(s):
         g = s.manifest.get("git") or {}
         suite = g.get("suite") or {}
-        sha = suite.get("sha") or g.get("suite_sha")
-        dirty = suite.get("dirty", g.get("suite_dirty"))
+        sha = suite.get("sha")
+        dirty = suite.get("dirty")
         text = f"suite {sha[:12]}" if sha else "suite SHA not recorded"
         text += "" if dirty is None else (" (dirty)" if dirty else " (clean)")
-        measured = g.get("measured_sha") or dig(g, "measured", "sha")
+        measured = dig(g, "measured", "sha")
         return text + (f"; measured checkout {measured[:12]}" if measured else "; no measured checkout")
 
     def gpu_driver(s):

@@ -111,9 +111,11 @@ def _write(rs: RunSet, out_dir: Path, baseline: RunSet | None, threshold: float,
     from dsabench.present import charts as charts_mod  # noqa: PLC0415 - matplotlib only for this verb
 
     df = rs.frame.df
-    # Where a graph case's phase and memory figures come from, when the records say it (a field
-    # newer than the frame's columns); charts.common.figures_source defaults to eager forwards.
-    sources = {r.get("case_id"): r["phases_source"] for r in rs.records if isinstance(r.get("phases_source"), str)}
+    # Where a graph case's phase and memory figures come from, when the records say it (the worker's
+    # `sources`, newer than the frame's columns); charts.common.figures_source defaults to eager forwards.
+    words = {"eager": "eager forwards", "graph": "graph replays"}
+    sources = {r.get("case_id"): words.get(src, src) for r in rs.records
+               if isinstance(src := (r.get("sources") or {}).get("phases_ms"), str)}
     if sources and "phases_source" not in df.columns:
         df = df.assign(phases_source=df["case_id"].map(sources))
     comps = variant_comparisons(rs.frame, threshold)

@@ -1,7 +1,7 @@
 """Run directories -> one tidy pandas DataFrame, one row per case per run.
 
-Shards of one run (same run_id, separate directories) load together into the same run_id; the
-same case twice within one run_id is an error, never a silent pick. Raw samples travel in the
+Shards of one run (same run_id, separate directories) load together into the same run_id; a
+case recorded twice within one run_id keeps its first record, and a warning names both places. Raw samples travel in the
 `samples_ms` column (a list per row) so every statistic downstream is recomputed from them;
 `median_ms` and `n_samples` are a convenience cache of the same list. Trace, memory and output
 aggregates are flattened into columns where a record has them (NaN elsewhere).
@@ -21,6 +21,7 @@ import pandas as pd
 
 from dsabench.errors import InputError
 from dsabench.store.rundir import MANIFEST, load_run
+from dsabench.store.schema import measured_commit
 
 # Columns every frame has, in this order, even when empty. Params of the Case follow the
 # identity columns; other per-record fields follow them; flattened trace/memory columns last.
@@ -95,6 +96,11 @@ def _dig(obj, path: Sequence[str]):
     return obj
 
 
+def _items(obj) -> list:
+    """A free-form aggregate's (key, value) pairs; anything but an object has none."""
+    return list(obj.items()) if isinstance(obj, dict) else []
+
+
 def _num(value) -> float:
     """Numbers as float, anything else (missing, None, text) as NaN."""
     if isinstance(value, bool) or value is None:
@@ -114,14 +120,15 @@ def _median(values: list[float]) -> float:
     return float(np.median(values))
 
 
-def manifest_commit(manifest: dict) -> str | None:
-    """The commit a run measured: the measured checkout's SHA, else the suite's own."""
-    git = manifest.get("git") or {}
-    measured, suite = git.get("measured") or {}, git.get("suite") or {}
-    return measured.get("sha") or suite.get("sha") or None
+manifest_commit = measured_commit  # the one lookup lives in store.schema; this name stays for callers
 
 
-def _row(record: dict, manifest: dict, run_dir: Path) -> dict:
+def _shard_label(shard) -> str | None:
+    """[K, N] as "K/N": one scalar per cell."""
+    return f"{shard[0]}/{shard[1]}" if shard else None
+
+
+def _row(record: dict, manifest: dict, run_dir: Path, commit: str | None) -> dict:
     run_id = manifest.get("run_id")
     params = record.get("params") or {}
     device = record.get("device") or {}
@@ -137,18 +144,17 @@ def _row(record: dict, manifest: dict, run_dir: Path) -> dict:
     for key, value in params.items():
         if key not in PARAM_COLUMNS:
             row[key if key not in COLUMNS else f"param_{key}"] = value
-    env_device = _dig(manifest, ("env", "device")) or {}
     samples = [float(s) for s in (timing or {}).get("samples_ms") or []]
     row.update(
         status=record["status"],
         message=record.get("message", ""),
         backend=record.get("backend") or manifest.get("backend"),
-        device_name=device.get("name") or env_device.get("name"),
-        device_index=device.get("index", env_device.get("index")),
-        device_uuid=device.get("uuid") or env_device.get("uuid"),
-        commit=manifest_commit(manifest),
+        device_name=device.get("name"),
+        device_index=device.get("index"),
+        device_uuid=device.get("uuid"),
+        commit=commit,
         created_at=manifest.get("created_at"),
-        shard=manifest.get("shard"),
+        shard=_shard_label(manifest.get("shard")),
         run_dir=str(run_dir),
         samples_ms=samples,
         median_ms=_median(samples) if samples else math.nan,
@@ -161,9 +167,9 @@ def _row(record: dict, manifest: dict, run_dir: Path) -> dict:
     for name, path in FLAT_COLUMNS:
         value = _dig(record, path)
         row[name] = value if name == "output_digest" else _num(value)
-    for phase, ms in (_dig(record, ("trace", "phase_kernel_ms")) or {}).items():
+    for phase, ms in _items(_dig(record, ("trace", "phase_kernel_ms"))):
         row[f"kernel_ms_{phase}"] = _num(ms)
-    for phase, ms in (_dig(record, ("trace", "phase_host_ms")) or {}).items():
+    for phase, ms in _items(_dig(record, ("trace", "phase_host_ms"))):
         row[f"host_ms_{phase}"] = _num(ms)
     for phase, values in (record.get("phases_ms") or {}).items():
         finite = [float(v) for v in values or [] if isinstance(v, (int, float)) and math.isfinite(v)]
@@ -220,9 +226,10 @@ def load_frame(paths: Sequence[Path]) -> Frame:
 
     Each path must be a run directory (holding manifest.json); `expand_run_paths` turns a
     results directory into its runs first. The same directory given twice loads once. A case id
-    that appears twice under one run_id (two shards ran it, or a file was concatenated) is an
-    InputError naming both places. Newer schemas and corrupt lines are refused by store; a
-    truncated last line is skipped and reported in Frame.warnings.
+    that appears twice under one run_id (two shards ran it, or a file was concatenated) keeps
+    the record loaded first (paths in the order given) and Frame.warnings names both places.
+    Newer schemas and damaged files are refused by store; a truncated last line is skipped and
+    reported in Frame.warnings.
     """
     rows = _Columns()
     manifests: dict[str, dict] = {}
@@ -237,23 +244,23 @@ def load_frame(paths: Sequence[Path]) -> Frame:
             continue
         done.add(key)
         run = load_run(path)
-        run_id = run.manifest.get("run_id")
-        if not isinstance(run_id, str) or not run_id:
-            raise InputError(f"{path / MANIFEST}: key 'run_id' is {run_id!r}; expected a non-empty string")
+        run_id = run.typed_manifest.run_id
         manifests.setdefault(run_id, run.manifest)
         run_dirs.setdefault(run_id, []).append(path)
         warnings.extend(run.warnings)
+        commit = measured_commit(run.typed_manifest)
         for i, record in enumerate(run.records, start=1):
             _check_run_id(record, run.manifest, path, i)
             where = f"{path} (record {i})"
             ident = (run_id, record["case_id"])
             if ident in seen:
-                raise InputError(
+                warnings.append(
                     f"run {run_id!r}: case {record['case_id']!r} appears twice: in {seen[ident]} and in {where}; "
-                    "shards of one run must not overlap"
+                    f"kept the one in {seen[ident]}"
                 )
+                continue
             seen[ident] = where
-            rows.append(_row(record, run.manifest, path))
+            rows.append(_row(record, run.manifest, path, commit))
     df = rows.frame()
     df["created_at"] = pd.to_datetime(df["created_at"], utc=True, errors="coerce", format="ISO8601")
     df = df.sort_values(["created_at", "run_id", "case_id"], kind="stable").reset_index(drop=True)
@@ -298,7 +305,14 @@ def export_parquet(frame: Frame, path: Path) -> Path:
     path = Path(path)
     if path.parent and not path.parent.is_dir():
         raise InputError(f"{path}: directory {path.parent} does not exist")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; expected the path of a Parquet file to write")
     df = frame.df.copy()
     df["samples_ms"] = df["samples_ms"].map(lambda s: [float(v) for v in s] if isinstance(s, (list, tuple)) else [])
-    df.to_parquet(path, engine="pyarrow", index=False)
+    try:
+        df.to_parquet(path, engine="pyarrow", index=False)
+    except OSError as exc:
+        if path.is_file():
+            path.unlink()  # a half-written Parquet file is worse than none
+        raise InputError(f"{path}: could not be written ({exc.strerror or exc})") from None
     return path

@@ -33,6 +33,7 @@ from dsabench.analysis.history import ChangePoint, MissingDependency, find_chang
 from dsabench.analysis.stats import Summary, summarize
 from dsabench.errors import DsabenchError
 from dsabench.present.findings import finding
+from dsabench.store.schema import measured_git
 from dsabench.store.frames import Frame, manifest_commit
 from dsabench.store.rundir import read_manifest, read_records
 
@@ -65,14 +66,9 @@ def slug(text: str) -> str:
 
 
 def commit_message(manifest: Mapping) -> str | None:
-    """The message recorded beside the measured commit, where the manifest has one."""
-    git = manifest.get("git") if isinstance(manifest.get("git"), dict) else {}
-    for name in ("measured", "suite"):
-        side = git.get(name) if isinstance(git.get(name), dict) else {}
-        if side.get("sha"):
-            message = side.get("message") or side.get("subject")
-            return message if isinstance(message, str) and message else None
-    return None
+    """The subject recorded beside the measured commit, where the manifest has one."""
+    state = measured_git(manifest)
+    return state.message if state is not None and state.message else None
 
 
 @dataclass(frozen=True)
