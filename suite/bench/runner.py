@@ -195,7 +195,7 @@ def crashed_record(case: Case, opts: WorkerOptions, backend: str, device: dict, 
 
 
 def _write_error(path: Path, exc: BaseException) -> str:
-    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    detail = getattr(exc, "strerror", None) or str(exc)  # OSError, or the store's StoreWriteError
     return f"could not write {path}: {detail}"
 
 
