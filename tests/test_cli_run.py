@@ -40,6 +40,12 @@ def test_run_writes_manifest_and_one_record_per_case_with_raw_samples(tmp_path):
     assert manifest["backend"] == "paddle" and manifest["preset"] == "smoke"
     assert len(manifest["scenario_sha256"]) == 64
     assert manifest["workers"][0]["device"]["kind"] == "cpu"
+    # the protocol is the one for the device the worker reported, with the flags on top
+    from dataclasses import asdict
+
+    from dsabench.bench.protocol import protocol_for
+
+    assert manifest["protocol"] == manifest["workers"][0]["protocol"] == asdict(protocol_for(False, max_time_s=0.05))
     records, warnings = store.read_records(run)
     assert not warnings
     by_status = {}
@@ -140,15 +146,37 @@ def test_sigterm_stops_the_run_kills_its_workers_and_keeps_finished_cases(tmp_pa
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     cases = tmp_path / "t" / "cases.jsonl"
     wait_for_records(cases, 2)
+    workers = _workers_of(proc.pid)
+    assert workers
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "--resume" in err
     records, _ = store.read_records(tmp_path / "t")
     assert len(records) >= 2
-    children = subprocess.run(["pgrep", "-f", "multiprocessing.spawn"], capture_output=True, text=True).stdout
-    assert str(proc.pid) not in subprocess.run(["ps", "-o", "ppid=", "-p", children.replace("\n", ",") or "0"],
-                                               capture_output=True, text=True).stdout
+    assert [w for w in workers if _alive(w)] == []  # the run killed its own workers before exiting
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The worker processes a run started: its direct children running multiprocessing's spawn_main."""
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(c) for c in out.split() if "spawn_main" in _cmdline(int(c))]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="ignore")
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    """Running (not a zombie) and still the worker (a reused pid would run something else)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z" and "spawn_main" in _cmdline(pid)
 
 
 def test_resume_after_a_truncated_last_line_cuts_it_and_the_run_loads_again(tmp_path):

@@ -11,6 +11,7 @@ chromium these tests skip locally and fail in CI (CI=true).
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -27,11 +28,13 @@ import pytest
 
 from dsabench.cli.main import build_parser
 from dsabench.workload.cases import Case
+from dsabench.present.dashboard import model as dashboard_model
 from dsabench.present.dashboard.site import MARKER, build_dashboard
 from dsabench.errors import InputError
 from dsabench.store.schema import Record, Timing
 from dsabench.store.rundir import append_record, create_run_dir
 from dsabench.workload.variants import BASELINE, PATCHED
+import run_files
 
 REPO = Path(__file__).resolve().parent.parent
 H100_RESULTS = REPO / "results" / "h100-2026-11-25"
@@ -67,18 +70,11 @@ def record(c: Case, run_id: str, data, status="ok", message="", device=DEVICE, c
     return r
 
 
-def manifest(run_id: str, created: datetime, sha: str, device=DEVICE, message=None) -> dict:
-    return {
-        "schema": 1, "run_id": run_id, "created_at": created.isoformat(), "backend": "paddle", "preset": "pr",
-        "command": ["dsabench", "run", "pr", "--backend", "paddle", "--run-id", run_id], "shard": None,
-        "scenario_file": "scenarios/pr.toml", "scenario_sha256": "0" * 64,
-        "git": {"suite": {"sha": "b" * 40, "dirty": False}, "measured": {"path": "/fd", "sha": sha, "dirty": False,
-                                                                         "message": message}},
-        "env": {"python": "3.12", "gpus": [{
-            "index": 0, "name": device, "driver": "580", "throttle_reasons": ["sw_thermal_slowdown"],
-            "advice": ["clocks are being held down (sw_thermal_slowdown): results may be low and noisy"],
-        }]},
-    }  # fmt: skip
+def manifest(run_id: str, created: datetime, sha: str, device=DEVICE, message=None):
+    gpu = run_files.gpu(device, throttle_reasons=("sw_thermal_slowdown",),
+                        advice=("clocks are being held down (sw_thermal_slowdown): results may be low and noisy",))
+    return run_files.manifest(run_id, created_at=created.isoformat(), preset="pr", scenario_file="scenarios/pr.toml",
+                              commit=sha, commit_message=message, gpus=(gpu,))  # fmt: skip
 
 
 def write_synthetic(root: Path) -> Path:
@@ -148,23 +144,36 @@ def page_of_run(site, run_id: str) -> Path:
 def page_of_series(site, case_id: str, backend: str = "paddle") -> Path:
     for p in site.pages:
         if p.parent.name == "trend":
-            data = embedded_data(read(p))
-            if data["case"] == case_id and data["backend"] == backend:
-                return p
+            for series in embedded_data(read(p))["series"]:
+                if series["case"] == case_id and series["backend"] == backend:
+                    return p
     raise AssertionError(f"no trend page for {case_id!r}")
+
+
+def section_of_series(site, case_id: str, backend: str = "paddle") -> str:
+    """The <section> of one case series on its trend page (a page holds a scenario's series)."""
+    text = read(page_of_series(site, case_id, backend))
+    for m in re.finditer(r'<section class="block series" id="([^"]*)" data-case="([^"]*)">(.*?)</section>', text, re.S):
+        if html.unescape(m.group(2)) == case_id:
+            return m.group(3)
+    raise AssertionError(f"no section for {case_id!r}")
 
 
 # ------------------------------------------------------------------------------ HTML as text
 
 
-def test_dashboard_writes_an_index_a_trends_page_a_page_per_run_and_a_page_per_case_series(site):
+def test_dashboard_writes_an_index_a_trends_page_a_page_per_run_and_a_trend_page_per_scenario(site):
     names = {p.relative_to(site.out_dir).as_posix() for p in site.pages}
     assert {"index.html", "trends.html"} <= names
     committed = committed_runs()
     assert {"smoke-torch-h100", "pr-torch-h100", "repeat-1", "repeat-5"} <= set(committed)
     assert site.runs == len(committed) + RUNS + 1  # the pr run's two shards count once
     assert sum(1 for n in names if n.startswith("run/")) == site.runs
-    assert sum(1 for n in names if n.startswith("trend/")) == site.series
+    trend_pages = [p for p in site.pages if p.parent.name == "trend"]
+    placed = [(s["device"], s["backend"], s["case"]) for p in trend_pages for s in embedded_data(read(p))["series"]]
+    assert len(placed) == len(set(placed)) == site.series  # every series on exactly one page
+    groups = {(s["device"], s["backend"], s["scenario"]) for s in embedded_data(read(site.out_dir / "trends.html"))["items"]}
+    assert len(trend_pages) == len(groups) < site.series  # pages follow scenarios, not cases
     assert (site.out_dir / MARKER).is_file()
 
 
@@ -191,7 +200,7 @@ def test_index_shows_the_latest_run_of_each_device_and_backend_with_patched_vs_b
 
 
 def test_trend_page_marks_the_run_with_the_6_percent_step_as_slower_than_the_previous_run(site):
-    text = read(page_of_series(site, STEP_CASE.id))
+    text = section_of_series(site, STEP_CASE.id)
     verdicts = dict(re.findall(r'<g class="point" data-run="([^"]*)" data-verdict="([^"]*)">', text))
     assert verdicts[f"run{STEP_AT:02d}"] == "slower"
     assert [r for r, v in verdicts.items() if v == "slower"] == [f"run{STEP_AT:02d}"]
@@ -202,7 +211,7 @@ def test_trend_page_marks_the_run_with_the_6_percent_step_as_slower_than_the_pre
 
 def test_trend_pages_mark_the_change_point_when_apache_otava_is_installed(site):
     pytest.importorskip("otava.analysis", reason="apache-otava not installed: pip install --no-deps apache-otava")
-    text = read(page_of_series(site, STEP_CASE.id))
+    text = section_of_series(site, STEP_CASE.id)
     assert re.findall(r'<g class="cp-mark" data-run="([^"]*)"', text) == [f"run{STEP_AT:02d}"]
     assert "change-point-note" not in read(site.out_dir / "trends.html")
 
@@ -215,7 +224,7 @@ def test_trend_pages_say_how_to_install_apache_otava_when_it_is_missing(syntheti
         text = read(page)
         assert 'id="change-point-note"' in text and "pip install --no-deps apache-otava" in text
         assert 'class="cp-mark"' not in text
-    assert "slower" in read(page_of_series(site, STEP_CASE.id))  # regressions are still marked
+    assert 'data-verdict="slower"' in section_of_series(site, STEP_CASE.id)  # regressions are still marked
 
 
 def test_run_page_shows_manifest_gpu_advice_cases_copies_and_relative_trace_links(site):
@@ -242,7 +251,7 @@ def test_real_runs_link_each_trace_file_that_exists(site):
 
 
 def test_every_string_from_a_run_is_html_escaped(site):
-    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#x27;&amp;"
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;&#34;&#39;&amp;"
     for page in site.pages:
         text = read(page)
         assert "<script>alert(1)" not in text, page
@@ -273,7 +282,7 @@ def test_pages_fetch_nothing_from_the_network_or_the_disk(site):
         assert not re.search(r"\ssrc\s*=|<link\b|@import|url\(|<iframe|<img\b", text, re.I), page
         # an address may appear as escaped text (torch's OOM message cites its docs), never as a target
         assert not re.search(r"""(href|src|action|content)\s*=\s*["']?\s*(https?:)?//""", text, re.I), page
-        assert "Content-Security-Policy" in text and "default-src &#x27;none&#x27;" in text
+        assert "Content-Security-Policy" in text and "default-src &#39;none&#39;" in text
 
 
 def test_a_directory_that_is_not_a_dashboard_is_refused_as_output(synthetic, tmp_path):
@@ -289,6 +298,54 @@ def test_rebuilding_into_a_dashboard_directory_removes_pages_of_runs_that_are_go
     stale.write_text("old")
     again = build_dashboard(synthetic, tmp_path / "site")
     assert not stale.exists() and len(again.pages) == len(site.pages)
+
+
+def test_a_baselines_capture_failure_is_shown_as_a_finding_and_a_crash_as_a_failure(site):
+    rows = re.findall(r'<tr id="case-\d+" data-filter-item>(.*?)</tr>', read(page_of_run(site, "pr-torch-h100")), re.S)
+    captures = [r for r in rows if ">capture_failed<" in r]
+    assert len(captures) == 8 and all('class="status status-finding"' in r for r in captures)
+    assert not any("status-bad" in r for r in rows)
+    torch_block = re.search(r'data-device="[^"]*" data-backend="torch">(.*?)</section>', read(site.index), re.S).group(1)
+    assert '<span class="verdict-failed">' not in torch_block  # its failed pairs are the baseline's capture failures
+    evil = read(page_of_run(site, EVIL_RUN))
+    assert re.search(r'<span class="status status-bad"[^>]*>crashed</span>', evil)
+
+
+def test_unsupported_and_invalid_cases_are_findings_in_tables_and_charts(tmp_path):
+    cpu_case = case(PATCHED, graph=True, scenario="cpu")
+    multi_head = Case("cpu", "decode", 8, 4096, 0, 1024, 64, 2, 128, 2048, PATCHED, False, 0)
+    for i in range(2):
+        run = create_run_dir(tmp_path / "runs" / f"cpu{i}", manifest(f"cpu{i}", T0 + timedelta(days=i), f"{i}" * 40))
+        append_record(run, record(cpu_case, f"cpu{i}", None, "unsupported", "CUDA Graph needs a GPU"))
+        append_record(run, record(multi_head, f"cpu{i}", None, "invalid", "a view needs cache_heads == 1"))
+        append_record(run, record(case(BASELINE, scenario="cpu"), f"cpu{i}", samples(i, 3.0)))
+    site = build_dashboard(tmp_path / "runs", tmp_path / "site")
+    run_page = read(page_of_run(site, "cpu1"))
+    rows = "".join(re.findall(r'<tr id="case-\d+" data-filter-item>(.*?)</tr>', run_page, re.S))
+    assert len(re.findall(r'class="status status-finding"[^>]*>(?:unsupported|invalid)<', rows)) == 2
+    assert "status status-bad" not in run_page
+    chart = section_of_series(site, cpu_case.id)
+    assert 'class="finding-mark"' in chart and 'class="failed-mark"' not in chart
+    assert "expected finding" in chart and "case failed in this run" not in chart
+
+
+def test_older_runs_get_a_short_page_with_only_the_cases_that_did_not_end_ok(synthetic, tmp_path, monkeypatch):
+    monkeypatch.setattr(dashboard_model, "FULL_RUNS", 3)
+    site = build_dashboard(synthetic, tmp_path / "site")
+    old, new = read(page_of_run(site, "run00")), read(page_of_run(site, f"run{RUNS - 1:02d}"))
+    assert "older than the latest 3 runs" in old and len(embedded_data(old)["items"]) == 0
+    assert len(embedded_data(new)["items"]) == len(CASES)
+    assert "older than the latest" not in new
+
+
+def test_series_beyond_a_pages_share_go_to_numbered_pages_that_link_each_other(synthetic, tmp_path, monkeypatch):
+    monkeypatch.setattr(dashboard_model, "SERIES_PER_PAGE", 1)
+    site = build_dashboard(synthetic, tmp_path / "site")
+    names = {p.name for p in site.pages if p.parent.name == "trend"}
+    first = next(n for n in names if n.startswith("paddle.NVIDIA") and "synthetic" in n and not re.search(r"-\d\.html", n))
+    numbered = {first.replace(".html", f"-{k}.html") for k in range(2, len(CASES) + 1)}
+    assert numbered <= names
+    assert all(f'href="{n}"' in read(site.out_dir / "trend" / first) for n in numbered)
 
 
 def run_cli(*argv) -> int:
@@ -388,10 +445,11 @@ def test_every_kind_of_page_loads_in_chromium_without_errors_and_draws_its_chart
     assert len(re.findall(r'<svg class="chart speedup"', text)) == 2  # H100 torch and paddle; the evil
     assert "1 <span class=\"verdict-failed\">failed</span>" in text  # GPU's only pair failed: nothing to draw
     dom, text = load_in_chromium(chromium, site.out_dir / "trends.html")
-    assert len(re.findall(r'<svg class="chart trend"', text)) == site.series
-    assert len(re.findall(r'<g class="point"', text)) >= site.series
+    charts = re.findall(r'<svg class="chart trend"[^>]*data-points="(\d+)"', text)
+    assert len(charts) == site.series and all(int(n) >= 1 for n in charts)
     assert len(dom.by_id["filters"] and [t for t, a in dom.tags if t == "select"]) == 8  # one per axis
-    dom, text = load_in_chromium(chromium, page_of_series(site, STEP_CASE.id))
+    load_in_chromium(chromium, page_of_series(site, STEP_CASE.id))
+    text = section_of_series(site, STEP_CASE.id)
     assert len(re.findall(r'<g class="point"', text)) == RUNS
     assert re.search(r'<svg class="chart trend"[^>]*data-points="8"', text)
     load_in_chromium(chromium, page_of_run(site, "pr-torch-h100"))
@@ -434,3 +492,29 @@ def test_the_browser_check_catches_a_script_error(site, chromium, tmp_path):
     broken.write_text(text, encoding="utf-8")
     with pytest.raises(AssertionError, match="planted|console messages"):
         load_in_chromium(chromium, broken)
+
+
+def test_no_chart_label_is_clipped_in_chromium(site, chromium, tmp_path):
+    """Every text of every chart on the index and a trend page, measured by the browser itself
+    (getBBox), lies inside its SVG's view box: no row label is cut at the left edge."""
+    charts = re.findall(r"<svg class=\"chart.*?</svg>", read(site.index), re.S)
+    charts += re.findall(r"<svg class=\"chart.*?</svg>", read(page_of_series(site, STEP_CASE.id)), re.S)
+    assert len(charts) >= 3
+    measure = (
+        "var bad = [];"
+        "document.querySelectorAll('svg.chart').forEach(function (svg) {"
+        "  var box = svg.viewBox.baseVal;"
+        "  svg.querySelectorAll('text').forEach(function (t) {"
+        "    var b = t.getBBox(), m = t.getCTM(), x0 = b.x * m.a + m.e, x1 = (b.x + b.width) * m.a + m.e;"
+        "    if (x0 < box.x - 0.5 || x1 > box.x + box.width + 0.5) { bad.push(t.textContent); }"
+        "  });"
+        "});"
+        "document.documentElement.setAttribute('data-clipped', bad.join('|'));"
+        "document.documentElement.setAttribute('data-ready', '1');"
+    )
+    css = re.search(r"<style>(.*?)</style>", read(site.index), re.S).group(1)
+    page = tmp_path / "charts.html"
+    page.write_text(f"<!DOCTYPE html><html><head><style>{css}</style></head><body>{''.join(charts)}"
+                    f"<script>{measure}</script></body></html>", encoding="utf-8")  # fmt: skip
+    dom, _ = load_in_chromium(chromium, page)
+    assert dom.root.get("data-clipped") == "", dom.root.get("data-clipped")

@@ -39,3 +39,13 @@ def test_a_gpu_device_on_a_machine_without_one_is_refused_with_exit_2_and_no_run
     assert r.returncode == 2
     assert "device 0" in r.stderr and "gpu" in r.stderr.lower()
     assert not (tmp_path / "o" / "g").exists()
+
+
+def test_a_gpu_named_by_uuid_or_index_is_identified_without_parsing_the_uuid_as_a_number():
+    from dsabench.bench.backends.common import visible_device
+
+    assert visible_device("GPU-8f0e2c1a-1b2c-4d5e-9f00-123456789abc", 0) == (None, "GPU-8f0e2c1a-1b2c-4d5e-9f00-123456789abc")
+    assert visible_device("3", 0) == (3, None)
+    assert visible_device("1,2", 0) == (1, None)
+    assert visible_device(None, 0) == (0, None)
+    assert visible_device("", 0) == (0, None)

@@ -7,11 +7,13 @@ import math
 import ml_dtypes
 import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from dsabench.workload import fp8
 from dsabench.reference import oracle
 from dsabench.workload.cases import Case
-from dsabench.workload.inputs import make_host_inputs
+from dsabench.workload.inputs import garbage_records, make_host_inputs
 from dsabench.workload.variants import BASELINE
 
 BF16 = ml_dtypes.bfloat16
@@ -37,9 +39,9 @@ def tiny_case(phase: str, **overrides) -> Case:
 
 
 def random_cache(case: Case, seed: int = 0) -> np.ndarray:
-    """Random bytes everywhere: what a backend leaves in slots no request has written."""
+    """Garbage everywhere (random bytes, fp8 NaN codes, NaN/inf scales): what unwritten slots hold."""
     shape = (case.num_blocks, case.cache_heads, case.block_size, fp8.RECORD_BYTES)
-    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+    return garbage_records(np.random.default_rng(seed), int(np.prod(shape[:3]))).reshape(shape)
 
 
 def explicit_cache(case: Case, background: np.ndarray):
@@ -108,6 +110,17 @@ def test_masked_indices_are_ignored_wherever_they_appear() -> None:
     q = rng.standard_normal((1, 4, D)).astype(BF16)
     with_masks = oracle.sparse_prefill(q, kv, idx([-1, 4, -1, 1, -1]), 0.1)
     np.testing.assert_array_equal(with_masks, oracle.sparse_prefill(q, kv, idx([4, 1]), 0.1))
+
+
+def test_a_masked_index_contributes_nothing_even_when_row_0_is_nan() -> None:
+    """-1 is gathered as row 0 and weighted by zero; 0 * NaN would be NaN, so the row is zeroed first."""
+    rng = np.random.default_rng(8)
+    kv = kv_rows(rng, 3)
+    kv[0] = np.nan
+    q = rng.standard_normal((1, 2, D)).astype(BF16)
+    out = oracle.sparse_prefill(q, kv, idx([2, -1, 1]), 0.1)
+    assert np.isfinite(out).all()
+    np.testing.assert_array_equal(out, oracle.sparse_prefill(q, kv, idx([2, 1]), 0.1))
 
 
 def test_a_token_with_every_index_masked_outputs_zeros() -> None:
@@ -213,6 +226,35 @@ def test_forward_never_reads_the_unwritten_part_of_the_cache(phase: str) -> None
     case = tiny_case(phase)
     hi = make_host_inputs(case)
     first = oracle.forward(case, hi, random_cache(case, seed=1))
+    np.testing.assert_array_equal(first, oracle.forward(case, hi, random_cache(case, seed=2)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    phase=st.sampled_from(["decode", "prefill", "mixed"]),
+    batch=st.sampled_from([1, 2, 3, 5]),
+    context_len=st.integers(1, 150),
+    prefill_len=st.integers(1, 40),
+    block_size=st.sampled_from([16, 32, 64]),
+    cache_heads=st.sampled_from([1, 2]),
+    heads=st.sampled_from([1, 3, 7]),
+    topk=st.integers(1, 96),
+    spare_blocks=st.sampled_from([0, 1, 7, 40]),
+    seed=st.integers(0, 2**16),
+)
+@example(phase="decode", batch=3, context_len=10, prefill_len=1, block_size=16, cache_heads=1, heads=3, topk=64,
+         spare_blocks=40, seed=0)
+def test_forward_over_garbage_caches_is_finite_and_independent_of_the_garbage(
+        phase, batch, context_len, prefill_len, block_size, cache_heads, heads, topk, spare_blocks, seed) -> None:
+    """Short contexts against a larger top-k, partial blocks, slack caches, odd batches and heads."""
+    probe = tiny_case(phase, batch=batch, context_len=context_len, prefill_len=prefill_len, block_size=block_size,
+                      cache_heads=cache_heads, heads=heads, topk=topk, seed=seed, num_blocks=1)
+    case = tiny_case(phase, batch=batch, context_len=context_len, prefill_len=prefill_len, block_size=block_size,
+                     cache_heads=cache_heads, heads=heads, topk=topk, seed=seed,
+                     num_blocks=probe.blocks_needed() + spare_blocks)
+    hi = make_host_inputs(case)
+    first = oracle.forward(case, hi, random_cache(case, seed=1))
+    assert np.isfinite(first).all()
     np.testing.assert_array_equal(first, oracle.forward(case, hi, random_cache(case, seed=2)))
 
 

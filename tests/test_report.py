@@ -18,8 +18,10 @@ from dsabench.workload.cases import Case
 from dsabench.cli.main import build_parser
 from dsabench.store.frames import load_runs
 from dsabench.store.schema import Record, Timing
-from dsabench.present.report import build_report, load_run_set, md_cell
+from dsabench.present.report import build_report, load_run_set
+from dsabench.present.text import md_text
 from dsabench.store.rundir import append_record, create_run_dir
+import run_files
 from dsabench.workload.variants import BASELINE, PATCHED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,25 +84,31 @@ def test_evidence_carries_the_capture_error_text_per_variant(gpu_report):
     text = (gpu_report / "evidence.md").read_text()
     section = text.split("## CUDA Graph capture per variant")[1].split("\n## ")[0]
     assert CAPTURE_ERROR in section
-    assert re.search(r"\| baseline \| 4 \| 0 \| 4 capture_failed \|", section)
+    # The tensor scale's failed capture is #7253's own finding: named as a finding, not as a failure.
+    assert re.search(r"\| baseline \| 4 \| 0 \| 4 finding: capture fails \(host copy\) \|", section)
     assert re.search(r"\| patched \| 4 \| 4 \| - \| - \|", section)
 
 
 def test_evidence_has_the_speedup_table_with_intervals_and_every_variant_against_baseline(gpu_report):
     text = (gpu_report / "evidence.md").read_text()
-    assert "### dsabench compare (variants): `patched in pr-torch-h100` vs `baseline in pr-torch-h100`" in text
+    assert ("### dsabench compare (variants): base <code>baseline in pr-torch-h100</code> vs candidate "
+            "<code>patched in pr-torch-h100</code>") in text
     assert "| verdict | change | 95% CI | p | base ms | cand ms | case | note |" in text
-    assert re.search(r"\| faster \| -\d+\.\d% \| -\d+\.\d% \.\. -\d+\.\d% \|", text)
+    assert re.search(r"\| faster \(in turn\) \| -\d+\.\d% \| -\d+\.\d% \.\. -\d+\.\d% \|", text)
     assert "### Every variant vs baseline" in text
-    assert re.search(r"\| decode b64 c4096 n65536 \| eager \| [^|]+ \| \d\.\d\dx \(\d\.\d\d-\d\.\d\d\) faster \|", text)
-    assert "| decode b64 c4096 n65536 | CUDA Graph | baseline capture_failed |" in text
+    assert re.search(r"\| decode b64 c4096 n65536 \| eager \| [^|]+ \| \d\.\d\dx \(\d\.\d\d-\d\.\d\d\) faster \(in turn\) \|",
+                     text)  # fmt: skip
+    assert "| decode b64 c4096 n65536 | CUDA Graph | finding: capture fails (host copy) (baseline) |" in text
 
 
 def test_evidence_gives_the_correctness_verdict_and_why_there_is_no_oracle_error(gpu_report):
     text = (gpu_report / "evidence.md").read_text()
     section = text.split("## Correctness")[1].split("\n## ")[0]
     assert "**bit-identical**" in section and "each of the 6 configs" in section
-    assert "made with `--check`, so every case is larger than the float64 oracle's limit" in section
+    total = len(re.findall(r"^\| <code>", section.split("Not compared:")[1], flags=re.M))
+    assert re.search(r"Oracle: 0 of \d+ cases compared with the float64 reference", section)
+    assert total and f"Not compared: {total} of " in section  # every case that missed the oracle is named...
+    assert 0 < section.count("the record gives no reason") <= total  # ...and an old record's silence is not a guess
 
 
 def test_evidence_says_what_was_run_for_both_shards_and_the_gpu_state(gpu_report):
@@ -127,7 +135,7 @@ def test_speedup_chart_says_no_copy_was_measured_when_the_trace_has_no_layout_co
 
 
 def test_copy_bandwidth_is_measured_from_the_run_else_given_else_absent():
-    from dsabench.present.plots import copy_bandwidth
+    from dsabench.present.charts import copy_bandwidth
 
     smoke = load_runs([GPU_SMOKE]).df
     measured = copy_bandwidth(smoke, given_gbs=1.0)
@@ -141,7 +149,7 @@ def test_copy_bandwidth_is_measured_from_the_run_else_given_else_absent():
 
 
 def test_config_labels_keep_what_varies_and_move_the_rest_to_the_footnote():
-    from dsabench.present.plots import config_labels
+    from dsabench.present.charts import config_labels
 
     labels, note = config_labels(load_runs(GPU_SHARDS).df)
     assert labels["decode.b64.c4096.p0.n65536.bs64.ch1.h128.k2048.s0.hot"] == "decode b64 c4096 n65536"
@@ -176,7 +184,7 @@ def test_a_cpu_paddle_run_made_here_gets_a_report_with_host_phase_times_and_no_d
     assert re.search(r"\| patched \| eager \| 1 \|( [^|]+ \|){7} 0 B \|", text)
     assert "no copy measured: the layout phase copies up to" in text and "the traces hold no device events" in text
     assert "host time per phase" in text
-    assert "CUDA Graph: no case ran (6 unsupported)" in text
+    assert "CUDA Graph not drawn, no case of it ran (n/a: no CUDA Graph on CPU: 6 cases)" in text
 
 
 # ------------------------------------------------------------------- runs written by store
@@ -191,10 +199,8 @@ def _samples(seed: int, median_ms: float) -> tuple[float, ...]:
 
 
 def _write_run(root: Path, name: str, message: str = "plain") -> Path:
-    manifest = {"schema": 1, "run_id": name, "created_at": "2026-01-01T00:00:00+00:00", "backend": "paddle",
-                "command": ["dsabench", "run", "t.toml"], "preset": None, "scenario_file": "t.toml",
-                "scenario_sha256": "0" * 64, "shard": None, "git": {"suite": {"sha": "c" * 40, "dirty": False}},
-                "env": {"gpus": [], "host": "h", "cpu_count": 2}}  # fmt: skip
+    manifest = run_files.manifest(name, created_at="2026-01-01T00:00:00+00:00", preset=None, scenario_file="t.toml",
+                                  suite_sha="c" * 40, gpu_run=False)  # fmt: skip
     path = create_run_dir(root / name, manifest)
     device = {"name": "x86_64", "kind": "cpu"}
     records = []
@@ -213,21 +219,25 @@ def _write_run(root: Path, name: str, message: str = "plain") -> Path:
 
 
 def test_strings_from_a_run_are_escaped_for_markdown_tables(tmp_path):
-    run = _write_run(tmp_path, "esc", message="RuntimeError: a | b\nsecond line <tag> `tick`")
+    evil = "RuntimeError: a | b\nsecond line <script>alert(1)</script> <img src=x onerror=alert(2)> `tick`"
+    run = _write_run(tmp_path, "esc", message=evil)
     report = build_report(load_run_set([run]), tmp_path / "out")
     text = report.path.read_text()
-    assert "RuntimeError: a \\| b<br>second line &lt;tag&gt; \\`tick\\`" in text
+    # The framework's error text is shown as code, with nothing in it able to end the code or the cell.
+    assert ("<code>RuntimeError: a &#124; b<br>second line &lt;script&gt;alert(1)&lt;/script&gt; "
+            "&lt;img src=x onerror=alert(2)&gt; &#96;tick&#96;</code>") in text
+    assert "<script" not in text and "<img" not in text and "`tick`" not in text
     for line in text.splitlines():
         if line.startswith("| "):
             assert line.rstrip().endswith("|"), line
     assert "second line" not in text.replace("<br>second line", "")
 
 
-def test_md_cell_escapes_pipes_newlines_and_html():
-    assert md_cell("a|b") == "a\\|b"
-    assert md_cell("a\r\nb\nc") == "a<br>b<br>c"
-    assert md_cell("<x> & y") == "&lt;x&gt; &amp; y"
-    assert md_cell(None) == ""
+def test_md_text_escapes_pipes_newlines_and_html():
+    assert md_text("a|b") == "a\\|b"
+    assert md_text("a\r\nb\nc") == "a<br>b<br>c"
+    assert md_text("<x> & y") == "&lt;x&gt; &amp; y"
+    assert md_text(None) == ""
 
 
 def test_a_run_without_traces_or_memory_still_gets_every_chart(tmp_path):
@@ -244,7 +254,8 @@ def test_report_with_a_baseline_adds_the_run_vs_run_table(tmp_path):
     assert cli("report", cand, "--baseline", base, "--out", tmp_path / "out") == 0
     text = (tmp_path / "out" / "evidence.md").read_text()
     assert "## Run vs run" in text
-    assert re.search(r"### dsabench compare \(runs\): `cand( \(c{12}\))?` vs `base( \(c{12}\))?`", text)
+    assert re.search(r"### dsabench compare \(runs\): base <code>base( \(c{12}\))?</code> vs candidate "
+                     r"<code>cand( \(c{12}\))?</code>", text)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -269,7 +280,7 @@ def test_report_exits_2_for_a_corrupt_manifest(tmp_path, capsys):
 
 
 def test_report_exits_2_for_a_run_without_cases(tmp_path, capsys):
-    create_run_dir(tmp_path / "r", {"schema": 1, "run_id": "r"})
+    create_run_dir(tmp_path / "r", run_files.manifest("r"))
     assert cli("report", tmp_path / "r") == 2
     assert "has no cases recorded" in capsys.readouterr().err
 
@@ -284,3 +295,140 @@ def test_run_id_picks_both_shards_of_one_run_out_of_a_results_directory():
     rs = load_run_set([GPU_DAY], run_id="pr-torch-h100")
     assert rs.run_id == "pr-torch-h100" and len(rs.shards) == 2 and len(rs.frame.df) == 52
     assert json.loads((GPU_SHARDS[0] / "manifest.json").read_text())["shard"] == [1, 2]
+
+
+# -------------------------------------------------------- findings, trust, bounds, outputs
+
+
+def _svg_texts(path: Path) -> list[tuple[str, str]]:
+    """(text, style) of every text element of a chart's SVG (matplotlib keeps text as text)."""
+    root = ET.parse(path).getroot()
+    return [("".join(el.itertext()), el.get("style") or "") for el in root.iter() if el.tag.endswith("text")]
+
+
+def test_the_committed_runs_order_artefact_is_not_headlined_as_a_regression(gpu_report):
+    text = (gpu_report / "evidence.md").read_text()
+    summary = next(line for line in text.splitlines() if line.startswith("**Summary:**"))
+    # Patched at batch 32 (eager) was timed in its own turn: README's run-order artefact.
+    assert "1 slower, 4 faster on within-run precision only" in summary
+    assert "not regression verdicts" in summary and "**slower**" not in text
+    assert "finding: capture fails (host copy) in 4 groups" in summary
+    assert "| slower (in turn) | +28.3% |" in text
+    assert "the eager points compare sides timed in separate turns of this run" in text  # the speedup chart's note
+
+
+def test_expected_findings_are_grey_and_failures_would_be_red_in_the_latency_chart(gpu_report):
+    texts = _svg_texts(gpu_report / "latency.svg")
+    findings = [style for t, style in texts if t == "finding: capture fails (host copy)"]
+    assert len(findings) == 8 and all("fill: #7f8c8d" in s for s in findings)
+    assert not any("capture_failed" in t for t, _ in texts)
+
+
+def test_the_device_to_device_copy_in_every_variant_is_explained(gpu_report):
+    text = (gpu_report / "evidence.md").read_text()
+    assert "The DtoD column: DtoD (32 MiB / 64 MiB) in 35 of 35 traced decode cases" in text
+    assert "batch x top-k x 512 B" in text and "not a host transfer or the layout copy" in text
+    assert any("batch x top-k x 512 B" in t for t, _ in _svg_texts(gpu_report / "copies.svg"))
+
+
+def test_the_phase_chart_names_its_axis_in_words_not_a_record_field(gpu_report):
+    texts = [t for t, _ in _svg_texts(gpu_report / "phases.svg")]
+    assert not any("phases_ms" in t or "phase_kernel_ms" in t for t in texts)
+    assert "device kernel ms per forward" in " ".join(texts)
+
+
+def test_graph_cases_memory_figures_say_they_come_from_eager_forwards(gpu_report):
+    texts = " ".join(t for t, _ in _svg_texts(gpu_report / "memory.svg"))
+    assert "peak, CUDA Graph case (from eager forwards)" in texts
+    assert "memory figures come from eager forwards" in (gpu_report / "evidence.md").read_text()
+
+
+def _cpu_run(root: Path, name: str, blocks=(16, 64)) -> Path:
+    """A CPU run as a CPU makes it: eager cases ok, every CUDA Graph case `unsupported`."""
+    path = create_run_dir(root / name, run_files.manifest(name, preset=None, scenario_file="t.toml", gpu_run=False))
+    device = {"name": "x86_64", "kind": "cpu"}
+    for seed, (variant, ms) in enumerate(((BASELINE, 2.0), (PATCHED, 1.0))):
+        for n in blocks:
+            for graph in (False, True):
+                case = _case(variant, graph=graph, num_blocks=n)
+                if graph:
+                    rec = Record(name, case.id, case.config_id, case.group_id, case.params(), "unsupported",
+                                 "graph=on: CUDA Graph needs a CUDA device; no GPU", "paddle", device)  # fmt: skip
+                else:
+                    timing = Timing(_samples(seed * 10 + n, ms), 1, 5, 10.0, "host", "min_samples")
+                    rec = Record(name, case.id, case.config_id, case.group_id, case.params(), "ok", "", "paddle",
+                                 device, timing, output={"digest": f"d{n}"})  # fmt: skip
+                append_record(path, rec.to_json())
+    return path
+
+
+def test_a_cpu_run_draws_no_unsupported_labels_and_names_the_missing_graph_once(tmp_path):
+    report = build_report(load_run_set([_cpu_run(tmp_path, "cpu")]), tmp_path / "out")
+    texts = [t for t, _ in _svg_texts(tmp_path / "out" / "latency.svg")]
+    assert not any("unsupported" in t for t in texts)
+    assert any("CUDA Graph not drawn, no case of it ran (n/a: no CUDA Graph on CPU: 4 cases)" in t for t in texts)
+    md = report.path.read_text()
+    assert "n/a: no CUDA Graph on CPU" in md and "**failed**" not in md
+
+
+def test_a_large_run_draws_a_bounded_number_of_configs_and_lists_the_rest(tmp_path):
+    run = _cpu_run(tmp_path, "big", blocks=(16, 32, 64, 128, 256))
+    report = build_report(load_run_set([run]), tmp_path / "out", max_configs=3)
+    assert len(report.left_out) == 2
+    md = report.path.read_text()
+    assert "2 configs left out of the charts" in md
+    for cid in report.left_out:
+        assert f"- <code>{cid}</code>" in md
+    latency = " ".join(t for t, _ in _svg_texts(report.charts[0].svg))
+    assert "n16" in latency and "n256" in latency and "n32 " not in latency + " "
+
+
+def test_report_to_an_out_that_is_a_file_is_one_line_and_exit_2(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    run = _cpu_run(tmp_path, "r")
+    assert cli("report", run, "--out", tmp_path / "afile") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "afile: is a file; expected a directory" in err[0]
+    assert cli("report", run, "--out", tmp_path / "afile" / "sub") == 2
+    assert "is a file" in capsys.readouterr().err
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_a_report_that_fails_leaves_no_output_directory_behind(tmp_path, capsys):
+    cpu = _cpu_run(tmp_path, "cpu")
+    other = _write_run(tmp_path, "other")  # same device, so make the backends differ
+    manifest = json.loads((other / "manifest.json").read_text())
+    records = [json.loads(line) for line in (other / "cases.jsonl").read_text().splitlines()]
+    gpu = create_run_dir(tmp_path / "gpu", {**manifest, "run_id": "gpu", "backend": "torch"})
+    for r in records:
+        append_record(gpu, {**r, "run_id": "gpu", "backend": "torch"})
+    out = tmp_path / "new" / "deeper" / "evidence"
+    assert cli("report", cpu, "--baseline", gpu, "--out", out) == 2
+    assert "backend differs" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+
+
+def test_the_end_of_run_table_gives_patched_a_direction_an_interval_and_a_verdict(tmp_path):
+    from dsabench.present.summary import summary_table
+    from dsabench.store.rundir import load_run
+
+    table = summary_table(load_run(_cpu_run(tmp_path, "s")).records)
+    rows = [line for line in table.splitlines() if ".eager " in line]
+    assert rows and all(re.search(r"patched \d+\.\d% less time \(\d+\.\d-\d+\.\d%\), faster$", r) for r in rows)
+    graph = [line for line in table.splitlines() if ".graph " in line]
+    assert graph and all("n/a: no CUDA Graph on CPU" in r for r in graph)
+    assert "leave out run-to-run variance" in table
+
+
+def test_graph_figures_name_the_source_the_records_give(tmp_path):
+    run = _write_run(tmp_path, "src")
+    records = [json.loads(line) for line in (run / "cases.jsonl").read_text().splitlines()]
+    ok_graph = _case(PATCHED, graph=True)
+    timing = Timing(_samples(7, 1.0), 1, 5, 10.0, "host", "min_samples")
+    rec = Record("src", ok_graph.id, ok_graph.config_id, ok_graph.group_id, ok_graph.params(), "ok", "", "paddle",
+                 {"name": "x86_64", "kind": "cpu"}, timing, memory={"peak_bytes_above_inputs": 1024}).to_json()
+    rec["sources"] = {"timing": "graph", "phases_ms": "graph", "memory": "graph"}
+    append_record(run, rec)
+    assert len(records) + 1 == len((run / "cases.jsonl").read_text().splitlines())
+    report = build_report(load_run_set([run]), tmp_path / "out")
+    assert "memory figures come from graph replays" in report.path.read_text()

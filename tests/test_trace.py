@@ -303,3 +303,32 @@ def test_a_trace_without_iteration_ranges_cannot_be_aggregated(gpu):
     _, ev, _ = gpu
     with pytest.raises(InputError, match=ITER_RANGE):
         aggregate(ev[ev["name"] != ITER_RANGE])
+
+
+def test_a_killed_workers_profiler_scratch_is_removed_and_other_workers_scratch_is_kept(tmp_path):
+    """A worker killed mid-export never runs its temporary directory's cleanup; the runner does."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from dsabench.bench.scratch import remove_scratch, scratch_dir
+
+    traces = tmp_path / "traces"
+    holder = ("import sys, time\nfrom dsabench.bench.scratch import scratch_dir\n"
+              "t = scratch_dir(sys.argv[1])\nd = t.name\nopen(d + '/trace.json', 'w').write('{}')\n"
+              "open(sys.argv[2], 'w').write(d)\ntime.sleep(600)\n")
+    ready = tmp_path / "ready"
+    worker = subprocess.Popen([sys.executable, "-c", holder, str(traces / "x.trace.json.gz"), str(ready)])
+    try:
+        while not ready.exists() or not ready.read_text():
+            if worker.poll() is not None:
+                raise AssertionError(f"scratch holder exited with {worker.returncode}")
+            time.sleep(0.05)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    with scratch_dir(traces / "y.trace.json.gz") as mine:
+        remove_scratch(traces, worker.pid)
+        assert not Path(ready.read_text()).exists()
+        assert Path(mine).exists()

@@ -1,36 +1,75 @@
 """Correctness verdicts over records: outputs bit-identical within each config (all variants,
-eager and graph), and the float64 oracle's relative error against its bound."""
+eager and graph), no non-finite output, the float64 oracle's relative error against its bound,
+and which cases missed a comparison and why (a check says nothing about a case it skipped)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
 
+from dsabench.store.schema import NO_CHECK
+
+# Statuses whose record carries the output digest: the cases a bit-identity check can compare.
+WITH_OUTPUT = ("ok", "nonfinite")
+# Records written before the worker named why it skipped the oracle say nothing: say so, never guess.
+NO_REASON = "the record gives no reason (written before records named one)"
+
 
 @dataclass(frozen=True)
 class CheckResult:
-    """Bit-for-bit agreement of outputs within each config (all variants, eager and graph)."""
+    """What was compared, what disagreed, and what was not compared.
+
+    configs_checked / cases_compared: configs with outputs of two or more cases, and those cases,
+    compared bit for bit. oracle_checked: cases compared with the float64 oracle (oracle_worst is
+    the worst of those). skipped: (case_id, reason) of every case that missed the bit-identity or
+    the oracle comparison, in record order.
+    """
 
     configs_checked: int
     mismatches: tuple[str, ...]
     oracle_worst: float | None
     oracle_bound: float | None
     oracle_failures: tuple[str, ...]
+    nonfinite: tuple[str, ...] = ()
+    cases_compared: int = 0
+    oracle_checked: int = 0
+    skipped: tuple[tuple[str, str], ...] = ()
 
     @property
     def ok(self) -> bool:
-        return not self.mismatches and not self.oracle_failures
+        return not self.mismatches and not self.oracle_failures and not self.nonfinite
+
+
+def _first_line(text: str) -> str:
+    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+
+
+def _skip_reason(r: dict, compared_configs: set[str]) -> str | None:
+    """Why `r` missed a comparison, or None when it got both."""
+    out = r.get("output") or {}
+    if r["status"] not in WITH_OUTPUT or "digest" not in out:
+        detail = _first_line(r.get("message", ""))
+        return f"no output ({r['status']}{': ' + detail if detail else ''})"
+    missed = []
+    if r["config_id"] not in compared_configs:
+        missed.append("no bit-identity comparison: no other case of its config has an output")
+    if "oracle_rel_error" not in out:
+        missed.append(f"no oracle comparison: {out.get('oracle_skipped', NO_REASON)}")
+    return "; ".join(missed) or None
 
 
 def check_outputs(records: list[dict]) -> CheckResult:
     digests: dict[str, dict[str, str]] = defaultdict(dict)
-    worst, bound, failures = None, None, []
+    worst, bound, failures, nonfinite, oracle_checked = None, None, [], [], 0
     for r in records:
         out = r.get("output") or {}
-        if r["status"] != "ok" or "digest" not in out:
+        if r["status"] not in WITH_OUTPUT or "digest" not in out:
             continue
         digests[r["config_id"]][r["case_id"]] = out["digest"]
+        if r["status"] == "nonfinite":
+            nonfinite.append(f"{r['case_id']}: {r.get('message', '')}")
         if "oracle_rel_error" in out:
+            oracle_checked += 1
             err, bound = out["oracle_rel_error"], out.get("oracle_bound")
             worst = err if worst is None else max(worst, err)
             if bound is not None and not err <= bound:
@@ -42,14 +81,16 @@ def check_outputs(records: list[dict]) -> CheckResult:
             for cid, d in by_case.items():
                 groups[d[:12]].append(cid.removeprefix(config + "."))
             mismatches.append(f"{config}: outputs differ: " + "; ".join(f"{d}: {', '.join(c)}" for d, c in groups.items()))
-    checked = sum(1 for by_case in digests.values() if len(by_case) > 1)
-    return CheckResult(checked, tuple(mismatches), worst, bound, tuple(failures))
-
-
-def unchecked(records: list[dict]) -> dict[str, int]:
-    """Cases whose output was never produced, by status: a check says nothing about them."""
-    out: dict[str, int] = defaultdict(int)
-    for r in records:
-        if r["status"] in ("crashed", "oom", "capture_failed"):
-            out[r["status"]] += 1
-    return dict(out)
+    compared = {config for config, by_case in digests.items() if len(by_case) > 1}
+    skipped = tuple((r["case_id"], why) for r in records if (why := _skip_reason(r, compared)) is not None)
+    return CheckResult(
+        configs_checked=len(compared),
+        mismatches=tuple(mismatches),
+        oracle_worst=worst,
+        oracle_bound=bound,
+        oracle_failures=tuple(failures),
+        nonfinite=tuple(nonfinite),
+        cases_compared=sum(len(digests[c]) for c in compared),
+        oracle_checked=oracle_checked,
+        skipped=skipped,
+    )

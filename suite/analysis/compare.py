@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from dsabench.errors import InputError
+from dsabench.errors import InputError, quoted
 from dsabench.store.frames import Frame, manifest_commit
 from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED, bootstrap_ratio_ci, rank_test
 from dsabench.workload.variants import BASELINE, PATCHED, Variant, parse_variant
@@ -177,6 +177,9 @@ TABLE_COLUMNS = (
 # Trace figures carried into the table as base_<name> / cand_<name> when either side has them:
 # the evidence of what a variant removed (host-to-device copies, layout copies, memory).
 EVIDENCE_COLUMNS = ("htod_count", "sync_calls", "layout_copy_bytes", "peak_bytes")
+# What each side was, carried as base_<name> / cand_<name>, so a reader can tell an expected
+# result of a case (no CUDA Graph on a CPU, the tensor scale's failed capture) from a failure.
+CONTEXT_COLUMNS = ("graph", "scale_mode", "layout_mode")
 
 
 def _samples(row) -> list[float]:
@@ -193,8 +196,8 @@ def _pair(key: str, base, cand, threshold: float, confidence: float, n_boot: int
             row[f"{side}_case_id"] = None
             row[f"{side}_status"] = None
             row[f"{side}_n"] = 0
-            for name in EVIDENCE_COLUMNS:
-                row[f"{side}_{name}"] = math.nan
+            for name in EVIDENCE_COLUMNS + CONTEXT_COLUMNS:
+                row[f"{side}_{name}"] = math.nan if name in EVIDENCE_COLUMNS else None
             continue
         row["config_id"] = r["config_id"]
         row[f"{side}_case_id"] = r["case_id"]
@@ -203,21 +206,23 @@ def _pair(key: str, base, cand, threshold: float, confidence: float, n_boot: int
         row[f"{side}_n"] = int(r["n_samples"]) if r["n_samples"] == r["n_samples"] else 0
         for name in EVIDENCE_COLUMNS:
             row[f"{side}_{name}"] = r.get(name, math.nan)
+        for name in CONTEXT_COLUMNS:
+            row[f"{side}_{name}"] = r.get(name)
     if base is None:
         d = Decision(Verdict.NEW, Reason.ONLY_IN_CAND, "only in cand")
     elif cand is None:
         d = Decision(Verdict.MISSING, Reason.ONLY_IN_BASE, "only in base")
     elif base["status"] != "ok" or cand["status"] != "ok":
-        parts = [
-            f"{side} {r['status']}: {r['message'] or '(no message)'}"
-            for side, r in (("base", base), ("cand", cand))
-            if r["status"] != "ok"
-        ]
-        if len(parts) == 2:
+        failed = [(side, r) for side, r in (("base", base), ("cand", cand)) if r["status"] != "ok"]
+        if len(failed) == 2:
             reason = Reason.BOTH_FAILED
         else:
             reason = Reason.BASE_FAILED if base["status"] != "ok" else Reason.CAND_FAILED
-        d = Decision(Verdict.FAILED, reason, "; ".join(parts))
+        if len(failed) == 2 and (base["status"], base["message"]) == (cand["status"], cand["message"]):
+            message = f"both {base['status']}: {base['message'] or '(no message)'}"  # said once, not twice
+        else:
+            message = "; ".join(f"{side} {r['status']}: {r['message'] or '(no message)'}" for side, r in failed)
+        d = Decision(Verdict.FAILED, reason, message)
     elif base["clock"] != cand["clock"] and isinstance(base["clock"], str) and isinstance(cand["clock"], str):
         d = Decision(
             Verdict.NOT_COMPARABLE,
@@ -235,7 +240,7 @@ def _pair(key: str, base, cand, threshold: float, confidence: float, n_boot: int
 
 
 def _table(pairs: list[dict]) -> pd.DataFrame:
-    cols = list(TABLE_COLUMNS) + [f"{s}_{n}" for s in ("base", "cand") for n in EVIDENCE_COLUMNS]
+    cols = list(TABLE_COLUMNS) + [f"{s}_{n}" for s in ("base", "cand") for n in EVIDENCE_COLUMNS + CONTEXT_COLUMNS]
     df = pd.DataFrame(pairs, columns=cols)
     order = {v.value: i for i, v in enumerate(SEVERITY)}
     df["_order"] = df["verdict"].map(order)
@@ -262,12 +267,18 @@ def _label(frame: Frame, run_id: str) -> str:
     return f"{run_id} ({commit[:12]})" if commit else run_id
 
 
-def _values(frame: Frame, run_id: str, column: str, manifest_path: tuple[str, ...]) -> list[str]:
+WORKER_DEVICE = ("workers", 0, "device", "name")  # the device the run's first worker reported
+
+
+def _values(frame: Frame, run_id: str, column: str, manifest_path: tuple[str | int, ...]) -> list[str]:
     found = _single(frame.df[column])
     if not found:
         m = frame.manifests[run_id]
         for key in manifest_path:
-            m = m.get(key) if isinstance(m, dict) else None
+            if isinstance(key, int):
+                m = m[key] if isinstance(m, list) and len(m) > key else None
+            else:
+                m = m.get(key) if isinstance(m, dict) else None
         if m:
             found = [str(m)]
     return found
@@ -276,12 +287,17 @@ def _values(frame: Frame, run_id: str, column: str, manifest_path: tuple[str, ..
 def check_comparable(base: Frame, cand: Frame) -> list[str]:
     """Run-level differences that make latencies incomparable: device model and backend.
 
-    Returns one message per difference, naming both values; empty when the runs match.
+    Returns one message per difference, naming both values; empty when the runs match. A run
+    without records has no device to compare: InputError says so instead.
     """
     base_id, cand_id = _one_run(base, "BASE"), _one_run(cand, "CAND")
+    for side, frame, run_id in (("BASE", base, base_id), ("CAND", cand, cand_id)):
+        if frame.df.empty:
+            raise InputError(f"{side} {quoted(run_id)} holds no records (nothing was measured); expected a run with "
+                             "at least one finished case")
     problems = []
     for what, column, path in (
-        ("device", "device_name", ("env", "device", "name")),
+        ("device", "device_name", WORKER_DEVICE),
         ("backend", "backend", ("backend",)),
     ):
         b, c = _values(base, base_id, column, path), _values(cand, cand_id, column, path)
@@ -311,11 +327,11 @@ def compare_runs(
     base_id, cand_id = _one_run(base, "BASE"), _one_run(cand, "CAND")
     mismatches = check_comparable(base, cand)
     if mismatches and not allow_mismatch:
-        raise NotComparable("; ".join(mismatches) + "; pass --allow-mismatch (allow_mismatch=True) to compare anyway")
+        raise NotComparable("; ".join(mismatches) + "; pass --allow-mismatch to compare anyway")
     b = {r["case_id"]: r for r in base.df.to_dict("records")}
     c = {r["case_id"]: r for r in cand.df.to_dict("records")}
     pairs = [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed) for k in sorted(b.keys() | c.keys())]
-    devices = _values(base, base_id, "device_name", ("env", "device", "name"))
+    devices = _values(base, base_id, "device_name", WORKER_DEVICE)
     backends = _values(base, base_id, "backend", ("backend",))
     return Comparison(
         _table(pairs), "runs", _label(base, base_id), _label(cand, cand_id), threshold, confidence,
@@ -365,167 +381,6 @@ def compare_variants(
     pairs = [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed) for k in sorted(b.keys() | c.keys())]
     return Comparison(
         _table(pairs), "variants", f"{bv.name} in {_label(frame, run_id)}", f"{cv.name} in {run_id}", threshold,
-        confidence, " + ".join(_values(frame, run_id, "device_name", ("env", "device", "name"))),
+        confidence, " + ".join(_values(frame, run_id, "device_name", WORKER_DEVICE)),
         " + ".join(_values(frame, run_id, "backend", ("backend",))), (), frame.warnings,
     )  # fmt: skip
-
-
-# ---------------------------------------------------------------------------------- formatting
-
-
-def _fmt_ms(v) -> str:
-    return "-" if not isinstance(v, (int, float)) or v != v else f"{v:#.4g}"
-
-
-def _fmt_change(row) -> str:
-    r = row["ratio"]
-    return "-" if r != r else _pct(r)
-
-
-def _fmt_ci(row) -> str:
-    lo, hi = row["ci_low"], row["ci_high"]
-    return "-" if lo != lo else f"{_pct(lo)} .. {_pct(hi)}"
-
-
-def _fmt_p(row) -> str:
-    p = row["p_value"]
-    return "-" if p != p else (f"{p:.2g}" if p >= 0.001 else "<0.001")
-
-
-def _fmt_count(v: float, name: str) -> str:
-    if v != v:
-        return "?"
-    if not name.endswith("bytes"):
-        return f"{v:g}"
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if abs(v) >= size:
-            return f"{v / size:.3g} {unit}"
-    return f"{v:g} B"
-
-
-_EVIDENCE_LABELS = {
-    "htod_count": "HtoD copies", "sync_calls": "syncs", "layout_copy_bytes": "layout copy", "peak_bytes": "peak",
-}  # fmt: skip
-
-
-def _evidence(row) -> str:
-    """Trace figures that differ between the sides, e.g. 'HtoD copies 1 -> 0'."""
-    parts = []
-    for name in EVIDENCE_COLUMNS:
-        b, c = row.get(f"base_{name}", math.nan), row.get(f"cand_{name}", math.nan)
-        if (b == b or c == c) and not (b == c):
-            parts.append(f"{_EVIDENCE_LABELS[name]} {_fmt_count(b, name)} -> {_fmt_count(c, name)}")
-    return ", ".join(parts)
-
-
-def _note(row) -> str:
-    # With an interval, change/CI/p say it all; otherwise the message is the explanation. Trace
-    # figures that differ between the sides follow: the evidence of what changed.
-    parts = [] if row["ci_low"] == row["ci_low"] else [str(row["message"])]
-    if row["base_status"] == "ok" and row["cand_status"] == "ok":
-        parts.append(_evidence(row))
-    return "; ".join(p for p in parts if p)
-
-
-def _rows_text(df: pd.DataFrame) -> list[list[str]]:
-    return [
-        [r["verdict"], _fmt_change(r), _fmt_ci(r), _fmt_p(r), _fmt_ms(r["base_median_ms"]),
-         _fmt_ms(r["cand_median_ms"]), str(r["case"]), _note(r)]
-        for _, r in df.iterrows()
-    ]  # fmt: skip
-
-
-_HEADER = ["verdict", "change", "95% CI", "p", "base ms", "cand ms", "case", "note"]
-
-
-def _table_of(result: Comparison | pd.DataFrame) -> tuple[pd.DataFrame, Comparison | None]:
-    if isinstance(result, Comparison):
-        return result.table, result
-    return result, None
-
-
-def _counts_line(df: pd.DataFrame) -> str:
-    found = df["verdict"].value_counts().to_dict() if len(df) else {}
-    parts = [f"{found[v.value]} {v.value}" for v in SEVERITY if found.get(v.value)]
-    return ", ".join(parts) or "no cases"
-
-
-def format_table(result: Comparison | pd.DataFrame) -> str:
-    """Plain-text table for a terminal: a header line naming both sides, then one row a pair."""
-    df, comp = _table_of(result)
-    header = _HEADER if comp is None else [h if h != "95% CI" else f"{comp.confidence * 100:g}% CI" for h in _HEADER]
-    rows = _rows_text(df)
-    widths = [max([len(header[i])] + [len(r[i]) for r in rows]) for i in range(len(header))]
-    right = {1, 3, 4, 5}
-    lines = []
-    if comp is not None:
-        lines.append(f"BASE {comp.base_label}  vs  CAND {comp.cand_label}")
-        lines.append(
-            f"device {comp.device or 'unknown'}, backend {comp.backend or 'unknown'}, "
-            f"threshold +-{comp.threshold * 100:.1f}%, ratio = cand / base of medians"
-        )
-        lines.extend(f"warning: {m} (compared anyway: --allow-mismatch)" for m in comp.mismatches)
-        lines.extend(f"warning: {w}" for w in comp.warnings)
-    lines.append(_counts_line(df))
-
-    def fmt(cells):
-        out = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(cells)]
-        return "  ".join(out).rstrip()
-
-    lines.append(fmt(header))
-    lines.append(fmt(["-" * w for w in widths]))
-    lines.extend(fmt(r) for r in rows)
-    return "\n".join(lines) + "\n"
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _md_table(rows: list[list[str]], header: list[str]) -> list[str]:
-    align = ["---", "---:", "---", "---:", "---:", "---:", "---", "---"]
-    out = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
-    for r in rows:
-        cells = [f"**{r[0]}**" if r[0] in (Verdict.SLOWER.value, Verdict.FAILED.value) else r[0]]
-        cells += [_md(c) for c in r[1:6]] + [f"`{_md(r[6])}`", _md(r[7])]
-        out.append("| " + " | ".join(cells) + " |")
-    return out
-
-
-def format_markdown(result: Comparison | pd.DataFrame) -> str:
-    """Markdown for a pull-request comment: summary line, the pairs that need a look, and the
-    pairs judged "same" folded into a <details> block.
-    """
-    df, comp = _table_of(result)
-    lines = []
-    if comp is not None:
-        what = "variants" if comp.mode == "variants" else "runs"
-        lines.append(f"### dsabench compare ({what}): `{comp.cand_label}` vs `{comp.base_label}`")
-        lines.append("")
-        lines.append(
-            f"Device {comp.device or 'unknown'}, backend {comp.backend or 'unknown'}. "
-            "Change = ratio of medians cand / base; "
-            f"{comp.confidence * 100:g}% bootstrap CI; a change counts only when the whole interval lies beyond "
-            f"+-{comp.threshold * 100:.1f}%."
-        )
-        for m in comp.mismatches:
-            lines.append(f"\n> **Warning:** {_md(m)} (compared anyway with --allow-mismatch)")
-        for w in comp.warnings:
-            lines.append(f"\n> Warning: {_md(w)}")
-        lines.append("")
-    lines.append(f"**{_counts_line(df)}**")
-    lines.append("")
-    header = _HEADER if comp is None else [h if h != "95% CI" else f"{comp.confidence * 100:g}% CI" for h in _HEADER]
-    same = df["verdict"] == Verdict.SAME.value if len(df) else pd.Series([], dtype=bool)
-    shown, folded = df[~same], df[same]
-    if len(shown):
-        lines.extend(_md_table(_rows_text(shown), header))
-        lines.append("")
-    if len(folded):
-        lines.append(f"<details><summary>{len(folded)} same</summary>")
-        lines.append("")
-        lines.extend(_md_table(_rows_text(folded), header))
-        lines.append("")
-        lines.append("</details>")
-        lines.append("")
-    return "\n".join(lines)

@@ -32,7 +32,8 @@ def package_version(name: str) -> str | None:
 
 
 def git_state(path: Path) -> dict:
-    """HEAD SHA and whether the work tree has uncommitted changes; None outside a git checkout."""
+    """HEAD SHA, whether the work tree has uncommitted changes, and the commit's subject line
+    (what the dashboard shows beside the SHA); None outside a git checkout."""
     def git(*args):
         return subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True, timeout=10)
 
@@ -43,7 +44,9 @@ def git_state(path: Path) -> dict:
     if head.returncode != 0:
         return {"sha": None, "dirty": None}
     dirty = git("status", "--porcelain", "--untracked-files=no")
-    return {"sha": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    subject = git("log", "-1", "--format=%s")
+    return {"sha": head.stdout.strip(), "dirty": bool(dirty.stdout.strip()),
+            "message": subject.stdout.strip() or None if subject.returncode == 0 else None}
 
 
 def gpus() -> list[dict]:

@@ -27,6 +27,7 @@ from dsabench.store.schema import Timing
 from dsabench.analysis.stats import summarize
 
 PROBE_ITERS = 3
+MIN_SAMPLES = 3  # fewest samples a median and its interval can be computed from
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,8 @@ class Protocol:
     def __post_init__(self) -> None:
         if self.mode not in ("hot", "cold"):
             raise ValueError(f"protocol mode {self.mode!r}; expected 'hot' or 'cold'")
-        if self.min_samples < 3:
-            raise ValueError(f"protocol min_samples {self.min_samples}; expected at least 3 (a median needs them)")
+        if self.min_samples < MIN_SAMPLES:
+            raise ValueError(f"protocol min_samples {self.min_samples}; expected at least {MIN_SAMPLES} (a median needs them)")
 
 
 # A GPU sample of >= 1 ms puts event resolution (~0.5 us) three orders below it. On a CPU the
@@ -84,10 +85,12 @@ class _Series:
 def _start(step: Callable[[], object], clock, sync, protocol: Protocol) -> _Series:
     """Warm-up and probe: how many forwards make one sample."""
     warm_n, warm_ms = _warm_up(step, sync, protocol)
-    span = clock.start()
+    (span,) = clock.spans(1)
+    clock.start(span)
     for _ in range(PROBE_ITERS):
         step()
-    estimate_ms = max(clock.elapsed_ms(clock.stop(span)) / PROBE_ITERS, 1e-6)
+    clock.stop(span)
+    estimate_ms = max(clock.elapsed_ms(span) / PROBE_ITERS, 1e-6)
     k = 1 if protocol.mode == "cold" else max(1, math.ceil(protocol.min_sample_ms / estimate_ms))
     return _Series(step, k, warm_n, warm_ms)
 
@@ -99,17 +102,18 @@ def _chunk(series: _Series, clock, protocol: Protocol, flush, sync) -> None:
     ahead during the flush and launch overhead would vanish from the sample of every variant
     that does not block the host, favouring it (seen on the H100: patched 'cold' faster than hot).
     """
+    spans = clock.spans(protocol.chunk)  # device events are made here, outside every sample
+    step, k, cold = series.step, series.k, protocol.mode == "cold" and flush is not None
     t0 = time.perf_counter()
-    spans = []
-    for _ in range(protocol.chunk):
-        if protocol.mode == "cold" and flush is not None:
+    for span in spans:
+        if cold:
             flush()
             sync()
-        s = clock.start()
-        for _ in range(series.k):
-            series.step()
-        spans.append(clock.stop(s))
-    series.samples.extend(clock.elapsed_ms(s) / series.k for s in spans)
+        clock.start(span)
+        for _ in range(k):
+            step()
+        clock.stop(span)
+    series.samples.extend(clock.elapsed_ms(s) / k for s in spans)
     series.elapsed_s += time.perf_counter() - t0
 
 
@@ -140,15 +144,26 @@ def _timing(series: _Series, clock, note: str = "") -> Timing:
     )
 
 
+class StepFailed(Exception):
+    """Step `index` of `measure_interleaved` raised; `__cause__` is its exception.
+
+    A device error surfaces when a chunk's events are read, and every chunk is read before the
+    next step's chunk starts, so the step whose warm-up, probe or chunk raised is the one whose
+    work failed: no per-forward bookkeeping is needed to know it.
+    """
+
+    def __init__(self, index: int) -> None:
+        super().__init__(f"step {index} raised")
+        self.index = index
+
+
 def measure(step: Callable[[], object], clock, sync: Callable[[], None], protocol: Protocol,
-            flush: Callable[[], None] | None = None, log: Callable[[str], None] | None = None) -> Timing:
+            flush: Callable[[], None] | None = None) -> Timing:
     """Time `step` (one forward or one graph replay) by the protocol above."""
     series = _start(step, clock, sync, protocol)
     while not series.reason:
         _chunk(series, clock, protocol, flush, sync)
         series.reason = _stop_reason(series, protocol)
-    if log is not None and not series.reason.startswith("precision"):
-        log(f"Warn: {series.reason}")
     return _timing(series, clock)
 
 
@@ -161,15 +176,24 @@ def measure_interleaved(steps: Sequence[Callable[[], object]], clock, sync: Call
     alike instead of on whichever ran first. Every step stays in the rotation until all of them
     meet the stopping rule (or the caps, which apply per step), so all get the same rounds; the
     order within a round is a fresh seeded permutation, so no variant always follows another.
+    Raises `StepFailed` naming the step whose work raised.
     """
     import numpy as np  # noqa: PLC0415
 
-    series = [_start(step, clock, sync, protocol) for step in steps]
+    series = []
+    for i, step in enumerate(steps):
+        try:
+            series.append(_start(step, clock, sync, protocol))
+        except Exception as exc:
+            raise StepFailed(i) from exc
     rng = np.random.default_rng(seed)
     round_no = 0
     while True:
         for i in rng.permutation(len(series)):
-            _chunk(series[i], clock, protocol, flush, sync)
+            try:
+                _chunk(series[i], clock, protocol, flush, sync)
+            except Exception as exc:
+                raise StepFailed(int(i)) from exc
         round_no += 1
         reasons = [_stop_reason(s, protocol) for s in series]
         capped = [r and not r.startswith("precision") for r in reasons]

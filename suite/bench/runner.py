@@ -4,8 +4,12 @@ One worker process per device (`--devices 0,1` sets CUDA_VISIBLE_DEVICES per wor
 devices means one worker on the default device). A worker whose process dies (segfault,
 killed) or whose record says its CUDA context may be broken (failed capture, out of memory,
 crash) is replaced before the next case; the case is recorded with status `crashed` and the
-exit signal. Only this process writes `cases.jsonl`, one line per case, so an interrupted run
-keeps every finished case, and `--resume` skips them.
+exit signal. A worker that cannot be replaced records the case it was for as `crashed` with
+the reason and leaves the rest of the queue to the other workers; if none is left, the run
+stops and says how many cases `--resume` would finish. A record that cannot be written (a
+full disk) stops the run: every record written before it stays. Only this process writes
+`cases.jsonl`, one line per case, so an interrupted run keeps every finished case, and
+`--resume` skips them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Callable
 from dsabench.workload.cases import Case
 from dsabench.store.schema import Record
 from dsabench.store import rundir as store
+from dsabench.bench.scratch import remove_scratch
 from dsabench.bench.worker import WorkerOptions, worker_main
 
 HELLO_TIMEOUT_S = 600.0  # a cold framework import plus CUDA context creation
@@ -58,16 +63,38 @@ def work_items(cases: tuple[Case, ...], interleave: bool = True) -> list[tuple[C
     return [tuple(i) for i in items]
 
 
+def item_cost(item: tuple[Case, ...]) -> float:
+    """A relative estimate of an item's wall time, to hand out the longest work first: each case
+    costs its set-up (filling the cache, on the order of its bytes) plus its passes (attention work
+    per forward, a proxy for where the protocol's time caps bind)."""
+    return sum(c.cache_bytes() / 1e9 + c.num_tokens * c.heads * c.topk / 1e7 + 1.0 for c in item)
+
+
+def schedule(items: list[tuple[Case, ...]]) -> list[tuple[Case, ...]]:
+    """Longest first (stable for equal costs): with several devices taking from one queue, the
+    last items to start are the short ones, so every device stays busy until close to the end."""
+    return sorted(items, key=item_cost, reverse=True)
+
+
 class WorkersFailed(RuntimeError):
     """No worker could start (backend missing, device absent): nothing could be measured."""
 
 
 @dataclass
 class RunStats:
+    """How a run ended. `unfinished` cases got no record: `--resume` measures them."""
+
     done: int = 0
     by_status: dict = field(default_factory=dict)
     interrupted: bool = False
     workers: list = field(default_factory=list)
+    write_error: str = ""  # the record or manifest that could not be written, and why
+    lost_workers: list = field(default_factory=list)  # a worker that could not start or restart, and why
+    unfinished: int = 0
+
+    @property
+    def incomplete(self) -> bool:
+        return bool(self.write_error) or self.unfinished > 0
 
 
 def _signal_name(exitcode: int | None) -> str:
@@ -100,6 +127,7 @@ class WorkerHandle:
         self.proc = None
         self.conn = None
         self.hello: dict | None = None
+        self.label = f"device {device}" if device is not None else "the default device"
 
     def start(self) -> dict:
         ctx = mp.get_context("spawn")
@@ -111,22 +139,21 @@ class WorkerHandle:
         self.conn = parent
         if not parent.poll(HELLO_TIMEOUT_S):
             self.stop()
-            raise RuntimeError(f"worker for device {self.device} did not start within {HELLO_TIMEOUT_S:.0f} s")
+            raise RuntimeError(f"the worker for {self.label} did not start within {HELLO_TIMEOUT_S:.0f} s")
         try:
             msg = parent.recv()
         except EOFError:
-            code = self.proc.exitcode if self.proc else None
-            raise RuntimeError(f"worker for device {self.device} died while starting ({_signal_name(code)})") from None
+            self.proc.join(timeout=5)  # reaped, so that its exit code or signal can be named
+            code = self.proc.exitcode
+            raise RuntimeError(f"the worker for {self.label} died while starting ({_signal_name(code)})") from None
         if "fatal" in msg:
             self.stop()
-            raise RuntimeError(f"worker for device {self.device} could not start the {self.backend} backend: {msg['fatal']}")
+            raise RuntimeError(f"the worker for {self.label} could not start the {self.backend} backend: {msg['fatal']}")
         self.hello = msg["hello"]
         return self.hello
 
     def run(self, cases: tuple[Case, ...], timeout_s: float) -> tuple[list[dict] | None, str]:
-        """(records, '') or (None, why the worker died)."""
-        if self.proc is None or not self.proc.is_alive():
-            self.start()
+        """(records, '') or (None, why the worker died). The worker must be running."""
         try:
             self.conn.send({"cases": [c.params() for c in cases]})
             if not self.conn.poll(timeout_s):
@@ -140,20 +167,22 @@ class WorkerHandle:
             return None, why
 
     def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.join(timeout=5)
-        self.proc = None
+        proc, self.proc = self.proc, None  # the main thread may kill while the driving thread stops
+        if proc is not None:
+            proc.kill()
+            proc.join(timeout=5)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.is_alive():
+        proc = self.proc
+        if proc is not None and proc.is_alive():
             try:
                 self.conn.send(None)
-                self.proc.join(timeout=10)
+                proc.join(timeout=10)
             except (BrokenPipeError, OSError):
                 pass
-            if self.proc.is_alive():
-                self.kill()
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=5)
         self.proc = None
 
 
@@ -163,6 +192,11 @@ def crashed_record(case: Case, opts: WorkerOptions, backend: str, device: dict, 
         params=case.params(), status="crashed", message=why, backend=backend, device=device,
         worker={"recycle": True},
     ).to_json()
+
+
+def _write_error(path: Path, exc: BaseException) -> str:
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return f"could not write {path}: {detail}"
 
 
 def run_cases(
@@ -176,35 +210,83 @@ def run_cases(
     case_timeout_s: float = 1800.0,
     interleave: bool = True,
 ) -> RunStats:
-    """Run `cases` over one worker per device; `on_record(record, done, total)` after each append."""
+    """Run `cases` over one worker per device; `on_record(record, done, total)` after each append.
+
+    Raises WorkersFailed only when no worker started at all; every other failure is in the stats.
+    """
     stats = RunStats()
+    traces = Path(run_dir) / store.TRACES
+    remove_scratch(traces)  # what a worker killed in an earlier attempt at this run left behind
     todo: "queue.Queue[tuple[Case, ...]]" = queue.Queue()
-    for item in work_items(cases, interleave):
+    for item in schedule(work_items(cases, interleave)):
         todo.put(item)
     lock = threading.Lock()
     stop = threading.Event()
-    errors: list[str] = []
     handles: list[WorkerHandle] = []
+
+    def write_failed(path: Path, exc: BaseException) -> None:
+        if not stats.write_error:
+            stats.write_error = _write_error(path, exc)
+        stop.set()
+
+    def emit(records: list[dict], device: str | None) -> bool:
+        """Append the records in order; False (and the run stops) when one cannot be written."""
+        for record in records:
+            record.setdefault("worker", {})["device_env"] = device
+            with lock:
+                if stop.is_set():
+                    return False
+                try:
+                    store.append_record(run_dir, record)
+                except Exception as exc:  # noqa: BLE001 - a full disk is reported as one, not as a bad backend
+                    write_failed(Path(run_dir) / store.CASES, exc)
+                    return False
+                stats.done += 1
+                stats.by_status[record["status"]] = stats.by_status.get(record["status"], 0) + 1
+                on_record(record, stats.done, len(cases))
+        return True
+
+    def lost(item, device, ident: dict, why: str) -> None:
+        with lock:
+            stats.lost_workers.append(why)
+        emit([crashed_record(c, opts, backend, ident, f"not measured: {why}") for c in item], device)
 
     def drive(device: str | None) -> None:
         handle = WorkerHandle(backend, device, opts)
         with lock:
             handles.append(handle)
         try:
-            hello = handle.start()
+            try:
+                hello = handle.start()
+            except Exception as exc:  # noqa: BLE001
+                with lock:
+                    stats.lost_workers.append(str(exc))
+                return
             with lock:
                 stats.workers.append({"device_env": device, **hello})
                 if on_worker:
-                    on_worker(hello)
+                    try:
+                        on_worker(hello)
+                    except Exception as exc:  # noqa: BLE001
+                        write_failed(Path(run_dir) / store.MANIFEST, exc)
+                        return
             while not stop.is_set():
                 try:
                     item = todo.get_nowait()
                 except queue.Empty:
                     return
                 if handle.proc is None or not handle.proc.is_alive():
-                    handle.start()
+                    try:
+                        handle.start()
+                    except Exception as exc:  # noqa: BLE001
+                        lost(item, device, (handle.hello or {}).get("device", {}),
+                             f"could not restart: {exc}")
+                        return
                 pid = handle.proc.pid
                 records, why = handle.run(item, case_timeout_s * len(item))
+                if records is None or any(r.get("worker", {}).get("recycle") for r in records):
+                    handle.kill()  # the next item gets a fresh process and CUDA context
+                    remove_scratch(traces, pid)
                 if stop.is_set():
                     return  # interrupted: a case cut short is not a crash; --resume measures it
                 if records is None:
@@ -212,18 +294,8 @@ def run_cases(
                     records = [crashed_record(c, opts, backend, ident, why) for c in item]
                     for r in records:
                         r["worker"]["pid"] = pid
-                elif any(r.get("worker", {}).get("recycle") for r in records):
-                    handle.kill()  # the next item gets a fresh process and CUDA context
-                for record in records:
-                    record.setdefault("worker", {})["device_env"] = device
-                    with lock:
-                        store.append_record(run_dir, record)
-                        stats.done += 1
-                        stats.by_status[record["status"]] = stats.by_status.get(record["status"], 0) + 1
-                        on_record(record, stats.done, len(cases))
-        except Exception as exc:  # noqa: BLE001
-            with lock:
-                errors.append(str(exc))
+                if not emit(records, device):
+                    return
         finally:
             handle.stop()
 
@@ -234,16 +306,26 @@ def run_cases(
         while any(t.is_alive() for t in threads):
             for t in threads:
                 t.join(timeout=0.2)
+            if stop.is_set():  # a write failed: the other workers' cases in flight cannot be kept
+                _kill_all(handles, traces)
     except KeyboardInterrupt:
         stop.set()
         stats.interrupted = True
-        for h in list(handles):  # a worker mid-case is killed: its case is simply not recorded
-            h.kill()
+        _kill_all(handles, traces)  # a worker mid-case is killed: its case is simply not recorded
         for t in threads:
             t.join(timeout=2)
-    if errors and stats.done < len(cases) and not stats.interrupted:
-        raise WorkersFailed("; ".join(errors))
+    if not stats.workers and not stats.interrupted and not stats.write_error:
+        raise WorkersFailed("; ".join(stats.lost_workers))
+    stats.unfinished = len(cases) - stats.done
     return stats
+
+
+def _kill_all(handles: list[WorkerHandle], traces: Path) -> None:
+    for h in list(handles):
+        pid = h.proc.pid if h.proc is not None else None
+        h.kill()
+        if pid is not None:
+            remove_scratch(traces, pid)
 
 
 def progress_printer(stream=sys.stderr) -> Callable[[dict, int, int], None]:

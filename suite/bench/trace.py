@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -97,11 +98,20 @@ def load_events(path) -> pd.DataFrame:
 
 
 def write_gzip(src: Path, dst: Path) -> Path:
-    """Gzip `src` into `dst` (Perfetto and chrome://tracing open gzipped JSON directly)."""
+    """Gzip `src` into `dst` (Perfetto and chrome://tracing open gzipped JSON directly).
+
+    Written beside `dst` and renamed over it, so a full disk leaves no truncated trace.
+    """
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    with open(src, "rb") as fin, gzip.open(dst, "wb") as fout:
-        shutil.copyfileobj(fin, fout)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.partial")
+    try:
+        with open(src, "rb") as fin, gzip.open(tmp, "wb") as fout:
+            shutil.copyfileobj(fin, fout)
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return dst
 
 

@@ -2,7 +2,8 @@
 
 Each step that can fail maps to a record status: InvalidCase -> `invalid`, Unsupported ->
 `unsupported`, CaptureFailed -> `capture_failed`, out-of-memory -> `oom`, anything else ->
-`crashed` with the exception text. After a failed capture or an out-of-memory error the CUDA
+`crashed` with the exception text; an output with a NaN or inf element -> `nonfinite` with
+the count and first index (`output_check`). After a failed capture or an out-of-memory error the CUDA
 context may be broken, so the record asks the runner to replace this worker.
 """
 
@@ -18,12 +19,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from dsabench.bench.backends.base import Backend, Marker
+from dsabench.bench.backends.base import NULL_MARKER, Backend, Marker, nvtx_marker
 from dsabench.workload.cases import Case
+from dsabench.workload.dims import DEFAULT_DIMS
 from dsabench.errors import CaptureFailed, InvalidCase, Unsupported
 from dsabench.workload.inputs import make_host_inputs
-from dsabench.bench.protocol import Protocol
-from dsabench.store.schema import Record
+from dsabench.bench.output_check import nonfinite_report
+from dsabench.bench.protocol import Protocol, StepFailed, protocol_for
+from dsabench.store.schema import NO_CHECK, Record
 from dsabench.workload.phases import PHASE_NAMES
 
 ORACLE_MAX_SCORES = 2_000_000  # T * H * topk above which --check skips the float64 oracle (too slow)
@@ -31,14 +34,24 @@ ORACLE_MAX_SCORES = 2_000_000  # T * H * topk above which --check skips the floa
 
 @dataclass(frozen=True)
 class WorkerOptions:
+    """What every case of a run shares. `protocol` None: the worker takes the GPU or CPU protocol
+    from the device its backend actually runs on, with `protocol_overrides` (the flags) on top."""
+
     run_id: str
     run_dir: str
-    protocol: Protocol
+    protocol: Protocol | None
     check: bool = False
     profile_iters: int = 5
     phase_iters: int = 3
     nvtx_in_timed: bool = False
     trace: bool = True
+    protocol_overrides: dict = field(default_factory=dict)
+
+    def for_device(self, gpu: bool) -> "WorkerOptions":
+        """These options with the protocol settled for the worker's own device."""
+        if self.protocol is not None:
+            return self
+        return dataclasses.replace(self, protocol=protocol_for(gpu, **self.protocol_overrides))
 
 
 @dataclass
@@ -55,9 +68,9 @@ class PhaseTimer(Marker):
     Used only in its own pass: the syncs it adds would distort a latency sample.
     """
 
-    def __init__(self, inner: Marker, sync, memory) -> None:
+    def __init__(self, sync, memory) -> None:
         super().__init__(None, False)
-        self._inner, self._sync, self._memory = inner, sync, memory
+        self._sync, self._memory = sync, memory
         self.times: dict[str, float] = {}
         self.allocated: dict[str, int] = {}
 
@@ -69,8 +82,7 @@ class PhaseTimer(Marker):
             self._sync()
             before = self._memory.allocated() if self._memory else 0
             t0 = time.perf_counter()
-            with self._inner(name):
-                yield
+            yield
             self._sync()
             self.times[name] = self.times.get(name, 0.0) + (time.perf_counter() - t0) * 1e3
             if self._memory:
@@ -85,6 +97,11 @@ def _digest(data: bytes) -> str:
 
 def _oracle_fits(case: Case) -> bool:
     return case.num_tokens * case.heads * case.topk <= ORACLE_MAX_SCORES
+
+
+def _oracle_limit(case: Case) -> str:
+    n = case.num_tokens * case.heads * case.topk
+    return f"too large for the float64 oracle: tokens*heads*topk = {n:,} > {ORACLE_MAX_SCORES:,}"
 
 
 def _fail(out: Outcome, backend: Backend, exc: BaseException) -> None:
@@ -131,55 +148,82 @@ class _CaseRun:
         if case.variant.layout == "view" and case.cache_heads != 1 and case.has_decode:
             from dsabench.bench.backends.common import view_refusal  # noqa: PLC0415
 
-            raise InvalidCase(view_refusal([case.num_blocks, case.cache_heads, case.block_size, 656]))
+            raise InvalidCase(view_refusal([case.num_blocks, case.cache_heads, case.block_size,
+                                            DEFAULT_DIMS.record_bytes]))
 
     def check_output(self, state, host, background) -> None:
         backend, case, variant = self.backend, self.case, self.case.variant
-        mark = backend.marker(True) if self.opts.nvtx_in_timed else _null()
+        mark = nvtx_marker() if self.opts.nvtx_in_timed else NULL_MARKER
 
         def forward():
             return backend.forward(state, variant, mark)
 
         result = forward()
         backend.synchronize()
-        output = {"digest": _digest(backend.output_bytes(result)), "shape": list(result.shape), "dtype": "bfloat16"}
-        if self.opts.check and _oracle_fits(case):
+        data = backend.output_bytes(result)
+        output = {"digest": _digest(data), "shape": list(result.shape), "dtype": "bfloat16"}
+        bad = nonfinite_report(data, result.shape)
+        if self.opts.check and bad is None and _oracle_fits(case):
             from dsabench.reference import oracle  # noqa: PLC0415
 
             ref = oracle.forward(case, host, background)
             output["oracle_rel_error"] = float(oracle.relative_error(backend.output_numpy(result), ref))
             output["oracle_bound"] = oracle.REL_ERROR_BOUND
+        elif self.opts.check:
+            output["oracle_skipped"] = "the output is not finite" if bad else _oracle_limit(case)
+        else:
+            output["oracle_skipped"] = NO_CHECK
         if case.has_decode:
             output["layout_copy_bytes"] = backend.layout_copy_bytes(state, variant)
         self.out.data["output"] = output
-        del result
-        if case.graph:
+        del result, data
+        if case.graph and bad is None:
             replay, static_out = backend.capture(forward)
             replay()
             backend.synchronize()
             # what the graph computes is what is checked: its output replaces the eager one
             output["eager_digest"] = output["digest"]
-            output["digest"] = _digest(backend.output_bytes(static_out))
+            data = backend.output_bytes(static_out)
+            output["digest"] = _digest(data)
+            bad = nonfinite_report(data, static_out.shape)
             self.step = replay
         else:
             self.step = forward
+        if bad is not None:  # wrong whatever the other variants give: recorded, not timed
+            output["nonfinite"] = bad
+            self.out.status, self.out.message = "nonfinite", bad["message"]
+        if self.opts.nvtx_in_timed:
+            self.step = _nvtx_iterations(self.step)
 
-    def time_alone(self, log) -> None:
-        self.out.data["timing"] = _timing(self.backend, self.step, self.opts.protocol, log)
+    def time_alone(self) -> None:
+        self.out.data["timing"] = _timing(self.backend, self.step, self.opts.protocol)
 
     def after_timing(self, state) -> None:
         backend, case, variant, opts = self.backend, self.case, self.case.variant, self.opts
         self.out.data["phases_ms"] = _phase_pass(backend, state, variant, opts.phase_iters)
         self.out.data["memory"] = _memory_pass(backend, state, variant)
+        # A graph replay is one launch: it cannot be split by phase, and its memory is the graph's
+        # pool made at capture. Both figures come from eager forwards of the same variant, and the
+        # record says so, so that no chart labels them "CUDA Graph".
+        self.out.data["sources"] = {"timing": "graph" if case.graph else "eager",
+                                    "phases_ms": "eager", "memory": "eager"}
         if opts.trace and opts.profile_iters > 0:
-            path = Path(opts.run_dir) / "traces" / f"{case.id}.{backend.name}.trace.json.gz"
-            profiled = self.step if case.graph else (lambda: backend.forward(state, variant, backend.marker(True)))
-            backend.record_trace(profiled, opts.profile_iters, path)
-            from dsabench.bench.trace import aggregate, load_events  # noqa: PLC0415
+            self._trace(state)
 
-            agg = aggregate(load_events(path))
-            agg["file"] = str(path.relative_to(opts.run_dir))
-            self.out.data["trace"] = agg
+    def _trace(self, state) -> None:
+        backend, case, variant, opts = self.backend, self.case, self.case.variant, self.opts
+        path = Path(opts.run_dir) / "traces" / f"{case.id}.{backend.name}.trace.json.gz"
+        profiled = self.step if case.graph else (lambda: backend.forward(state, variant, backend.marker(True)))
+        try:
+            backend.record_trace(profiled, opts.profile_iters, path)
+        except OSError as exc:  # a full disk loses the trace, not the case's measurements
+            self.out.message = f"trace not written: {path}: {exc.strerror or exc}"
+            return
+        from dsabench.bench.trace import aggregate, load_events  # noqa: PLC0415
+
+        agg = aggregate(load_events(path))
+        agg["file"] = str(path.relative_to(opts.run_dir))
+        self.out.data["trace"] = agg
 
     def record(self) -> Record:
         case, d = self.case, self.out.data
@@ -198,23 +242,19 @@ class _CaseRun:
             trace=d.get("trace"),
             memory=d.get("memory"),
             output=d.get("output"),
+            sources=d.get("sources", {}),
             started_at=self.started,
             wall_s=round(time.perf_counter() - self.t0, 3),
             worker={"pid": os.getpid(), "recycle": self.out.recycle},
         )
 
 
-def run_case(backend: Backend, case: Case, opts: WorkerOptions, log=None) -> Record:
-    """Measure one case; never raises for a case-level failure, the record carries it."""
-    return run_group(backend, [case], opts, log)[0]
-
-
-def run_group(backend: Backend, cases: list[Case], opts: WorkerOptions, log=None) -> list[Record]:
+def run_group(backend: Backend, cases: list[Case], opts: WorkerOptions) -> list[Record]:
     """Measure the variants of one configuration (same inputs) with their timing interleaved.
 
     The inputs are built once and shared: the variants differ only in the lines #7253 changed, so
     the same bytes go in. With more than one case the timed samples are taken in rounds across the
-    variants (`measure.measure_interleaved`), so slow drift of the host or device is shared
+    variants (`protocol.measure_interleaved`), so slow drift of the host or device is shared
     instead of deciding which variant looks faster. Graph cases come one at a time (a failed
     capture may poison the process for the next one).
     """
@@ -236,7 +276,7 @@ def run_group(backend: Backend, cases: list[Case], opts: WorkerOptions, log=None
         r.stage(r.check_output, state, host, background)
     live = [r for r in live if r.alive]
     if len(live) == 1:
-        live[0].stage(live[0].time_alone, log)
+        live[0].stage(live[0].time_alone)
     elif live:
         _time_interleaved(backend, live, opts)
     for r in live:
@@ -245,24 +285,27 @@ def run_group(backend: Backend, cases: list[Case], opts: WorkerOptions, log=None
 
 
 def _time_interleaved(backend: Backend, live: list[_CaseRun], opts: WorkerOptions) -> None:
-    """Interleaved timing; a variant that raises leaves the rotation with its status."""
+    """Interleaved timing; a variant whose work raises leaves the rotation with its status.
+
+    `measure_interleaved` names the step whose warm-up, probe or chunk raised (`StepFailed`),
+    so the timed forwards run unwrapped. A variant failing after a sibling failed in the same
+    process says so: a device error can be sticky and then belongs to the sibling.
+    """
     from dsabench.bench.protocol import measure_interleaved  # noqa: PLC0415
 
+    first_failure = ""
     while live:
-        current: list[_CaseRun] = []
-
-        def tracked(r: _CaseRun):
-            def step():
-                current[:] = [r]
-                return r.step()
-            return step
-
         try:
-            timings = measure_interleaved([tracked(r) for r in live], backend.clock(), backend.synchronize,
+            timings = measure_interleaved([r.step for r in live], backend.clock(), backend.synchronize,
                                           opts.protocol, flush=backend.flush_l2)
-        except Exception as exc:  # noqa: BLE001
-            culprit = current[0] if current else live[0]
-            _fail(culprit.out, backend, exc)
+        except StepFailed as failed:
+            culprit = live[failed.index]
+            _fail(culprit.out, backend, failed.__cause__)
+            if first_failure:
+                culprit.out.message = (f"raised after {first_failure} failed in the same worker (a device error "
+                                       f"may be sticky): {culprit.out.message}")
+            else:
+                first_failure = culprit.case.id
             live = [r for r in live if r is not culprit]
             continue
         for r, timing in zip(live, timings):
@@ -270,23 +313,30 @@ def _time_interleaved(backend: Backend, live: list[_CaseRun], opts: WorkerOption
         return
 
 
-def _null():
-    from dsabench.bench.backends.base import NULL_MARKER  # noqa: PLC0415
+def _nvtx_iterations(step):
+    """`step` inside an NVTX range `dsabench.iter` (domain `dsabench`) per call: `--nvtx` only."""
+    from dsabench.bench.trace import ITER_RANGE  # noqa: PLC0415
 
-    return NULL_MARKER
+    mark = nvtx_marker()
+
+    def marked():
+        with mark(ITER_RANGE):
+            return step()
+
+    return marked
 
 
-def _timing(backend: Backend, step, protocol: Protocol, log):
+def _timing(backend: Backend, step, protocol: Protocol):
     from dsabench.bench.protocol import measure  # noqa: PLC0415
 
-    return measure(step, backend.clock(), backend.synchronize, protocol, flush=backend.flush_l2, log=log)
+    return measure(step, backend.clock(), backend.synchronize, protocol, flush=backend.flush_l2)
 
 
 def _phase_pass(backend: Backend, state, variant, iters: int) -> dict[str, list[float]]:
     """Per-phase host time with a synchronize at every phase edge, `iters` forwards."""
     samples: dict[str, list[float]] = {}
     for _ in range(iters):
-        timer = PhaseTimer(_null(), backend.synchronize, None)
+        timer = PhaseTimer(backend.synchronize, None)
         backend.forward(state, variant, timer)
         for name in PHASE_NAMES:
             if name in timer.times:
@@ -302,7 +352,7 @@ def _memory_pass(backend: Backend, state, variant) -> dict | None:
     backend.synchronize()
     before = probe.allocated()
     probe.reset_peak()
-    timer = PhaseTimer(_null(), backend.synchronize, probe)
+    timer = PhaseTimer(backend.synchronize, probe)
     result = backend.forward(state, variant, timer)
     backend.synchronize()
     peak = probe.peak()
@@ -328,7 +378,11 @@ def worker_main(conn: Any, backend_name: str, device_env: dict, opts: WorkerOpti
 
     try:
         backend = get_backend(backend_name, device)
-        conn.send({"hello": {"device": backend.device_identity(), "availability": dataclasses.asdict(backend.availability())}})
+        identity = backend.device_identity()
+        # the protocol follows the device this worker really runs on, not a guess made before it started
+        opts = opts.for_device(identity.get("kind") == "gpu")
+        conn.send({"hello": {"device": identity, "availability": dataclasses.asdict(backend.availability()),
+                             "protocol": dataclasses.asdict(opts.protocol), "pid": os.getpid()}})
     except Exception as exc:  # noqa: BLE001
         conn.send({"fatal": f"{type(exc).__name__}: {exc}"})
         return

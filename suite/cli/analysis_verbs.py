@@ -8,15 +8,18 @@ main CLI calls `args.func(args)`, which returns the exit code: 0 fine, 1 regress
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
-from dsabench.analysis.compare import DEFAULT_THRESHOLD, compare_runs, compare_variants, format_markdown, format_table
+from dsabench.analysis.compare import DEFAULT_THRESHOLD, compare_runs, compare_variants
 from dsabench.errors import DsabenchError
 from dsabench.store.frames import export_parquet, load_runs
 from dsabench.analysis.history import MAX_PVALUE, MIN_CHANGE, find_change_points, format_history
+from dsabench.cli import flags
 from dsabench.cli.exit_codes import EXIT_OK, EXIT_REGRESSION
 from dsabench.cli.output import fail as _fail, threshold as _threshold, warn as _warn
+from dsabench.present.compare_text import format_markdown, format_table
 
 def cmd_compare(args: argparse.Namespace) -> int:
     try:
@@ -71,7 +74,7 @@ def register(subparsers) -> None:
         help="compare two runs case by case, or two variants inside one run",
         description=(
             "Judge each case as faster, slower, same, undecided, new, missing, failed or not_comparable from the "
-            "ratio of medians CAND / BASE and its 95%% bootstrap interval. BASE and CAND are run directories "
+            "ratio of medians CAND / BASE and its 95% bootstrap interval. BASE and CAND are run directories "
             "(or directories holding the shards of one run)."
         ),
     )
@@ -86,8 +89,10 @@ def register(subparsers) -> None:
                    help="compare runs from different device models or backends anyway")  # fmt: skip
     p.add_argument("--variants", action="store_true",
                    help="compare variants inside the one run BASE (--cand-variant vs --base-variant)")  # fmt: skip
-    p.add_argument("--base-variant", default="baseline", help="with --variants (default baseline)")
-    p.add_argument("--cand-variant", default="patched", help="with --variants (default patched)")
+    p.add_argument("--base-variant", type=flags.variant("--base-variant"), default="baseline",
+                   help="with --variants: 'baseline', 'patched' or SCALE+LAYOUT (default baseline)")
+    p.add_argument("--cand-variant", type=flags.variant("--cand-variant"), default="patched",
+                   help="with --variants: 'baseline', 'patched' or SCALE+LAYOUT (default patched)")
     p.set_defaults(func=cmd_compare)
 
     p = subparsers.add_parser("export", help="write runs as one table to Parquet (needs pyarrow)")
@@ -101,7 +106,10 @@ def register(subparsers) -> None:
         description="Runs are ordered by their manifests' created_at; each device model and backend is its own series.",
     )
     p.add_argument("paths", type=Path, nargs="+", metavar="RESULTS_DIR_OR_RUNS")
-    p.add_argument("--max-pvalue", type=float, default=MAX_PVALUE, help=f"default {MAX_PVALUE}")
-    p.add_argument("--min-change", type=float, default=MIN_CHANGE, help=f"relative, default {MIN_CHANGE}")
+    p.add_argument("--max-pvalue", type=flags.float_in("--max-pvalue", 0, 1, True, False, " (a p-value)"),
+                   default=MAX_PVALUE, help=f"largest p-value of a change point, in (0, 1] (default {MAX_PVALUE})")
+    p.add_argument("--min-change", type=flags.float_in("--min-change", 0, math.inf, False, True,
+                                                       " (a relative shift: 0.02 = 2%)"),
+                   default=MIN_CHANGE, help=f"smallest relative shift of a change point, >= 0 (default {MIN_CHANGE})")
     p.add_argument("--markdown", action="store_true")
     p.set_defaults(func=cmd_history)

@@ -11,7 +11,7 @@ from dsabench import __version__
 from dsabench.cli import analysis_verbs, present_verbs, run_verb, workload_verbs
 from dsabench.cli.exit_codes import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 from dsabench.cli.flags import Parser
-from dsabench.errors import InputError
+from dsabench.errors import InputError, shown
 
 
 def build_parser() -> Parser:
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except InputError as exc:
-        print(f"dsabench: error: {exc}", file=sys.stderr)
+        print(f"dsabench: error: {shown(exc, limit=None)}", file=sys.stderr)  # one printable line, whatever it quotes
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("dsabench: interrupted", file=sys.stderr)

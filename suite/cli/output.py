@@ -6,11 +6,12 @@ import argparse
 import sys
 
 from dsabench.cli.exit_codes import EXIT_BAD_INPUT
+from dsabench.errors import shown
 
 
 def fail(verb: str, problem: Exception | str) -> int:
     """Print the one-line error of `dsabench VERB` and return the bad-input exit code."""
-    print(f"dsabench {verb}: error: {problem}", file=sys.stderr)
+    print(f"dsabench {verb}: error: {shown(problem, limit=None)}", file=sys.stderr)  # one printable line
     return EXIT_BAD_INPUT
 
 

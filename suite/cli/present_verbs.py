@@ -30,6 +30,7 @@ def default_out(paths: Sequence[Path], run_id: str) -> Path:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    out = args.out
     try:
         rs = load_run_set(args.runs, args.run_id)
         base = load_run_set(args.baseline, args.baseline_run_id, what="--baseline") if args.baseline else None
@@ -39,6 +40,8 @@ def cmd_report(args: argparse.Namespace) -> int:
                               allow_mismatch=args.allow_mismatch)  # fmt: skip
     except DsabenchError as exc:
         return _fail("report", exc)
+    except OSError as exc:  # e.g. a full disk while writing: nothing is left behind (build_report)
+        return _fail("report", f"--out {out}: cannot write {exc.filename or 'the bundle'}: {exc.strerror or exc}")
     _warn("report", rs.frame.warnings)
     print(f"wrote {report.path} and {2 * len(report.charts)} chart files (PNG + SVG) for run {rs.run_id!r}")
     return EXIT_OK

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dsabench import __version__
 from dsabench.cli import flags
-from dsabench.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_REGRESSION
+from dsabench.cli.exit_codes import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_REGRESSION
 from dsabench.errors import InputError
 from dsabench.store import rundir as store
 
@@ -22,26 +22,44 @@ DEFAULT_OUT = Path("results") / "runs"
 
 
 def register(sub) -> None:
+    from dsabench.bench.protocol import CPU_PROTOCOL, GPU_PROTOCOL, MIN_SAMPLES  # noqa: PLC0415
+
     r = sub.add_parser("run", help="measure the cases of a preset or scenario file")
     r.add_argument("scenarios", nargs="?", default="smoke", help="preset name (smoke, pr, nightly) or a .toml file")
     r.add_argument("--out", type=Path, default=DEFAULT_OUT, help="directory that receives the run directory")
-    r.add_argument("--backend", choices=["paddle", "torch"], default="paddle")
+    r.add_argument("--backend", choices=["paddle", "torch"], default="paddle",
+                   help="framework that runs the forward: paddle (FastDeploy's) or torch, its mirror (default paddle)")
     r.add_argument("--check", action="store_true",
                    help="compare outputs bit for bit across variants and with the float64 oracle; exit 1 on a mismatch")
     r.add_argument("--devices", type=flags.devices, help="one worker per GPU, e.g. 0,1 (default: one worker, default device)")
-    r.add_argument("--shard", type=flags.shard, help="run shard K of N (by case id), e.g. 1/4")
+    r.add_argument("--shard", type=flags.shard,
+                   help="run shard K of N, e.g. 1/4; cases are split by case group (the variants of one case stay "
+                        "together in one shard)")
     r.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish an interrupted run without redoing finished cases")
+    r.add_argument("--retry-failed", action="store_true",
+                   help="with --resume: measure the cases recorded 'crashed' again (their records move to "
+                        "cases.retried.jsonl)")
     r.add_argument("--filter", type=flags.regex, help="only cases whose id matches this regular expression")
-    r.add_argument("--run-id", help="name of the run directory (default: time, preset and backend)")
+    r.add_argument("--run-id", type=flags.run_id,
+                   help="name of the run directory: letters, digits, '.', '_', '-' (default: time, preset and backend)")
     r.add_argument("--max-time-s", type=flags.positive_float("--max-time-s"), help="time cap of one case's timing loop")
-    r.add_argument("--precision", type=flags.positive_float("--precision"), help="target CI half-width of the median (0.01 = 1%%)")
-    r.add_argument("--min-samples", type=flags.positive_int("--min-samples"))
-    r.add_argument("--profile-iters", type=int, default=5, help="forwards in the profiled pass (0: no trace)")
+    r.add_argument("--precision", type=flags.float_in("--precision", 0, 1, True, True, " (a fraction: 0.01 = 1%)"),
+                   help="target CI half-width of the median, a fraction in (0, 1) (0.01 = 1%%)")
+    r.add_argument("--min-samples", type=flags.min_samples, metavar="N",
+                   help=f"samples every case takes before the precision rule may stop it: {MIN_SAMPLES} to "
+                        f"{GPU_PROTOCOL.max_samples} (default {GPU_PROTOCOL.min_samples} on a GPU, "
+                        f"{CPU_PROTOCOL.min_samples} on a CPU; below 6 the 95%% interval of the median is [min, max] "
+                        "and covers less)")
+    r.add_argument("--profile-iters", type=flags.int_in("--profile-iters", 0, 1000), default=5,
+                   help="forwards in the profiled pass, 0 to 1000 (0: no trace; default 5)")
     r.add_argument("--no-interleave", action="store_true",
                    help="time each case on its own instead of interleaving the eager variants of a case")
     r.add_argument("--nvtx", action="store_true", help="keep NVTX ranges in the timed passes too (for an Nsight capture)")
-    r.add_argument("--measured-checkout", type=Path, help="FastDeploy checkout whose git SHA goes into the manifest")
-    r.add_argument("--case-timeout-s", type=flags.positive_float("--case-timeout-s"), default=1800.0)
+    r.add_argument("--measured-checkout", type=flags.git_checkout, metavar="DIR",
+                   help="FastDeploy git checkout whose commit SHA goes into the manifest")
+    r.add_argument("--case-timeout-s", type=flags.positive_float("--case-timeout-s"), default=1800.0, metavar="S",
+                   help="wall-clock seconds one case may take in its worker (per variant for an interleaved group) "
+                        "before the worker is killed and the case recorded crashed (default 1800)")
     r.set_defaults(func=cmd_run)
 
 
@@ -59,31 +77,26 @@ def _run_dir_name(run_id: str, shard) -> str:
 def cmd_run(args) -> int:
     from dsabench.bench import env, runner  # noqa: PLC0415
     from dsabench.workload import scenarios  # noqa: PLC0415
-    from dsabench.bench.protocol import protocol_for  # noqa: PLC0415
     from dsabench.analysis.checks import check_outputs
     from dsabench.present.summary import format_check, summary_table  # noqa: PLC0415
     from dsabench.bench.worker import WorkerOptions  # noqa: PLC0415
+    from dsabench.cli.device_fit import refuse_oversized  # noqa: PLC0415
 
     if args.profile_iters < 0:
         raise InputError(f"--profile-iters {args.profile_iters}: expected an integer >= 0")
+    if args.retry_failed and args.resume is None:
+        raise InputError("--retry-failed: only with --resume RUN_DIR (it measures a run's crashed cases again)")
     if args.resume is not None:
-        manifest = store.read_manifest(args.resume)
-        sset = scenarios.load(manifest["scenario_file"])
-        if sset.sha256 != manifest["scenario_sha256"]:
-            raise InputError(
-                f"--resume {args.resume}: scenario file {manifest['scenario_file']} changed since the run began "
-                f"(sha256 {sset.sha256[:12]} != {manifest['scenario_sha256'][:12]}); start a new run")
-        run_dir, run_id = Path(args.resume), manifest["run_id"]
-        backend, shard = manifest["backend"], tuple(manifest["shard"]) if manifest.get("shard") else None
-        opts_saved = manifest["options"]
-        check, filt = opts_saved["check"], re.compile(opts_saved["filter"]) if opts_saved.get("filter") else None
-        interleave_off = not opts_saved.get("interleave", True)
+        _writer, manifest = store.resume_run(args.resume)  # validated; this process is its only writer until return
+        sset = _resume_scenarios(args.resume, manifest, scenarios.load)
+        run_dir, run_id = Path(args.resume), manifest.run_id
+        backend, shard, saved = manifest.backend, manifest.shard, manifest.options
+        check, filt = saved.check, re.compile(saved.filter) if saved.filter else None
+        interleave_off = not saved.interleave
         # A resumed run measures the rest as the run began: same protocol, passes and devices.
-        devices = tuple(opts_saved["devices"]) if opts_saved.get("devices") else None
-        profile_iters, nvtx = opts_saved.get("profile_iters", 5), opts_saved.get("nvtx_in_timed", False)
-        from dsabench.bench.protocol import Protocol  # noqa: PLC0415
-
-        protocol = Protocol(**manifest["protocol"])
+        devices, profile_iters, nvtx = saved.devices, saved.profile_iters, saved.nvtx_in_timed
+        protocol = _resume_protocol(args.resume, manifest)
+        protocol_overrides = dict(manifest.protocol_overrides)
     else:
         sset = scenarios.load_named(args.scenarios)
         backend, shard, check, filt = args.backend, args.shard, args.check, args.filter
@@ -94,11 +107,16 @@ def cmd_run(args) -> int:
         if shard is not None and args.run_id is None:
             print("warning: --shard without --run-id: give every shard the same --run-id so that they load as one run",
                   file=sys.stderr)
-        run_id = args.run_id or _run_id(sset.name, backend)
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", run_id):
-            raise InputError(f"--run-id {run_id!r}: expected letters, digits, '.', '_' or '-' only")
+        run_id = args.run_id if args.run_id is not None else _run_id(sset.name, backend)
+        problem = store.run_id_problem(run_id)
+        if problem:
+            raise InputError(f"--run-id {ascii(run_id)[:120]}: {problem}")
         run_dir = args.out / _run_dir_name(run_id, shard)
         manifest = None
+        # the protocol (GPU or CPU) is settled by each worker from the device it really runs on
+        protocol = None
+        protocol_overrides = {k: v for k, v in (("max_time_s", args.max_time_s), ("precision", args.precision),
+                                                ("min_samples", args.min_samples)) if v is not None}
 
     cases = sset.cases
     if filt is not None:
@@ -107,55 +125,52 @@ def cmd_run(args) -> int:
         cases = runner.select_shard(cases, *shard)
     if not cases:
         raise InputError(f"{sset.path}: no case left after --filter/--shard; nothing to run")
-    if args.resume is None:
-        gpu_expected = (devices is not None and any(not d.startswith("cpu:") for d in devices)) or (
-            devices is None and _cuda_likely(backend))
-        protocol = protocol_for(gpu_expected, max_time_s=args.max_time_s, precision=args.precision,
-                                min_samples=args.min_samples)
+    refuse_oversized(cases, devices)  # before allocating anything: cases the device cannot hold
 
     if manifest is None:
-        manifest = {
-            "schema": store.SCHEMA_VERSION,
-            "run_id": run_id,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": ["dsabench", *sys.argv[1:]],
-            "preset": sset.name,
-            "scenario_file": str(sset.path),
-            "scenario_sha256": sset.sha256,
-            "scenario_description": sset.description,
-            "backend": backend,
-            "shard": list(shard) if shard else None,
-            "cases_planned": len(cases),
-            "options": {"check": check, "filter": filt.pattern if filt else None, "devices": devices,
-                        "interleave": not interleave_off,
-                        "profile_iters": profile_iters, "nvtx_in_timed": nvtx},
-            "protocol": protocol.__dict__,
-            "dsabench_version": __version__,
-            **env.collect(args.measured_checkout),
-            "workers": [],
-        }
-        store.create_run_dir(run_dir, manifest)
+        manifest = store.Manifest(
+            run_id=run_id, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            command=("dsabench", *sys.argv[1:]), preset=sset.name, scenario_file=str(Path(sset.path).resolve()),
+            scenario_sha256=sset.sha256, scenario_description=sset.description, backend=backend, shard=shard,
+            cases_planned=len(cases),
+            options=store.RunOptions(check=check, filter=filt.pattern if filt else None, devices=devices,
+                                     interleave=not interleave_off, profile_iters=profile_iters, nvtx_in_timed=nvtx),
+            protocol=None, protocol_overrides=protocol_overrides, dsabench_version=__version__,  # protocol: from the first worker
+            **store.machine(env.collect(args.measured_checkout)),
+        )  # fmt: skip
+        _writer = store.begin_run(run_dir, manifest)  # the lock, held until this returns: one writer per run dir
         created = True
     else:
         created = False
+    if args.retry_failed:
+        from dsabench.store.retry import RETRIED, set_aside  # noqa: PLC0415
+
+        retried = set_aside(run_dir)
+        print(f"--retry-failed: {len(retried)} crashed case(s) to measure again (old records in "
+              f"{run_dir / RETRIED})", file=sys.stderr)
     done = store.finished_case_ids(run_dir)
     todo = tuple(c for c in cases if c.id not in done)
     print(f"run {run_id}: {len(todo)} of {len(cases)} cases to measure ({backend} backend) -> {run_dir}", file=sys.stderr)
 
     opts = WorkerOptions(run_id=run_id, run_dir=str(run_dir), protocol=protocol, check=check,
-                         profile_iters=profile_iters, nvtx_in_timed=nvtx, trace=profile_iters > 0)
+                         profile_iters=profile_iters, nvtx_in_timed=nvtx, trace=profile_iters > 0,
+                         protocol_overrides=protocol_overrides)
 
     def on_worker(hello: dict) -> None:
-        manifest["workers"].append(hello)
-        store.write_json_atomic(run_dir / store.MANIFEST, manifest)
+        worker = store.add_worker(run_dir, manifest, hello)  # the first worker's protocol becomes the run's
+        if worker.protocol is not None and worker.protocol != manifest.protocol:
+            print(f"warning: the worker on {hello['device'].get('kind')} device {hello['device'].get('name')} "
+                  f"times with a different protocol than the first worker (GPU and CPU workers in one run); "
+                  "each worker's protocol is in the manifest's 'workers'", file=sys.stderr)
 
     try:
         stats = runner.run_cases(todo, run_dir, backend, devices or (None,), opts, runner.progress_printer(),
                                  on_worker, case_timeout_s=args.case_timeout_s, interleave=not interleave_off)
     except runner.WorkersFailed as exc:
-        if created and not store.read_records(run_dir)[0]:
-            shutil.rmtree(run_dir)  # nothing measured: leave no half-written run directory
-        raise InputError(f"--backend {backend}: {exc}") from None
+        if created and _holds_nothing_measured(run_dir):
+            shutil.rmtree(run_dir)  # no worker started: leave no half-written run directory
+        flag = f"--devices {','.join(devices)}" if devices else f"--backend {backend}"
+        raise InputError(f"{flag}: {exc}") from None
     records, warnings = store.read_records(run_dir)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -167,15 +182,55 @@ def cmd_run(args) -> int:
     if stats.interrupted:
         print(f"interrupted: finish with  dsabench run --resume {run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if stats.incomplete:
+        _say_incomplete(stats, run_dir, len(records))
+        return EXIT_INCOMPLETE
+    for why in stats.lost_workers:  # the other workers measured its cases
+        print(f"warning: {why}; the other workers measured its cases", file=sys.stderr)
     if check and not result.ok:
         return EXIT_REGRESSION
     return EXIT_OK
 
 
-def _cuda_likely(backend: str) -> bool:
-    """Pick the GPU protocol when a GPU is visible, without importing a framework here."""
-    from dsabench.bench.env import gpus  # noqa: PLC0415
+def _resume_scenarios(run_dir: Path, manifest, load):
+    """The run's scenario file, found from any directory (schema 2 stores it resolved) and unchanged."""
+    path = Path(manifest.scenario_file)
+    where = f"--resume {run_dir}: scenario file {path} (from {store.MANIFEST})"
+    if not path.is_file():
+        hint = "" if path.is_absolute() else "; it was recorded relative: resume from the directory the run began in"
+        raise InputError(f"{where} is not there (or not a file){hint}")
+    sset = load(path)
+    if sset.sha256 != manifest.scenario_sha256:
+        raise InputError(f"{where} changed since the run began (sha256 {sset.sha256[:12]} != "
+                         f"{manifest.scenario_sha256[:12]}); start a new run")  # fmt: skip
+    return sset
 
-    return bool(gpus())
+
+def _resume_protocol(run_dir: Path, manifest):
+    from dsabench.bench.protocol import Protocol  # noqa: PLC0415
+
+    if manifest.protocol is None:
+        return None  # no worker settled it before the run stopped: the resumed run's workers do
+    try:
+        return Protocol(**manifest.protocol.fields())
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{Path(run_dir) / store.MANIFEST}: key 'protocol': {exc}") from None
 
 
+def _holds_nothing_measured(run_dir: Path) -> bool:
+    """Only the manifest and an empty traces/ folder: what a run whose workers never started leaves."""
+    names = {p.name for p in run_dir.iterdir()}
+    traces = run_dir / store.TRACES
+    return names <= {store.MANIFEST, store.TRACES, store.LOCK} and (not traces.is_dir() or not any(traces.iterdir()))
+
+
+def _say_incomplete(stats, run_dir: Path, n_records: int) -> None:
+    """Why the run stopped short, what is kept, and the command that finishes it."""
+    if stats.write_error:
+        print(f"dsabench: error: {stats.write_error}; the run stopped", file=sys.stderr)
+    for why in stats.lost_workers:
+        print(f"dsabench: error: {why}", file=sys.stderr)
+    crashed = stats.by_status.get("crashed", 0)
+    retry = " --retry-failed" if crashed else ""
+    print(f"incomplete: {n_records} records kept in {run_dir / store.CASES}, {stats.unfinished} case(s) not measured; "
+          f"fix the cause, then finish with  dsabench run --resume {run_dir}{retry}", file=sys.stderr)

@@ -29,7 +29,8 @@ def cmd_scenarios_list(args) -> int:
 
 
 def cmd_scenarios_show(args) -> int:
-    from dsabench.workload.scenarios import format_cases_table, load_named  # noqa: PLC0415
+    from dsabench.present.cases_table import format_cases_table  # noqa: PLC0415
+    from dsabench.workload.scenarios import load_named  # noqa: PLC0415
 
     sset = load_named(args.name)
     print(f"{sset.path}  sha256 {sset.sha256[:16]}  {sset.description}")

@@ -144,7 +144,8 @@ def _attend(q: np.ndarray, keys: np.ndarray, idx: np.ndarray, scale: float) -> n
     """softmax(scale * q . K[idx]) . V[idx] per token in float64, idx -1 excluded, [T, H, 512].
 
     q: [T, H, 576] float64; keys: [S, 576] float64 (V = keys[:, :512]); idx: [T, topk] rows of
-    keys or -1. A token with no valid index outputs zeros. Tokens go in steps that bound the
+    keys or -1; a -1 contributes nothing, whatever row 0 holds (its gathered key and value are
+    zeroed). A token with no valid index outputs zeros. Tokens go in steps that bound the
     gathered keys to _GATHER_BYTES.
     """
     t, h, _ = q.shape
@@ -157,6 +158,7 @@ def _attend(q: np.ndarray, keys: np.ndarray, idx: np.ndarray, scale: float) -> n
         sel = idx[lo : lo + step]
         valid = sel != MASKED
         k = keys[np.where(valid, sel, 0)]  # [c, topk, 576]
+        k[~valid] = 0.0  # a masked entry gathered row 0: zero it, so 0 * (NaN or inf) never reaches the output
         logits = scale * np.matmul(q[lo : lo + step], k.transpose(0, 2, 1))  # [c, H, topk]
         logits = np.where(valid[:, None, :], logits, -np.inf)
         peak = logits.max(axis=2, keepdims=True, initial=-np.inf)

@@ -1,41 +1,61 @@
-"""Run directories on disk: manifest, JSON Lines of records, loading into pandas.
+"""Run directories on disk: the one module that writes and reads manifest.json and cases.jsonl.
 
-A run directory holds `manifest.json` (written once, atomically) and `cases.jsonl` (one record
-appended per finished case with a single write and an fsync, so a killed run leaves every
-finished case readable and at worst one truncated last line, which loading reports and skips).
-JSON Lines is the source of truth; Parquet is an export.
+A run directory holds `manifest.json` (written atomically) and `cases.jsonl` (one record appended
+per finished case with a single write and an fsync, so a killed run leaves every finished case
+readable and at worst one truncated last line, which loading reports and skips). One process
+writes a run directory at a time: `begin_run` and `resume_run` hold an exclusive lock on it.
+Loading decodes into the types of `store.schema`, so damage anywhere is one InputError naming
+the file, the line, the key and what was expected. JSON Lines is the source of truth.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import Mapping
 
 from dsabench.errors import InputError
-from dsabench.store.schema import SCHEMA_VERSION, STATUSES
+from dsabench.store.codec import builtins, convert, decode_manifest, decode_record, encode
+from dsabench.store.files import FILE_MODE, StoreWriteError, write_all as _write_all, write_atomic as _write_atomic
+from dsabench.store.lock import LOCK, RunLock, lock_run_dir
+from dsabench.store.schema import (  # noqa: F401 - the writer's types, for `from dsabench.store import rundir as store`
+    SCHEMA_VERSION, STATUSES, Manifest, ProtocolSettings, Record, RunOptions, WorkerInfo, machine, run_id_problem,
+)
+
+__all__ = [
+    "CASES", "MANIFEST", "TRACES", "SCHEMA_VERSION", "STATUSES", "LoadedRun", "Manifest", "ProtocolSettings",
+    "Record", "RunLock", "RunOptions", "StoreWriteError", "add_worker", "append_record", "begin_run",
+    "create_run_dir", "drop_partial_tail", "finished_case_ids", "load_manifest", "load_records", "load_run",
+    "machine", "read_manifest", "read_records", "resume_run", "run_id_problem", "write_manifest",
+]  # fmt: skip
 
 MANIFEST = "manifest.json"
 CASES = "cases.jsonl"
 TRACES = "traces"
 
 
-def write_json_atomic(path: Path, obj) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename over it."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True, default=str)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _manifest(manifest: Manifest | Mapping) -> Manifest:
+    """The writer's manifest, checked against the schema before a byte is written."""
+    doc = builtins(manifest) if isinstance(manifest, Manifest) else dict(manifest)
+    return decode_manifest(doc, "manifest to write")
+
+
+def write_manifest(run_dir: Path, manifest: Manifest | Mapping) -> None:
+    _write_atomic(Path(run_dir) / MANIFEST, encode(_manifest(manifest)))
+
+
+def add_worker(run_dir: Path, manifest: Manifest, hello: Mapping) -> WorkerInfo:
+    """Record a started worker's hello in the manifest and rewrite it (atomically); the first
+    worker that settled a protocol for its device gives the run its protocol."""
+    worker = convert(dict(hello), WorkerInfo, f"{Path(run_dir) / MANIFEST}: worker hello")
+    manifest.workers.append(worker)
+    if manifest.protocol is None and worker.protocol is not None:
+        manifest.protocol = worker.protocol
+    write_manifest(run_dir, manifest)
+    return worker
 
 
 def drop_partial_tail(run_dir: Path) -> bool:
@@ -52,121 +72,234 @@ def drop_partial_tail(run_dir: Path) -> bool:
         if f.read(1) == b"\n":
             return False
         f.seek(0)
-        content = f.read()
-        keep = content.rfind(b"\n") + 1
+        keep = f.read().rfind(b"\n") + 1
         f.truncate(keep)
         f.flush()
         os.fsync(f.fileno())
     return True
 
 
-def append_record(run_dir: Path, record: dict) -> None:
-    """Append one record as one line with one write(2) on an O_APPEND descriptor, then fsync."""
-    line = (json.dumps(record, sort_keys=True, default=str, allow_nan=True) + "\n").encode()
-    drop_partial_tail(run_dir)
-    fd = os.open(Path(run_dir) / CASES, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+def append_record(run_dir: Path, record: Record | Mapping) -> None:
+    """Append one record (checked against the schema) as one line: one write(2) on an O_APPEND
+    descriptor, then fsync.
+
+    When the write fails (a full disk: ENOSPC, EDQUOT, or EFBIG under a file size limit) the
+    file is cut back to its last whole line, so every finished case stays and --resume can
+    carry on; the StoreWriteError names the file.
+    """
+    doc = builtins(record) if isinstance(record, Record) else dict(record)
+    line = encode(decode_record(doc, "record to write")) + b"\n"
+    path = Path(run_dir) / CASES
     try:
-        view = memoryview(line)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        os.fsync(fd)
+        drop_partial_tail(run_dir)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+    except OSError as exc:
+        raise StoreWriteError(path, exc) from None
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            _write_all(fd, line)
+            os.fsync(fd)
+        except OSError as exc:
+            try:
+                os.ftruncate(fd, size)  # shrinking needs no space; --resume drops a tail that stays
+            except OSError:
+                pass
+            raise StoreWriteError(path, exc, f"could not append the record of case {doc.get('case_id')!r}") from None
     finally:
         os.close(fd)
 
 
-def create_run_dir(path: Path, manifest: dict) -> Path:
-    """Make a new run directory with its manifest; refuses to reuse a directory that has one."""
+def begin_run(path: Path, manifest: Manifest | Mapping) -> RunLock:
+    """Make a new run directory with its manifest and return its writer's lock, held.
+
+    Refuses a directory that already holds a run, or one another process is writing. If the
+    manifest cannot be written, what this call made is removed again: nothing half-written.
+    """
     path = Path(path)
-    if (path / MANIFEST).exists():
-        raise InputError(f"{path}: already holds a run ({MANIFEST} exists); use --resume {path} to finish it")
-    path.mkdir(parents=True, exist_ok=True)
-    (path / TRACES).mkdir(exist_ok=True)
-    write_json_atomic(path / MANIFEST, manifest)
-    return path
+    checked = _manifest(manifest)
+    made = _make_dirs(path)
+    try:
+        lock = lock_run_dir(path)
+    except BaseException:
+        _remove_made(made)  # the lock file is another writer's (or nobody's): left alone
+        raise
+    try:
+        if (path / MANIFEST).exists():
+            raise InputError(f"{path}: already holds a run ({MANIFEST} exists); use --resume {path} to finish it")
+        try:
+            (path / TRACES).mkdir(exist_ok=True)
+        except OSError as exc:
+            raise StoreWriteError(path / TRACES, exc, "could not be created") from None
+        _write_atomic(path / MANIFEST, encode(checked))
+    except BaseException:
+        lock.release()
+        if not (path / MANIFEST).exists():
+            _remove_quietly((path / TRACES).rmdir, (path / LOCK).unlink)  # ours: made by this call
+            _remove_made(made)
+        raise
+    return lock
+
+
+def resume_run(path: Path) -> tuple[RunLock, Manifest]:
+    """Lock an existing run directory for finishing it, and its manifest (validated)."""
+    path = Path(path)
+    if not (path / MANIFEST).is_file():
+        raise InputError(f"{path}: not a run directory ({MANIFEST} missing)")
+    lock = lock_run_dir(path)
+    try:
+        return lock, load_manifest(path)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def create_run_dir(path: Path, manifest: Manifest | Mapping) -> Path:
+    """`begin_run`, lock released at once: a run directory written in one go (tests, tools)."""
+    begin_run(path, manifest).release()
+    return Path(path)
+
+
+def _make_dirs(path: Path) -> list[Path]:
+    """mkdir -p that remembers what it made (deepest last), as a StoreWriteError on failure."""
+    missing = []
+    p = path
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreWriteError(path, exc, "cannot be created as a run directory") from None
+    if not path.is_dir():
+        raise InputError(f"{path}: is not a directory; expected a run directory")
+    return list(reversed(missing))
+
+
+def _remove_quietly(*removals) -> None:
+    for remove in removals:
+        try:
+            remove()
+        except OSError:
+            pass  # not there, or not empty: then it is not ours to remove
+
+
+def _remove_made(made: list[Path]) -> None:
+    """Remove the directories `_make_dirs` made, deepest first, while they are empty."""
+    for d in reversed(made):
+        try:
+            d.rmdir()
+        except OSError:
+            break
+
+
+# ------------------------------------------------------------------------------------- reading
 
 
 @dataclass(frozen=True)
 class LoadedRun:
+    """One run directory as loaded: typed manifest and records, and what loading had to skip.
+
+    `manifest` and `records` are the same data as plain JSON (dicts), for readers that index by key.
+    """
+
     path: Path
-    manifest: dict
-    records: tuple[dict, ...]
+    typed_manifest: Manifest
+    typed_records: tuple[Record, ...]
     warnings: tuple[str, ...]
+
+    @cached_property
+    def manifest(self) -> dict:
+        return self.typed_manifest.to_json()
+
+    @cached_property
+    def records(self) -> tuple[dict, ...]:
+        return tuple(r.to_json() for r in self.typed_records)
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory; expected {what}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror}); expected {what}") from None
+
+
+def load_manifest(run_dir: Path) -> Manifest:
+    path = Path(run_dir) / MANIFEST
+    if not path.exists():
+        raise InputError(f"{run_dir}: not a run directory ({MANIFEST} missing)")
+    return decode_manifest(_read_bytes(path, "a run manifest (a JSON object)"), str(path))
 
 
 def read_manifest(run_dir: Path) -> dict:
-    path = Path(run_dir) / MANIFEST
-    if not path.is_file():
-        raise InputError(f"{run_dir}: not a run directory ({MANIFEST} missing)")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
-    version = manifest.get("schema")
-    if not isinstance(version, int):
-        raise InputError(f"{path}: key 'schema' is {version!r}; expected an integer schema version")
-    if version > SCHEMA_VERSION:
-        raise InputError(
-            f"{path}: key 'schema' is {version}; this dsabench reads versions up to {SCHEMA_VERSION} (upgrade dsabench)"
-        )
-    return manifest
+    """The manifest as plain JSON, after validation and upgrade."""
+    return load_manifest(run_dir).to_json()
 
 
-def upgrade_record(record: dict, path: Path, line_no: int) -> dict:
-    """Bring a record of an older schema to the current one; the one place versions meet.
+def load_records(run_dir: Path) -> tuple[list[Record], list[str]]:
+    """All records of a run, validated; a truncated last line (a killed run) is skipped with a warning.
 
-    Version 1 is the first; later versions add their steps here.
-    """
-    version = record.get("schema")
-    if not isinstance(version, int) or version < 1:
-        raise InputError(f"{path}:{line_no}: key 'schema' is {version!r}; expected an integer >= 1")
-    if version > SCHEMA_VERSION:
-        raise InputError(
-            f"{path}:{line_no}: key 'schema' is {version}; this dsabench reads versions up to {SCHEMA_VERSION}"
-        )
-    for key in ("case_id", "status", "params"):
-        if key not in record:
-            raise InputError(f"{path}:{line_no}: missing key {key!r}")
-    if record["status"] not in STATUSES:
-        raise InputError(f"{path}:{line_no}: key 'status' is {record['status']!r}; expected one of {list(STATUSES)}")
-    return record
-
-
-def read_records(run_dir: Path) -> tuple[list[dict], list[str]]:
-    """All records of a run; a truncated last line (a killed run) is skipped with a warning.
-
-    A bad line anywhere else is an error: that is a corrupt file, not an interrupted one.
+    A bad line anywhere else is an error: that is a corrupt file, not an interrupted one. A case
+    recorded twice (two writers before runs were locked) keeps its first record, and says so.
     """
     path = Path(run_dir) / CASES
     if not path.exists():
         return [], [f"{path}: no cases recorded yet"]
-    lines = path.read_bytes().split(b"\n")
-    records, warnings = [], []
+    data = _read_bytes(path, "a file of JSON lines, one record a line")
+    lines = data.split(b"\n")
     last = len(lines) - 1
     while last >= 0 and not lines[last].strip():
         last -= 1
+    unterminated = not data.endswith(b"\n")  # a record's single write ends with its newline
+    records: list[Record] = []
+    warnings: list[str] = []
+    first_line: dict[str, int] = {}
     for i, raw in enumerate(lines[: last + 1], start=1):
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            unterminated = lines[-1] != b""  # a record's single write ends with its newline
-            if i == last + 1 and unterminated:
+            record = decode_record(raw, f"{path}:{i}")
+        except InputError:
+            if i == last + 1 and unterminated and _truncated(raw):
                 warnings.append(f"{path}:{i}: last line is truncated (run killed while writing?); skipped it")
                 continue
-            raise InputError(f"{path}:{i}: not valid JSON ({exc})") from None
-        records.append(upgrade_record(record, path, i))
+            raise
+        if record.case_id in first_line:
+            warnings.append(f"{path}:{i}: case {record.case_id!r} recorded again; kept the first record "
+                            f"(line {first_line[record.case_id]}) and ignored this one")  # fmt: skip
+            continue
+        first_line[record.case_id] = i
+        records.append(record)
     return records, warnings
 
 
+def _truncated(raw: bytes) -> bool:
+    """Whether a line is a cut-off JSON text (rather than a whole one that is wrong)."""
+    try:
+        json.loads(raw)
+    except json.JSONDecodeError:
+        return True
+    except ValueError:
+        return False
+    return False
+
+
+def read_records(run_dir: Path) -> tuple[list[dict], list[str]]:
+    """`load_records` as plain JSON dicts."""
+    records, warnings = load_records(run_dir)
+    return [r.to_json() for r in records], warnings
+
+
 def load_run(run_dir: Path) -> LoadedRun:
-    manifest = read_manifest(run_dir)
-    records, warnings = read_records(run_dir)
+    manifest = load_manifest(run_dir)
+    records, warnings = load_records(run_dir)
     return LoadedRun(Path(run_dir), manifest, tuple(records), tuple(warnings))
 
 
 def finished_case_ids(run_dir: Path) -> set[str]:
     """Ids of cases with a record already: what `--resume` skips."""
-    records, _ = read_records(run_dir)
-    return {r["case_id"] for r in records}
+    records, _ = load_records(run_dir)
+    return {r.case_id for r in records}
+

@@ -1,21 +1,32 @@
-"""The record of one measured case: what `cases.jsonl` holds, one JSON object a line.
+"""What a run writes: the typed, versioned `Manifest` (manifest.json) and `Record` (one line of cases.jsonl).
 
-Raw per-iteration samples are the record; medians and intervals are recomputed at analysis time.
-Version history lives in `store.upgrade_record`.
+msgspec Structs: the writer builds these types, and loading decodes into the same types, so a
+field has one spelling and one type on both sides and damage is found once, at load, with the
+path of the field that is wrong. Raw per-iteration samples are the record; medians and intervals
+are recomputed at analysis time. Older files reach the current version through one function,
+`upgrade_to_current`; `store.rundir` does the file work (atomic writes, the writer's lock).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+import re
+from typing import Any, Literal, Mapping, Union
 
-SCHEMA_VERSION = 1
+import msgspec
 
-STATUSES = ("ok", "capture_failed", "oom", "crashed", "unsupported", "invalid")
+SCHEMA_VERSION = 2
+
+STATUSES = ("ok", "capture_failed", "oom", "crashed", "unsupported", "invalid", "nonfinite")
+
+Scalar = Union[str, int, float, bool, None]
 
 
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=False):
+    """A part of a run file: unknown keys are refused, never silently dropped."""
 
-@dataclass(frozen=True)
-class Timing:
+
+class Timing(_Strict, frozen=True):
     """Per-iteration latencies: each sample is K back-to-back forwards divided by K.
 
     clock: `cuda_event` (device events around the K forwards) or `host` (perf_counter after a
@@ -28,36 +39,271 @@ class Timing:
     warmup_ms: float
     clock: str
     stop_reason: str
-    unit: str = "ms"
+    unit: Literal["ms"] = "ms"
+
+    def __post_init__(self) -> None:
+        for i, s in enumerate(self.samples_ms):
+            if not (math.isfinite(s) and s > 0):
+                raise ValueError(f"samples_ms[{i}] is {s!r}; expected a finite latency > 0 ms")
+        if self.iters_per_sample < 1:
+            raise ValueError(f"iters_per_sample is {self.iters_per_sample}; expected an integer >= 1")
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(_Strict, frozen=True):
+    """One measured case. `status` is one of STATUSES, with `message` saying why when it is not ok."""
+
     run_id: str
     case_id: str
     config_id: str
     group_id: str
-    params: dict
+    params: dict[str, Scalar]
     status: str
     message: str
     backend: str
-    device: dict
-    timing: Timing | None = None
-    phases_ms: dict = field(default_factory=dict)
-    trace: dict | None = None
-    memory: dict | None = None
-    output: dict | None = None
+    device: dict[str, Any]
+    timing: Union[Timing, None] = None
+    phases_ms: dict[str, list[float]] = {}
+    trace: Union[dict[str, Any], None] = None
+    memory: Union[dict[str, Any], None] = None
+    output: Union[dict[str, Any], None] = None
+    # which forward each figure came from: timing 'eager' | 'graph'; phases_ms and memory 'eager'
+    sources: dict[str, str] = {}
     started_at: str = ""
     wall_s: float = 0.0
-    worker: dict = field(default_factory=dict)
+    worker: dict[str, Any] = {}
     schema: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
-            raise ValueError(f"record {self.case_id!r}: status {self.status!r}; expected one of {list(STATUSES)}")
+            raise ValueError(f"status is {self.status!r}; expected one of {list(STATUSES)}")
+        if not self.case_id:
+            raise ValueError("case_id is empty; expected the case's id")
 
     def to_json(self) -> dict:
-        d = asdict(self)
-        if self.timing is not None:
-            d["timing"]["samples_ms"] = list(self.timing.samples_ms)
-        return d
+        """The plain-JSON form of one line of cases.jsonl (lists, not tuples; NaN and Infinity as None)."""
+        return _plain(self)
+
+
+# ---------------------------------------------------------------------------------- manifest
+
+
+class GitState(_Strict, frozen=True):
+    """A checkout's HEAD: SHA (None outside git), uncommitted changes, the commit's subject line."""
+
+    sha: Union[str, None] = None
+    dirty: Union[bool, None] = None
+    message: Union[str, None] = None
+
+
+class MeasuredCheckout(GitState, frozen=True):
+    """The checkout the run measured (`--measured-checkout`), where it is."""
+
+    path: str = ""
+
+
+class GitInfo(_Strict, frozen=True):
+    suite: GitState
+    measured: Union[MeasuredCheckout, None] = None
+
+
+class Gpu(_Strict, frozen=True):
+    """One GPU as NVML saw it when the run began, with advice where its state is not what a benchmark wants."""
+
+    index: int
+    name: str
+    uuid: Union[str, None] = None
+    driver: Union[str, None] = None
+    cuda_driver: Union[int, None] = None
+    memory_total_bytes: Union[int, None] = None
+    sm_clock_mhz: Union[int, None] = None
+    sm_clock_max_mhz: Union[int, None] = None
+    mem_clock_mhz: Union[int, None] = None
+    mem_clock_max_mhz: Union[int, None] = None
+    throttle_reasons: tuple[str, ...] = ()
+    persistence_mode: Union[int, None] = None
+    temperature_c: Union[int, None] = None
+    other_processes: int = 0
+    advice: tuple[str, ...] = ()
+
+
+class Env(_Strict, frozen=True):
+    """The machine: host, Python, package versions (None: not installed), GPUs, CPU governor."""
+
+    host: str
+    platform: str
+    processor: str
+    cpu_count: Union[int, None]
+    python: str
+    packages: dict[str, Union[str, None]]
+    cuda_visible_devices: Union[str, None]
+    gpus: tuple[Gpu, ...]
+    cpu_governor: Union[str, None] = None
+
+
+class ProtocolSettings(_Strict, frozen=True):
+    """The timing protocol the run used (the fields of `bench.protocol.Protocol`), so --resume times alike."""
+
+    warmup_min_iters: int
+    warmup_min_ms: float
+    min_sample_ms: float
+    min_samples: int
+    max_samples: int
+    precision: float
+    max_time_s: float
+    mode: Literal["hot", "cold"]
+    chunk: int
+
+    def fields(self) -> dict:
+        return msgspec.structs.asdict(self)
+
+
+class RunOptions(_Strict, frozen=True):
+    """The flags that shape what is measured; --resume reuses them."""
+
+    check: bool
+    filter: Union[str, None]
+    devices: Union[tuple[str, ...], None]
+    interleave: bool
+    profile_iters: int
+    nvtx_in_timed: bool
+
+    def __post_init__(self) -> None:
+        if self.filter is not None:
+            try:
+                re.compile(self.filter)
+            except re.error as exc:
+                raise ValueError(f"filter {self.filter!r} is not a valid regular expression ({exc})") from None
+        if self.profile_iters < 0:
+            raise ValueError(f"profile_iters is {self.profile_iters}; expected an integer >= 0")
+
+
+class WorkerInfo(_Strict, frozen=True):
+    """A worker's hello: the device it measured on, what its backend could do there, the protocol
+    it settled for that device, its process id."""
+
+    device: dict[str, Any]
+    availability: dict[str, Any]
+    protocol: Union[ProtocolSettings, None] = None
+    pid: Union[int, None] = None
+
+
+class Manifest(_Strict):
+    """manifest.json: what ran, where, how. Written when the run begins; `workers` grows as they start.
+
+    scenario_file is the resolved path of the scenario file (schema 1 kept it as typed) and
+    scenario_sha256 its contents' hash, so --resume works from any directory and refuses a changed file.
+    """
+
+    run_id: str
+    created_at: str
+    command: tuple[str, ...]
+    preset: Union[str, None]
+    scenario_file: str
+    scenario_sha256: str
+    scenario_description: str
+    backend: str
+    shard: Union[tuple[int, int], None]
+    cases_planned: int
+    options: RunOptions
+    protocol: Union[ProtocolSettings, None]  # None until a worker settles it for its device
+    dsabench_version: str
+    env: Env
+    git: GitInfo
+    workers: list[WorkerInfo] = []
+    protocol_overrides: dict[str, Union[int, float]] = {}  # --max-time-s, --precision, --min-samples as given
+    schema: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if not self.run_id:
+            raise ValueError("run_id is empty; expected the run's name")
+        if not re.fullmatch(r"[0-9a-f]{64}", self.scenario_sha256):
+            raise ValueError(f"scenario_sha256 is {self.scenario_sha256[:80]!r}; expected 64 hex digits")
+        if self.shard is not None and not 1 <= self.shard[0] <= self.shard[1]:
+            raise ValueError(f"shard is {list(self.shard)}; expected [K, N] with 1 <= K <= N")
+
+    def to_json(self) -> dict:
+        """The plain-JSON form of manifest.json (lists, not tuples)."""
+        return _plain(self)
+
+
+def machine(collected: Mapping) -> dict:
+    """`bench.env.collect()`'s {"env": ..., "git": ...} as the manifest's typed parts."""
+    return {"env": msgspec.convert(collected["env"], Env), "git": msgspec.convert(collected["git"], GitInfo)}
+
+
+def _plain(obj: msgspec.Struct) -> dict:
+    """Dicts and lists only, as a JSON reader would see them (a round trip through msgspec's encoder)."""
+    return msgspec.json.decode(msgspec.json.encode(obj, enc_hook=numpy_scalar))
+
+
+def numpy_scalar(obj):
+    """JSON-able value of what a framework hands over: a numpy scalar, a str subclass (torch's
+    TorchVersion), an int or float subclass."""
+    for plain in (bool, int, float, str):
+        if isinstance(obj, plain):
+            return plain(obj)
+    item = getattr(obj, "item", None)
+    if callable(item):
+        return item()
+    raise TypeError(f"cannot write {type(obj).__name__} into a run file")
+
+
+# ------------------------------------------------------------------------------- run ids, commits
+
+RUN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def run_id_problem(run_id: str) -> str | None:
+    """Why `run_id` cannot name a run directory, or None. Ids are names, never paths ('..', '/', '')."""
+    if RUN_ID.fullmatch(run_id):
+        return None
+    return ("expected 1 to 128 letters, digits, '.', '_' or '-', not starting with '.' or '-' "
+            "(a run id names a directory inside --out)")
+
+
+def measured_git(manifest: Manifest | Mapping) -> GitState | None:
+    """The git state of what a run measured: the measured checkout's where it has a SHA, else the suite's."""
+    git = manifest.git if isinstance(manifest, Manifest) else _git_of(manifest)
+    if git is None:
+        return None
+    for state in (git.measured, git.suite):
+        if state is not None and state.sha:
+            return state
+    return None
+
+
+def measured_commit(manifest: Manifest | Mapping) -> str | None:
+    """The commit a run measured (the one lookup every reader uses)."""
+    state = measured_git(manifest)
+    return state.sha if state is not None else None
+
+
+def _git_of(manifest: Mapping) -> GitInfo | None:
+    try:
+        return msgspec.convert(manifest.get("git"), GitInfo)
+    except msgspec.ValidationError:
+        return None  # a manifest view that was not loaded through this schema: no commit to show
+
+
+# ---------------------------------------------------------------------------------- versions
+
+
+def upgrade_to_current(doc: dict, kind: Literal["manifest", "record"]) -> dict:
+    """Bring a manifest or record of an older schema to the current one: the one place versions meet.
+
+    The caller has checked that doc["schema"] is an integer from 1 to SCHEMA_VERSION.
+    1 -> 2: `options.interleave` became required. Runs written before the flag existed timed each
+    case on its own, so a missing value means False. Schema 1 also kept scenario_file as typed
+    (maybe relative); it cannot be resolved afterwards and is left as it is.
+    """
+    version = doc["schema"]
+    if version < 2 and kind == "manifest":
+        options = doc.get("options")
+        if isinstance(options, dict):
+            doc["options"] = {"interleave": False, **options}
+    doc["schema"] = SCHEMA_VERSION
+    return doc
+
+
+# What a record's output.oracle_skipped says when the run was made without --check.
+NO_CHECK = "the run was made without --check"

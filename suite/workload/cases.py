@@ -53,21 +53,29 @@ class Case:
         """Everything but variant: the cases whose variants are compared with each other."""
         return f"{self.config_id}.{'graph' if self.graph else 'eager'}"
 
+    def request_groups(self) -> tuple[tuple[int, int, int, bool], ...]:
+        """(count, cached, new, is_prefill) per group of equal requests, in batch order.
+
+        Sizes are computed from the groups, never from one tuple per request, so that validating
+        a case of a huge batch costs no memory.
+        """
+        decode = (self.batch, self.context_len, 1, False)
+        if self.phase == "decode":
+            return (decode,)
+        if self.phase == "prefill":
+            return ((self.batch, 0, self.prefill_len, True),)
+        return ((1, 0, self.prefill_len, True), decode)
+
     def requests(self) -> tuple[tuple[int, int, bool], ...]:
         """(cached, new, is_prefill) per request, in batch order."""
-        decode = tuple((self.context_len, 1, False) for _ in range(self.batch if self.phase != "prefill" else 0))
-        if self.phase == "decode":
-            return decode
-        if self.phase == "prefill":
-            return tuple((0, self.prefill_len, True) for _ in range(self.batch))
-        return ((0, self.prefill_len, True),) + decode
+        return tuple((cached, new, pre) for n, cached, new, pre in self.request_groups() for _ in range(n))
 
     @property
     def num_tokens(self) -> int:
-        return sum(new for _, new, _ in self.requests())
+        return sum(n * new for n, _, new, _ in self.request_groups())
 
     def blocks_needed(self) -> int:
-        return sum(blocks_for(cached + new, self.block_size) for cached, new, _ in self.requests())
+        return sum(n * blocks_for(cached + new, self.block_size) for n, cached, new, _ in self.request_groups())
 
     @property
     def has_decode(self) -> bool:

@@ -5,10 +5,18 @@ Mirrors what FastDeploy hands `forward_mixed` for one layer: q after W_UK absorp
 positions and batch ids per token, and the top-k indices of the DSA indexer in both spellings:
 global cache slots for the decode kernel and rows of the new tokens for the prefill kernel.
 Values are random normal (never zeros, which hide unwritten outputs); the indices are valid for
-each request's context and causal. The paged cache holds a valid fp8_ds_mla record at every
-cached position of every request; the rest of the cache is left for the backend to fill with
-random bytes on the device (it is never read, and filling gigabytes on the host would dominate
-set-up time).
+each request's context and causal; a request shorter than top-k pads its indices with -1, as the
+DSA indexer does (index_topk 2048 against any shorter request).
+
+The paged cache holds a valid fp8_ds_mla record at every cached position of every request. Every
+other record (free blocks, the unused tail of a request's last block, cache heads past 0) holds
+what a serving cache holds there: garbage left by earlier requests. The backend fills the cache
+on the device (filling gigabytes on the host would dominate set-up time) before the context
+records go in: random bytes from a generator seeded with the case's seed, then the stripes of
+`GARBAGE_STRIPES`, which put fp8 NaN codes (0x7F, 0xFF), NaN and +-inf float32 tile scales and
+bf16 NaN rope values into every `GARBAGE_PERIOD`-th record, deterministically. A kernel that
+reads any of it (a masked top-k index gathering slot 0, say) turns the output non-finite, so the
+check catches it. `garbage_records` is the same fill on the host, for tests and the oracle.
 """
 
 from __future__ import annotations
@@ -23,6 +31,53 @@ from dsabench.workload.cases import Case
 from dsabench.workload.dims import DEFAULT_DIMS, Dims, blocks_for
 
 BF16 = ml_dtypes.bfloat16
+
+RECORD_WORDS = DEFAULT_DIMS.record_bytes // 4  # a record as 164 little-endian int32 words
+_SCALE_WORD = DEFAULT_DIMS.scale_offset // 4  # words 128..131: the 4 float32 tile scales
+_ROPE_WORD = DEFAULT_DIMS.rope_offset // 4  # words 132..163: the 64 bf16 rope values
+GARBAGE_PERIOD = 4
+
+
+@dataclass(frozen=True)
+class Stripe:
+    """The int32 `word` written at `words` of each record whose row % GARBAGE_PERIOD == `phase`.
+
+    Rows count records of the flat cache [num_blocks * cache_heads * block_size, 656].
+    """
+
+    phase: int
+    words: slice
+    word: int
+    what: str
+
+
+GARBAGE_STRIPES = (
+    Stripe(0, slice(0, _SCALE_WORD, 9), 0x7F7F7F7F, "fp8 NaN codes 0x7F in every tile's latent"),
+    Stripe(0, slice(_SCALE_WORD, _SCALE_WORD + 1), 0x7FC00000, "NaN scale of tile 0"),
+    Stripe(1, slice(4, _SCALE_WORD, 9), -1, "fp8 NaN codes 0xFF in every tile's latent"),
+    Stripe(1, slice(_SCALE_WORD + 1, _SCALE_WORD + 2), 0x7F800000, "+inf scale of tile 1"),
+    Stripe(2, slice(_SCALE_WORD + 2, _SCALE_WORD + 3), -0x00800000, "-inf scale of tile 2 (0xFF800000)"),
+    Stripe(2, slice(_ROPE_WORD, RECORD_WORDS, 5), 0x7FC07FC0, "bf16 NaN rope values"),
+    Stripe(3, slice(_SCALE_WORD + 3, _SCALE_WORD + 4), 0x7FC00000, "NaN scale of tile 3"),
+)
+
+
+def garbage_stripes(first_row: int = 0):
+    """(row slice, word slice, int32 word) of each stripe, for a block of rows starting at first_row.
+
+    A backend that fills its cache in chunks applies them to each chunk's [rows, 164] int32 view.
+    """
+    for s in GARBAGE_STRIPES:
+        yield slice((s.phase - first_row) % GARBAGE_PERIOD, None, GARBAGE_PERIOD), s.words, s.word
+
+
+def garbage_records(rng: np.random.Generator, rows: int) -> np.ndarray:
+    """[rows, 656] uint8: random bytes plus the garbage stripes, as a backend fills unused records."""
+    out = rng.integers(0, 256, (rows, DEFAULT_DIMS.record_bytes), dtype=np.uint8)
+    words = out.view("<i4")
+    for row_sel, word_sel, word in garbage_stripes():
+        words[row_sel, word_sel] = word
+    return out
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,6 @@ class Variant:
     def name(self) -> str:
         return ALIAS_OF.get(self, f"{self.scale}+{self.layout}")
 
-    @property
-    def key(self) -> str:
-        """Canonical spelling, used in case ids: never an alias."""
-        return f"{self.scale}+{self.layout}"
-
 
 BASELINE = Variant("tensor", "contiguous")
 PATCHED = Variant("scalar", "view")

@@ -1,5 +1,6 @@
-"""Real run directories on disk for the analysis tests: store.create_run_dir + append_record,
-records built from real Cases, seeded lognormal samples. No GPU, no framework."""
+"""Real run directories on disk for the analysis tests: store.create_run_dir + append_record with
+the writer's own types (manifests from tests/run_files.py, records from real Cases), seeded
+lognormal samples. No GPU, no framework."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dsabench.workload.cases import Case
 from dsabench.store.schema import Record, Timing
 from dsabench.store.rundir import append_record, create_run_dir
 from dsabench.workload.variants import BASELINE, Variant
+from run_files import gpu, manifest
 
 H100 = "NVIDIA H100 80GB HBM3"
 H200 = "NVIDIA H200"
@@ -66,24 +68,12 @@ class RunBuilder:
         created_at: str = "2025-01-01T00:00:00+00:00",
         commit: str | None = "a" * 40,
         shard: str | None = None,
-        schema: int = 1,
     ) -> Path:
-        manifest = {
-            "schema": schema,
-            "run_id": run_id or name,
-            "created_at": created_at,
-            "command": "dsabench run --preset smoke",
-            "preset": "smoke",
-            "scenario_file": "scenarios/smoke.toml",
-            "scenario_sha256": "0" * 64,
-            "backend": backend,
-            "shard": shard,
-            # the spelling env.collect writes: git.suite.sha, git.measured.sha
-            "git": {"suite": {"sha": "b" * 40, "dirty": False},
-                    **({"measured": {"path": "/src/FastDeploy", "sha": commit, "dirty": False}} if commit else {})},
-            "env": {"device": {"name": device}, "paddle": "3.1.0"},
-        }
-        path = create_run_dir(self.root / name, manifest)
+        """A run directory; `shard` is "K/N" (the manifest stores [K, N])."""
+        k_n = tuple(int(x) for x in shard.split("/")) if shard else None
+        written = manifest(run_id or name, backend=backend, created_at=created_at, shard=k_n, commit=commit,
+                           gpus=(gpu(device),), cases_planned=len(records))  # fmt: skip
+        path = create_run_dir(self.root / name, written)
         for r in records:
             append_record(path, r)
         return path

@@ -10,10 +10,9 @@ from dsabench.analysis.compare import (
     Verdict,
     compare_runs,
     compare_variants,
-    format_markdown,
-    format_table,
     judge,
 )
+from dsabench.present.compare_text import format_markdown, format_table
 from dsabench.errors import InputError
 from dsabench.store.frames import load_frame
 from dsabench.workload.variants import BASELINE, PATCHED, Variant
@@ -78,7 +77,7 @@ def test_compare_marks_cases_only_in_one_run_as_new_or_missing(builder):
     [
         ("ok", "oom", "cand_failed", "cand oom: out of memory"),
         ("capture_failed", "ok", "base_failed", "base capture_failed: capture error"),
-        ("crashed", "crashed", "both_failed", "base crashed: worker died; cand crashed: worker died"),
+        ("crashed", "crashed", "both_failed", "both crashed: worker died"),
     ],
 )
 def test_compare_marks_a_case_that_failed_in_either_run_as_failed_with_its_status(builder, base_status, cand_status, reason, text):
@@ -202,14 +201,16 @@ def test_format_markdown_puts_changes_in_a_table_and_folds_same_rows(builder):
         ],
     )
     md = format_markdown(compare_runs(load_frame([base]), load_frame([cand])))
-    assert md.startswith("### dsabench compare (runs): `cand (aaaaaaaaaaaa)` vs `base (aaaaaaaaaaaa)`")
+    # Base first, as in the terminal table and the CLI's argument order.
+    assert md.startswith("### dsabench compare (runs): base <code>base (aaaaaaaaaaaa)</code> vs candidate "
+                         "<code>cand (aaaaaaaaaaaa)</code>")
     assert "**1 slower, 1 failed, 1 same**" in md
     assert "| verdict | change | 95% CI | p | base ms | cand ms | case | note |" in md
-    assert re.search(r"\| \*\*slower\*\* \| \+(19|20)\.\d% \|", md) and f"`{slow.id}`" in md
+    assert re.search(r"\| \*\*slower\*\* \| \+(19|20)\.\d% \|", md) and f"<code>{slow.id}</code>" in md
     assert "cand oom: out of memory \\| 80 GiB" in md  # a pipe in a message cannot break the table
     details = md.split("<details><summary>1 same</summary>")[1]
-    assert f"`{same.id}`" in details and "</details>" in details
-    assert f"`{same.id}`" not in md.split("<details>")[0]
+    assert f"<code>{same.id}</code>" in details and "</details>" in details
+    assert f"<code>{same.id}</code>" not in md.split("<details>")[0]
 
 
 def test_format_functions_accept_a_bare_table(builder):
@@ -237,5 +238,70 @@ def test_format_markdown_shows_the_trace_figures_that_differ_between_variants(bu
     row = result.table.iloc[0]
     assert (row["base_htod_count"], row["cand_htod_count"], row["cand_layout_copy_bytes"]) == (1, 0, 0)
     md = format_markdown(result)
-    assert "HtoD copies 1 -> 0, layout copy 3 GiB -> 0 B" in md
+    assert "HtoD copies 1 -&gt; 0, layout copy 3 GiB -&gt; 0 B" in md  # "->", HTML-escaped
     assert "syncs" not in md  # equal on both sides: not evidence of anything
+
+
+# ------------------------------------------------------------------------ findings and escaping
+
+
+def test_a_failure_both_sides_share_is_said_once(builder):
+    case = builder.case()
+    msg = "RuntimeError: Cannot copy between CPU and CUDA tensors during CUDA graph capture"
+    base = builder.run("base", [builder.record(case, "base", None, status="crashed", message=msg)])
+    cand = builder.run("cand", [builder.record(case, "cand", None, status="crashed", message=msg)])
+    row = compare_runs(load_frame([base]), load_frame([cand])).table.iloc[0]
+    assert row["message"] == f"both crashed: {msg}"
+    assert format_table(compare_runs(load_frame([base]), load_frame([cand]))).count(msg) == 1
+
+
+def test_the_tensor_scales_failed_capture_reads_as_a_finding_not_a_failure(builder):
+    msg = "RuntimeError: Cannot copy between CPU and CUDA tensors during CUDA graph capture"
+    base_case, cand_case = builder.case(variant=BASELINE, graph=True), builder.case(variant=PATCHED, graph=True)
+    run = builder.run("r", [builder.record(base_case, "r", None, status="capture_failed", message=msg),
+                            builder.record(cand_case, "r", builder.samples(1))])  # fmt: skip
+    result = compare_variants(load_frame([run]))
+    md, text = format_markdown(result), format_table(result)
+    assert "| finding |" in md and "**failed**" not in md
+    assert "finding: capture fails (host copy)" in md and "1 expected finding" in md
+    assert text.splitlines()[-1].startswith("finding ")
+
+
+def test_a_real_failure_stays_a_failure(builder):
+    case = builder.case(variant=BASELINE, graph=False)
+    run = builder.run("r", [builder.record(case, "r", None, status="oom", message="out of memory"),
+                            builder.record(builder.case(variant=PATCHED, graph=False), "r", builder.samples(1))])
+    md = format_markdown(compare_variants(load_frame([run])))
+    assert "| **failed** |" in md and "finding" not in md
+
+
+def test_markdown_escapes_every_string_that_comes_from_a_run(builder):
+    case = builder.case()
+    evil = "<script>alert(1)</script> <img src=x onerror=alert(2)> `x` | y\nz"
+    base = builder.run("base", [builder.record(case, "base", builder.samples(1), device=evil)])
+    cand = builder.run("cand", [builder.record(case, "cand", None, status="crashed", message=evil, device=evil)])
+    md = format_markdown(compare_runs(load_frame([base]), load_frame([cand])))
+    assert "<script>" not in md and "<img" not in md
+    assert "&lt;script&gt;" in md and "&lt;img src=x onerror=alert(2)&gt;" in md
+    assert "\\`x\\`" in md and "\\| y<br>z" in md
+    for line in md.splitlines():
+        if line.startswith("| "):
+            assert line.endswith(" |") and line.count(" | ") >= 7, line
+
+
+def test_a_device_mismatch_names_the_flag_and_not_the_python_argument(builder):
+    case = builder.case()
+    base = builder.simple_run("base", {case: builder.samples(1)}, device=builder.H100)
+    cand = builder.simple_run("cand", {case: builder.samples(2)}, device=builder.H200)
+    with pytest.raises(NotComparable) as err:
+        compare_runs(load_frame([base]), load_frame([cand]))
+    assert "--allow-mismatch" in str(err.value) and "allow_mismatch=True" not in str(err.value)
+
+
+def test_compare_help_shows_a_plain_percent_sign(capsys):
+    from dsabench.cli.main import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["compare", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "95% bootstrap interval" in out and "%%" not in out

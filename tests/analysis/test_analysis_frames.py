@@ -6,6 +6,7 @@ import pytest
 
 from dsabench.errors import InputError
 from dsabench.store.frames import COLUMNS, expand_run_paths, export_parquet, load_frame, load_runs
+from dsabench.store.schema import SCHEMA_VERSION
 from dsabench.workload.variants import PATCHED
 
 
@@ -21,12 +22,14 @@ def test_load_frame_joins_shards_of_one_run_into_one_run_id(builder):
     assert sorted(frame.df["shard"]) == ["1/2", "2/2"]
 
 
-def test_load_frame_refuses_a_case_that_two_shards_both_ran(builder):
+def test_load_frame_keeps_the_first_record_of_a_case_that_two_shards_both_ran_and_says_so(builder):
     a = builder.case()
-    s1 = builder.run("s1", [builder.record(a, "r1", builder.samples(1))], run_id="r1", shard="1/2")
-    s2 = builder.run("s2", [builder.record(a, "r1", builder.samples(2))], run_id="r1", shard="2/2")
-    with pytest.raises(InputError, match=rf"run 'r1': case '{a.id}' appears twice: in .*s1 \(record 1\) and in .*s2"):
-        load_frame([s1, s2])
+    s1 = builder.run("s1", [builder.record(a, "r1", builder.samples(1, median_ms=1.0))], run_id="r1", shard="1/2")
+    s2 = builder.run("s2", [builder.record(a, "r1", builder.samples(2, median_ms=5.0))], run_id="r1", shard="2/2")
+    frame = load_frame([s1, s2])
+    assert len(frame.df) == 1 and frame.df.iloc[0]["shard"] == "1/2" and frame.df.iloc[0]["median_ms"] < 2
+    assert any(f"case '{a.id}' appears twice: in {s1} (record 1) and in {s2} (record 1); kept the one in {s1}" in w
+               for w in frame.warnings)  # fmt: skip
 
 
 def test_load_frame_loads_the_same_directory_given_twice_once(builder):
@@ -90,16 +93,18 @@ def test_load_frame_refuses_a_corrupt_line_that_is_not_the_last(builder):
 
 
 def test_load_frame_refuses_a_newer_manifest_schema_saying_to_upgrade(builder):
-    path = builder.run("r", [builder.record(builder.case(), "r", builder.samples(1))], schema=99)
-    with pytest.raises(InputError, match=r"manifest.json: key 'schema' is 99; this dsabench reads versions up to 1 \(upgrade dsabench\)"):
+    path = builder.run("r", [builder.record(builder.case(), "r", builder.samples(1))])
+    written = json.loads((path / "manifest.json").read_text())
+    (path / "manifest.json").write_text(json.dumps({**written, "schema": 99}))  # as a later dsabench would
+    with pytest.raises(InputError, match=rf"manifest.json: key 'schema' is 99; this dsabench reads versions up to {SCHEMA_VERSION} \(upgrade dsabench\)"):
         load_frame([path])
 
 
 def test_load_frame_refuses_a_newer_record_schema_naming_file_and_line(builder):
     record = builder.record(builder.case(), "r", builder.samples(1))
-    record["schema"] = 2
     path = builder.run("r", [record])
-    with pytest.raises(InputError, match=r"cases.jsonl:1: key 'schema' is 2; this dsabench reads versions up to 1"):
+    (path / "cases.jsonl").write_text(json.dumps({**record, "schema": SCHEMA_VERSION + 1}) + "\n")
+    with pytest.raises(InputError, match=rf"cases.jsonl:1: key 'schema' is {SCHEMA_VERSION + 1}; this dsabench reads versions up to {SCHEMA_VERSION}"):
         load_frame([path])
 
 

@@ -7,11 +7,10 @@ framework. A backend instance lives in one worker process and serves many cases.
 
 from __future__ import annotations
 
-import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterator
+from typing import Any, Callable, ContextManager
 
 from dsabench.workload.cases import Case
 from dsabench.workload.inputs import HostInputs
@@ -39,25 +38,65 @@ class Availability:
 
 
 class Clock(ABC):
-    """Times a region of device work; `elapsed_ms` may block until the device is done."""
+    """Times a region of device work; `elapsed_ms` may block until the device is done.
+
+    `spans(n)` makes the n span objects of a chunk (device events on a GPU) before the timed
+    region, so that creating them costs nothing inside a sample: `start` and `stop` only mark.
+    """
 
     name: str
 
     @abstractmethod
-    def start(self) -> Any: ...
+    def spans(self, n: int) -> list[Any]: ...
 
     @abstractmethod
-    def stop(self, token: Any) -> Any: ...
+    def start(self, span: Any) -> None: ...
+
+    @abstractmethod
+    def stop(self, span: Any) -> None: ...
 
     @abstractmethod
     def elapsed_ms(self, span: Any) -> float: ...
 
 
-class Marker:
-    """Opens a named phase range: NVTX (domain `dsabench`) plus the framework profiler range.
+class _NoOp:
+    """A context that does nothing; one shared instance, so entering it allocates nothing."""
 
-    The timed passes use `NULL_MARKER` unless NVTX is asked for, so that no annotation sits
-    in a latency sample; the profiled pass always marks.
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+_NO_OP = _NoOp()
+
+
+class _Ranges:
+    """The ranges one phase opens (NVTX and/or the framework's), closed in reverse order."""
+
+    __slots__ = ("_contexts",)
+
+    def __init__(self, contexts: list) -> None:
+        self._contexts = contexts
+
+    def __enter__(self) -> None:
+        for c in self._contexts:
+            c.__enter__()
+
+    def __exit__(self, *exc) -> None:
+        for c in reversed(self._contexts):
+            c.__exit__(*exc)
+
+
+class Marker:
+    """Opens a named phase range: NVTX (domain `dsabench`) and/or the framework profiler range.
+
+    The timed passes use `NULL_MARKER` (whose call returns one shared no-op context) unless
+    `--nvtx` asks for NVTX ranges, which they then get alone, never the framework's profiler
+    ranges; the profiled pass marks both.
     """
 
     def __init__(self, framework_range: Callable[[str], ContextManager] | None, use_nvtx: bool) -> None:
@@ -71,26 +110,31 @@ class Marker:
             except ImportError:
                 self._nvtx = None
 
-    @contextlib.contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        with contextlib.ExitStack() as stack:
-            if self._nvtx is not None:
-                stack.enter_context(self._nvtx.annotate(name, domain=NVTX_DOMAIN))
-            if self._framework_range is not None:
-                stack.enter_context(self._framework_range(name))
-            yield
+    def __call__(self, name: str) -> ContextManager:
+        contexts = []
+        if self._nvtx is not None:
+            contexts.append(self._nvtx.annotate(name, domain=NVTX_DOMAIN))
+        if self._framework_range is not None:
+            contexts.append(self._framework_range(name))
+        return _Ranges(contexts) if contexts else _NO_OP
 
 
 class _NullMarker(Marker):
+    """Marks nothing: a timed forward pays one call returning a shared no-op context per phase."""
+
     def __init__(self) -> None:
         super().__init__(None, False)
 
-    @contextlib.contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        yield
+    def __call__(self, name: str) -> ContextManager:
+        return _NO_OP
 
 
 NULL_MARKER = _NullMarker()
+
+
+def nvtx_marker() -> Marker:
+    """NVTX ranges only (domain `dsabench`): what `--nvtx` adds to the timed passes."""
+    return Marker(None, True)
 
 
 class Backend(ABC):

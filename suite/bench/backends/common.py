@@ -24,13 +24,27 @@ class HostClock(Clock):
     def __init__(self, sync: Callable[[], None]) -> None:
         self._sync = sync
 
-    def start(self):
-        self._sync()
-        return time.perf_counter()
+    def spans(self, n: int) -> list[list[float]]:
+        return [[0.0, 0.0] for _ in range(n)]
 
-    def stop(self, token):
+    def start(self, span) -> None:
         self._sync()
-        return (token, time.perf_counter())
+        span[0] = time.perf_counter()
+
+    def stop(self, span) -> None:
+        self._sync()
+        span[1] = time.perf_counter()
 
     def elapsed_ms(self, span) -> float:
         return (span[1] - span[0]) * 1e3
+
+
+def visible_device(cuda_visible_devices: str | None, fallback_index: int | None) -> tuple[int | None, str | None]:
+    """(index, uuid) of a worker's GPU from the first entry of CUDA_VISIBLE_DEVICES, which
+    `--devices` sets to an index (`0`) or a UUID (`GPU-...`); the backend's own index otherwise."""
+    first = (cuda_visible_devices or "").split(",")[0].strip()
+    if first.isdigit():
+        return int(first), None
+    if first.startswith("GPU-"):
+        return None, first
+    return fallback_index, None

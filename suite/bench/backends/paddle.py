@@ -10,7 +10,6 @@ README "What ran where" for which of them ran on a GPU.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 from dataclasses import dataclass
@@ -23,11 +22,11 @@ import paddle
 
 from dsabench.workload.cases import Case
 from dsabench.errors import CaptureFailed, InvalidCase, Unsupported
-from dsabench.workload.inputs import HostInputs
+from dsabench.workload.inputs import HostInputs, garbage_stripes
 from dsabench.workload.dims import DEFAULT_DIMS, FP8_MAX
 from dsabench.workload.variants import Variant
 from dsabench.bench.backends.base import NULL_MARKER, Availability, Backend, Capability, Clock, Marker, MemoryProbe
-from dsabench.bench.backends.common import HostClock, view_refusal
+from dsabench.bench.backends.common import HostClock, view_refusal, visible_device
 
 FLT_MIN = float(np.finfo(np.float32).tiny)
 L2_FLUSH_BYTES = 256 << 20  # well above the 50 MiB L2 of an H100
@@ -156,6 +155,11 @@ def sparse_decode(q: paddle.Tensor, kv_cache: paddle.Tensor, indices: paddle.Ten
     idx = indices.reshape([t, -1])
     valid = idx >= 0
     gathered = paddle.gather(records, paddle.clip(idx, min=0).reshape([-1]))  # [T*topk, 656]
+    # A masked index gathered slot 0, whose bytes may be garbage (fp8 NaN codes, NaN scales):
+    # zero those records (as int32 words: `where` has no uint8 kernel) so they dequantize to 0.0
+    # and 0 * garbage never reaches the output.
+    words = paddle.where(valid.reshape([-1, 1]), gathered.view(paddle.int32), paddle.zeros([], paddle.int32))
+    gathered = words.view(paddle.uint8)
     nope = gathered[:, : dims.kv_lora_rank].contiguous().view(paddle.float8_e4m3fn).cast(paddle.float32)
     scales = gathered[:, dims.scale_offset : dims.rope_offset].contiguous().view(paddle.float32)
     rope = gathered[:, dims.rope_offset :].contiguous().view(paddle.bfloat16).cast(paddle.float32)
@@ -173,6 +177,7 @@ def sparse_prefill(q: paddle.Tensor, kv: paddle.Tensor, indices: paddle.Tensor, 
     valid = idx >= 0
     key = paddle.gather(kv.reshape([t, -1]), paddle.clip(idx, min=0).reshape([-1])).cast(paddle.float32)
     key = key.reshape([t, idx.shape[1], -1])
+    key = paddle.where(valid.unsqueeze(-1), key, paddle.zeros([], paddle.float32))  # masked rows: never read
     out = _attend(q.cast(paddle.float32), key, key[:, :, :d_v], valid, scale)
     return out.cast(paddle.bfloat16)
 
@@ -244,19 +249,22 @@ def forward_mixed(st: PaddleState, variant: Variant, mark: Marker = NULL_MARKER)
 
 
 class PaddleEventClock(Clock):
-    """paddle.device.Event(enable_timing=True) pairs on the current stream."""
+    """paddle.device.Event pairs, made before the chunk, recorded on `stream` (None: the current
+    stream; a graph case's capture stream, where its replays run)."""
 
     name = "cuda_event"
 
-    def start(self):
-        e = paddle.device.Event(enable_timing=True)
-        e.record()
-        return e
+    def __init__(self, stream=None) -> None:
+        self._stream = stream
 
-    def stop(self, token):
-        e = paddle.device.Event(enable_timing=True)
-        e.record()
-        return (token, e)
+    def spans(self, n: int) -> list:
+        return [(paddle.device.Event(enable_timing=True), paddle.device.Event(enable_timing=True)) for _ in range(n)]
+
+    def start(self, span) -> None:
+        span[0].record(self._stream)
+
+    def stop(self, span) -> None:
+        span[1].record(self._stream)
 
     def elapsed_ms(self, span) -> float:
         span[1].synchronize()
@@ -284,6 +292,7 @@ class PaddleBackend(Backend):
         paddle.set_device("gpu:0" if self.gpu else "cpu")
         self.place = paddle.CUDAPlace(0) if self.gpu else paddle.CPUPlace()
         self._flush_buf = None
+        self._graph_stream = None  # the capture stream of the current graph case: its replays run there
 
     @staticmethod
     def _gpu_usable() -> bool:
@@ -315,24 +324,33 @@ class PaddleBackend(Backend):
         if not self.gpu:
             return {"name": platform.processor() or platform.machine(), "index": None, "uuid": None, "kind": "cpu"}
         props = paddle.device.cuda.get_device_properties(0)
+        index, uuid = visible_device(os.environ.get("CUDA_VISIBLE_DEVICES"), 0)
         return {
             "name": props.name,
-            "index": int(os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0] or 0),
-            "uuid": getattr(props, "uuid", None),
+            "index": index,
+            "uuid": uuid or getattr(props, "uuid", None),
             "kind": "gpu",
         }
 
     # inputs -------------------------------------------------------------------------------
     def prepare(self, case: Case, host: HostInputs) -> PaddleState:
+        """Inputs on the device; the cache is seeded garbage with NaN/inf stripes (inputs.py), filled
+        in 64 MiB chunks, then the context records."""
+        self._graph_stream = None
         place = self.place
         dims = DEFAULT_DIMS
         paddle.seed(case.seed)
         shape = [case.num_blocks, case.cache_heads, case.block_size, dims.record_bytes]
         cache = paddle.empty(shape, dtype=paddle.uint8)
-        chunk = max(1, (64 << 20) // (case.cache_heads * case.block_size * dims.record_bytes))
-        for start in range(0, case.num_blocks, chunk):  # random background, never read
+        rows_per_block = case.cache_heads * case.block_size
+        chunk = max(1, (64 << 20) // (rows_per_block * dims.record_bytes))
+        for start in range(0, case.num_blocks, chunk):  # garbage, as a serving cache holds (inputs.py)
             end = min(case.num_blocks, start + chunk)
-            cache[start:end] = paddle.randint(0, 256, [end - start] + shape[1:], dtype="int32").cast(paddle.uint8)
+            part = paddle.randint(0, 256, [end - start] + shape[1:], dtype="int32").cast(paddle.uint8)
+            words = part.view([-1, dims.record_bytes]).view(paddle.int32)
+            for rows, cols, word in garbage_stripes(start * rows_per_block):
+                words[rows, cols] = paddle.full([], word, paddle.int32)  # a Python int would pass through float
+            cache[start:end] = part
         if len(host.context_slots):
             rows = host.context_slots // case.block_size * (case.cache_heads * case.block_size)
             rows = rows + host.context_slots % case.block_size
@@ -388,15 +406,18 @@ class PaddleBackend(Backend):
             paddle.device.synchronize()
 
     def clock(self) -> Clock:
-        return PaddleEventClock() if self.gpu else HostClock(self.synchronize)
+        return PaddleEventClock(self._graph_stream) if self.gpu else HostClock(self.synchronize)
 
     def capture(self, fn: Callable[[], Any]) -> tuple[Callable[[], None], Any]:
         """Capture one call of `fn` on a side stream after a warm-up there; (replay, static output).
 
         Paddle's CUDAGraph replays on the stream it was captured on (cudaGraphLaunch on the
-        captured stream_), so the replay closure keeps that stream alive and orders it against
-        the current stream both ways: device events recorded on the current stream then bracket
-        the replay, and an L2 flush on the current stream precedes it.
+        captured stream_), where torch's replays on the current stream. So that both time the same
+        thing, the replay is the bare `graph.replay` (no cross-stream waits in a timed loop) and
+        this case's clock records its events on the capture stream. The streams are ordered once,
+        here, by a device synchronize; the timing protocol synchronizes the device before its
+        timed loop and after every cold-mode flush, so work on the current stream never overlaps
+        a timed replay.
         """
         if not self.gpu:
             raise Unsupported(f"CUDA Graph capture needs a CUDA device; {self._gpu_reason()}")
@@ -423,14 +444,8 @@ class PaddleBackend(Backend):
             paddle.device.synchronize()
         except Exception as exc:  # the framework's own error text is the record's message
             raise CaptureFailed(f"{type(exc).__name__}: {exc}") from exc
-
-        def replay() -> None:
-            current = paddle.device.current_stream()
-            stream.wait_stream(current)
-            graph.replay()
-            current.wait_stream(stream)
-
-        return replay, static_out
+        self._graph_stream = stream
+        return graph.replay, static_out
 
     def flush_l2(self) -> None:
         if not self.gpu:
@@ -448,12 +463,9 @@ class PaddleBackend(Backend):
         return record_trace(step, iters, path, gpu=self.gpu)
 
     def marker(self, use_nvtx: bool) -> Marker:
+        """NVTX (if asked) and Paddle profiler ranges: for the profiled pass, never a timed one."""
         return Marker(paddle.profiler.RecordEvent, use_nvtx)
 
     def is_out_of_memory(self, exc: BaseException) -> bool:
         text = f"{type(exc).__name__} {exc}"
         return isinstance(exc, MemoryError) or "ResourceExhausted" in text or "Out of memory" in text
-
-
-def digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -6,11 +6,11 @@ into the framework-neutral table.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 from dsabench.errors import Unsupported
+from dsabench.bench.scratch import scratch_dir
 from dsabench.bench.trace import ITER_RANGE, write_gzip
 
 
@@ -37,7 +37,7 @@ def record_trace(step: Callable[[], None], iters: int, path: Path, gpu: bool) ->
             paddle.device.synchronize()
     finally:
         prof.stop()
-    with tempfile.TemporaryDirectory(prefix="dsabench-paddle-trace-") as tmp:
+    with scratch_dir(path) as tmp:
         raw = Path(tmp) / "trace.paddle_trace.json"
         prof.export(str(raw), "json")
         return write_gzip(raw, Path(path))

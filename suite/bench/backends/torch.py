@@ -18,11 +18,11 @@ import torch
 
 from dsabench.workload.cases import Case
 from dsabench.errors import CaptureFailed, InvalidCase, Unsupported
-from dsabench.workload.inputs import HostInputs
+from dsabench.workload.inputs import HostInputs, garbage_stripes
 from dsabench.workload.dims import DEFAULT_DIMS, FP8_MAX
 from dsabench.workload.variants import Variant
 from dsabench.bench.backends.base import NULL_MARKER, Availability, Backend, Capability, Clock, Marker, MemoryProbe
-from dsabench.bench.backends.common import HostClock, view_refusal
+from dsabench.bench.backends.common import HostClock, view_refusal, visible_device
 
 FLT_MIN = float(np.finfo(np.float32).tiny)
 L2_FLUSH_BYTES = 256 << 20  # well above the 50 MiB L2 of an H100
@@ -108,6 +108,9 @@ def sparse_decode(q, kv_cache, indices, scale: float):
     idx = indices.reshape(t, -1)
     valid = idx >= 0
     gathered = records.index_select(0, idx.clamp_min(0).reshape(-1).long())
+    # A masked index gathered slot 0, whose bytes may be garbage (fp8 NaN codes, NaN scales):
+    # zero those records so they dequantize to 0.0 and 0 * garbage never reaches the output.
+    gathered = torch.where(valid.reshape(-1, 1), gathered, gathered.new_zeros(()))
     nope = gathered[:, : dims.kv_lora_rank].contiguous().view(torch.float8_e4m3fn).float()
     scales = gathered[:, dims.scale_offset : dims.rope_offset].contiguous().view(torch.float32)
     rope = gathered[:, dims.rope_offset :].contiguous().view(torch.bfloat16).float()
@@ -123,6 +126,7 @@ def sparse_prefill(q, kv, indices, scale: float):
     idx = indices.reshape(t, -1)
     valid = idx >= 0
     key = kv.reshape(t, -1).index_select(0, idx.clamp_min(0).reshape(-1).long()).float().reshape(t, idx.shape[1], -1)
+    key = torch.where(valid.unsqueeze(-1), key, key.new_zeros(()))  # masked rows: never read
     out = _attend(q.float(), key, key[:, :, :d_v], valid, scale)
     return out.to(torch.bfloat16)
 
@@ -181,17 +185,18 @@ def forward_mixed(st: TorchState, variant: Variant, mark: Marker = NULL_MARKER) 
 
 
 class TorchEventClock(Clock):
+    """torch.cuda.Event pairs, made before the chunk, recorded on the current stream."""
+
     name = "cuda_event"
 
-    def start(self):
-        e = torch.cuda.Event(enable_timing=True)
-        e.record()
-        return e
+    def spans(self, n: int) -> list:
+        return [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(n)]
 
-    def stop(self, token):
-        e = torch.cuda.Event(enable_timing=True)
-        e.record()
-        return (token, e)
+    def start(self, span) -> None:
+        span[0].record()
+
+    def stop(self, span) -> None:
+        span[1].record()
 
     def elapsed_ms(self, span) -> float:
         span[1].synchronize()
@@ -241,11 +246,11 @@ class TorchBackend(Backend):
         import os  # noqa: PLC0415
 
         p = torch.cuda.get_device_properties(self.device)
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        index, uuid = visible_device(os.environ.get("CUDA_VISIBLE_DEVICES"), self.device.index)
         return {
             "name": p.name,
-            "index": int(visible.split(",")[0]) if visible and visible.split(",")[0].isdigit() else self.device.index,
-            "uuid": f"GPU-{p.uuid}" if getattr(p, "uuid", None) is not None else None,
+            "index": index,
+            "uuid": uuid or (f"GPU-{p.uuid}" if getattr(p, "uuid", None) is not None else None),
             "sm_count": p.multi_processor_count,
             "memory_bytes": p.total_memory,
             "capability": f"{p.major}.{p.minor}",
@@ -254,11 +259,16 @@ class TorchBackend(Backend):
         }
 
     def prepare(self, case: Case, host: HostInputs) -> TorchState:
+        """Inputs on the device; the cache is seeded garbage with NaN/inf stripes (inputs.py), then
+        the context records."""
         dev, dims = self.device, DEFAULT_DIMS
         gen = torch.Generator(device=dev)
         gen.manual_seed(case.seed)
         shape = (case.num_blocks, case.cache_heads, case.block_size, dims.record_bytes)
         cache = torch.randint(0, 256, shape, dtype=torch.uint8, device=dev, generator=gen)
+        words = cache.view(-1, dims.record_bytes).view(torch.int32)
+        for rows, cols, word in garbage_stripes():  # NaN/inf garbage in unused records (inputs.py)
+            words[rows, cols] = word
         if len(host.context_slots):
             rows = host.context_slots // case.block_size * (case.cache_heads * case.block_size)
             rows = rows + host.context_slots % case.block_size
@@ -346,6 +356,7 @@ class TorchBackend(Backend):
         return record_trace(step, iters, path, gpu=self.gpu)
 
     def marker(self, use_nvtx: bool) -> Marker:
+        """NVTX (if asked) and torch profiler ranges: for the profiled pass, never a timed one."""
         return Marker(torch.profiler.record_function, use_nvtx)
 
     def is_out_of_memory(self, exc: BaseException) -> bool:

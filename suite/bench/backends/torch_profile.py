@@ -6,11 +6,11 @@ Same contract as `paddle_profile.record_trace`, so both backends' traces go thro
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 from dsabench.errors import Unsupported
+from dsabench.bench.scratch import scratch_dir
 from dsabench.bench.trace import ITER_RANGE, write_gzip
 
 
@@ -32,7 +32,7 @@ def record_trace(step: Callable[[], None], iters: int, path: Path, gpu: bool) ->
                 step()
         if gpu:
             torch.cuda.synchronize()
-    with tempfile.TemporaryDirectory(prefix="dsabench-torch-trace-") as tmp:
+    with scratch_dir(path) as tmp:
         raw = Path(tmp) / "trace.pt.trace.json"
         prof.export_chrome_trace(str(raw))
         return write_gzip(raw, Path(path))

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# GPU evidence of one session, one device call per stage (commands and results in results/README.md).
+#   stage "checks":  smoke and realistic with --check on GPU 0 (torch backend), eager and CUDA Graph
+#   stage "multi":   one nightly subset (--shard 2/16) on GPU 0, on GPUs 0 and 1, and on GPU 1 alone:
+#                    wall times for one vs two GPUs, and GPU 0 vs GPU 1 medians of the same cases
+#   stage "all":     checks then multi (one call on nvidia-h200-x2)
+# Wheels for packages the GPU image lacks (nvtx, msgspec) travel in .whl/.
+set -uo pipefail
+stage=${1:?usage: gpu_session.sh checks|multi|all}
+out=${OUT:-/tmp/gpu_session_out}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site || exit 1
+fi
+mkdir -p /tmp/pkg && ln -sfn "$PWD/suite" /tmp/pkg/dsabench && export PYTHONPATH=/tmp/pkg:${PYTHONPATH:-}
+python3 -c 'import dsabench, torch; print("dsabench", dsabench.__version__, "torch", torch.__version__, "gpus", torch.cuda.device_count())' || exit 1
+nvidia-smi --query-gpu=index,name,uuid,driver_version,clocks.sm,clocks.max.sm,clocks.mem,temperature.gpu,power.draw --format=csv | tee "$out/nvidia-smi.csv"
+runs=/tmp/gpu_runs
+db() { python3 -m dsabench "$@"; }
+timed() {  # timed NAME SECONDS dsabench-args... : wall seconds into $out/walls.txt
+  local name=$1 limit=$2; shift 2
+  local t0=$(date +%s.%N)
+  timeout "$limit" python3 -m dsabench "$@" > "$out/$name.log" 2>&1; local rc=$?
+  local t1=$(date +%s.%N)
+  python3 -c "import sys; print(f\"{sys.argv[1]} rc={sys.argv[2]} wall_s={float(sys.argv[4]) - float(sys.argv[3]):.1f}\")" "$name" "$rc" "$t0" "$t1" | tee -a "$out/walls.txt"
+}
+checks() {
+  timed smoke 170 run smoke --backend torch --devices 0 --check --out $runs --run-id smoke-check-h200
+  grep -E "^correctness|^oracle|^non-finite|^not compared|records in" "$out/smoke.log"
+  timed realistic 170 run realistic --backend torch --devices 0 --check --out $runs --run-id realistic-check-h200
+  grep -E "^correctness|^oracle|^non-finite|^not compared|records in" "$out/realistic.log"
+}
+multi() {
+  local sub=(run nightly --backend torch --shard 2/16 --out $runs)
+  timed nightly16-gpu0 200 "${sub[@]}" --devices 0 --run-id nightly16-gpu0
+  timed nightly16-gpu01 150 "${sub[@]}" --devices 0,1 --run-id nightly16-gpu01
+  timed nightly16-gpu1 200 "${sub[@]}" --devices 1 --run-id nightly16-gpu1 --profile-iters 0
+  for r in nightly16-gpu0 nightly16-gpu01 nightly16-gpu1; do tail -3 "$out/$r.log" | head -1; done
+  timeout 60 python3 -m dsabench compare $runs/nightly16-gpu0-shard2of16 $runs/nightly16-gpu1-shard2of16 > "$out/gpu0_vs_gpu1.txt" 2>&1
+  head -5 "$out/gpu0_vs_gpu1.txt"
+}
+case "$stage" in
+  checks) checks ;;
+  multi) multi ;;
+  all) checks; multi ;;
+esac
+tar -C $runs --exclude='*/traces/*' -czf "$out/runs.tar.gz" . 2>/dev/null
+tar -C $runs -czf "$out/traces-checks.tar.gz" $(cd $runs && ls -d smoke-* realistic-* 2>/dev/null) 2>/dev/null
+ls -la "$out"
+cat "$out/walls.txt"

@@ -1,0 +1,178 @@
+"""How long `dashboard`, `compare` and `history` take over a year of nightly runs.
+
+Writes RUNS nightly runs of the `nightly` preset (222 cases, about 81,000 records for 365 runs)
+with the suite's own writer (`store.rundir.create_run_dir` / `append_record`, one fsync a
+record, as a real run writes them), then runs each verb in a fresh process and prints its wall
+time, peak memory (max RSS of the process) and, for the dashboard, the files and bytes it wrote.
+
+The records take their shape from a committed H100 record (results/h100-2026-11-25: trace and
+memory aggregates, per-phase samples, device, timing block); only the case, the run and the
+samples change. Samples are synthetic: log-normal around a per-case median, a few per cent of
+drift over the year and a 6% step in one case a third of the way in, so `history` and the
+dashboard's verdicts have something to find. Baseline (tensor-scale) graph cases are
+`capture_failed`, as on a GPU; one case in 500 is `crashed`.
+
+These are figures to read, not a test: the issue's targets (2 cores: dashboard <= 2 min,
+<= 50 MB on disk, <= 1 GB; compare <= 10 s; history <= 60 s) are printed beside them.
+
+    python scripts/scale_bench.py                       # 365 runs into /tmp/dsabench-scale
+    python scripts/scale_bench.py --runs 30 --dir /tmp/small
+    python scripts/scale_bench.py --only dashboard      # reuse the history already written
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+
+from dsabench.store.rundir import append_record, create_run_dir
+from dsabench.workload.scenarios import load_named
+
+REPO = Path(__file__).resolve().parent.parent
+TEMPLATE = REPO / "results" / "h100-2026-11-25" / "pr-torch-h100-shard1of2"
+T0 = datetime(2026, 1, 1, 2, 0, tzinfo=timezone.utc)
+TARGETS = {"dashboard": (120.0, 1024.0), "compare": (10.0, None), "history": (60.0, None)}
+DASHBOARD_DISK_MB = 50.0
+
+
+def _templates() -> tuple[dict, dict]:
+    """A committed manifest and an ok record with a trace block (the richest shape)."""
+    manifest = json.loads((TEMPLATE / "manifest.json").read_text())
+    for line in (TEMPLATE / "cases.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if record["status"] == "ok" and record.get("trace"):
+            return manifest, record
+    raise SystemExit(f"{TEMPLATE}: no ok record with a trace to copy the shape from")
+
+
+def _base_ms(case) -> float:
+    """A plausible per-case median: grows with batch, context and cache; the copy costs more."""
+    ms = 0.05 + 0.0004 * case.batch * case.context_len / 64 + 1e-5 * case.num_blocks
+    if case.variant.layout == "contiguous":
+        ms += 6e-5 * case.num_blocks
+    return ms * (0.7 if case.graph else 1.0)
+
+
+def write_history(root: Path, runs: int, seed: int = 0) -> int:
+    nightly = load_named("nightly")
+    cases = nightly.cases
+    manifest0, record0 = _templates()
+    rng = np.random.default_rng(seed)
+    step_case = cases[len(cases) // 2].id
+    n = 0
+    for day in range(runs):
+        run_id = f"nightly-{(T0 + timedelta(days=day)):%Y%m%d}"
+        manifest = copy.deepcopy(manifest0)
+        manifest.update(run_id=run_id, created_at=(T0 + timedelta(days=day)).isoformat(), preset="nightly",
+                        shard=None, cases_planned=len(cases), scenario_file="scenarios/nightly.toml",
+                        scenario_description=nightly.description, scenario_sha256=nightly.sha256,
+                        command=["dsabench", "run", "nightly", "--backend", "torch", "--run-id", run_id])  # fmt: skip
+        manifest["git"] = {"suite": {"sha": f"{day:08x}" + "a" * 32, "dirty": False},
+                           "measured": {"path": "/fd", "sha": f"{day:08x}" + "f" * 32, "dirty": False,
+                                        "message": f"nightly build {day}"}}  # fmt: skip
+        path = create_run_dir(root / run_id, manifest)
+        drift = 1.0 + 0.03 * np.sin(day / 58.0)
+        for case in cases:
+            r = copy.deepcopy(record0)
+            r.update(run_id=run_id, case_id=case.id, config_id=case.config_id, group_id=case.group_id,
+                     params=case.params(), started_at=manifest["created_at"])  # fmt: skip
+            if case.graph and case.variant.scale == "tensor":
+                r.update(status="capture_failed", timing=None, trace=None, phases_ms={}, memory=None, output=None,
+                         message="CUDA error: operation not permitted when stream is capturing")  # fmt: skip
+            elif rng.random() < 0.002:
+                r.update(status="crashed", timing=None, trace=None, phases_ms={}, memory=None, output=None,
+                         message="worker exited with signal 11 (SIGSEGV)")  # fmt: skip
+            else:
+                median = _base_ms(case) * drift * (1.06 if case.id == step_case and day >= runs // 3 else 1.0)
+                k = int(rng.integers(20, 60))
+                r["timing"]["samples_ms"] = (median * np.exp(rng.normal(0, 0.01, k))).tolist()
+                r["phases_ms"] = {ph: (np.asarray(v) * median / 3.2 * np.exp(rng.normal(0, 0.02, len(v)))).tolist()
+                                  for ph, v in record0["phases_ms"].items()}  # fmt: skip
+                r["trace"]["file"] = None
+            append_record(path, r)
+            n += 1
+        if day % 30 == 29:
+            print(f"  wrote {day + 1} runs, {n} records", flush=True)
+    (root / ".scale-bench").write_text(json.dumps({"runs": runs, "records": n, "cases": len(cases)}))
+    return n
+
+
+def _measure(argv: list[str]) -> tuple[float, float, float, int, str]:
+    """(wall s, CPU s, max RSS MiB, exit code, last output line) of one fresh process. CPU time
+    (user + system) is the figure to trust on a shared machine; wall time includes waiting."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    last = (out.strip().splitlines() or [""])[-1]
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode, last[:120]
+
+
+def _disk(path: Path) -> tuple[int, float, float]:
+    """(files, MB of content, MB allocated on disk) under path."""
+    files, size, blocks = 0, 0, 0
+    for p in path.rglob("*"):
+        if p.is_file():
+            st = p.stat()
+            files, size, blocks = files + 1, size + st.st_size, blocks + st.st_blocks * 512
+    return files, size / 1e6, blocks / 1e6
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=365)
+    ap.add_argument("--dir", type=Path, default=Path("/tmp/dsabench-scale"))
+    ap.add_argument("--only", choices=("dashboard", "compare", "history"), action="append")
+    args = ap.parse_args()
+    history = args.dir / "history"
+    meta = history / ".scale-bench"
+    if not meta.is_file() or json.loads(meta.read_text())["runs"] != args.runs:
+        shutil.rmtree(history, ignore_errors=True)
+        print(f"writing {args.runs} nightly runs into {history} (store.rundir, one fsync a record) ...", flush=True)
+        start = time.perf_counter()
+        n = write_history(history, args.runs)
+        print(f"wrote {n} records in {time.perf_counter() - start:.0f} s", flush=True)
+    info = json.loads(meta.read_text())
+    print(f"history: {info['runs']} runs x {info['cases']} cases = {info['records']} records; "
+          f"{_disk(history)[1]:.0f} MB of JSON Lines")  # fmt: skip
+    runs = sorted(p for p in history.iterdir() if p.is_dir())
+    cli = [sys.executable, "-m", "dsabench"]
+    out = args.dir / "site"
+    verbs = {
+        "dashboard": cli + ["dashboard", str(history), "--out", str(out)],
+        "compare": cli + ["compare", str(runs[-2]), str(runs[-1])],
+        "history": cli + ["history", str(history)],
+    }
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{'verb':<10} {'wall s':>7} {'CPU s':>7} {'target s':>9} {'max RSS MiB':>12} {'target MiB':>11}  exit  last line")
+    for verb, argv in verbs.items():
+        if args.only and verb not in args.only:
+            continue
+        if verb == "dashboard":
+            shutil.rmtree(out, ignore_errors=True)
+        wall, cpu, rss, rc, last = _measure(argv)
+        t_s, t_mb = TARGETS[verb]
+        print(f"{verb:<10} {wall:7.1f} {cpu:7.1f} {t_s:9.0f} {rss:12.0f} {t_mb or '-':>11}  {rc:>4}  {last}", flush=True)
+        if verb == "dashboard" and out.is_dir():
+            files, mb, on_disk = _disk(out)
+            biggest = max((p for p in out.rglob("*.html")), key=lambda p: p.stat().st_size)
+            print(f"{'':<10} site: {files} files, {mb:.1f} MB content, {on_disk:.1f} MB on disk "
+                  f"(target <= {DASHBOARD_DISK_MB:g} MB); largest page {biggest.relative_to(out)} "
+                  f"{biggest.stat().st_size / 1e6:.2f} MB")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

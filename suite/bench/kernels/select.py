@@ -1,0 +1,53 @@
+"""Which attention kernel a run uses: `reference` (plain framework ops, any device), `triton`
+(the suite's fused Triton kernels, torch on CUDA) or `flashmla` (FlashMLA, when it imports).
+
+The default is the fastest available on the device: flashmla, then triton, then reference.
+The kernel is recorded in every record and manifest; runs made with different kernels are not
+compared unless asked for, since a kernel changes the size of every phase around the ones
+#7253 touched.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+KERNELS = ("reference", "triton", "flashmla")
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def available(backend: str, gpu: bool) -> dict[str, str]:
+    """kernel -> "" if usable here, else why not."""
+    why = {"reference": ""}
+    if not gpu:
+        why["triton"] = "the Triton kernels need a CUDA device"
+        why["flashmla"] = "FlashMLA needs a CUDA device"
+        return why
+    if backend != "torch":
+        why["triton"] = f"the Triton kernels take torch tensors; backend {backend} does not run them"
+    else:
+        why["triton"] = "" if _importable("triton") else "triton is not installed"
+    why["flashmla"] = "" if _importable("flash_mla") else "the flash_mla package is not installed"
+    return why
+
+
+def default_kernel(backend: str, gpu: bool) -> str:
+    usable = available(backend, gpu)
+    return next(k for k in ("flashmla", "triton", "reference") if not usable[k])
+
+
+def resolve(asked: str | None, backend: str, gpu: bool) -> str:
+    """The kernel to use: `asked` if usable here (ValueError saying why not), else the default."""
+    if asked is None or asked == "auto":
+        return default_kernel(backend, gpu)
+    if asked not in KERNELS:
+        raise ValueError(f"kernel {asked!r}; expected one of {', '.join(KERNELS)} or auto")
+    why = available(backend, gpu)[asked]
+    if why:
+        raise ValueError(f"kernel {asked!r} is not usable here: {why}")
+    return asked

@@ -1,0 +1,70 @@
+"""Evidence charts over one loaded run: latency, speedup, copies, phases, memory (one module each,
+what they share in `common`).
+
+Pure presentation. Latency intervals come from `stats.summarize`, speedups and their intervals
+from `compare.compare_variants` (passed in); the charts select columns of the frame and draw
+them. A large run is drawn with at most MAX_CONFIGS configs per chart; `ChartSet.left_out`
+names the others, and every chart's notes say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Collection, Mapping
+
+import pandas as pd
+from matplotlib import rc_context
+
+from dsabench.analysis.compare import Comparison
+from dsabench.present.charts.common import RC, Chart, config_labels, select_configs
+from dsabench.present.charts.copies import copies_chart, dtod_explanation
+from dsabench.present.charts.latency import latency_chart
+from dsabench.present.charts.memory import memory_chart
+from dsabench.present.charts.phases import phases_chart
+from dsabench.present.charts.speedup import CopyBandwidth, copy_bandwidth, speedup_chart
+
+# Configs drawn per chart: each config is a row (or panel) of every chart, and a figure with
+# hundreds of rows is neither readable nor cheap to render (a 222-config nightly ran out of
+# memory in savefig). 12 keeps a chart at PR-page size; the evidence tables keep every config.
+MAX_CONFIGS = 12
+
+
+@dataclass(frozen=True)
+class ChartSet:
+    """The charts written, and the config ids left out of them (empty when all were drawn)."""
+
+    charts: tuple[Chart, ...]
+    left_out: tuple[str, ...] = ()
+
+
+def all_charts(df: pd.DataFrame, comparisons: Mapping[str, Comparison], out_dir: Path,
+               copy_bandwidth_gbs: float | None = None, max_configs: int = MAX_CONFIGS,
+               in_turn: Collection[str] = ()) -> ChartSet:
+    """Every evidence chart of one run into out_dir; comparisons maps each variant name to its
+    compare_variants result against baseline (the speedup chart's numbers); in_turn names the
+    groups whose variants were timed in separate turns (the speedup chart says so)."""
+    if df.empty:
+        raise ValueError("charts: the frame has no cases")
+    out_dir = Path(out_dir)
+    kept, left_out = select_configs(df, max_configs)
+    shown = df[df["config_id"].isin(kept)] if left_out else df
+    with rc_context(RC):
+        charts = [
+            latency_chart(shown, out_dir),
+            speedup_chart(shown, comparisons, out_dir, copy_bandwidth_gbs, in_turn),
+            copies_chart(shown, out_dir),
+            phases_chart(shown, out_dir),
+            memory_chart(shown, out_dir),
+        ]
+    if left_out:
+        note = (f"drawn for {len(kept)} of {len(kept) + len(left_out)} configs (spread over the run's order); "
+                "the evidence lists the configs left out")
+        charts = [Chart(c.name, c.title, c.png, c.svg, c.description, (note,) + c.notes) for c in charts]
+    return ChartSet(tuple(charts), tuple(left_out))
+
+
+__all__ = [
+    "MAX_CONFIGS", "Chart", "ChartSet", "CopyBandwidth", "all_charts", "config_labels", "copies_chart",
+    "copy_bandwidth", "dtod_explanation", "latency_chart", "memory_chart", "phases_chart", "speedup_chart",
+]  # fmt: skip

@@ -1,0 +1,179 @@
+"""A `Comparison` as text: a terminal table (`format_table`) and markdown for a pull-request
+comment (`format_markdown`). Decisions live in analysis/compare; this module only words them.
+
+A pair whose failing side is an expected finding of its case (findings.finding: no CUDA Graph on
+a CPU, a view refused on a multi-head cache, the tensor scale's failed capture) reads as that
+finding, not as "failed", and is not bolded. A failure message shared by both sides is said once.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Collection
+
+import pandas as pd
+
+from dsabench.analysis.compare import EVIDENCE_COLUMNS, SEVERITY, Comparison, Verdict
+from dsabench.present.findings import finding
+from dsabench.present.text import fmt_bytes, fmt_change, fmt_ms, fmt_num, fmt_p, md_code, md_table, md_text, text_table
+
+HEADER = ["verdict", "change", "95% CI", "p", "base ms", "cand ms", "case", "note"]
+_RIGHT = {1, 3, 4, 5}
+_ALIGN = ["---", "---:", "---", "---:", "---:", "---:", "---", "---"]
+_EVIDENCE_LABELS = {
+    "htod_count": "HtoD copies", "sync_calls": "syncs", "layout_copy_bytes": "layout copy", "peak_bytes": "peak",
+}  # fmt: skip
+
+
+def _side(row, side: str) -> dict:
+    """One side of a table row in the shape findings.finding reads."""
+    return {"status": row.get(f"{side}_status"), "message": row.get("message"), "graph": row.get(f"{side}_graph"),
+            "scale_mode": row.get(f"{side}_scale_mode"), "layout_mode": row.get(f"{side}_layout_mode")}  # fmt: skip
+
+
+def pair_finding(row) -> str | None:
+    """The finding label of a failed pair whose every failing side is an expected finding."""
+    if row.get("verdict") != Verdict.FAILED.value:
+        return None
+    labels = [finding(_side(row, s)) for s in ("base", "cand") if row.get(f"{s}_status") not in (None, "ok")]
+    if not labels or any(label is None for label in labels):
+        return None
+    return labels[0] if len(set(labels)) == 1 else "; ".join(labels)
+
+
+def verdict_text(row) -> str:
+    """'finding' or 'n/a' for an expected result, else the verdict."""
+    label = pair_finding(row)
+    return row["verdict"] if label is None else label.split(":")[0]
+
+
+def _ci(row) -> str:
+    lo, hi = row["ci_low"], row["ci_high"]
+    return "-" if lo != lo else f"{fmt_change(lo)} .. {fmt_change(hi)}"
+
+
+def _fmt_evidence(v, name: str) -> str:
+    return fmt_bytes(v, "?") if name.endswith("bytes") else fmt_num(v, "?")
+
+
+def _evidence(row) -> str:
+    """Trace figures that differ between the sides, e.g. 'HtoD copies 1 -> 0'."""
+    parts = []
+    for name in EVIDENCE_COLUMNS:
+        b, c = row.get(f"base_{name}", math.nan), row.get(f"cand_{name}", math.nan)
+        if (b == b or c == c) and not (b == c):
+            parts.append(f"{_EVIDENCE_LABELS[name]} {_fmt_evidence(b, name)} -> {_fmt_evidence(c, name)}")
+    return ", ".join(parts)
+
+
+def _note(row) -> str:
+    # With an interval, change/CI/p say it all; otherwise the message is the explanation. Trace
+    # figures that differ between the sides follow: the evidence of what changed.
+    label = pair_finding(row)
+    parts = [] if row["ci_low"] == row["ci_low"] else [str(row["message"])]
+    if label is not None:
+        parts = [f"{label} ({row['message']})"]
+    if row["base_status"] == "ok" and row["cand_status"] == "ok":
+        parts.append(_evidence(row))
+    return "; ".join(p for p in parts if p)
+
+
+def _rows(df: pd.DataFrame) -> list[list[str]]:
+    return [
+        [verdict_text(r), fmt_change(r["ratio"]), _ci(r), fmt_p(r["p_value"]), fmt_ms(r["base_median_ms"]),
+         fmt_ms(r["cand_median_ms"]), str(r["case"]), _note(r)]
+        for r in df.to_dict("records")
+    ]  # fmt: skip
+
+
+def _table_of(result: Comparison | pd.DataFrame) -> tuple[pd.DataFrame, Comparison | None]:
+    """The pairs, compare's severity order kept, expected findings moved after the rest: they
+    need no look."""
+    df, comp = (result.table, result) if isinstance(result, Comparison) else (result, None)
+    if len(df):
+        expected = pd.Series([pair_finding(r) is not None for r in df.to_dict("records")], index=df.index)
+        df = pd.concat([df[~expected], df[expected]])
+    return df, comp
+
+
+def counts_line(df: pd.DataFrame) -> str:
+    """'1 slower, 2 failed, 3 findings, 4 same': verdicts in severity order, expected findings apart."""
+    rows = df.to_dict("records") if len(df) else []
+    findings = sum(1 for r in rows if pair_finding(r) is not None)
+    found: dict[str, int] = {}
+    for r in rows:
+        if pair_finding(r) is None:
+            found[r["verdict"]] = found.get(r["verdict"], 0) + 1
+    parts = [f"{found[v.value]} {v.value}" for v in SEVERITY if found.get(v.value)]
+    if findings:
+        parts.append(f"{findings} expected finding{'s' if findings != 1 else ''} (n/a or finding)")
+    return ", ".join(parts) or "no cases"
+
+
+def _header(comp: Comparison | None) -> list[str]:
+    return HEADER if comp is None else [h if h != "95% CI" else f"{comp.confidence * 100:g}% CI" for h in HEADER]
+
+
+def format_table(result: Comparison | pd.DataFrame) -> str:
+    """Plain-text table for a terminal: a header line naming both sides, then one row a pair."""
+    df, comp = _table_of(result)
+    lines = []
+    if comp is not None:
+        lines.append(f"BASE {comp.base_label}  vs  CAND {comp.cand_label}")
+        lines.append(
+            f"device {comp.device or 'unknown'}, backend {comp.backend or 'unknown'}, "
+            f"threshold +-{comp.threshold * 100:.1f}%, ratio = cand / base of medians"
+        )
+        lines.extend(f"warning: {m} (compared anyway: --allow-mismatch)" for m in comp.mismatches)
+        lines.extend(f"warning: {w}" for w in comp.warnings)
+    lines.append(counts_line(df))
+    lines.extend(text_table(_header(comp), _rows(df), _RIGHT))
+    return "\n".join(lines) + "\n"
+
+
+IN_TURN_NOTE = "within-run precision only: the two sides were timed in turn, in separate turns of one run"
+
+
+def _md_rows(rows: list[list[str]], in_turn: Collection[str] = ()) -> list[list[str]]:
+    out = []
+    for r in rows:
+        caveat = r[6] in in_turn and r[0] in (Verdict.SLOWER.value, Verdict.FASTER.value)
+        if caveat:  # not a regression verdict: never bold, and say why
+            verdict, note = f"{r[0]} (in turn)", "; ".join(p for p in (IN_TURN_NOTE, r[7]) if p)
+        else:
+            verdict = f"**{r[0]}**" if r[0] in (Verdict.SLOWER.value, Verdict.FAILED.value) else md_text(r[0])
+            note = r[7]
+        out.append([verdict] + [md_text(c) for c in r[1:6]] + [md_code(r[6]), md_text(note)])
+    return out
+
+
+def format_markdown(result: Comparison | pd.DataFrame, in_turn: Collection[str] = ()) -> str:
+    """Markdown for a pull-request comment: summary line, the pairs that need a look, and the
+    pairs judged "same" folded into a <details> block. Every string from a run is escaped.
+
+    `in_turn` names pairs (table `case` keys) whose two sides were timed in separate turns of one
+    run: their interval excludes run-to-run and run-order variance, so a faster or slower verdict
+    is marked "(in turn)" and never bolded as a regression."""
+    df, comp = _table_of(result)
+    lines = []
+    if comp is not None:
+        what = "variants" if comp.mode == "variants" else "runs"
+        lines += [f"### dsabench compare ({what}): base {md_code(comp.base_label)} vs candidate "
+                  f"{md_code(comp.cand_label)}", "",
+                  f"Device {md_text(comp.device or 'unknown')}, backend {md_text(comp.backend or 'unknown')}. "
+                  "Change = ratio of medians cand / base; "
+                  f"{comp.confidence * 100:g}% bootstrap CI; a change counts only when the whole interval lies "
+                  f"beyond +-{comp.threshold * 100:.1f}%."]  # fmt: skip
+        lines += [f"\n> **Warning:** {md_text(m)} (compared anyway with --allow-mismatch)" for m in comp.mismatches]
+        lines += [f"\n> Warning: {md_text(w)}" for w in comp.warnings]
+        lines.append("")
+    lines += [f"**{md_text(counts_line(df))}**", ""]
+    header = _header(comp)
+    same = df["verdict"] == Verdict.SAME.value if len(df) else pd.Series([], dtype=bool)
+    shown, folded = df[~same], df[same]
+    if len(shown):
+        lines += md_table(header, _md_rows(_rows(shown), in_turn), _ALIGN) + [""]
+    if len(folded):
+        lines += [f"<details><summary>{len(folded)} same</summary>", ""]
+        lines += md_table(header, _md_rows(_rows(folded), in_turn), _ALIGN) + ["", "</details>", ""]
+    return "\n".join(lines)

@@ -1,0 +1,109 @@
+"""Bytes <-> the schema's types: one validation at load, with errors a user can act on.
+
+Every damaged file gives one InputError naming the file (and line), the key, and what was
+expected; never a traceback. The fast path decodes a current-version line straight into the
+types (msgspec); anything else (an older version, NaN or Infinity literals, damage) goes through
+json, the version check, `upgrade_to_current`, and the same types.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Literal, Union
+
+import msgspec
+
+from dsabench.errors import InputError
+from dsabench.store.schema import SCHEMA_VERSION, Manifest, Record, numpy_scalar, upgrade_to_current
+
+_RECORD = msgspec.json.Decoder(Record)
+_MAX = 300  # characters of a message taken from a file (a 100k-character key stays one short line)
+
+
+def _clip(text: str) -> str:
+    text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    return text if len(text) <= _MAX else text[:_MAX] + "..."
+
+
+def explain(exc: msgspec.ValidationError) -> str:
+    """msgspec's 'Expected `int`, got `bool` - at `$.a.b`' as "key 'a.b': expected int, got bool"."""
+    msg = str(exc)
+    detail, _, at = msg.partition(" - at `$")
+    path = at.rstrip("`").lstrip(".")
+    m = re.fullmatch(r"Object (missing required|contains unknown) field `(.*)`", detail, re.S)
+    if m:
+        key = f"{path}.{m.group(2)}" if path else m.group(2)
+        if m.group(1).startswith("missing"):
+            return f"missing key '{_clip(key)}'"
+        return f"unknown key '{_clip(key)}'; expected only the keys of schema version {SCHEMA_VERSION}"
+    m = re.fullmatch(r"Expected `(.*)`, got `(.*)`", detail, re.S)
+    if m:
+        detail = f"expected {m.group(1)}, got {m.group(2)}"
+    elif detail == "Number out of range":
+        detail = "number out of range; expected a finite number"
+    return f"key '{_clip(path)}': {_clip(detail)}" if path else _clip(detail)
+
+
+def _parse(raw: Union[bytes, dict], where: str, what: str) -> dict:
+    if isinstance(raw, dict):
+        doc = raw
+    else:
+        try:
+            doc = json.loads(raw)
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{where}: not UTF-8 text (byte {exc.start}); expected {what}") from None
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{where}: not valid JSON ({_clip(str(exc))}); expected {what}") from None
+        except RecursionError:
+            raise InputError(f"{where}: nested too deeply; expected {what}") from None
+    if not isinstance(doc, dict):
+        raise InputError(f"{where}: is a JSON {type(doc).__name__}; expected {what}")
+    version = doc.get("schema")
+    if type(version) is not int or version < 1:
+        raise InputError(
+            f"{where}: key 'schema' is {_clip(repr(version))}; expected an integer schema version "
+            f"from 1 to {SCHEMA_VERSION}"
+        )
+    if version > SCHEMA_VERSION:
+        raise InputError(
+            f"{where}: key 'schema' is {version}; this dsabench reads versions up to {SCHEMA_VERSION} (upgrade dsabench)"
+        )
+    return doc
+
+
+def convert(doc, type_: type, where: str):
+    """Plain JSON data as one of the schema's types; an InputError saying where it does not fit."""
+    try:
+        return msgspec.convert(doc, type_)
+    except msgspec.ValidationError as exc:
+        raise InputError(f"{where}: {explain(exc)}") from None
+
+
+def _convert(doc: dict, kind: Literal["manifest", "record"], where: str):
+    return convert(upgrade_to_current(dict(doc), kind), Manifest if kind == "manifest" else Record, where)
+
+
+def decode_manifest(raw: Union[bytes, dict], where: str) -> Manifest:
+    return _convert(_parse(raw, where, "a run manifest (a JSON object)"), "manifest", where)
+
+
+def decode_record(raw: Union[bytes, dict], where: str) -> Record:
+    if isinstance(raw, bytes):
+        try:
+            record = _RECORD.decode(raw)
+            if record.schema == SCHEMA_VERSION:
+                return record
+        except msgspec.DecodeError:
+            pass  # the slow path below says what is wrong, or reads NaN/Infinity, or upgrades
+    return _convert(_parse(raw, where, "a record (a JSON object)"), "record", where)
+
+
+def builtins(obj: Union[Manifest, Record]) -> dict:
+    """The writer's object as Python data for validation (floats kept as they are, NaN included)."""
+    return msgspec.to_builtins(obj, enc_hook=numpy_scalar)
+
+
+def encode(obj: Union[Manifest, Record]) -> bytes:
+    """One line of sorted-key JSON (NaN and Infinity written as json writes them, and read back)."""
+    return json.dumps(builtins(obj), sort_keys=True, allow_nan=True).encode()
