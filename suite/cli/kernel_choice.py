@@ -24,27 +24,14 @@ def asked_kernel(flag: str | None, file_kernel: str | None, scenario_file: str) 
     return "auto", "default"
 
 
-def _framework_sees_gpu(backend: str) -> bool:
-    """Whether the backend's framework sees a CUDA device from this process (no NVML here)."""
-    try:
-        if backend == "torch":
-            import torch  # noqa: PLC0415
-
-            return bool(torch.cuda.is_available())
-        import paddle  # noqa: PLC0415
-
-        return bool(paddle.is_compiled_with_cuda()) and paddle.device.cuda.device_count() > 0
-    except Exception:  # noqa: BLE001 - a framework that does not import sees no GPU
-        return False
-
-
 def targets_gpu(devices: Sequence[str] | None, backend: str) -> list[bool]:
     """Per worker the run starts: whether it runs on a GPU (cpu:N workers never do)."""
     if devices is not None and all(d.startswith("cpu:") for d in devices):
         return [False] * len(devices)
     from dsabench.bench.env import gpus  # noqa: PLC0415
+    from dsabench.bench.kernels.select import framework_sees_gpu  # noqa: PLC0415
 
-    seen = bool(gpus()) or _framework_sees_gpu(backend)
+    seen = bool(gpus()) or framework_sees_gpu(backend)
     return [seen and not d.startswith("cpu:") for d in devices] if devices is not None else [seen]
 
 
@@ -54,10 +41,14 @@ def refuse_unusable(kernel: str, source: str, backend: str, devices: Sequence[st
 
     if kernel in ("auto", "reference"):
         return
-    for gpu in sorted(set(targets_gpu(devices, backend))):
+    if available(backend, True)[kernel]:  # unusable even on a GPU: no need to look for one
+        targets, where = [True], "here"
+    else:
+        targets, where = sorted(set(targets_gpu(devices, backend))), ""
+    for gpu in targets:
         why = available(backend, gpu)
         if why[kernel]:
             usable = ["auto"] + [k for k, reason in why.items() if not reason]
-            where = "a GPU worker" if gpu else "a CPU worker (no CUDA device)"
-            raise InputError(f"{source} {kernel!r}: not usable with --backend {backend} on {where}: {why[kernel]}; "
+            where = where or ("on a GPU worker" if gpu else "on a CPU worker (no CUDA device)")
+            raise InputError(f"{source} {kernel!r}: not usable with --backend {backend} {where}: {why[kernel]}; "
                              f"expected one of {', '.join(usable)}")

@@ -61,6 +61,10 @@ def _g(v: float, scale: float, digits: int = 3) -> str:
     return f"{v / scale:.{digits}g}" if v else "0"
 
 
+def percent(fraction: float) -> str:
+    return f"{fraction * 100:.3g}%" if fraction == fraction else "-"
+
+
 def roofline_rows(row: Mapping, ceilings: Mapping) -> list[list[str]]:
     """Table rows (phase, ms, GFLOP, MB, TFLOP/s, GB/s, of matmul, of copy, floor µs, x floor)
     for one frame row measured on a device with `ceilings` (copy_gbs, matmul_tflops)."""
@@ -69,10 +73,10 @@ def roofline_rows(row: Mapping, ceilings: Mapping) -> list[list[str]]:
     out = []
     for r in roofline(row, phase_times(row), copy_gbs=float(ceilings["copy_gbs"]),
                       matmul_tflops=float(ceilings["matmul_tflops"]), layout_copy_bytes=copied):
-        times_floor = f"{r.ms / r.floor_ms:.1f}x" if r.floor_ms > 0 else "-"
-        out.append([md_text(r.phase), f"{r.ms:.4f}", _g(r.flops, 1e9), _g(r.bytes, 1e6), f"{r.tflops:.1f}",
-                    f"{r.gbs:.0f}", f"{r.of_matmul:.1%}", f"{r.of_copy:.1%}", f"{r.floor_ms * 1e3:.1f}",
-                    times_floor])
+        times = r.ms / r.floor_ms if r.floor_ms > 0 else math.nan
+        times_floor = "-" if times != times else f"{times:.0f}x" if times >= 100 else f"{times:.3g}x"
+        out.append([md_text(r.phase), f"{r.ms:.4f}", _g(r.flops, 1e9), _g(r.bytes, 1e6), _g(r.tflops, 1),
+                    _g(r.gbs, 1), percent(r.of_matmul), percent(r.of_copy), _g(r.floor_ms, 1e-3), times_floor])
     return out
 
 
@@ -95,7 +99,7 @@ def roofline_section(rs: RunSet, labels: Mapping[str, str]) -> list[str]:
                              f"{c['copy_gbs']:.0f} GB/s (read + write, {c.get('copy_bytes', 0) / 2**30:.0f} GiB), "
                              f"bf16 matmul {c['matmul_tflops']:.0f} TFLOP/s (n = {c.get('matmul_n')}), via "
                              f"{c.get('via')}."))
-    lines += ["", md_text(SOURCE), ""]
+    lines += ["", SOURCE, ""]  # our own text: its `code` spans stay markdown
     df = rs.frame.df
     eager = df[(df["graph"] != True) & (df["status"] == "ok")]  # noqa: E712 - a column of Python bools
     eager = eager[eager["variant"].isin([BASELINE.name, PATCHED.name])]
