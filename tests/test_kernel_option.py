@@ -84,6 +84,19 @@ def test_a_worker_that_cannot_run_the_kernel_does_not_start(tmp_path):
     assert not (tmp_path / "cases.jsonl").exists()
 
 
+@pytest.mark.skipif(cuda_here(), reason="a CPU backend cannot take a fused kernel")
+def test_a_backend_on_a_cpu_refuses_a_fused_kernel_and_keeps_the_reference_attention():
+    pytest.importorskip("torch")
+    from dsabench.bench.backends.registry import get_backend
+    from dsabench.errors import Unsupported
+
+    backend = get_backend("torch", "cpu")
+    with pytest.raises(Unsupported, match="kernel 'triton' needs a CUDA device"):
+        backend.use_kernel("triton")
+    backend.use_kernel("reference")
+    assert backend.kernel == "reference"
+
+
 # ---------------------------------------------------------------------------- scenario key
 
 
