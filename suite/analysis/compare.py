@@ -155,6 +155,7 @@ class Comparison:
     confidence: float
     device: str = ""
     backend: str = ""
+    kernel: str = ""  # the attention kernel (frame column `kernel`); both sides', joined, when they differ
     mismatches: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
 
@@ -313,7 +314,8 @@ def _values(frame: Frame, run_id: str, column: str, manifest_path: tuple[str | i
 
 
 def check_comparable(base: Frame, cand: Frame) -> list[str]:
-    """Run-level differences that make latencies incomparable: device model and backend.
+    """Run-level differences that make latencies incomparable: device model, backend and attention
+    kernel (a fused kernel changes the size of every phase around the ones a patch touches).
 
     Returns one message per difference, naming both values; empty when the runs match. A run
     without records has no device to compare: InputError says so instead.
@@ -327,6 +329,7 @@ def check_comparable(base: Frame, cand: Frame) -> list[str]:
     for what, column, path in (
         ("device", "device_name", WORKER_DEVICE),
         ("backend", "backend", ("backend",)),
+        ("attention kernel", "kernel", ("options", "kernel")),
     ):
         b, c = _values(base, base_id, column, path), _values(cand, cand_id, column, path)
         if b != c:
@@ -373,9 +376,11 @@ def compare_runs(
              for k in sorted(b.keys() | c.keys())]
     devices = _values(base, base_id, "device_name", WORKER_DEVICE)
     backends = _values(base, base_id, "backend", ("backend",))
+    kernels = sorted({k for f, rid in ((base, base_id), (cand, cand_id)) for k in _values(f, rid, "kernel", ("options", "kernel"))})
     return Comparison(
         _table(pairs), "runs", _label(base, base_id), _label(cand, cand_id), threshold, confidence,
-        " + ".join(devices), " + ".join(backends), tuple(mismatches), base.warnings + cand.warnings,
+        " + ".join(devices), " + ".join(backends), " + ".join(kernels), tuple(mismatches),
+        base.warnings + cand.warnings,
     )  # fmt: skip
 
 
@@ -425,5 +430,6 @@ def compare_variants(
     return Comparison(
         _table(pairs), "variants", f"{bv.name} in {_label(frame, run_id)}", f"{cv.name} in {run_id}", threshold,
         confidence, " + ".join(_values(frame, run_id, "device_name", WORKER_DEVICE)),
-        " + ".join(_values(frame, run_id, "backend", ("backend",))), (), frame.warnings,
+        " + ".join(_values(frame, run_id, "backend", ("backend",))),
+        " + ".join(_values(frame, run_id, "kernel", ("options", "kernel"))), (), frame.warnings,
     )  # fmt: skip

@@ -63,6 +63,15 @@ def paddle_ceilings() -> dict:
     return _figures(copy_ms, mm_ms, "paddle")
 
 
+def measure_ceilings(backend: str) -> dict:
+    """The ceilings through `backend`'s framework; {"error": why} when they could not be measured
+    (the run goes on: its roofline table then says there are no ceilings)."""
+    try:
+        return torch_ceilings() if backend == "torch" else paddle_ceilings()
+    except Exception as exc:  # noqa: BLE001 - out of memory on a small card, a missing API
+        return {"error": f"{type(exc).__name__}: {exc}"[:500]}
+
+
 def _figures(copy_ms: float, mm_ms: float, via: str) -> dict:
     return {
         "copy_gbs": 2 * COPY_BYTES / (copy_ms * 1e-3) / 1e9,

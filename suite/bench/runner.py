@@ -186,12 +186,14 @@ class WorkerHandle:
         self.proc = None
 
 
-def crashed_record(case: Case, opts: WorkerOptions, backend: str, device: dict, why: str) -> dict:
-    return Record(
+def crashed_record(case: Case, opts: WorkerOptions, backend: str, device: dict, why: str,
+                   kernel: str | None = None) -> dict:
+    """`kernel`: what the worker resolved (its hello); None before any worker said: the kernel asked for."""
+    return dict(Record(
         run_id=opts.run_id, case_id=case.id, config_id=case.config_id, group_id=case.group_id,
         params=case.params(), status="crashed", message=why, backend=backend, device=device,
         worker={"recycle": True},
-    ).to_json()
+    ).to_json(), kernel=kernel or opts.kernel)
 
 
 def _write_error(path: Path, exc: BaseException) -> str:
@@ -246,10 +248,10 @@ def run_cases(
                 on_record(record, stats.done, len(cases))
         return True
 
-    def lost(item, device, ident: dict, why: str) -> None:
+    def lost(item, device, ident: dict, why: str, kernel: str | None) -> None:
         with lock:
             stats.lost_workers.append(why)
-        emit([crashed_record(c, opts, backend, ident, f"not measured: {why}") for c in item], device)
+        emit([crashed_record(c, opts, backend, ident, f"not measured: {why}", kernel) for c in item], device)
 
     def drive(device: str | None) -> None:
         handle = WorkerHandle(backend, device, opts)
@@ -280,7 +282,7 @@ def run_cases(
                         handle.start()
                     except Exception as exc:  # noqa: BLE001
                         lost(item, device, (handle.hello or {}).get("device", {}),
-                             f"could not restart: {exc}")
+                             f"could not restart: {exc}", (handle.hello or {}).get("kernel"))
                         return
                 pid = handle.proc.pid
                 records, why = handle.run(item, case_timeout_s * len(item))
@@ -291,7 +293,8 @@ def run_cases(
                     return  # interrupted: a case cut short is not a crash; --resume measures it
                 if records is None:
                     ident = (handle.hello or {}).get("device", {})
-                    records = [crashed_record(c, opts, backend, ident, why) for c in item]
+                    records = [crashed_record(c, opts, backend, ident, why, (handle.hello or {}).get("kernel"))
+                               for c in item]
                     for r in records:
                         r["worker"]["pid"] = pid
                 if not emit(records, device):

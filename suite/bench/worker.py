@@ -46,6 +46,7 @@ class WorkerOptions:
     nvtx_in_timed: bool = False
     trace: bool = True
     protocol_overrides: dict = field(default_factory=dict)
+    kernel: str = "auto"  # attention kernel asked for; each worker resolves it for its device (kernels/select)
 
     def for_device(self, gpu: bool) -> "WorkerOptions":
         """These options with the protocol settled for the worker's own device."""
@@ -380,9 +381,15 @@ def worker_main(conn: Any, backend_name: str, device_env: dict, opts: WorkerOpti
         backend = get_backend(backend_name, device)
         identity = backend.device_identity()
         # the protocol follows the device this worker really runs on, not a guess made before it started
-        opts = opts.for_device(identity.get("kind") == "gpu")
+        gpu = identity.get("kind") == "gpu"
+        opts = opts.for_device(gpu)
+        from dsabench.bench.kernels.select import resolve  # noqa: PLC0415
+        from dsabench.bench.ceilings import measure_ceilings  # noqa: PLC0415
+
+        backend.use_kernel(resolve(opts.kernel, backend.name, gpu))
         conn.send({"hello": {"device": identity, "availability": dataclasses.asdict(backend.availability()),
-                             "protocol": dataclasses.asdict(opts.protocol), "pid": os.getpid()}})
+                             "protocol": dataclasses.asdict(opts.protocol), "pid": os.getpid(),
+                             "kernel": backend.kernel, "ceilings": measure_ceilings(backend.name) if gpu else None}})
     except Exception as exc:  # noqa: BLE001
         conn.send({"fatal": f"{type(exc).__name__}: {exc}"})
         return
@@ -392,7 +399,7 @@ def worker_main(conn: Any, backend_name: str, device_env: dict, opts: WorkerOpti
             return
         cases = [case_from_params(p) for p in msg["cases"]]
         records = run_group(backend, cases, opts)
-        conn.send({"records": [r.to_json() for r in records]})
+        conn.send({"records": [dict(r.to_json(), kernel=backend.kernel) for r in records]})
 
 
 def case_from_params(params: dict) -> Case:

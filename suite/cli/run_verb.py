@@ -60,6 +60,11 @@ def register(sub) -> None:
     r.add_argument("--case-timeout-s", type=flags.positive_float("--case-timeout-s"), default=1800.0, metavar="S",
                    help="wall-clock seconds one case may take in its worker (per variant for an interleaved group) "
                         "before the worker is killed and the case recorded crashed (default 1800)")
+    r.add_argument("--kernel", choices=("auto", "reference", "triton", "flashmla"),
+                   help="attention kernel of decode and prefill: reference (plain framework ops), triton (fused, "
+                        "torch on CUDA), flashmla (when installed), auto (fastest usable on each worker's device; "
+                        "default, or the scenario file's 'kernel' key). Recorded in every record; compare refuses "
+                        "runs made with different kernels")
     r.set_defaults(func=cmd_run)
 
 
@@ -81,6 +86,7 @@ def cmd_run(args) -> int:
     from dsabench.present.summary import format_check, summary_table  # noqa: PLC0415
     from dsabench.bench.worker import WorkerOptions  # noqa: PLC0415
     from dsabench.cli.device_fit import refuse_oversized  # noqa: PLC0415
+    from dsabench.cli.kernel_choice import asked_kernel, refuse_unusable  # noqa: PLC0415
 
     if args.profile_iters < 0:
         raise InputError(f"--profile-iters {args.profile_iters}: expected an integer >= 0")
@@ -97,11 +103,14 @@ def cmd_run(args) -> int:
         devices, profile_iters, nvtx = saved.devices, saved.profile_iters, saved.nvtx_in_timed
         protocol = _resume_protocol(args.resume, manifest)
         protocol_overrides = dict(manifest.protocol_overrides)
+        kernel = saved.kernel
     else:
         sset = scenarios.load_named(args.scenarios)
         backend, shard, check, filt = args.backend, args.shard, args.check, args.filter
         interleave_off = args.no_interleave
         devices, profile_iters, nvtx = args.devices, args.profile_iters, args.nvtx
+        kernel, kernel_source = asked_kernel(args.kernel, sset.kernel, str(sset.path))
+        refuse_unusable(kernel, kernel_source, backend, devices)
         if args.out.exists() and not args.out.is_dir():
             raise InputError(f"--out {args.out}: is a file; expected a directory to hold run directories")
         if shard is not None and args.run_id is None:
@@ -134,7 +143,8 @@ def cmd_run(args) -> int:
             scenario_sha256=sset.sha256, scenario_description=sset.description, backend=backend, shard=shard,
             cases_planned=len(cases),
             options=store.RunOptions(check=check, filter=filt.pattern if filt else None, devices=devices,
-                                     interleave=not interleave_off, profile_iters=profile_iters, nvtx_in_timed=nvtx),
+                                     interleave=not interleave_off, profile_iters=profile_iters, nvtx_in_timed=nvtx,
+                                     kernel=kernel),  # asked for; each worker's hello says what it resolved
             protocol=None, protocol_overrides=protocol_overrides, dsabench_version=__version__,  # protocol: from the first worker
             **store.machine(env.collect(args.measured_checkout)),
         )  # fmt: skip
@@ -154,7 +164,7 @@ def cmd_run(args) -> int:
 
     opts = WorkerOptions(run_id=run_id, run_dir=str(run_dir), protocol=protocol, check=check,
                          profile_iters=profile_iters, nvtx_in_timed=nvtx, trace=profile_iters > 0,
-                         protocol_overrides=protocol_overrides)
+                         protocol_overrides=protocol_overrides, kernel=kernel)
 
     def on_worker(hello: dict) -> None:
         worker = store.add_worker(run_dir, manifest, hello)  # the first worker's protocol becomes the run's

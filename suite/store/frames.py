@@ -33,7 +33,7 @@ PARAM_COLUMNS = (
 RECORD_COLUMNS = (
     "status", "message", "backend", "device_name", "device_index", "device_uuid", "commit",
     "created_at", "shard", "run_dir", "samples_ms", "median_ms", "n_samples", "clock",
-    "iters_per_sample", "stop_reason", "wall_s",
+    "iters_per_sample", "stop_reason", "wall_s", "kernel",
 )  # fmt: skip
 # (column, path into the record): the per-iteration trace aggregates and memory figures.
 FLAT_COLUMNS = (
@@ -163,6 +163,7 @@ def _row(record: dict, manifest: dict, run_dir: Path, commit: str | None) -> dic
         iters_per_sample=_num((timing or {}).get("iters_per_sample")),
         stop_reason=(timing or {}).get("stop_reason"),
         wall_s=_num(record.get("wall_s")),
+        kernel=record.get("kernel") or "reference",  # attention kernel; records before the option: the reference ops
     )
     for name, path in FLAT_COLUMNS:
         value = _dig(record, path)
