@@ -337,6 +337,11 @@ def check_comparable(base: Frame, cand: Frame) -> list[str]:
                 f"{what} differs: BASE {base_id!r} ran on {' + '.join(map(repr, b)) or 'unknown'}, "
                 f"CAND {cand_id!r} on {' + '.join(map(repr, c)) or 'unknown'}"
             )
+    inj_b, inj_c = (float(((f.manifests[i].get("options") or {}).get("inject_delay")) or 0.0)
+                    for f, i in ((base, base_id), (cand, cand_id)))
+    if inj_b != inj_c:
+        problems.append(f"injected delay differs: BASE {base_id!r} has {inj_b:g} x the forward added to every forward, "
+                        f"CAND {cand_id!r} {inj_c:g} (a calibrate run, not a measurement of the code)")
     return problems
 
 

@@ -25,7 +25,8 @@ from dsabench.workload.axes import AXES, AXIS_KEYS, TOTAL_HEADS, TP, Axis, Bad, 
 from dsabench.workload.limits import MAX_FILE_BYTES
 
 TOP_LEVEL_KEYS = ("preset", "defaults", "scenario", "exclude")
-PRESET_KEYS = ("description", "kernel")
+PRESET_KEYS = ("description", "kernel", "repeats")
+MAX_REPEATS = 20
 # The attention kernel is a run option, not an axis: it is not part of a case id (the same case
 # measured with two kernels is the same case, recorded with its `kernel` beside the id).
 KERNEL_CHOICES = ("auto", "reference", "triton", "flashmla")
@@ -176,6 +177,16 @@ def run_kernel(where: Where, preset: dict, defaults: dict) -> str | None:
     table_name, value = found[0]
     if value not in KERNEL_CHOICES:
         raise where.at(table_name).error(f"key 'kernel' is {show(value)}; expected one of {', '.join(KERNEL_CHOICES)}")
+    return value
+
+
+def run_repeats(where: Where, preset: dict) -> int | None:
+    """[preset] repeats: worker processes per case by default for this file (--repeats overrides)."""
+    if "repeats" not in preset:
+        return None
+    value = preset["repeats"]
+    if not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_REPEATS):
+        raise where.error(f"key 'repeats' is {show(value)}; expected an integer from 1 to {MAX_REPEATS}")
     return value
 
 
