@@ -125,3 +125,24 @@ def test_run_to_run_noise_needs_enough_runs_and_is_robust_to_one_odd_run():
 def test_non_finite_samples_are_refused_with_the_process_named():
     with pytest.raises(ValueError, match="process 1"):
         ratio_interval([[1.0] * 5, [1.0, math.nan]], [[1.0] * 5])
+
+
+def test_compare_with_history_calls_noisy_cases_noisy_and_quiet_cases_by_their_noise(builder):
+    from dsabench.analysis.compare import compare_runs
+    from dsabench.store.frames import load_runs
+
+    quiet, loud = builder.case(batch=1), builder.case(batch=2)
+    for i, level in enumerate((1.00, 1.06, 0.95, 1.04, 0.97)):  # loud wanders 5% between runs; quiet does not
+        builder.run(f"h{i}", [builder.record(quiet, f"h{i}", builder.samples(10 + i, median_ms=1.0 + 0.001 * i)),
+                              builder.record(loud, f"h{i}", builder.samples(20 + i, median_ms=level))],
+                    created_at=f"2025-01-0{i + 1}T00:00:00+00:00")
+    base = builder.run("base", [builder.record(c, "base", builder.samples(30 + j)) for j, c in enumerate((quiet, loud))],
+                       created_at="2025-02-01T00:00:00+00:00")
+    cand = builder.run("cand", [builder.record(c, "cand", builder.samples(40 + j, median_ms=1.08))
+                                for j, c in enumerate((quiet, loud))], created_at="2025-02-02T00:00:00+00:00")
+    history = load_runs([builder.root / f"h{i}" for i in range(5)])
+    t = compare_runs(load_runs([base]), load_runs([cand]), history=history).table.set_index("case")
+    assert t.loc[quiet.id, "verdict"] == "slower"
+    assert t.loc[loud.id, "verdict"] == "noisy" and "noise" in t.loc[loud.id, "message"]
+    without = compare_runs(load_runs([base]), load_runs([cand])).table
+    assert set(without["verdict"]) == {"undecided"}  # one process a side, no history: cannot tell
