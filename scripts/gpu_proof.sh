@@ -10,14 +10,7 @@
 set -uo pipefail
 stage=${1:?usage: gpu_proof.sh run1|run2|run3|run4|run5|copy}
 out=${OUT:-/tmp/gpu_proof_out}
-mkdir -p "$out"
-export PYTHONUNBUFFERED=1
-if ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    && export PYTHONPATH=/tmp/site || exit 1
-fi
-# The package without installing it: suite/ is the package dsabench.
-mkdir -p /tmp/pkg && ln -sfn "$PWD/suite" /tmp/pkg/dsabench && export PYTHONPATH=/tmp/pkg:${PYTHONPATH:-}
+source "$(dirname "$0")/gpu_setup.sh"  # wheels from .whl/, the package importable
 python3 -c 'import dsabench, nvtx, torch; print("dsabench", dsabench.__version__, "torch", torch.__version__)' || exit 1
 nvidia-smi --query-gpu=name,uuid,driver_version,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,temperature.gpu,power.draw --format=csv | tee "$out/nvidia-smi.csv"
 runs=/tmp/gpu_runs

@@ -23,6 +23,8 @@ import pandas as pd
 
 from dsabench.errors import InputError, quoted
 from dsabench.store.frames import Frame, manifest_commit
+from dsabench.analysis.gate import decide
+from dsabench.analysis.noise import UNKNOWN, Noise, history_noise
 from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED, bootstrap_ratio_ci, rank_test
 from dsabench.workload.variants import BASELINE, PATCHED, Variant, parse_variant
 
@@ -45,6 +47,7 @@ class Verdict(str, Enum):
     MISSING = "missing"
     FAILED = "failed"
     NOT_COMPARABLE = "not_comparable"
+    NOISY = "noisy"
 
 
 class Reason(str, Enum):
@@ -60,11 +63,13 @@ class Reason(str, Enum):
     BOTH_FAILED = "both_failed"
     NO_SAMPLES = "no_samples"
     CLOCK_DIFFERS = "clock_differs"
+    NOISE_ABOVE = "noise_above_threshold"
+    WITHIN_RUN_ONLY = "within_run_precision_only"
 
 
 # Order of rows in tables: what needs attention first.
 SEVERITY = (
-    Verdict.SLOWER, Verdict.FAILED, Verdict.NOT_COMPARABLE, Verdict.UNDECIDED, Verdict.MISSING,
+    Verdict.SLOWER, Verdict.FAILED, Verdict.NOT_COMPARABLE, Verdict.NOISY, Verdict.UNDECIDED, Verdict.MISSING,
     Verdict.NEW, Verdict.FASTER, Verdict.SAME,
 )  # fmt: skip
 
@@ -150,6 +155,7 @@ class Comparison:
     confidence: float
     device: str = ""
     backend: str = ""
+    kernel: str = ""  # the attention kernel (frame column `kernel`); both sides', joined, when they differ
     mismatches: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
 
@@ -187,7 +193,29 @@ def _samples(row) -> list[float]:
     return list(s) if isinstance(s, (list, tuple, np.ndarray)) else []
 
 
-def _pair(key: str, base, cand, threshold: float, confidence: float, n_boot: int, seed) -> dict:
+def _groups(row) -> list[list[float]]:
+    """The row's samples per worker process (`process_samples`), or all of them as one process."""
+    g = row.get("process_samples")
+    if isinstance(g, (list, tuple, np.ndarray)) and len(g) and all(isinstance(x, (list, tuple, np.ndarray)) for x in g):
+        return [list(x) for x in g if len(x)]
+    return [_samples(row)]
+
+
+def gate_decision(base_groups, cand_groups, threshold: float, *, noise: Noise = UNKNOWN, paired: bool = False,
+                  confidence: float = CONFIDENCE, n_boot: int = N_BOOT, seed: int | None = SEED) -> Decision:
+    """The cross-run gate (`gate.decide`) as a Decision, with the Mann-Whitney p of the pooled samples."""
+    if not sum(len(g) for g in base_groups) or not sum(len(g) for g in cand_groups):
+        side = "base" if not sum(len(g) for g in base_groups) else "cand"
+        return Decision(Verdict.NOT_COMPARABLE, Reason.NO_SAMPLES, f"{side} has status ok but no timing samples")
+    r = decide(base_groups, cand_groups, threshold, noise=noise, paired=paired, confidence=confidence,
+               n_boot=n_boot, seed=seed)
+    pooled_b, pooled_c = sum(map(list, base_groups), []), sum(map(list, cand_groups), [])
+    p = rank_test(pooled_b, pooled_c) if min(len(pooled_b), len(pooled_c)) >= MIN_SAMPLES else math.nan
+    return Decision(Verdict(r.verdict), Reason(r.reason), r.message, r.ratio, r.ci_low, r.ci_high, p)
+
+
+def _pair(key: str, base, cand, threshold: float, confidence: float, n_boot: int, seed, *,
+          noise: Noise = UNKNOWN, paired: bool = False) -> dict:
     """One table row; base or cand is None when the pair has only one side."""
     row: dict = {c: math.nan for c in TABLE_COLUMNS}
     row["case"] = key
@@ -231,7 +259,8 @@ def _pair(key: str, base, cand, threshold: float, confidence: float, n_boot: int
             "latencies of two clocks do not compare",
         )
     else:
-        d = judge(_samples(base), _samples(cand), threshold, confidence, n_boot, seed)
+        d = gate_decision(_groups(base), _groups(cand), threshold, noise=noise, paired=paired,
+                          confidence=confidence, n_boot=n_boot, seed=seed)
     row.update(
         ratio=d.ratio, ci_low=d.ci_low, ci_high=d.ci_high, p_value=d.p_value,
         verdict=d.verdict.value, reason=d.reason.value, message=d.message,
@@ -285,7 +314,8 @@ def _values(frame: Frame, run_id: str, column: str, manifest_path: tuple[str | i
 
 
 def check_comparable(base: Frame, cand: Frame) -> list[str]:
-    """Run-level differences that make latencies incomparable: device model and backend.
+    """Run-level differences that make latencies incomparable: device model, backend and attention
+    kernel (a fused kernel changes the size of every phase around the ones a patch touches).
 
     Returns one message per difference, naming both values; empty when the runs match. A run
     without records has no device to compare: InputError says so instead.
@@ -299,6 +329,7 @@ def check_comparable(base: Frame, cand: Frame) -> list[str]:
     for what, column, path in (
         ("device", "device_name", WORKER_DEVICE),
         ("backend", "backend", ("backend",)),
+        ("attention kernel", "kernel", ("options", "kernel")),
     ):
         b, c = _values(base, base_id, column, path), _values(cand, cand_id, column, path)
         if b != c:
@@ -306,6 +337,11 @@ def check_comparable(base: Frame, cand: Frame) -> list[str]:
                 f"{what} differs: BASE {base_id!r} ran on {' + '.join(map(repr, b)) or 'unknown'}, "
                 f"CAND {cand_id!r} on {' + '.join(map(repr, c)) or 'unknown'}"
             )
+    inj_b, inj_c = (float(((f.manifests[i].get("options") or {}).get("inject_delay")) or 0.0)
+                    for f, i in ((base, base_id), (cand, cand_id)))
+    if inj_b != inj_c:
+        problems.append(f"injected delay differs: BASE {base_id!r} has {inj_b:g} x the forward added to every forward, "
+                        f"CAND {cand_id!r} {inj_c:g} (a calibrate run, not a measurement of the code)")
     return problems
 
 
@@ -316,10 +352,14 @@ def compare_runs(
     threshold: float = DEFAULT_THRESHOLD,
     confidence: float = CONFIDENCE,
     allow_mismatch: bool = False,
+    history: Frame | None = None,
     n_boot: int = N_BOOT,
     seed: int | None = SEED,
 ) -> Comparison:
     """Pair cases by case id between a BASE run and a CAND run and judge each pair.
+
+    history: earlier runs; each case's run-to-run noise on the same device model and backend is
+    estimated from them (`noise.history_noise`) and widens that case's interval and band.
 
     Raises NotComparable when the runs used different device models or backends, unless
     allow_mismatch, in which case the differences are kept in Comparison.mismatches.
@@ -330,12 +370,22 @@ def compare_runs(
         raise NotComparable("; ".join(mismatches) + "; pass --allow-mismatch to compare anyway")
     b = {r["case_id"]: r for r in base.df.to_dict("records")}
     c = {r["case_id"]: r for r in cand.df.to_dict("records")}
-    pairs = [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed) for k in sorted(b.keys() | c.keys())]
+    noise = history_noise(history.df) if history is not None else {}
+
+    def noise_of(row) -> Noise:
+        if row is None:
+            return UNKNOWN
+        return noise.get((row["case_id"], row.get("device_name"), row.get("backend")), UNKNOWN)
+
+    pairs = [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed, noise=noise_of(b.get(k)))
+             for k in sorted(b.keys() | c.keys())]
     devices = _values(base, base_id, "device_name", WORKER_DEVICE)
     backends = _values(base, base_id, "backend", ("backend",))
+    kernels = sorted({k for f, rid in ((base, base_id), (cand, cand_id)) for k in _values(f, rid, "kernel", ("options", "kernel"))})
     return Comparison(
         _table(pairs), "runs", _label(base, base_id), _label(cand, cand_id), threshold, confidence,
-        " + ".join(devices), " + ".join(backends), tuple(mismatches), base.warnings + cand.warnings,
+        " + ".join(devices), " + ".join(backends), " + ".join(kernels), tuple(mismatches),
+        base.warnings + cand.warnings,
     )  # fmt: skip
 
 
@@ -378,9 +428,13 @@ def compare_variants(
         return out
 
     b, c = rows_of(bv), rows_of(cv)
-    pairs = [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed) for k in sorted(b.keys() | c.keys())]
+    # Eager variants of a case are timed in the same processes, in rounds: paired. Graph cases are not.
+    pairs = [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed,
+                   paired=bool(b.get(k) is not None and c.get(k) is not None and not b[k].get("graph")))
+             for k in sorted(b.keys() | c.keys())]
     return Comparison(
         _table(pairs), "variants", f"{bv.name} in {_label(frame, run_id)}", f"{cv.name} in {run_id}", threshold,
         confidence, " + ".join(_values(frame, run_id, "device_name", WORKER_DEVICE)),
-        " + ".join(_values(frame, run_id, "backend", ("backend",))), (), frame.warnings,
+        " + ".join(_values(frame, run_id, "backend", ("backend",))),
+        " + ".join(_values(frame, run_id, "kernel", ("options", "kernel"))), (), frame.warnings,
     )  # fmt: skip

@@ -186,12 +186,14 @@ class WorkerHandle:
         self.proc = None
 
 
-def crashed_record(case: Case, opts: WorkerOptions, backend: str, device: dict, why: str) -> dict:
-    return Record(
+def crashed_record(case: Case, opts: WorkerOptions, backend: str, device: dict, why: str,
+                   kernel: str | None = None) -> dict:
+    """`kernel`: what the worker resolved (its hello); None before any worker said: the kernel asked for."""
+    return dict(Record(
         run_id=opts.run_id, case_id=case.id, config_id=case.config_id, group_id=case.group_id,
         params=case.params(), status="crashed", message=why, backend=backend, device=device,
         worker={"recycle": True},
-    ).to_json()
+    ).to_json(), kernel=kernel or opts.kernel)
 
 
 def _write_error(path: Path, exc: BaseException) -> str:
@@ -209,17 +211,28 @@ def run_cases(
     on_worker: Callable[[dict], None] | None = None,
     case_timeout_s: float = 1800.0,
     interleave: bool = True,
+    repeats: int = 1,
+    done: frozenset = frozenset(),
 ) -> RunStats:
     """Run `cases` over one worker per device; `on_record(record, done, total)` after each append.
+
+    repeats: each case is measured in that many worker processes, one pass over all cases per
+    process (pass r runs in fresh processes after pass r - 1), so a case's processes are spread
+    over the run, never back to back; its records carry `repeat`. done: (case id, repeat) pairs
+    already recorded (`--resume`), skipped.
 
     Raises WorkersFailed only when no worker started at all; every other failure is in the stats.
     """
     stats = RunStats()
     traces = Path(run_dir) / store.TRACES
     remove_scratch(traces)  # what a worker killed in an earlier attempt at this run left behind
-    todo: "queue.Queue[tuple[Case, ...]]" = queue.Queue()
-    for item in schedule(work_items(cases, interleave)):
-        todo.put(item)
+    todo: "queue.Queue[tuple[int, tuple[Case, ...]]]" = queue.Queue()
+    total = 0
+    for rep in range(repeats):
+        left = tuple(c for c in cases if (c.id, rep) not in done)
+        total += len(left)
+        for item in schedule(work_items(left, interleave)):
+            todo.put((rep, item))
     lock = threading.Lock()
     stop = threading.Event()
     handles: list[WorkerHandle] = []
@@ -229,10 +242,11 @@ def run_cases(
             stats.write_error = _write_error(path, exc)
         stop.set()
 
-    def emit(records: list[dict], device: str | None) -> bool:
+    def emit(records: list[dict], device: str | None, rep: int) -> bool:
         """Append the records in order; False (and the run stops) when one cannot be written."""
         for record in records:
             record.setdefault("worker", {})["device_env"] = device
+            record["repeat"] = rep
             with lock:
                 if stop.is_set():
                     return False
@@ -243,13 +257,13 @@ def run_cases(
                     return False
                 stats.done += 1
                 stats.by_status[record["status"]] = stats.by_status.get(record["status"], 0) + 1
-                on_record(record, stats.done, len(cases))
+                on_record(record, stats.done, total)
         return True
 
-    def lost(item, device, ident: dict, why: str) -> None:
+    def lost(item, device, ident: dict, why: str, kernel: str | None, rep: int) -> None:
         with lock:
             stats.lost_workers.append(why)
-        emit([crashed_record(c, opts, backend, ident, f"not measured: {why}") for c in item], device)
+        emit([crashed_record(c, opts, backend, ident, f"not measured: {why}", kernel) for c in item], device, rep)
 
     def drive(device: str | None) -> None:
         handle = WorkerHandle(backend, device, opts)
@@ -270,17 +284,23 @@ def run_cases(
                     except Exception as exc:  # noqa: BLE001
                         write_failed(Path(run_dir) / store.MANIFEST, exc)
                         return
+            current_pass = 0
             while not stop.is_set():
                 try:
-                    item = todo.get_nowait()
+                    rep, item = todo.get_nowait()
                 except queue.Empty:
                     return
+                if rep != current_pass and handle.proc is not None:
+                    pid = handle.proc.pid
+                    handle.stop()  # a new pass: a fresh process, its own allocations and warm-up
+                    remove_scratch(traces, pid)
+                current_pass = rep
                 if handle.proc is None or not handle.proc.is_alive():
                     try:
                         handle.start()
                     except Exception as exc:  # noqa: BLE001
                         lost(item, device, (handle.hello or {}).get("device", {}),
-                             f"could not restart: {exc}")
+                             f"could not restart: {exc}", (handle.hello or {}).get("kernel"), rep)
                         return
                 pid = handle.proc.pid
                 records, why = handle.run(item, case_timeout_s * len(item))
@@ -291,10 +311,11 @@ def run_cases(
                     return  # interrupted: a case cut short is not a crash; --resume measures it
                 if records is None:
                     ident = (handle.hello or {}).get("device", {})
-                    records = [crashed_record(c, opts, backend, ident, why) for c in item]
+                    records = [crashed_record(c, opts, backend, ident, why, (handle.hello or {}).get("kernel"))
+                               for c in item]
                     for r in records:
                         r["worker"]["pid"] = pid
-                if not emit(records, device):
+                if not emit(records, device, rep):
                     return
         finally:
             handle.stop()
@@ -316,7 +337,7 @@ def run_cases(
             t.join(timeout=2)
     if not stats.workers and not stats.interrupted and not stats.write_error:
         raise WorkersFailed("; ".join(stats.lost_workers))
-    stats.unfinished = len(cases) - stats.done
+    stats.unfinished = total - stats.done
     return stats
 
 

@@ -46,12 +46,20 @@ class WorkerOptions:
     nvtx_in_timed: bool = False
     trace: bool = True
     protocol_overrides: dict = field(default_factory=dict)
+    repeats: int = 1  # processes per case: each gets 1/repeats of the protocol's time and sample caps
+    inject_delay: float = 0.0  # calibrate: F x the forward's time added to every forward
+    kernel: str = "auto"  # attention kernel asked for; each worker resolves it for its device (kernels/select)
 
     def for_device(self, gpu: bool) -> "WorkerOptions":
         """These options with the protocol settled for the worker's own device."""
         if self.protocol is not None:
             return self
-        return dataclasses.replace(self, protocol=protocol_for(gpu, **self.protocol_overrides))
+        protocol = protocol_for(gpu, **self.protocol_overrides)
+        if self.repeats > 1:  # R processes share the case's budget: the run takes about as long
+            protocol = dataclasses.replace(
+                protocol, max_time_s=protocol.max_time_s / self.repeats,
+                max_samples=max(protocol.min_samples, -(-protocol.max_samples // self.repeats)))
+        return dataclasses.replace(self, protocol=protocol)
 
 
 @dataclass
@@ -192,8 +200,21 @@ class _CaseRun:
         if bad is not None:  # wrong whatever the other variants give: recorded, not timed
             output["nonfinite"] = bad
             self.out.status, self.out.message = "nonfinite", bad["message"]
+        if self.opts.inject_delay and bad is None:
+            self._inject()
         if self.opts.nvtx_in_timed:
             self.step = _nvtx_iterations(self.step)
+
+    def _inject(self) -> None:
+        """calibrate's known slowdown: F x this step's own time, added to every call of it."""
+        from dsabench.bench import inject  # noqa: PLC0415
+
+        base = inject.step_ms(self.step, self.backend.synchronize)
+        gpu = getattr(self.backend, "gpu", False)
+        delay_ms = self.opts.inject_delay * base
+        self.step = inject.with_delay(self.step, inject.delay_for(self.backend.name, gpu, delay_ms))
+        self.out.data.setdefault("output", {})["inject"] = {
+            "fraction": self.opts.inject_delay, "delay_ms": delay_ms, "step_ms": base}
 
     def time_alone(self) -> None:
         self.out.data["timing"] = _timing(self.backend, self.step, self.opts.protocol)
@@ -380,9 +401,15 @@ def worker_main(conn: Any, backend_name: str, device_env: dict, opts: WorkerOpti
         backend = get_backend(backend_name, device)
         identity = backend.device_identity()
         # the protocol follows the device this worker really runs on, not a guess made before it started
-        opts = opts.for_device(identity.get("kind") == "gpu")
+        gpu = identity.get("kind") == "gpu"
+        opts = opts.for_device(gpu)
+        from dsabench.bench.kernels.select import resolve  # noqa: PLC0415
+        from dsabench.bench.ceilings import measure_ceilings  # noqa: PLC0415
+
+        backend.use_kernel(resolve(opts.kernel, backend.name, gpu))
         conn.send({"hello": {"device": identity, "availability": dataclasses.asdict(backend.availability()),
-                             "protocol": dataclasses.asdict(opts.protocol), "pid": os.getpid()}})
+                             "protocol": dataclasses.asdict(opts.protocol), "pid": os.getpid(),
+                             "kernel": backend.kernel, "ceilings": measure_ceilings(backend.name) if gpu else None}})
     except Exception as exc:  # noqa: BLE001
         conn.send({"fatal": f"{type(exc).__name__}: {exc}"})
         return
@@ -392,7 +419,7 @@ def worker_main(conn: Any, backend_name: str, device_env: dict, opts: WorkerOpti
             return
         cases = [case_from_params(p) for p in msg["cases"]]
         records = run_group(backend, cases, opts)
-        conn.send({"records": [r.to_json() for r in records]})
+        conn.send({"records": [dict(r.to_json(), kernel=backend.kernel) for r in records]})
 
 
 def case_from_params(params: dict) -> Case:

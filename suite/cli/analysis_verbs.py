@@ -32,7 +32,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
             if args.cand is None:
                 return _fail("compare", "CAND is missing; pass BASE and CAND runs, or --variants with one run")
             cand = load_runs([args.cand])
-            result = compare_runs(base, cand, threshold=args.threshold, allow_mismatch=args.allow_mismatch)
+            history = _history(args.history, base, cand) if args.history else None
+            result = compare_runs(base, cand, threshold=args.threshold, allow_mismatch=args.allow_mismatch,
+                                  history=history)
     except DsabenchError as exc:
         return _fail("compare", exc)
     sys.stdout.write(format_markdown(result) if args.markdown else format_table(result))
@@ -44,6 +46,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
         )
         return EXIT_REGRESSION
     return EXIT_OK
+
+
+def _history(paths, base, cand):
+    """Earlier runs for the noise model: every run under `paths` except BASE and CAND themselves
+    (a run must not vouch for its own noise)."""
+    from dsabench.store.frames import Frame  # noqa: PLC0415
+
+    frame = load_runs(paths)
+    skip = set(base.manifests) | set(cand.manifests)
+    df = frame.df[~frame.df["run_id"].isin(skip)]
+    return Frame(df, {k: v for k, v in frame.manifests.items() if k not in skip}, frame.warnings)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -87,6 +100,10 @@ def register(subparsers) -> None:
                    help="exit 1 when a case is slower, or failed only in CAND")  # fmt: skip
     p.add_argument("--allow-mismatch", action="store_true",
                    help="compare runs from different device models or backends anyway")  # fmt: skip
+    p.add_argument("--history", type=Path, nargs="+", metavar="DIR",
+                   help="earlier runs (results directories or runs): each case's run-to-run noise on the same device "
+                        "model and backend is estimated from them and widens its interval and band; a case noisier "
+                        "than the threshold is 'noisy'")
     p.add_argument("--variants", action="store_true",
                    help="compare variants inside the one run BASE (--cand-variant vs --base-variant)")  # fmt: skip
     p.add_argument("--base-variant", type=flags.variant("--base-variant"), default="baseline",

@@ -6,6 +6,7 @@ half-written run directory.
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
 import sys
@@ -60,6 +61,17 @@ def register(sub) -> None:
     r.add_argument("--case-timeout-s", type=flags.positive_float("--case-timeout-s"), default=1800.0, metavar="S",
                    help="wall-clock seconds one case may take in its worker (per variant for an interleaved group) "
                         "before the worker is killed and the case recorded crashed (default 1800)")
+    r.add_argument("--repeats", type=flags.int_in("--repeats", 1, 20),
+                   help="worker processes per case, each in its own pass over the cases, so the interval of a "
+                        "median includes the variance between processes (default: the scenario file's "
+                        "[preset] repeats, else 1); each process gets 1/R of the time cap")
+    r.add_argument("--inject-delay", type=flags.float_in("--inject-delay", 0.0, 1.0, False, False), default=0.0, metavar="F",
+                   help=argparse.SUPPRESS)  # calibrate's known slowdown: a delay of F x the forward, every forward
+    r.add_argument("--kernel", choices=("auto", "reference", "triton", "flashmla"),
+                   help="attention kernel of decode and prefill: reference (plain framework ops), triton (fused, "
+                        "torch on CUDA), flashmla (when installed), auto (fastest usable on each worker's device; "
+                        "default, or the scenario file's 'kernel' key). Recorded in every record; compare refuses "
+                        "runs made with different kernels")
     r.set_defaults(func=cmd_run)
 
 
@@ -81,6 +93,7 @@ def cmd_run(args) -> int:
     from dsabench.present.summary import format_check, summary_table  # noqa: PLC0415
     from dsabench.bench.worker import WorkerOptions  # noqa: PLC0415
     from dsabench.cli.device_fit import refuse_oversized  # noqa: PLC0415
+    from dsabench.cli.kernel_choice import asked_kernel, refuse_unusable  # noqa: PLC0415
 
     if args.profile_iters < 0:
         raise InputError(f"--profile-iters {args.profile_iters}: expected an integer >= 0")
@@ -97,11 +110,17 @@ def cmd_run(args) -> int:
         devices, profile_iters, nvtx = saved.devices, saved.profile_iters, saved.nvtx_in_timed
         protocol = _resume_protocol(args.resume, manifest)
         protocol_overrides = dict(manifest.protocol_overrides)
+        kernel = saved.kernel
+        repeats, inject = saved.repeats, saved.inject_delay
     else:
         sset = scenarios.load_named(args.scenarios)
         backend, shard, check, filt = args.backend, args.shard, args.check, args.filter
         interleave_off = args.no_interleave
         devices, profile_iters, nvtx = args.devices, args.profile_iters, args.nvtx
+        kernel, kernel_source = asked_kernel(args.kernel, sset.kernel, str(sset.path))
+        repeats = args.repeats or sset.repeats or 1
+        inject = args.inject_delay
+        refuse_unusable(kernel, kernel_source, backend, devices)
         if args.out.exists() and not args.out.is_dir():
             raise InputError(f"--out {args.out}: is a file; expected a directory to hold run directories")
         if shard is not None and args.run_id is None:
@@ -134,7 +153,8 @@ def cmd_run(args) -> int:
             scenario_sha256=sset.sha256, scenario_description=sset.description, backend=backend, shard=shard,
             cases_planned=len(cases),
             options=store.RunOptions(check=check, filter=filt.pattern if filt else None, devices=devices,
-                                     interleave=not interleave_off, profile_iters=profile_iters, nvtx_in_timed=nvtx),
+                                     interleave=not interleave_off, profile_iters=profile_iters, nvtx_in_timed=nvtx,
+                                     kernel=kernel, repeats=repeats, inject_delay=inject),  # kernel: asked for
             protocol=None, protocol_overrides=protocol_overrides, dsabench_version=__version__,  # protocol: from the first worker
             **store.machine(env.collect(args.measured_checkout)),
         )  # fmt: skip
@@ -148,13 +168,15 @@ def cmd_run(args) -> int:
         retried = set_aside(run_dir)
         print(f"--retry-failed: {len(retried)} crashed case(s) to measure again (old records in "
               f"{run_dir / RETRIED})", file=sys.stderr)
-    done = store.finished_case_ids(run_dir)
-    todo = tuple(c for c in cases if c.id not in done)
-    print(f"run {run_id}: {len(todo)} of {len(cases)} cases to measure ({backend} backend) -> {run_dir}", file=sys.stderr)
+    done = store.finished_keys(run_dir)
+    left = sum(1 for c in cases for rep in range(repeats) if (c.id, rep) not in done)
+    per = f"{len(cases)} cases x {repeats} worker processes" if repeats > 1 else f"{len(cases)} cases"
+    print(f"run {run_id}: {left} of {per} to measure ({backend} backend) -> {run_dir}", file=sys.stderr)
 
     opts = WorkerOptions(run_id=run_id, run_dir=str(run_dir), protocol=protocol, check=check,
                          profile_iters=profile_iters, nvtx_in_timed=nvtx, trace=profile_iters > 0,
-                         protocol_overrides=protocol_overrides)
+                         protocol_overrides=protocol_overrides, kernel=kernel, repeats=repeats,
+                         inject_delay=inject)
 
     def on_worker(hello: dict) -> None:
         worker = store.add_worker(run_dir, manifest, hello)  # the first worker's protocol becomes the run's
@@ -164,8 +186,9 @@ def cmd_run(args) -> int:
                   "each worker's protocol is in the manifest's 'workers'", file=sys.stderr)
 
     try:
-        stats = runner.run_cases(todo, run_dir, backend, devices or (None,), opts, runner.progress_printer(),
-                                 on_worker, case_timeout_s=args.case_timeout_s, interleave=not interleave_off)
+        stats = runner.run_cases(cases, run_dir, backend, devices or (None,), opts, runner.progress_printer(),
+                                 on_worker, case_timeout_s=args.case_timeout_s, interleave=not interleave_off,
+                                 repeats=repeats, done=done)
     except runner.WorkersFailed as exc:
         if created and _holds_nothing_measured(run_dir):
             shutil.rmtree(run_dir)  # no worker started: leave no half-written run directory
@@ -174,6 +197,7 @@ def cmd_run(args) -> int:
     records, warnings = store.read_records(run_dir)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
+    records = store.merge_repeats(records)  # one per case: samples pooled, grouped per process
     print(summary_table(records))
     counts = ", ".join(f"{n} {s}" for s, n in sorted(stats.by_status.items()))
     print(f"\n{len(records)} records in {run_dir / store.CASES} ({counts or 'none new'})")

@@ -122,7 +122,7 @@ def format_table(result: Comparison | pd.DataFrame) -> str:
         lines.append(f"BASE {comp.base_label}  vs  CAND {comp.cand_label}")
         lines.append(
             f"device {comp.device or 'unknown'}, backend {comp.backend or 'unknown'}, "
-            f"threshold +-{comp.threshold * 100:.1f}%, ratio = cand / base of medians"
+            f"attention kernel {comp.kernel or 'unknown'}, threshold +-{comp.threshold * 100:.1f}%, ratio = cand / base of medians"
         )
         lines.extend(f"warning: {m} (compared anyway: --allow-mismatch)" for m in comp.mismatches)
         lines.extend(f"warning: {w}" for w in comp.warnings)
@@ -160,7 +160,8 @@ def format_markdown(result: Comparison | pd.DataFrame, in_turn: Collection[str] 
         what = "variants" if comp.mode == "variants" else "runs"
         lines += [f"### dsabench compare ({what}): base {md_code(comp.base_label)} vs candidate "
                   f"{md_code(comp.cand_label)}", "",
-                  f"Device {md_text(comp.device or 'unknown')}, backend {md_text(comp.backend or 'unknown')}. "
+                  f"Device {md_text(comp.device or 'unknown')}, backend {md_text(comp.backend or 'unknown')}, "
+                  f"attention kernel {md_text(comp.kernel or 'unknown')}. "
                   "Change = ratio of medians cand / base; "
                   f"{comp.confidence * 100:g}% bootstrap CI; a change counts only when the whole interval lies "
                   f"beyond +-{comp.threshold * 100:.1f}%."]  # fmt: skip

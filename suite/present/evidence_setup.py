@@ -91,6 +91,19 @@ def what_was_run(rs: RunSet) -> list[str]:
         o = s.manifest.get("options") or {}
         return ", ".join(f"{k} {v}" for k, v in o.items()) or None
 
+    def kernel(s):
+        asked = (s.manifest.get("options") or {}).get("kernel")
+        got = sorted({str(w.get("kernel")) for w in s.manifest.get("workers") or [] if w.get("kernel")})
+        if not asked and not got:
+            return "reference (run made before the option)"
+        return f"{' + '.join(got) or '?'} (asked: {asked or '?'})"
+
+    def ceilings(s):
+        cs = [w.get("ceilings") for w in s.manifest.get("workers") or [] if isinstance(w.get("ceilings"), dict)]
+        return "; ".join(c["error"] if c.get("error") else
+                         f"copy {c['copy_gbs']:.0f} GB/s, bf16 matmul {c['matmul_tflops']:.0f} TFLOP/s" for c in cs) \
+            or "not measured (CPU worker)"
+
     statuses = df["status"].value_counts()
     counts = ", ".join(f"{n} {k}" for k, n in statuses.items())
     rows = [
@@ -101,6 +114,8 @@ def what_was_run(rs: RunSet) -> list[str]:
         ("scenario sha256", _per_shard(shards, lambda s: s.manifest.get("scenario_sha256"))),
         ("scenario", _per_shard(shards, lambda s: s.manifest.get("scenario_description"))),
         ("backend", _per_shard(shards, framework)),
+        ("attention kernel", _per_shard(shards, kernel)),
+        ("device ceilings", _per_shard(shards, ceilings)),
         ("device", _per_shard(shards, device)),
         ("GPU driver", _per_shard(shards, gpu_driver)),
         ("created", _per_shard(shards, lambda s: s.manifest.get("created_at"))),

@@ -14,6 +14,7 @@ turn are marked, and the headline never counts them as regressions.
 from __future__ import annotations
 
 from dsabench.analysis.compare import DEFAULT_THRESHOLD, Comparison, Verdict, compare_variants
+from dsabench.analysis.roofline import saving_per_token_us
 from dsabench.present.compare_text import format_markdown, pair_finding
 from dsabench.present.runset import RunSet
 from dsabench.present.text import md_table, md_text
@@ -72,6 +73,7 @@ def speedup_section(rs: RunSet, comps: dict[str, Comparison], labels: dict[str, 
                   if comps else "No baseline cases in this run: nothing to compare against.", ""]  # fmt: skip
     else:
         lines += [format_markdown(comps[PATCHED.name], in_turn).rstrip(), ""]
+        lines += saving_lines(rs, comps[PATCHED.name], labels)
     if not comps:
         return lines
     lines += ["How far to trust these verdicts: every interval is the precision within this one run; none "
@@ -99,6 +101,36 @@ def speedup_section(rs: RunSet, comps: dict[str, Comparison], labels: dict[str, 
         rows.append([md_text(label), md_text(mode)] + cells)
     lines += md_table(["config", "mode"] + [md_text(n) for n in comps], rows)
     return lines + [""]
+
+
+LAYERS = 61  # DeepSeek-V3.2's layers: forward_mixed runs once per layer per step
+
+
+def saving_lines(rs: RunSet, comp: Comparison, labels: dict[str, str]) -> list[str]:
+    """The absolute saving beside each ratio: µs per layer per step (one forward_mixed), and per
+    step over the model's 61 layers (for a decode step: the time each generated token saves)."""
+    groups = rs.frame.df.drop_duplicates("group_id").set_index("group_id")
+    rows = []
+    for r in comp.table.to_dict("records"):
+        base, cand, g = r.get("base_median_ms"), r.get("cand_median_ms"), r["case"]
+        if not (isinstance(base, float) and isinstance(cand, float) and base == base and cand == cand):
+            continue
+        per_layer, per_step = saving_per_token_us(base, cand, LAYERS)
+        known = g in groups.index
+        label = labels.get(groups.loc[g, "config_id"], g) if known else g
+        mode = ("CUDA Graph" if bool(groups.loc[g, "graph"]) else "eager") if known else ""
+        phase = str(groups.loc[g, "phase"]) if known else ""
+        unit = "per token" if phase == "decode" else "per step"
+        rows.append([md_text(label), md_text(mode), f"{base:.4f}", f"{cand:.4f}", f"{base / cand:.2f}x" if cand else "-",
+                     f"{per_layer:+.1f}", f"{per_step:+.0f} ({unit})"])
+    if not rows:
+        return []
+    return ["Absolute saving (medians; positive: patched takes less time). Per layer: one forward_mixed, i.e. "
+            f"one layer of one step; over {LAYERS} layers: the whole model's step, which for a decode case is the "
+            "time every generated token of each request saves (its requests decode in parallel), for a prefill or "
+            "mixed case the time of that step.", "",
+            *md_table(["config", "mode", "baseline ms", "patched ms", "speedup", "saved µs per layer per step",
+                       f"saved µs over {LAYERS} layers"], rows), ""]
 
 
 def headline(rs: RunSet, comps: dict[str, Comparison]) -> str | None:

@@ -25,6 +25,7 @@ from dsabench.errors import InputError
 from dsabench.present.evidence_checks import (
     capture_section, charts_section, copies_section, correctness_section, run_vs_run_section,
 )  # fmt: skip
+from dsabench.present.evidence_roofline import roofline_section
 from dsabench.present.evidence_setup import environment, what_was_run
 from dsabench.present.evidence_speed import headline, speedup_section, timed_in_turn, variant_comparisons
 from dsabench.present.runset import RunSet, load_run_set
@@ -127,11 +128,12 @@ def _write(rs: RunSet, out_dir: Path, baseline: RunSet | None, threshold: float,
 
     devices = " + ".join(sorted({str(v) for v in df["device_name"].dropna()})) or "unknown device"
     backends = " + ".join(sorted({str(v) for v in df["backend"].dropna()})) or "unknown backend"
+    kernels = " + ".join(sorted({str(v) for v in df["kernel"].dropna()})) or "reference"
     statuses = ", ".join(f"{n} {k}" for k, n in df["status"].value_counts().items())
     m0 = rs.shards[0].manifest
     preset = f"preset {m0['preset']}" if m0.get("preset") else f"scenario file {m0.get('scenario_file') or 'unknown'}"
     head = [f"# dsabench evidence: run {md_code(rs.run_id)}", "",
-            f"{md_text(devices)}, {md_text(backends)} backend, {md_text(preset)}: "
+            f"{md_text(devices)}, {md_text(backends)} backend, {md_text(kernels)} attention kernel, {md_text(preset)}: "
             f"{len(df)} cases ({md_text(statuses)}) in {len(rs.shards)} run director"
             f"{'y' if len(rs.shards) == 1 else 'ies'}.", ""]  # fmt: skip
     summary = [s for s in (headline(rs, comps),) if s]
@@ -141,7 +143,8 @@ def _write(rs: RunSet, out_dir: Path, baseline: RunSet | None, threshold: float,
              f"Config labels: {md_text(label_note)}. Case ids in the tables are the full ids.", "",
              "Sections: [what was run](#what-was-run), "
              "[environment](#environment-and-gpu-state-at-the-start-of-the-run), "
-             "[speedup](#speedup-patched-vs-baseline), [copies and syncs](#host-device-copies-and-syncs-per-variant), "
+             "[speedup](#speedup-patched-vs-baseline), [roofline](#roofline-each-phase-against-this-devices-ceilings), "
+             "[copies and syncs](#host-device-copies-and-syncs-per-variant), "
              "[CUDA Graph capture](#cuda-graph-capture-per-variant), [correctness](#correctness), "
              + ("[run vs run](#run-vs-run), " if run_vs_run else "") + "[charts](#charts).", ""]  # fmt: skip
     if rs.frame.warnings:
@@ -151,7 +154,8 @@ def _write(rs: RunSet, out_dir: Path, baseline: RunSet | None, threshold: float,
         left = [f"<details><summary>{len(chart_set.left_out)} configs left out of the charts (the tables above "
                 "have them all)</summary>", ""] + [f"- {md_code(c)}" for c in chart_set.left_out] + ["", "</details>",
                                                                                                    ""]  # fmt: skip
-    body = (head + what_was_run(rs) + environment(rs) + speedup_section(rs, comps, labels) + copies_section(rs, labels)
+    body = (head + what_was_run(rs) + environment(rs) + speedup_section(rs, comps, labels)
+            + roofline_section(rs, labels) + copies_section(rs, labels)
             + capture_section(rs) + correctness + run_vs_run + charts_section(chart_set.charts) + left)  # fmt: skip
     path = out_dir / EVIDENCE
     path.write_text("\n".join(body).rstrip() + "\n")

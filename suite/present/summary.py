@@ -65,7 +65,9 @@ def summary_table(records: list[dict]) -> str:
                 row.append(f"{s.median:.4f} ±{s.rel_ci_halfwidth:.1%}")
         row.append(_patched_vs_baseline(g["baseline"], g["patched"]) if "baseline" in g and "patched" in g else "")
         rows.append(row)
+    kernels = sorted({str(r.get("kernel") or "reference") for r in records})
     return "\n".join([
+        f"attention kernel: {' + '.join(kernels) or 'none recorded'}",
         "median ms per forward, ±half-width of the 95% CI of the median; patched vs baseline: share of baseline's "
         f"time saved, its 95% interval, and the verdict against a +-{DEFAULT_THRESHOLD:.0%} band (compare)",
         *text_table(head, rows),

@@ -21,6 +21,7 @@ import pandas as pd
 
 from dsabench.errors import InputError
 from dsabench.store.rundir import MANIFEST, load_run
+from dsabench.store.repeats import merge_repeats
 from dsabench.store.schema import measured_commit
 
 # Columns every frame has, in this order, even when empty. Params of the Case follow the
@@ -33,7 +34,7 @@ PARAM_COLUMNS = (
 RECORD_COLUMNS = (
     "status", "message", "backend", "device_name", "device_index", "device_uuid", "commit",
     "created_at", "shard", "run_dir", "samples_ms", "median_ms", "n_samples", "clock",
-    "iters_per_sample", "stop_reason", "wall_s",
+    "iters_per_sample", "stop_reason", "wall_s", "kernel", "process_samples", "repeats",
 )  # fmt: skip
 # (column, path into the record): the per-iteration trace aggregates and memory figures.
 FLAT_COLUMNS = (
@@ -163,6 +164,9 @@ def _row(record: dict, manifest: dict, run_dir: Path, commit: str | None) -> dic
         iters_per_sample=_num((timing or {}).get("iters_per_sample")),
         stop_reason=(timing or {}).get("stop_reason"),
         wall_s=_num(record.get("wall_s")),
+        kernel=record.get("kernel") or "reference",  # attention kernel; records before the option: the reference ops
+        process_samples=record.get("process_samples") or ([samples] if samples else []),  # per worker process
+        repeats=int(record.get("repeats") or 1),
     )
     for name, path in FLAT_COLUMNS:
         value = _dig(record, path)
@@ -214,7 +218,7 @@ class _Columns:
         for name in names:
             if name in self.cols:
                 data[name] = pd.Series(self.cols.pop(name), index=pd.RangeIndex(self.n))
-            elif name in ("samples_ms", "output_digest"):
+            elif name in ("samples_ms", "output_digest", "process_samples"):
                 data[name] = pd.Series([None] * self.n, dtype=object)
             else:
                 data[name] = pd.Series(math.nan, index=pd.RangeIndex(self.n))
@@ -249,7 +253,7 @@ def load_frame(paths: Sequence[Path]) -> Frame:
         run_dirs.setdefault(run_id, []).append(path)
         warnings.extend(run.warnings)
         commit = measured_commit(run.typed_manifest)
-        for i, record in enumerate(run.records, start=1):
+        for i, record in enumerate(merge_repeats(run.records), start=1):
             _check_run_id(record, run.manifest, path, i)
             where = f"{path} (record {i})"
             ident = (run_id, record["case_id"])

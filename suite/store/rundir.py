@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Mapping
 
 from dsabench.errors import InputError
+from dsabench.store.repeats import merge_repeats
 from dsabench.store.codec import builtins, convert, decode_manifest, decode_record, encode
 from dsabench.store.files import FILE_MODE, StoreWriteError, write_all as _write_all, write_atomic as _write_atomic
 from dsabench.store.lock import LOCK, RunLock, lock_run_dir
@@ -28,7 +29,7 @@ from dsabench.store.schema import (  # noqa: F401 - the writer's types, for `fro
 __all__ = [
     "CASES", "MANIFEST", "TRACES", "SCHEMA_VERSION", "STATUSES", "LoadedRun", "Manifest", "ProtocolSettings",
     "Record", "RunLock", "RunOptions", "StoreWriteError", "add_worker", "append_record", "begin_run",
-    "create_run_dir", "drop_partial_tail", "finished_case_ids", "load_manifest", "load_records", "load_run",
+    "create_run_dir", "drop_partial_tail", "merge_repeats", "finished_case_ids", "finished_keys", "record_key", "load_manifest", "load_records", "load_run",
     "machine", "read_manifest", "read_records", "resume_run", "run_id_problem", "write_manifest",
 ]  # fmt: skip
 
@@ -266,11 +267,13 @@ def load_records(run_dir: Path) -> tuple[list[Record], list[str]]:
                 warnings.append(f"{path}:{i}: last line is truncated (run killed while writing?); skipped it")
                 continue
             raise
-        if record.case_id in first_line:
-            warnings.append(f"{path}:{i}: case {record.case_id!r} recorded again; kept the first record "
-                            f"(line {first_line[record.case_id]}) and ignored this one")  # fmt: skip
+        key = record_key(record)
+        if key in first_line:
+            again = f"case {record.case_id!r}" + (f" (repeat {record.repeat})" if record.repeat else "")
+            warnings.append(f"{path}:{i}: {again} recorded again; kept the first record "
+                            f"(line {first_line[key]}) and ignored this one")  # fmt: skip
             continue
-        first_line[record.case_id] = i
+        first_line[key] = i
         records.append(record)
     return records, warnings
 
@@ -298,8 +301,19 @@ def load_run(run_dir: Path) -> LoadedRun:
     return LoadedRun(Path(run_dir), manifest, tuple(records), tuple(warnings))
 
 
+def record_key(record) -> tuple:
+    """What makes a record unique in a run: its case and which process pass measured it."""
+    return (record.case_id, record.repeat)
+
+
 def finished_case_ids(run_dir: Path) -> set[str]:
-    """Ids of cases with a record already: what `--resume` skips."""
+    """Ids of cases with a record already (any repeat)."""
     records, _ = load_records(run_dir)
     return {r.case_id for r in records}
+
+
+def finished_keys(run_dir: Path) -> frozenset:
+    """(case id, repeat) of every record already written: what `--resume` skips."""
+    records, _ = load_records(run_dir)
+    return frozenset(record_key(r) for r in records)
 

@@ -71,6 +71,8 @@ class Record(_Strict, frozen=True):
     started_at: str = ""
     wall_s: float = 0.0
     worker: dict[str, Any] = {}
+    kernel: str = "reference"  # the attention kernel that ran (runs before the option: the reference path)
+    repeat: int = 0  # which of the run's worker-process passes measured it (--repeats)
     schema: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -166,8 +168,15 @@ class RunOptions(_Strict, frozen=True):
     interleave: bool
     profile_iters: int
     nvtx_in_timed: bool
+    kernel: str = "reference"  # asked for (auto resolved per worker); runs before the option used the reference path
+    repeats: int = 1  # worker processes per case (each in its own pass over the cases)
+    inject_delay: float = 0.0  # calibrate: a device delay added to every forward, as a fraction of the forward
 
     def __post_init__(self) -> None:
+        if self.repeats < 1:
+            raise ValueError(f"repeats is {self.repeats}; expected an integer >= 1")
+        if not 0 <= self.inject_delay < 10:
+            raise ValueError(f"inject_delay is {self.inject_delay}; expected a fraction >= 0")
         if self.filter is not None:
             try:
                 re.compile(self.filter)
@@ -185,6 +194,8 @@ class WorkerInfo(_Strict, frozen=True):
     availability: dict[str, Any]
     protocol: Union[ProtocolSettings, None] = None
     pid: Union[int, None] = None
+    kernel: Union[str, None] = None  # the attention kernel this worker resolved for its device
+    ceilings: Union[dict[str, Any], None] = None  # copy GB/s and matmul TFLOP/s measured on it (GPU only)
 
 
 class Manifest(_Strict):

@@ -25,7 +25,11 @@ from dsabench.workload.axes import AXES, AXIS_KEYS, TOTAL_HEADS, TP, Axis, Bad, 
 from dsabench.workload.limits import MAX_FILE_BYTES
 
 TOP_LEVEL_KEYS = ("preset", "defaults", "scenario", "exclude")
-PRESET_KEYS = ("description",)
+PRESET_KEYS = ("description", "kernel", "repeats")
+MAX_REPEATS = 20
+# The attention kernel is a run option, not an axis: it is not part of a case id (the same case
+# measured with two kernels is the same case, recorded with its `kernel` beside the id).
+KERNEL_CHOICES = ("auto", "reference", "triton", "flashmla")
 SCENARIO_KEYS = ("name", "description") + AXIS_KEYS
 
 
@@ -157,6 +161,32 @@ def description(where: Where, table: dict) -> str:
     value = table.get("description", "")
     if not isinstance(value, str):
         raise where.error(f"key 'description' is {show(value)}; expected a string")
+    return value
+
+
+def run_kernel(where: Where, preset: dict, defaults: dict) -> str | None:
+    """The `kernel` of [preset] or [defaults] (at most one of them), removed from `defaults` so
+    that the rest are axes; None when neither sets it."""
+    found = [(name, t.get("kernel")) for name, t in (("[preset]", preset), ("[defaults]", defaults)) if "kernel" in t]
+    defaults.pop("kernel", None)
+    if not found:
+        return None
+    if len(found) > 1:
+        raise where.error(f"key 'kernel' is set in both [preset] ({show(found[0][1])}) and [defaults] "
+                          f"({show(found[1][1])}); expected it in one of them")
+    table_name, value = found[0]
+    if value not in KERNEL_CHOICES:
+        raise where.at(table_name).error(f"key 'kernel' is {show(value)}; expected one of {', '.join(KERNEL_CHOICES)}")
+    return value
+
+
+def run_repeats(where: Where, preset: dict) -> int | None:
+    """[preset] repeats: worker processes per case by default for this file (--repeats overrides)."""
+    if "repeats" not in preset:
+        return None
+    value = preset["repeats"]
+    if not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_REPEATS):
+        raise where.error(f"key 'repeats' is {show(value)}; expected an integer from 1 to {MAX_REPEATS}")
     return value
 
 

@@ -4,6 +4,9 @@ A file is a preset (`scenarios/NAME.toml`, loaded by name) or any path ending in
 
     [preset]                  # optional
     description = "what the preset is for and how long it runs"
+    kernel = "triton"         # optional (here or in [defaults]): auto | reference | triton | flashmla;
+                              # a run option, not an axis (not in case ids); --kernel overrides it
+    repeats = 3               # optional: worker processes per case (default 1); --repeats overrides it
 
     [defaults]                # optional: axis values for every [[scenario]] of the file
     block_size = 64
@@ -82,6 +85,8 @@ from dsabench.workload.scenario_file import (
     parse_exclusions,
     parse_scenarios,
     read,
+    run_kernel,
+    run_repeats,
     table,
 )
 
@@ -96,6 +101,8 @@ class ScenarioSet:
     sha256: str
     description: str
     cases: tuple[Case, ...]
+    kernel: str | None = None  # the file's `kernel` key ([preset] or [defaults]); None: not set
+    repeats: int | None = None  # the file's [preset] `repeats`; None: not set (1)
 
     @property
     def name(self) -> str:
@@ -119,7 +126,9 @@ def load(path: str | Path) -> ScenarioSet:
     preset = table(where, doc, "preset", {})
     check_keys(where.at("[preset]"), preset, PRESET_KEYS)
     about = description(where.at("[preset]"), preset)
-    raw_defaults = table(where, doc, "defaults", {})
+    raw_defaults = dict(table(where, doc, "defaults", {}))
+    kernel = run_kernel(where, preset, raw_defaults)
+    repeats = run_repeats(where.at("[preset]"), preset)
     check_keys(where.at("[defaults]"), raw_defaults, AXIS_KEYS)
     defaults = parse_axes(where.at("[defaults]"), raw_defaults)
     scenarios = parse_scenarios(where, table(where, doc, "scenario", []), defaults)
@@ -129,6 +138,8 @@ def load(path: str | Path) -> ScenarioSet:
         sha256=hashlib.sha256(data).hexdigest(),
         description=about,
         cases=expand(where, scenarios, exclusions),
+        kernel=kernel,
+        repeats=repeats,
     )
 
 

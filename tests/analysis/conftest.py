@@ -51,12 +51,17 @@ class RunBuilder:
         clock: str = "cuda_event",
         trace: dict | None = None,
         memory: dict | None = None,
+        repeat: int = 0,
     ) -> dict:
         timing = None if samples is None else Timing(tuple(samples), 10, 5, 25.0, clock, "min_samples")
         return Record(
             run_id, case.id, case.config_id, case.group_id, case.params(), status, message, backend,
-            {"name": device, "index": 0, "uuid": "GPU-0000"}, timing, trace=trace, memory=memory,
+            {"name": device, "index": 0, "uuid": "GPU-0000"}, timing, trace=trace, memory=memory, repeat=repeat,
         ).to_json()
+
+    def processes(self, case: Case, run_id: str, samples: list[float], n: int = 3, **kw) -> list[dict]:
+        """The records of one case measured in n worker processes (`run --repeats n`)."""
+        return [self.record(case, run_id, samples[rep::n], repeat=rep, **kw) for rep in range(n)]
 
     def run(
         self,
@@ -78,11 +83,14 @@ class RunBuilder:
             append_record(path, r)
         return path
 
-    def simple_run(self, name: str, cases: dict[Case, list[float]], **kw) -> Path:
-        """A run whose cases are all ok with the given samples."""
+    def simple_run(self, name: str, cases: dict[Case, list[float]], processes: int = 3, **kw) -> Path:
+        """A run whose cases are all ok with the given samples, measured in `processes` worker
+        processes (`run --repeats`): each case's samples are dealt out to that many records."""
         run_id = kw.get("run_id") or name
         rec_kw = {k: kw[k] for k in ("backend", "device") if k in kw}
-        return self.run(name, [self.record(c, run_id, s, **rec_kw) for c, s in cases.items()], **kw)
+        records = [self.record(c, run_id, s[rep::processes], repeat=rep, **rec_kw)
+                   for c, s in cases.items() for rep in range(processes)]
+        return self.run(name, records, **kw)
 
 
 @pytest.fixture

@@ -191,12 +191,13 @@ def test_format_table_names_both_runs_and_lists_every_pair(builder):
 
 def test_format_markdown_puts_changes_in_a_table_and_folds_same_rows(builder):
     slow, same, broken = builder.case(batch=1), builder.case(batch=2), builder.case(batch=3)
-    base = builder.run("base", [builder.record(c, "base", builder.samples(i)) for i, c in enumerate((slow, same, broken))])
+    base = builder.run("base", [r for i, c in enumerate((slow, same, broken))
+                                for r in builder.processes(c, "base", builder.samples(i))])
     cand = builder.run(
         "cand",
         [
-            builder.record(slow, "cand", builder.samples(7, median_ms=1.2)),
-            builder.record(same, "cand", builder.samples(8)),
+            *builder.processes(slow, "cand", builder.samples(7, median_ms=1.2)),
+            *builder.processes(same, "cand", builder.samples(8)),
             builder.record(broken, "cand", None, status="oom", message="out of memory | 80 GiB"),
         ],
     )

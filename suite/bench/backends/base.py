@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ContextManager
 
+from dsabench.errors import Unsupported
 from dsabench.workload.cases import Case
 from dsabench.workload.inputs import HostInputs
 from dsabench.workload.phases import NVTX_DOMAIN
@@ -139,6 +140,12 @@ def nvtx_marker() -> Marker:
 
 class Backend(ABC):
     name: str
+    kernel: str = "reference"  # the attention kernel forward uses (kernels/select.py)
+
+    def use_kernel(self, kernel: str) -> None:
+        """Make forward's decode and prefill attention run on `kernel` (resolved by select first)."""
+        if kernel != "reference":
+            raise Unsupported(f"kernel {kernel!r}: backend {self.name} runs only the reference attention")
 
     @abstractmethod
     def availability(self) -> Availability: ...

@@ -205,8 +205,10 @@ def decode_layout(latent_cache: paddle.Tensor, variant: Variant) -> paddle.Tenso
     return latent_cache.view(new_cache_shape)
 
 
-def forward_mixed(st: PaddleState, variant: Variant, mark: Marker = NULL_MARKER) -> paddle.Tensor:
-    """forward_mixed of one layer, phase by phase; the variant picks the lines #7253 changed."""
+def forward_mixed(st: PaddleState, variant: Variant, mark: Marker = NULL_MARKER, attention=None) -> paddle.Tensor:
+    """forward_mixed of one layer, phase by phase; the variant picks the lines #7253 changed.
+    `attention` (kernels/attention.py): FlashMLA when chosen; None: the plain ops below."""
+    prefill_fn, decode_fn = (attention.prefill, attention.decode) if attention else (sparse_prefill, sparse_decode)
     case = st.case
     compressed_kv, latent_cache = st.compressed_kv, st.latent_cache
 
@@ -229,13 +231,13 @@ def forward_mixed(st: PaddleState, variant: Variant, mark: Marker = NULL_MARKER)
     fmha_out_prefill = None
     if case.has_prefill:
         with mark("prefill"):
-            fmha_out_prefill = sparse_prefill(st.q, st.prefill_kv, st.prefill_indices, st.softmax_scale)
+            fmha_out_prefill = prefill_fn(st.q, st.prefill_kv, st.prefill_indices, st.softmax_scale)
 
     if case.has_decode:
         with mark("layout"):
             kv_cache = decode_layout(latent_cache, variant)
         with mark("decode"):
-            fmha_out_decode = sparse_decode(st.q.unsqueeze(1).contiguous(), kv_cache, st.decode_indices, st.softmax_scale)
+            fmha_out_decode = decode_fn(st.q.unsqueeze(1).contiguous(), kv_cache, st.decode_indices, st.softmax_scale)
         if fmha_out_prefill is not None:
             with mark("merge"):
                 merge_prefill_decode_output(fmha_out_prefill, fmha_out_decode, st.decode_token_mask)
@@ -293,6 +295,7 @@ class PaddleBackend(Backend):
         self.place = paddle.CUDAPlace(0) if self.gpu else paddle.CPUPlace()
         self._flush_buf = None
         self._graph_stream = None  # the capture stream of the current graph case: its replays run there
+        self._attention = None  # reference ops; FlashMLA after use_kernel("flashmla")
 
     @staticmethod
     def _gpu_usable() -> bool:
@@ -384,8 +387,15 @@ class PaddleBackend(Backend):
         self.synchronize()
         return st
 
+    def use_kernel(self, kernel: str) -> None:
+        """FlashMLA through paddle.enable_compat (never ran here: no GPU build of FlashMLA)."""
+        from dsabench.bench.kernels.attention import attention_for  # noqa: PLC0415
+
+        self._attention = None if kernel == "reference" else attention_for(kernel, "paddle", None)
+        self.kernel = kernel
+
     def forward(self, state: PaddleState, variant: Variant, mark: Marker = NULL_MARKER):
-        return forward_mixed(state, variant, mark)
+        return forward_mixed(state, variant, mark, self._attention)
 
     def layout_copy_bytes(self, state: PaddleState, variant: Variant) -> int:
         kv = decode_layout(state.latent_cache, variant)

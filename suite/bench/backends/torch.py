@@ -23,6 +23,7 @@ from dsabench.workload.dims import DEFAULT_DIMS, FP8_MAX
 from dsabench.workload.variants import Variant
 from dsabench.bench.backends.base import NULL_MARKER, Availability, Backend, Capability, Clock, Marker, MemoryProbe
 from dsabench.bench.backends.common import HostClock, view_refusal, visible_device
+from dsabench.bench.kernels.attention import Attention, attention_for
 
 FLT_MIN = float(np.finfo(np.float32).tiny)
 L2_FLUSH_BYTES = 256 << 20  # well above the 50 MiB L2 of an H100
@@ -147,7 +148,11 @@ def decode_layout(latent_cache: torch.Tensor, variant: Variant) -> torch.Tensor:
     return latent_cache.view(new_cache_shape)
 
 
-def forward_mixed(st: TorchState, variant: Variant, mark: Marker = NULL_MARKER) -> torch.Tensor:
+REFERENCE = Attention("reference", sparse_decode, sparse_prefill)
+
+
+def forward_mixed(st: TorchState, variant: Variant, mark: Marker = NULL_MARKER,
+                  attention: Attention = REFERENCE) -> torch.Tensor:
     case = st.case
     compressed_kv, latent_cache = st.compressed_kv, st.latent_cache
 
@@ -168,13 +173,14 @@ def forward_mixed(st: TorchState, variant: Variant, mark: Marker = NULL_MARKER) 
     fmha_out_prefill = None
     if case.has_prefill:
         with mark("prefill"):
-            fmha_out_prefill = sparse_prefill(st.q, st.prefill_kv, st.prefill_indices, st.softmax_scale)
+            fmha_out_prefill = attention.prefill(st.q, st.prefill_kv, st.prefill_indices, st.softmax_scale)
 
     if case.has_decode:
         with mark("layout"):
             kv_cache = decode_layout(latent_cache, variant)
         with mark("decode"):
-            fmha_out_decode = sparse_decode(st.q.unsqueeze(1).contiguous(), kv_cache, st.decode_indices, st.softmax_scale)
+            fmha_out_decode = attention.decode(st.q.unsqueeze(1).contiguous(), kv_cache, st.decode_indices,
+                                               st.softmax_scale)
         if fmha_out_prefill is not None:
             with mark("merge"):
                 merge_prefill_decode_output(fmha_out_prefill, fmha_out_decode, st.decode_token_mask)
@@ -226,6 +232,13 @@ class TorchBackend(Backend):
         if self.gpu:
             torch.cuda.set_device(self.device)
         self._flush_buf = None
+        self._attention = REFERENCE
+
+    def use_kernel(self, kernel: str) -> None:
+        if kernel != "reference" and not self.gpu:
+            raise Unsupported(f"kernel {kernel!r} needs a CUDA device; torch {torch.__version__} runs on the CPU here")
+        self._attention = attention_for(kernel, "torch", REFERENCE)
+        self.kernel = kernel
 
     def availability(self) -> Availability:
         nvtx_ok = Marker(None, True)._nvtx is not None
@@ -297,7 +310,7 @@ class TorchBackend(Backend):
         return st
 
     def forward(self, state: TorchState, variant: Variant, mark: Marker = NULL_MARKER):
-        return forward_mixed(state, variant, mark)
+        return forward_mixed(state, variant, mark, self._attention)
 
     def layout_copy_bytes(self, state: TorchState, variant: Variant) -> int:
         kv = decode_layout(state.latent_cache, variant)

@@ -51,3 +51,22 @@ def resolve(asked: str | None, backend: str, gpu: bool) -> str:
     if why:
         raise ValueError(f"kernel {asked!r} is not usable here: {why}")
     return asked
+
+
+def framework_sees_gpu(backend: str) -> bool:
+    """Whether the backend's framework sees a CUDA device from this process (where NVML says
+    nothing): what `dsabench run` checks before it writes anything."""
+    import warnings  # noqa: PLC0415
+
+    try:
+        with warnings.catch_warnings():  # an import's warnings (Paddle's "no ccache") are not the user's business
+            warnings.simplefilter("ignore")
+            if backend == "torch":
+                import torch  # noqa: PLC0415
+
+                return bool(torch.cuda.is_available())
+            import paddle  # noqa: PLC0415
+
+            return bool(paddle.is_compiled_with_cuda()) and paddle.device.cuda.device_count() > 0
+    except Exception:  # noqa: BLE001 - a framework that does not import sees no GPU
+        return False

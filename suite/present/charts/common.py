@@ -188,7 +188,8 @@ def run_title(df: pd.DataFrame) -> str:
         vals = sorted({str(v) for v in df[col].dropna()})
         return " + ".join(vals) if vals else "unknown"
 
-    return f"run {one('run_id')}, {one('device_name')}, {one('backend')} backend"
+    kernel = one("kernel") if "kernel" in df.columns else "reference"
+    return f"run {one('run_id')}, {one('device_name')}, {one('backend')} backend, {kernel} attention"
 
 
 def modes_of(df: pd.DataFrame) -> list[bool]:

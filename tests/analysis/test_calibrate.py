@@ -1,0 +1,49 @@
+"""calibrate's arithmetic on seeded synthetic runs: it counts what the gate says, nothing else."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from dsabench.analysis.calibrate import calibrate, smallest_detectable
+
+
+def run(rng, cases, level=1.0, between=0.004, processes=3, n=40):
+    return {c: [list(level * math.exp(rng.normal(0, between)) * np.exp(rng.normal(0, 0.005, n)))
+                for _ in range(processes)] for c in cases}
+
+
+def test_quiet_cases_give_no_false_alarm_and_detect_a_five_percent_delay_but_not_one_and_a_half():
+    rng = np.random.default_rng(0)
+    cases = ["a", "b"]
+    aa = [run(rng, cases) for _ in range(3)]
+    inj = {0.05: [run(rng, cases, level=1.05)], 0.015: [run(rng, cases, level=1.015)]}
+    result = calibrate(aa, inj, threshold=0.03, n_boot=300)
+    assert [c.case_id for c in result] == cases
+    for c in result:
+        assert c.aa_pairs == 3 and c.false_alarms == 0
+        hit, total = c.detected[0.05]
+        assert total == 3 and hit == 3
+        assert c.detected[0.015][0] == 0
+        assert 0.03 < c.mde < 0.08
+
+
+def test_a_case_whose_runs_wander_more_than_the_threshold_is_marked_noisy_not_slower():
+    rng = np.random.default_rng(1)
+    aa = [run(rng, ["x"], level=lv) for lv in (1.0, 1.12, 0.9)]
+    result = calibrate(aa, {}, threshold=0.03, n_boot=300)[0]
+    assert result.run_to_run > 0.03
+    assert result.false_alarms == 0 and result.noisy_pairs >= 1
+
+
+def test_calibrate_needs_two_a_to_a_runs():
+    with pytest.raises(ValueError, match="at least 2"):
+        calibrate([{}], {}, threshold=0.03)
+
+
+def test_the_smallest_detectable_change_grows_with_the_noise_and_falls_with_processes():
+    assert smallest_detectable(0.03, 0.01, 3) < smallest_detectable(0.03, 0.02, 3)
+    assert smallest_detectable(0.03, 0.01, 9) < smallest_detectable(0.03, 0.01, 3)
+    assert math.isnan(smallest_detectable(0.03, math.nan, 3))

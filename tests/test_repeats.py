@@ -1,0 +1,62 @@
+"""run --repeats: each case measured in R worker processes, one pass of fresh processes per repeat,
+kept grouped per process on load; calibrate's runs and its report, end to end on the CPU."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from dsabench.cli.calibrate_verb import plan
+from dsabench.store import rundir as store
+from dsabench.store.frames import load_runs
+
+REPO = Path(__file__).resolve().parent.parent
+TWO = r"decode\.b1\.c256.*(none-view|scalar-view)\.eager"
+
+
+def dsabench(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "dsabench", *map(str, args)], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_each_repeat_is_its_own_process_pass_and_loads_as_one_case_grouped_per_process(tmp_path):
+    r = dsabench("run", "smoke", "--filter", TWO, "--repeats", "3", "--out", tmp_path, "--run-id", "r",
+                 "--max-time-s", "0.05", "--profile-iters", "0")
+    assert r.returncode == 0, r.stderr
+    records, _ = store.read_records(tmp_path / "r")
+    assert sorted((rec["case_id"], rec["repeat"]) for rec in records) == sorted(
+        (cid, rep) for cid in {rec["case_id"] for rec in records} for rep in range(3))
+    pids = {rep: {rec["worker"]["pid"] for rec in records if rec["repeat"] == rep} for rep in range(3)}
+    assert all(len(p) == 1 for p in pids.values())  # the variants of a pass share one process...
+    assert len(set().union(*pids.values())) == 3  # ...and every pass has a fresh one
+    df = load_runs([tmp_path / "r"]).df
+    assert len(df) == 2 and all(len(g) == 3 for g in df["process_samples"])
+    assert all(len(s) == sum(map(len, g)) for s, g in zip(df["samples_ms"], df["process_samples"]))
+    assert store.read_manifest(tmp_path / "r")["options"]["repeats"] == 3
+    again = dsabench("run", "--resume", tmp_path / "r")
+    assert again.returncode == 0 and "0 of 2 cases x 3 worker processes" in again.stderr
+
+
+def test_calibrate_alternates_a_to_a_and_injected_runs():
+    assert plan("c", 3, (0.05, 0.015)) == [("c-aa0", 0.0), ("c-inj050", 0.05), ("c-aa1", 0.0), ("c-inj015", 0.015),
+                                           ("c-aa2", 0.0)]
+
+
+def test_calibrate_runs_real_runs_and_reports_per_case_false_alarms_detection_and_noise(tmp_path):
+    r = dsabench("calibrate", "smoke", "--filter", r"decode\.b1\.c256.*scalar-view\.eager", "--aa-runs", "2",
+                 "--inject", "0.5", "--repeats", "2", "--max-time-s", "0.05", "--out", tmp_path, "--run-id", "cal")
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "cal"
+    data = json.loads((out / "calibration.json").read_text())
+    (case,) = data["cases"]
+    assert case["aa_pairs"] == 1 and case["detected"]["0.5"][1] == 2
+    assert data["measured_injection"]["0.5"] is not None
+    assert (out / "calibration.png").stat().st_size > 0 and "A/A:" in (out / "calibration.txt").read_text()
+    manifest = store.read_manifest(out / "cal-inj500")
+    assert manifest["options"]["inject_delay"] == 0.5
+    rec = store.read_records(out / "cal-inj500")[0][0]
+    assert rec["output"]["inject"]["fraction"] == 0.5 and rec["output"]["inject"]["delay_ms"] > 0
+    refused = dsabench("compare", out / "cal-aa0", out / "cal-inj500")
+    assert refused.returncode == 2 and "injected delay differs" in refused.stderr
