@@ -62,7 +62,8 @@ def check_outputs(records: list[dict]) -> CheckResult:
         out = r.get("output") or {}
         if r["status"] not in WITH_OUTPUT or "digest" not in out:
             continue
-        digests[r["config_id"]][r["case_id"]] = out["digest"]
+        impl = r.get("impl") or "mirror"  # one case id per impl: two commits' outputs are compared too
+        digests[r["config_id"]][r["case_id"] + ("" if impl == "mirror" else f" [{impl}]")] = out["digest"]
         if r["status"] == "nonfinite":
             nonfinite.append(f"{r['case_id']}: {r.get('message', '')}")
         if "oracle_rel_error" in out:

@@ -3,7 +3,9 @@
 Two ways to pair cases:
 - run vs run (`compare_runs`): the same case id in a BASE run and a CAND run, e.g. two commits;
 - variant vs variant (`compare_variants`): inside one run, the cases of one group (same config
-  and graph mode) measured with two variants, patched against baseline by default.
+  and graph mode) measured with two variants, patched against baseline by default;
+- impl vs impl (`compare_impls.compare_impls`): inside one run, the cases of one group measured
+  by two implementations (two FastDeploy commits, or the mirror and a commit).
 
 The verdict of a pair comes from `judge`: the ratio of medians cand / base with a bootstrap
 confidence interval, held against a band of +-threshold around 1. Only an interval entirely
@@ -23,6 +25,7 @@ import pandas as pd
 
 from dsabench.errors import InputError, quoted
 from dsabench.store.frames import Frame, manifest_commit
+from dsabench.store.schema import record_key
 from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED, bootstrap_ratio_ci, rank_test
 from dsabench.workload.variants import BASELINE, PATCHED, Variant, parse_variant
 
@@ -322,8 +325,8 @@ def compare_runs(
     mismatches = check_comparable(base, cand)
     if mismatches and not allow_mismatch:
         raise NotComparable("; ".join(mismatches) + "; pass --allow-mismatch to compare anyway")
-    b = {r["case_id"]: r for r in base.df.to_dict("records")}
-    c = {r["case_id"]: r for r in cand.df.to_dict("records")}
+    b = {record_key(r["case_id"], r.get("impl")): r for r in base.df.to_dict("records")}
+    c = {record_key(r["case_id"], r.get("impl")): r for r in cand.df.to_dict("records")}
     pairs = [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed) for k in sorted(b.keys() | c.keys())]
     devices = _values(base, base_id, "device_name", ("env", "device", "name"))
     backends = _values(base, base_id, "backend", ("backend",))
@@ -359,22 +362,36 @@ def compare_variants(
     df = frame.df
 
     def rows_of(v: Variant) -> dict:
-        sel = df[(df["scale_mode"] == v.scale) & (df["layout_mode"] == v.layout)]
-        out: dict = {}
-        for r in sel.to_dict("records"):
-            key = r["group_id"] if isinstance(r["group_id"], str) else r["case_id"]
-            if key in out:
+        # a FastDeploy commit's case of a group is a group of its own (key: group@impl)
+        out = rows_by_group(df[(df["scale_mode"] == v.scale) & (df["layout_mode"] == v.layout)])
+        for key, rows in out.items():
+            if len(rows) > 1:
                 raise InputError(
                     f"run {run_id!r}: group {key!r} has two {v.name!r} cases "
-                    f"({out[key]['case_id']!r} and {r['case_id']!r})"
+                    f"({rows[0]['case_id']!r} and {rows[1]['case_id']!r})"
                 )
-            out[key] = r
-        return out
+        return {k: rows[0] for k, rows in out.items()}
 
     b, c = rows_of(bv), rows_of(cv)
-    pairs = [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed) for k in sorted(b.keys() | c.keys())]
+    pairs = pair_rows(b, c, threshold, confidence, n_boot, seed)
     return Comparison(
         _table(pairs), "variants", f"{bv.name} in {_label(frame, run_id)}", f"{cv.name} in {run_id}", threshold,
         confidence, " + ".join(_values(frame, run_id, "device_name", ("env", "device", "name"))),
         " + ".join(_values(frame, run_id, "backend", ("backend",))), (), frame.warnings,
     )  # fmt: skip
+
+
+def rows_by_group(df: pd.DataFrame, with_impl: bool = True) -> dict[str, list[dict]]:
+    """Rows keyed by group id (the case id where a record has none), the impl appended unless
+    it is the mirror or `with_impl` is False; each key's rows in frame order."""
+    out: dict[str, list[dict]] = {}
+    for r in df.to_dict("records"):
+        key = r["group_id"] if isinstance(r["group_id"], str) else r["case_id"]
+        key = record_key(key, r.get("impl")) if with_impl else key
+        out.setdefault(key, []).append(r)
+    return out
+
+
+def pair_rows(b: dict, c: dict, threshold: float, confidence: float, n_boot: int, seed) -> list[dict]:
+    """One judged row per key of either side (a side without the key: NEW or MISSING)."""
+    return [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed) for k in sorted(b.keys() | c.keys())]

@@ -45,21 +45,32 @@ def select_shard(cases: tuple[Case, ...], k: int, n: int) -> tuple[Case, ...]:
     return tuple(c for c in cases if shard_of(c.group_id, n) == k - 1)
 
 
-def work_items(cases: tuple[Case, ...], interleave: bool = True) -> list[tuple[Case, ...]]:
-    """What one worker measures in one go: the eager variants of a case together (inputs shared,
-    timing interleaved), every graph case alone (a failed capture may poison its process)."""
+Planned = tuple  # (Case, impl label): one record of the run (impls.plan.plan)
+
+
+def planned(cases) -> tuple[Planned, ...]:
+    """Cases as (case, impl) pairs: a bare Case is the mirror's."""
+    return tuple(c if isinstance(c, tuple) else (c, "mirror") for c in cases)
+
+
+def work_items(cases, interleave: bool = True) -> list[tuple[Planned, ...]]:
+    """What one worker measures in one go: the eager variants and impls of a case together (inputs
+    shared, timing interleaved), every graph case alone (a failed capture may poison its process).
+    `cases`: Case or (Case, impl label) pairs."""
+    pairs = planned(cases)
     if not interleave:
-        return [(c,) for c in cases]
-    items: list[list[Case]] = []
+        return [(p,) for p in pairs]
+    items: list[list[Planned]] = []
     index: dict[str, int] = {}
-    for c in cases:
+    for p in pairs:
+        c = p[0]
         if c.graph:
-            items.append([c])
+            items.append([p])
         elif c.group_id in index:
-            items[index[c.group_id]].append(c)
+            items[index[c.group_id]].append(p)
         else:
             index[c.group_id] = len(items)
-            items.append([c])
+            items.append([p])
     return [tuple(i) for i in items]
 
 
@@ -139,10 +150,10 @@ class WorkerHandle:
         self.hello = msg["hello"]
         return self.hello
 
-    def run(self, cases: tuple[Case, ...], timeout_s: float) -> tuple[list[dict] | None, str]:
+    def run(self, item: tuple[Planned, ...], timeout_s: float) -> tuple[list[dict] | None, str]:
         """(records, '') or (None, why the worker died). The worker must be running."""
         try:
-            self.conn.send({"cases": [c.params() for c in cases]})
+            self.conn.send({"cases": [c.params() for c, _ in item], "impls": [impl for _, impl in item]})
             if not self.conn.poll(timeout_s):
                 self.kill()
                 return None, f"timed out after {timeout_s:.0f} s; worker killed"
@@ -173,11 +184,12 @@ class WorkerHandle:
         self.proc = None
 
 
-def crashed_record(case: Case, opts: WorkerOptions, backend: str, device: dict, why: str) -> dict:
+def crashed_record(case: Case, opts: WorkerOptions, backend: str, device: dict, why: str,
+                   impl: str = "mirror") -> dict:
     return Record(
         run_id=opts.run_id, case_id=case.id, config_id=case.config_id, group_id=case.group_id,
         params=case.params(), status="crashed", message=why, backend=backend, device=device,
-        worker={"recycle": True},
+        worker={"recycle": True}, impl=impl,
     ).to_json()
 
 
@@ -187,7 +199,7 @@ def _write_error(path: Path, exc: BaseException) -> str:
 
 
 def run_cases(
-    cases: tuple[Case, ...],
+    cases,
     run_dir: Path,
     backend: str,
     devices: tuple[str | None, ...],
@@ -197,7 +209,8 @@ def run_cases(
     case_timeout_s: float = 1800.0,
     interleave: bool = True,
 ) -> RunStats:
-    """Run `cases` over one worker per device; `on_record(record, done, total)` after each append.
+    """Run `cases` (Case, or (Case, impl label) pairs) over one worker per device;
+    `on_record(record, done, total)` after each append.
 
     Raises WorkersFailed only when no worker started at all; every other failure is in the stats.
     """
@@ -236,7 +249,7 @@ def run_cases(
     def lost(item, device, ident: dict, why: str) -> None:
         with lock:
             stats.lost_workers.append(why)
-        emit([crashed_record(c, opts, backend, ident, f"not measured: {why}") for c in item], device)
+        emit([crashed_record(c, opts, backend, ident, f"not measured: {why}", impl) for c, impl in item], device)
 
     def drive(device: str | None) -> None:
         handle = WorkerHandle(backend, device, opts)
@@ -278,7 +291,7 @@ def run_cases(
                     return  # interrupted: a case cut short is not a crash; --resume measures it
                 if records is None:
                     ident = (handle.hello or {}).get("device", {})
-                    records = [crashed_record(c, opts, backend, ident, why) for c in item]
+                    records = [crashed_record(c, opts, backend, ident, why, impl) for c, impl in item]
                     for r in records:
                         r["worker"]["pid"] = pid
                 if not emit(records, device):
@@ -332,8 +345,10 @@ def progress_printer(stream=sys.stderr) -> Callable[[dict, int, int], None]:
         bar = "#" * bar_n + "." * (20 - bar_n)
         elapsed = time.perf_counter() - t0
         eta = elapsed / done * (total - done) if done else 0.0
+        impl = record.get("impl") or "mirror"
+        shown = record["case_id"] + ("" if impl == "mirror" else f"  [{impl}]")
         print(
-            f"[{bar}] {done:>{width}}/{total} {record['status']:<14} {figure}  {record['case_id']}  "
+            f"[{bar}] {done:>{width}}/{total} {record['status']:<14} {figure}  {shown}  "
             f"({elapsed:.0f}s, eta {eta:.0f}s)",
             file=stream,
             flush=True,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import sys
+from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -55,6 +56,10 @@ def register(sub) -> None:
     r.add_argument("--no-interleave", action="store_true",
                    help="time each case on its own instead of interleaving the eager variants of a case")
     r.add_argument("--nvtx", action="store_true", help="keep NVTX ranges in the timed passes too (for an Nsight capture)")
+    r.add_argument("--impl", action="append", metavar="IMPL",
+                   help="where the forward comes from: 'mirror' (default) or 'fastdeploy:PATH[@COMMIT]' (FastDeploy's "
+                        "own forward_mixed from the tree at PATH, at COMMIT through a git worktree); repeat it to "
+                        "measure several interleaved per case on the same inputs; overrides [preset] impl")
     r.add_argument("--measured-checkout", type=flags.git_checkout, metavar="DIR",
                    help="FastDeploy git checkout whose commit SHA goes into the manifest")
     r.add_argument("--case-timeout-s", type=flags.positive_float("--case-timeout-s"), default=1800.0, metavar="S",
@@ -75,7 +80,16 @@ def _run_dir_name(run_id: str, shard) -> str:
 
 
 def cmd_run(args) -> int:
+    """The FastDeploy worktrees of --impl live until the run ends, also when it fails."""
+    with ExitStack() as stack:
+        return _cmd_run(args, stack)
+
+
+def _cmd_run(args, stack: ExitStack) -> int:
     from dsabench.bench import env, runner  # noqa: PLC0415
+    from dsabench.bench.impls.plan import plan  # noqa: PLC0415
+    from dsabench.cli import impl_setup  # noqa: PLC0415
+    from dsabench.store.schema import record_key  # noqa: PLC0415
     from dsabench.workload import scenarios  # noqa: PLC0415
     from dsabench.analysis.checks import check_outputs
     from dsabench.present.summary import format_check, summary_table  # noqa: PLC0415
@@ -106,6 +120,7 @@ def cmd_run(args) -> int:
         # the protocol the first worker settled for its device; none yet: settle it the same way
         protocol = Protocol(**manifest["protocol"]) if manifest.get("protocol") else None
         protocol_overrides = manifest.get("protocol_overrides") or {}
+        impls = impl_setup.resume(manifest.get("impls") or [], backend, stack, run_dir)
     else:
         sset = scenarios.load_named(args.scenarios)
         backend, shard, check, filt = args.backend, args.shard, args.check, args.filter
@@ -125,6 +140,11 @@ def cmd_run(args) -> int:
         protocol = None
         protocol_overrides = {k: v for k, v in (("max_time_s", args.max_time_s), ("precision", args.precision),
                                                 ("min_samples", args.min_samples)) if v is not None}
+        if args.impl:
+            impls = impl_setup.resolve(args.impl, "--impl", None, backend, stack)
+        else:
+            impls = impl_setup.resolve(sset.impls, f"{sset.path}: [preset]: key 'impl'", sset.path.parent, backend,
+                                       stack)
 
     cases = sset.cases
     if filt is not None:
@@ -134,6 +154,7 @@ def cmd_run(args) -> int:
     if not cases:
         raise InputError(f"{sset.path}: no case left after --filter/--shard; nothing to run")
     refuse_oversized(cases, devices)  # before allocating anything: cases the device cannot hold
+    planned = plan(cases, impls)  # (case, impl): one record each
 
     if manifest is None:
         manifest = {
@@ -147,7 +168,8 @@ def cmd_run(args) -> int:
             "scenario_description": sset.description,
             "backend": backend,
             "shard": list(shard) if shard else None,
-            "cases_planned": len(cases),
+            "cases_planned": len(planned),
+            "impls": [impl_setup.manifest_entry(i) for i in impls],
             "options": {"check": check, "filter": filt.pattern if filt else None, "devices": devices,
                         "interleave": not interleave_off,
                         "profile_iters": profile_iters, "nvtx_in_timed": nvtx},
@@ -168,12 +190,15 @@ def cmd_run(args) -> int:
         print(f"--retry-failed: {len(retried)} crashed case(s) to measure again (old records in "
               f"{run_dir / RETRIED})", file=sys.stderr)
     done = store.finished_case_ids(run_dir)
-    todo = tuple(c for c in cases if c.id not in done)
-    print(f"run {run_id}: {len(todo)} of {len(cases)} cases to measure ({backend} backend) -> {run_dir}", file=sys.stderr)
+    todo = tuple((c, impl) for c, impl in planned if record_key(c.id, impl) not in done)
+    shown = "" if [i.label for i in impls] == ["mirror"] else f"; impls {', '.join(i.label for i in impls)}"
+    print(f"run {run_id}: {len(todo)} of {len(planned)} cases to measure ({backend} backend{shown}) -> {run_dir}",
+          file=sys.stderr)
 
     opts = WorkerOptions(run_id=run_id, run_dir=str(run_dir), protocol=protocol, check=check,
                          profile_iters=profile_iters, nvtx_in_timed=nvtx, trace=profile_iters > 0,
-                         protocol_overrides=protocol_overrides)
+                         protocol_overrides=protocol_overrides,
+                         impls=() if [i.label for i in impls] == ["mirror"] else impls)
 
     def on_worker(hello: dict) -> None:
         manifest["workers"].append(hello)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from dsabench.errors import InputError
 from dsabench.store.rundir import MANIFEST, load_run
+from dsabench.store.schema import record_key
 
 # Columns every frame has, in this order, even when empty. Params of the Case follow the
 # identity columns; other per-record fields follow them; flattened trace/memory columns last.
@@ -30,7 +31,7 @@ PARAM_COLUMNS = (
 RECORD_COLUMNS = (
     "status", "message", "backend", "device_name", "device_index", "device_uuid", "commit",
     "created_at", "shard", "run_dir", "samples_ms", "median_ms", "n_samples", "clock",
-    "iters_per_sample", "stop_reason", "wall_s",
+    "iters_per_sample", "stop_reason", "wall_s", "impl", "impl_sha", "impl_subject", "impl_ops",
 )  # fmt: skip
 # (column, path into the record): the per-iteration trace aggregates and memory figures.
 FLAT_COLUMNS = (
@@ -145,6 +146,10 @@ def _row(record: dict, manifest: dict, run_dir: Path) -> dict:
         iters_per_sample=_num((timing or {}).get("iters_per_sample")),
         stop_reason=(timing or {}).get("stop_reason"),
         wall_s=_num(record.get("wall_s")),
+        impl=record.get("impl") or "mirror",
+        impl_sha=(record.get("impl_info") or {}).get("sha"),
+        impl_subject=(record.get("impl_info") or {}).get("subject"),
+        impl_ops=(record.get("impl_info") or {}).get("ops"),
     )
     for name, path in FLAT_COLUMNS:
         value = _dig(record, path)
@@ -199,10 +204,10 @@ def load_frame(paths: Sequence[Path]) -> Frame:
         for i, record in enumerate(run.records, start=1):
             _check_run_id(record, run.manifest, path, i)
             where = f"{path} (record {i})"
-            ident = (run_id, record["case_id"])
+            ident = (run_id, record_key(record["case_id"], record.get("impl")))
             if ident in seen:
                 raise InputError(
-                    f"run {run_id!r}: case {record['case_id']!r} appears twice: in {seen[ident]} and in {where}; "
+                    f"run {run_id!r}: case {ident[1]!r} appears twice: in {seen[ident]} and in {where}; "
                     "shards of one run must not overlap"
                 )
             seen[ident] = where

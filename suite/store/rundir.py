@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dsabench.errors import InputError
-from dsabench.store.schema import SCHEMA_VERSION, STATUSES
+from dsabench.store.schema import SCHEMA_VERSION, STATUSES, record_key
 
 MANIFEST = "manifest.json"
 CASES = "cases.jsonl"
@@ -167,6 +167,7 @@ def load_run(run_dir: Path) -> LoadedRun:
 
 
 def finished_case_ids(run_dir: Path) -> set[str]:
-    """Ids of cases with a record already: what `--resume` skips."""
+    """Keys (`schema.record_key`: case id, and impl unless mirror) of records already written:
+    what `--resume` skips."""
     records, _ = read_records(run_dir)
-    return {r["case_id"] for r in records}
+    return {record_key(r["case_id"], r.get("impl")) for r in records}

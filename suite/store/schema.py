@@ -54,6 +54,10 @@ class Record:
     wall_s: float = 0.0
     worker: dict = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
+    # where the forward came from: 'mirror' or 'fastdeploy:<sha12>'; impl_info says the commit's sha,
+    # subject, dirty flag, ops ('fastdeploy' | 'dsabench') with the reason, and the stand-in modules
+    impl: str = "mirror"
+    impl_info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -64,3 +68,11 @@ class Record:
         if self.timing is not None:
             d["timing"]["samples_ms"] = list(self.timing.samples_ms)
         return d
+
+
+def record_key(case_id: str, impl: str | None = "mirror") -> str:
+    """What identifies a record within a run: the case id, and the impl unless it is the mirror.
+
+    One run holds one record per (case, impl); a mirror record keeps its bare case id, so runs made
+    before impls existed load and resume unchanged."""
+    return case_id if impl in (None, "", "mirror") else f"{case_id}@{impl}"

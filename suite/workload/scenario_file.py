@@ -25,7 +25,7 @@ from dsabench.workload.axes import AXES, AXIS_KEYS, TOTAL_HEADS, TP, Axis, Bad, 
 from dsabench.workload.limits import MAX_FILE_BYTES
 
 TOP_LEVEL_KEYS = ("preset", "defaults", "scenario", "exclude")
-PRESET_KEYS = ("description",)
+PRESET_KEYS = ("description", "impl")
 SCENARIO_KEYS = ("name", "description") + AXIS_KEYS
 
 
@@ -158,6 +158,19 @@ def description(where: Where, table: dict) -> str:
     if not isinstance(value, str):
         raise where.error(f"key 'description' is {show(value)}; expected a string")
     return value
+
+
+def impl_specs(where: Where, table: dict) -> tuple[str, ...]:
+    """[preset] impl: where the forward comes from, a string or a list of them ('mirror' or
+    'fastdeploy:PATH[@COMMIT]'); the spelling is checked by the CLI (bench.impls.parse_impl)."""
+    if "impl" not in table:
+        return ()
+    raw = table["impl"]
+    items = raw if isinstance(raw, list) else [raw]
+    if not items or not all(isinstance(v, str) and v.strip() for v in items):
+        raise where.error(f"key 'impl' is {show(raw)}; expected 'mirror' or 'fastdeploy:PATH[@COMMIT]', "
+                          "or a non-empty list of them")
+    return tuple(items)
 
 
 @dataclass(frozen=True)

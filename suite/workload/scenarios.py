@@ -4,6 +4,8 @@ A file is a preset (`scenarios/NAME.toml`, loaded by name) or any path ending in
 
     [preset]                  # optional
     description = "what the preset is for and how long it runs"
+    impl = "mirror"           # optional: or "fastdeploy:PATH[@COMMIT]", or a list (--impl overrides;
+                              # a relative PATH is read from the file's directory)
 
     [defaults]                # optional: axis values for every [[scenario]] of the file
     block_size = 64
@@ -78,6 +80,7 @@ from dsabench.workload.scenario_file import (
     closest,
     description,
     display,
+    impl_specs,
     parse_axes,
     parse_exclusions,
     parse_scenarios,
@@ -96,6 +99,7 @@ class ScenarioSet:
     sha256: str
     description: str
     cases: tuple[Case, ...]
+    impls: tuple[str, ...] = ()  # [preset] impl as written; () means the mirror
 
     @property
     def name(self) -> str:
@@ -119,6 +123,7 @@ def load(path: str | Path) -> ScenarioSet:
     preset = table(where, doc, "preset", {})
     check_keys(where.at("[preset]"), preset, PRESET_KEYS)
     about = description(where.at("[preset]"), preset)
+    impls = impl_specs(where.at("[preset]"), preset)
     raw_defaults = table(where, doc, "defaults", {})
     check_keys(where.at("[defaults]"), raw_defaults, AXIS_KEYS)
     defaults = parse_axes(where.at("[defaults]"), raw_defaults)
@@ -129,6 +134,7 @@ def load(path: str | Path) -> ScenarioSet:
         sha256=hashlib.sha256(data).hexdigest(),
         description=about,
         cases=expand(where, scenarios, exclusions),
+        impls=impls,
     )
 
 
