@@ -164,16 +164,15 @@ def test_the_frame_holds_every_impl_of_a_case_without_calling_it_a_duplicate(run
 # ---- compare --impls ----------------------------------------------------------------------------
 
 
-def test_compare_impls_names_both_commits_shas_and_subjects(fd, run):
-    _, before, after, cache = fd
-    r = dsabench("compare", "--impls", run[0], "--base-impl", before[:8], "--cand-impl", after[:8], cache=cache)
-    assert r.returncode == 0, r.stderr
-    head = r.stdout.splitlines()[0]
+def test_compare_impls_names_both_commits_shas_and_subjects(fd, run, cli):
+    _, before, after, _ = fd
+    code, out, err = cli("compare", "--impls", run[0], "--base-impl", before[:8], "--cand-impl", after[:8])
+    assert code == 0, err
+    head = out.splitlines()[0]
     assert before[:12] in head and after[:12] in head
     assert "'before: tensor scale, contiguous layout'" in head and "'after: scalar scale, view layout'" in head
-    md = dsabench("compare", "--impls", run[0], "--base-impl", before[:8], "--cand-impl", after[:8], "--markdown",
-                  cache=cache)
-    assert md.returncode == 0 and before[:12] in md.stdout and "after: scalar scale" in md.stdout
+    code, md, _ = cli("compare", "--impls", run[0], "--base-impl", before[:8], "--cand-impl", after[:8], "--markdown")
+    assert code == 0 and before[:12] in md and "after: scalar scale" in md
 
 
 def test_compare_impls_pairs_each_group_once_and_the_mirror_at_the_commits_variant(fd, run):
@@ -188,52 +187,89 @@ def test_compare_impls_pairs_each_group_once_and_the_mirror_at_the_commits_varia
     assert one["base_case_id"] == one["cand_case_id"] and one["base_layout_mode"] == "view"
 
 
-def test_compare_impls_of_a_run_with_three_impls_asks_which_two(fd, run):
-    r = dsabench("compare", "--impls", run[0], cache=fd[3])
-    assert r.returncode == 2 and "holds 3 impl(s)" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+def test_compare_impls_of_a_run_with_three_impls_asks_which_two(run, cli):
+    code, _, err = cli("compare", "--impls", run[0])
+    assert code == 2 and len(err) == 1 and "holds 3 impl(s)" in err[0]
 
 
-# ---- refusals: one line, exit 2, nothing written -----------------------------------------------
+# ---- refusals: one line, exit 2, nothing written (in this process: nothing is measured) ----------
 
 
-def _refused(r, out: Path, *words: str) -> None:
-    assert r.returncode == 2, (r.stdout, r.stderr)
-    lines = [ln for ln in r.stderr.splitlines() if "Warning" not in ln and "warnings.warn" not in ln]
-    assert len(lines) == 1 and all(w in lines[0] for w in words), lines
-    assert not out.exists() or not any(out.iterdir())
+@pytest.fixture
+def cli(fd, monkeypatch, capsys):
+    """`dsabench ARGS` in this process -> (exit code, stdout, stderr lines)."""
+    import signal
+
+    from dsabench.cli.main import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(fd[3]))
+
+    def call(*args):
+        handler = signal.getsignal(signal.SIGTERM)
+        try:
+            code = main([*map(str, args)])
+        except SystemExit as exc:  # argparse
+            code = exc.code
+        finally:
+            signal.signal(signal.SIGTERM, handler)
+        got = capsys.readouterr()
+        return code, got.out, [ln for ln in got.err.splitlines() if ln.strip()]
+
+    return call
 
 
-def test_a_path_that_is_not_a_fastdeploy_tree_is_refused_before_anything_is_written(fd, tmp_path):
-    r = dsabench("run", "smoke", "--impl", f"fastdeploy:{tmp_path}", "--out", tmp_path / "out", cache=fd[3])
-    _refused(r, tmp_path / "out", "not a FastDeploy tree", "dsa_attention_backend.py is missing")
+@pytest.fixture
+def refused(cli, tmp_path):
+    """Run `dsabench ARGS --out OUT`; assert exit 2, one error line holding `words`, nothing under OUT."""
+    out = tmp_path / "out"
+
+    def check(*args, words=()):
+        code, _, err = cli(*args, "--out", out)
+        assert code == 2, err
+        assert len(err) == 1 and all(w in err[0] for w in words), err
+        assert not out.exists() or not any(out.iterdir())
+
+    return check
 
 
-def test_an_unknown_commit_is_refused_before_anything_is_written(fd, tmp_path):
-    r = dsabench("run", "smoke", "--impl", f"fastdeploy:{fd[0]}@deadbeef1234", "--out", tmp_path / "out", cache=fd[3])
-    _refused(r, tmp_path / "out", "unknown commit 'deadbeef1234'")
+def test_a_path_that_is_not_a_fastdeploy_tree_is_refused_before_anything_is_written(refused, tmp_path):
+    refused("run", "smoke", "--impl", f"fastdeploy:{tmp_path}",
+            words=("not a FastDeploy tree", "dsa_attention_backend.py is missing"))
 
 
-def test_a_commit_without_the_backend_class_is_refused_naming_it(fd, tmp_path):
+def test_an_unknown_commit_is_refused_before_anything_is_written(refused, fd):
+    refused("run", "smoke", "--impl", f"fastdeploy:{fd[0]}@deadbeef1234", words=("unknown commit 'deadbeef1234'",))
+
+
+def test_a_commit_without_the_backend_class_is_refused_naming_it(refused, tmp_path):
     repo = _fixture_repo(tmp_path)
     sha = _commit_edit(repo, "renamed", [("class DSAAttentionBackend(AttentionBackend):",
                                           "class DSABackend(AttentionBackend):")])
-    r = dsabench("run", "smoke", "--impl", f"fastdeploy:{repo}@{sha}", "--out", tmp_path / "out", cache=fd[3])
-    _refused(r, tmp_path / "out", "has no class DSAAttentionBackend")
+    refused("run", "smoke", "--impl", f"fastdeploy:{repo}@{sha}", words=("has no class DSAAttentionBackend",))
     assert len(_git(repo, "worktree", "list").splitlines()) == 1  # the refused commit's worktree is gone too
+
+
+def test_a_commit_whose_layout_line_the_plugin_cannot_read_is_refused(refused, tmp_path):
+    repo = _fixture_repo(tmp_path)
+    sha = _commit_edit(repo, "new layout", [(".transpose([0, 2, 1, 3]).contiguous()", ".clone()")])
+    refused("run", "smoke", "--impl", f"fastdeploy:{repo}@{sha}", words=("cannot tell which variant",))
 
 
 @pytest.mark.parametrize("spec, words", [
     ("fastdeploy", ("--impl", "fastdeploy:PATH[@COMMIT]")),
     ("torch", ("--impl", "'mirror' or")),
 ])
-def test_a_misspelt_impl_is_refused(fd, tmp_path, spec, words):
-    _refused(dsabench("run", "smoke", "--impl", spec, "--out", tmp_path / "out", cache=fd[3]), tmp_path / "out", *words)
+def test_a_misspelt_impl_is_refused(refused, spec, words):
+    refused("run", "smoke", "--impl", spec, words=words)
 
 
-def test_a_fastdeploy_impl_on_the_torch_backend_is_refused(fd, tmp_path):
-    r = dsabench("run", "smoke", "--backend", "torch", "--impl", f"fastdeploy:{fd[0]}", "--out", tmp_path / "out",
-                 cache=fd[3])
-    _refused(r, tmp_path / "out", "expected --backend paddle")
+def test_the_same_commit_given_twice_is_refused(refused, fd):
+    refused("run", "smoke", "--impl", f"fastdeploy:{fd[0]}@{fd[2]}", "--impl", f"fastdeploy:{fd[0]}@HEAD",
+            words=("the same as", "expected each impl once"))
+
+
+def test_a_fastdeploy_impl_on_the_torch_backend_is_refused(refused, fd):
+    refused("run", "smoke", "--backend", "torch", "--impl", f"fastdeploy:{fd[0]}", words=("expected --backend paddle",))
 
 
 # ---- the scenario file's [preset] impl -----------------------------------------------------------
@@ -259,10 +295,8 @@ def test_a_scenario_files_impl_key_takes_a_list_with_paths_relative_to_the_file(
     assert rec["impl"] == f"fastdeploy:{before[:12]}" and rec["params"]["variant"] == "baseline"
 
 
-def test_a_scenario_files_impl_key_of_the_wrong_type_names_file_and_key(fd, tmp_path):
-    path = _scenario(tmp_path, "3")
-    _refused(dsabench("run", path, "--out", tmp_path / "out", cache=fd[3]), tmp_path / "out",
-             "fd.toml", "[preset]", "key 'impl' is 3")
+def test_a_scenario_files_impl_key_of_the_wrong_type_names_file_and_key(refused, tmp_path):
+    refused("run", _scenario(tmp_path, "3"), words=("fd.toml", "[preset]", "key 'impl' is 3"))
 
 
 # ---- pure parts ---------------------------------------------------------------------------------
