@@ -187,6 +187,18 @@ def test_compare_impls_pairs_each_group_once_and_the_mirror_at_the_commits_varia
     assert one["base_case_id"] == one["cand_case_id"] and one["base_layout_mode"] == "view"
 
 
+def test_the_report_names_each_commits_sha_subject_ops_and_judges_head_against_base(fd, run, cli, tmp_path):
+    _, before, after, _ = fd
+    code, _, err = cli("report", run[0], "--out", tmp_path / "rep")
+    assert code == 0, err
+    text = (tmp_path / "rep" / "evidence.md").read_text()
+    section = text[text.index("## Implementations"):]
+    assert before in section and after in section and "'after: scalar scale, view layout'" in section
+    assert "ops: dsabench (this Paddle" in section and "stand-in modules" in section
+    heads = [ln for ln in section.splitlines() if ln.startswith("### dsabench compare (impls)")]
+    assert f"fastdeploy:{before[:12]}" in heads[0].split(" vs ")[0] and f"fastdeploy:{after[:12]}" in heads[0]
+
+
 def test_compare_impls_of_a_run_with_three_impls_asks_which_two(run, cli):
     code, _, err = cli("compare", "--impls", run[0])
     assert code == 2 and len(err) == 1 and "holds 3 impl(s)" in err[0]

@@ -349,7 +349,9 @@ def compare_variants(
     """Inside one run, pair the cases of each group_id measured with two variants and judge them.
 
     Variants are 'baseline', 'patched' or SCALE+LAYOUT (e.g. 'scalar+contiguous'). A group with
-    only the base variant is MISSING, one with only the candidate is NEW.
+    only the base variant is MISSING, one with only the candidate is NEW. Only the mirror's cases
+    are paired: a FastDeploy commit of the run has one variant per group (its own code's), and is
+    compared with another impl by `compare_impls`.
     """
     run_id = _one_run(frame, "BASE")
     try:
@@ -359,10 +361,9 @@ def compare_variants(
         raise InputError(str(exc)) from None
     if bv == cv:
         raise InputError(f"variants: base and cand are both {bv.name!r}; expected two different variants")
-    df = frame.df
+    df = frame.df[frame.df["impl"].fillna("mirror") == "mirror"]
 
     def rows_of(v: Variant) -> dict:
-        # a FastDeploy commit's case of a group is a group of its own (key: group@impl)
         out = rows_by_group(df[(df["scale_mode"] == v.scale) & (df["layout_mode"] == v.layout)])
         for key, rows in out.items():
             if len(rows) > 1:
