@@ -374,12 +374,8 @@ def compare_variants(
         return {k: rows[0] for k, rows in out.items()}
 
     b, c = rows_of(bv), rows_of(cv)
-    pairs = pair_rows(b, c, threshold, confidence, n_boot, seed)
-    return Comparison(
-        _table(pairs), "variants", f"{bv.name} in {_label(frame, run_id)}", f"{cv.name} in {run_id}", threshold,
-        confidence, " + ".join(_values(frame, run_id, "device_name", ("env", "device", "name"))),
-        " + ".join(_values(frame, run_id, "backend", ("backend",))), (), frame.warnings,
-    )  # fmt: skip
+    return within_run(frame, run_id, "variants", bv.name, cv.name, pair_rows(b, c, threshold, confidence, n_boot, seed),
+                      threshold, confidence)
 
 
 def rows_by_group(df: pd.DataFrame, with_impl: bool = True) -> dict[str, list[dict]]:
@@ -396,3 +392,13 @@ def rows_by_group(df: pd.DataFrame, with_impl: bool = True) -> dict[str, list[di
 def pair_rows(b: dict, c: dict, threshold: float, confidence: float, n_boot: int, seed) -> list[dict]:
     """One judged row per key of either side (a side without the key: NEW or MISSING)."""
     return [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed) for k in sorted(b.keys() | c.keys())]
+
+
+def within_run(frame: Frame, run_id: str, mode: str, base: str, cand: str, pairs: list[dict], threshold: float,
+               confidence: float) -> Comparison:
+    """The Comparison of two sides of one run (variants or impls): labels name the run once."""
+    return Comparison(
+        _table(pairs), mode, f"{base} in {_label(frame, run_id)}", f"{cand} in {run_id}", threshold, confidence,
+        " + ".join(_values(frame, run_id, "device_name", ("env", "device", "name"))),
+        " + ".join(_values(frame, run_id, "backend", ("backend",))), (), frame.warnings,
+    )  # fmt: skip

@@ -12,14 +12,12 @@ from __future__ import annotations
 import pandas as pd
 
 from dsabench.analysis.compare import (
-    Comparison,
     DEFAULT_THRESHOLD,
-    _label,
+    Comparison,
     _one_run,
-    _table,
-    _values,
     pair_rows,
     rows_by_group,
+    within_run,
 )
 from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED
 from dsabench.errors import InputError
@@ -99,10 +97,5 @@ def compare_impls(
             bp[key] = one
         if (one := _pick(cs, bs)) is not None:
             cp[key] = one
-    where = _label(frame, run_id)
-    return Comparison(
-        _table(pair_rows(bp, cp, threshold, confidence, n_boot, seed)), "impls",
-        f"{_describe(df, base)} in {where}", f"{_describe(df, cand)} in {run_id}", threshold, confidence,
-        " + ".join(_values(frame, run_id, "device_name", ("env", "device", "name"))),
-        " + ".join(_values(frame, run_id, "backend", ("backend",))), (), frame.warnings,
-    )  # fmt: skip
+    pairs = pair_rows(bp, cp, threshold, confidence, n_boot, seed)
+    return within_run(frame, run_id, "impls", _describe(df, base), _describe(df, cand), pairs, threshold, confidence)
