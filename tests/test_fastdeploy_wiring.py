@@ -161,6 +161,18 @@ def test_the_frame_holds_every_impl_of_a_case_without_calling_it_a_duplicate(run
     assert set(df.loc[df["impl"] != "mirror", "impl_ops"]) == {"dsabench"}
 
 
+def test_history_keeps_fastdeploys_code_in_a_series_of_its_own_with_the_commits_as_points(fd, run):
+    from dsabench.analysis.history import case_series
+
+    _, before, after, _ = fd
+    series = case_series(load_runs([run[0]]))
+    one = series[series["case_id"].str.startswith("decode.b1.c256")]
+    mirror = one[~one["case_id"].str.endswith("@fastdeploy")]
+    assert (mirror.groupby("case_id").size() == 1).all()  # one point per run, never a commit's
+    commits = one[one["case_id"].str.endswith("@fastdeploy")]
+    assert set(commits["commit"]) == {before, after}
+
+
 # ---- compare --impls ----------------------------------------------------------------------------
 
 
