@@ -58,5 +58,5 @@ def test_work_is_handed_out_longest_first_so_devices_finish_together():
     items = schedule(work_items(cases))
     costs = [item_cost(i) for i in items]
     assert costs == sorted(costs, reverse=True)
-    ids = lambda its: sorted(tuple(c.id for c in i) for i in its)  # noqa: E731
+    ids = lambda its: sorted(tuple(c.id for c, _impl in i) for i in its)  # noqa: E731
     assert ids(items) == ids(work_items(cases))  # nothing lost or repeated

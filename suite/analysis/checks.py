@@ -58,6 +58,12 @@ def _skip_reason(r: dict, compared_configs: set[str]) -> str | None:
     return "; ".join(missed) or None
 
 
+def _named(r: dict) -> str:
+    """The case id, and the impl where it is not the mirror (one case id per impl of a run)."""
+    impl = r.get("impl") or "mirror"
+    return r["case_id"] + ("" if impl == "mirror" else f" [{impl}]")
+
+
 def check_outputs(records: list[dict]) -> CheckResult:
     digests: dict[str, dict[str, str]] = defaultdict(dict)
     worst, bound, failures, nonfinite, oracle_checked = None, None, [], [], 0
@@ -65,7 +71,7 @@ def check_outputs(records: list[dict]) -> CheckResult:
         out = r.get("output") or {}
         if r["status"] not in WITH_OUTPUT or "digest" not in out:
             continue
-        digests[r["config_id"]][r["case_id"]] = out["digest"]
+        digests[r["config_id"]][_named(r)] = out["digest"]  # per impl too: two commits' outputs are compared
         if r["status"] == "nonfinite":
             nonfinite.append(f"{r['case_id']}: {r.get('message', '')}")
         if "oracle_rel_error" in out:
@@ -82,7 +88,7 @@ def check_outputs(records: list[dict]) -> CheckResult:
                 groups[d[:12]].append(cid.removeprefix(config + "."))
             mismatches.append(f"{config}: outputs differ: " + "; ".join(f"{d}: {', '.join(c)}" for d, c in groups.items()))
     compared = {config for config, by_case in digests.items() if len(by_case) > 1}
-    skipped = tuple((r["case_id"], why) for r in records if (why := _skip_reason(r, compared)) is not None)
+    skipped = tuple((_named(r), why) for r in records if (why := _skip_reason(r, compared)) is not None)
     return CheckResult(
         configs_checked=len(compared),
         mismatches=tuple(mismatches),

@@ -3,7 +3,9 @@
 Two ways to pair cases:
 - run vs run (`compare_runs`): the same case id in a BASE run and a CAND run, e.g. two commits;
 - variant vs variant (`compare_variants`): inside one run, the cases of one group (same config
-  and graph mode) measured with two variants, patched against baseline by default.
+  and graph mode) measured with two variants, patched against baseline by default;
+- impl vs impl (`compare_impls.compare_impls`): inside one run, the cases of one group measured
+  by two implementations (two FastDeploy commits, or the mirror and a commit).
 
 The verdict of a pair comes from `judge`: the ratio of medians cand / base with a bootstrap
 confidence interval, held against a band of +-threshold around 1. Only an interval entirely
@@ -25,6 +27,7 @@ from dsabench.errors import InputError, quoted
 from dsabench.store.frames import Frame, manifest_commit
 from dsabench.analysis.gate import decide
 from dsabench.analysis.noise import UNKNOWN, Noise, history_noise
+from dsabench.store.schema import record_key
 from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED, bootstrap_ratio_ci, rank_test
 from dsabench.workload.variants import BASELINE, PATCHED, Variant, parse_variant
 
@@ -368,8 +371,8 @@ def compare_runs(
     mismatches = check_comparable(base, cand)
     if mismatches and not allow_mismatch:
         raise NotComparable("; ".join(mismatches) + "; pass --allow-mismatch to compare anyway")
-    b = {r["case_id"]: r for r in base.df.to_dict("records")}
-    c = {r["case_id"]: r for r in cand.df.to_dict("records")}
+    b = {record_key(r["case_id"], r.get("impl")): r for r in base.df.to_dict("records")}
+    c = {record_key(r["case_id"], r.get("impl")): r for r in cand.df.to_dict("records")}
     noise = history_noise(history.df) if history is not None else {}
 
     def noise_of(row) -> Noise:
@@ -402,7 +405,9 @@ def compare_variants(
     """Inside one run, pair the cases of each group_id measured with two variants and judge them.
 
     Variants are 'baseline', 'patched' or SCALE+LAYOUT (e.g. 'scalar+contiguous'). A group with
-    only the base variant is MISSING, one with only the candidate is NEW.
+    only the base variant is MISSING, one with only the candidate is NEW. Only the mirror's cases
+    are paired: a FastDeploy commit of the run has one variant per group (its own code's), and is
+    compared with another impl by `compare_impls`.
     """
     run_id = _one_run(frame, "BASE")
     try:
@@ -412,29 +417,48 @@ def compare_variants(
         raise InputError(str(exc)) from None
     if bv == cv:
         raise InputError(f"variants: base and cand are both {bv.name!r}; expected two different variants")
-    df = frame.df
+    df = frame.df[frame.df["impl"].fillna("mirror") == "mirror"]
 
     def rows_of(v: Variant) -> dict:
-        sel = df[(df["scale_mode"] == v.scale) & (df["layout_mode"] == v.layout)]
-        out: dict = {}
-        for r in sel.to_dict("records"):
-            key = r["group_id"] if isinstance(r["group_id"], str) else r["case_id"]
-            if key in out:
+        out = rows_by_group(df[(df["scale_mode"] == v.scale) & (df["layout_mode"] == v.layout)])
+        for key, rows in out.items():
+            if len(rows) > 1:
                 raise InputError(
                     f"run {run_id!r}: group {key!r} has two {v.name!r} cases "
-                    f"({out[key]['case_id']!r} and {r['case_id']!r})"
+                    f"({rows[0]['case_id']!r} and {rows[1]['case_id']!r})"
                 )
-            out[key] = r
-        return out
+        return {k: rows[0] for k, rows in out.items()}
 
     b, c = rows_of(bv), rows_of(cv)
-    # Eager variants of a case are timed in the same processes, in rounds: paired. Graph cases are not.
-    pairs = [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed,
-                   paired=bool(b.get(k) is not None and c.get(k) is not None and not b[k].get("graph")))
-             for k in sorted(b.keys() | c.keys())]
+    return within_run(frame, run_id, "variants", bv.name, cv.name, pair_rows(b, c, threshold, confidence, n_boot, seed),
+                      threshold, confidence)
+
+
+def rows_by_group(df: pd.DataFrame, with_impl: bool = True) -> dict[str, list[dict]]:
+    """Rows keyed by group id (the case id where a record has none), the impl appended unless
+    it is the mirror or `with_impl` is False; each key's rows in frame order."""
+    out: dict[str, list[dict]] = {}
+    for r in df.to_dict("records"):
+        key = r["group_id"] if isinstance(r["group_id"], str) else r["case_id"]
+        key = record_key(key, r.get("impl")) if with_impl else key
+        out.setdefault(key, []).append(r)
+    return out
+
+
+def pair_rows(b: dict, c: dict, threshold: float, confidence: float, n_boot: int, seed) -> list[dict]:
+    """One judged row per key of either side (a side without the key: NEW or MISSING). Eager cases
+    of one group are timed in the same worker processes, in rounds: paired. Graph cases are not."""
+    return [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed,
+                  paired=bool(b.get(k) is not None and c.get(k) is not None and not b[k].get("graph")))
+            for k in sorted(b.keys() | c.keys())]
+
+
+def within_run(frame: Frame, run_id: str, mode: str, base: str, cand: str, pairs: list[dict], threshold: float,
+               confidence: float) -> Comparison:
+    """The Comparison of two sides of one run (variants or impls): labels name the run once."""
     return Comparison(
-        _table(pairs), "variants", f"{bv.name} in {_label(frame, run_id)}", f"{cv.name} in {run_id}", threshold,
-        confidence, " + ".join(_values(frame, run_id, "device_name", WORKER_DEVICE)),
+        _table(pairs), mode, f"{base} in {_label(frame, run_id)}", f"{cand} in {run_id}", threshold, confidence,
+        " + ".join(_values(frame, run_id, "device_name", WORKER_DEVICE)),
         " + ".join(_values(frame, run_id, "backend", ("backend",))),
         " + ".join(_values(frame, run_id, "kernel", ("options", "kernel"))), (), frame.warnings,
     )  # fmt: skip

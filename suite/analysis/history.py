@@ -172,6 +172,11 @@ def case_series(frame: Frame) -> pd.DataFrame:
     """
     df = frame.df
     ok = df[(df["status"] == "ok") & df["median_ms"].notna()].copy()
+    # FastDeploy's own code (--impl fastdeploy:...) is a series of its own per case, never mixed
+    # with the mirror's; its points are the commits measured (a run of base and head gives both)
+    fd = ok["impl"].fillna("mirror") != "mirror"
+    ok.loc[fd, "case_id"] = ok.loc[fd, "case_id"] + "@fastdeploy"
+    ok.loc[fd & ok["impl_sha"].notna(), "commit"] = ok.loc[fd & ok["impl_sha"].notna(), "impl_sha"]
     for col in ("device_name", "backend"):
         ok[col] = ok[col].fillna("unknown").astype(str)
     ok = ok.sort_values(["device_name", "backend", "case_id", "created_at", "run_id"], kind="stable")

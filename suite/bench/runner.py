@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from dsabench.workload.cases import Case
-from dsabench.store.schema import Record
+from dsabench.store.schema import Record, record_key
 from dsabench.store import rundir as store
 from dsabench.bench.scratch import remove_scratch
 from dsabench.bench.worker import WorkerOptions, worker_main
@@ -45,21 +45,32 @@ def select_shard(cases: tuple[Case, ...], k: int, n: int) -> tuple[Case, ...]:
     return tuple(c for c in cases if shard_of(c.group_id, n) == k - 1)
 
 
-def work_items(cases: tuple[Case, ...], interleave: bool = True) -> list[tuple[Case, ...]]:
-    """What one worker measures in one go: the eager variants of a case together (inputs shared,
-    timing interleaved), every graph case alone (a failed capture may poison its process)."""
+Planned = tuple  # (Case, impl label): one record of the run (impls.plan.plan)
+
+
+def planned(cases) -> tuple[Planned, ...]:
+    """Cases as (case, impl) pairs: a bare Case is the mirror's."""
+    return tuple(c if isinstance(c, tuple) else (c, "mirror") for c in cases)
+
+
+def work_items(cases, interleave: bool = True) -> list[tuple[Planned, ...]]:
+    """What one worker measures in one go: the eager variants and impls of a case together (inputs
+    shared, timing interleaved), every graph case alone (a failed capture may poison its process).
+    `cases`: Case or (Case, impl label) pairs."""
+    pairs = planned(cases)
     if not interleave:
-        return [(c,) for c in cases]
-    items: list[list[Case]] = []
+        return [(p,) for p in pairs]
+    items: list[list[Planned]] = []
     index: dict[str, int] = {}
-    for c in cases:
+    for p in pairs:
+        c = p[0]
         if c.graph:
-            items.append([c])
+            items.append([p])
         elif c.group_id in index:
-            items[index[c.group_id]].append(c)
+            items[index[c.group_id]].append(p)
         else:
             index[c.group_id] = len(items)
-            items.append([c])
+            items.append([p])
     return [tuple(i) for i in items]
 
 
@@ -67,7 +78,7 @@ def item_cost(item: tuple[Case, ...]) -> float:
     """A relative estimate of an item's wall time, to hand out the longest work first: each case
     costs its set-up (filling the cache, on the order of its bytes) plus its passes (attention work
     per forward, a proxy for where the protocol's time caps bind)."""
-    return sum(c.cache_bytes() / 1e9 + c.num_tokens * c.heads * c.topk / 1e7 + 1.0 for c in item)
+    return sum(c.cache_bytes() / 1e9 + c.num_tokens * c.heads * c.topk / 1e7 + 1.0 for c, _ in planned(item))
 
 
 def schedule(items: list[tuple[Case, ...]]) -> list[tuple[Case, ...]]:
@@ -152,10 +163,10 @@ class WorkerHandle:
         self.hello = msg["hello"]
         return self.hello
 
-    def run(self, cases: tuple[Case, ...], timeout_s: float) -> tuple[list[dict] | None, str]:
+    def run(self, item: tuple[Planned, ...], timeout_s: float) -> tuple[list[dict] | None, str]:
         """(records, '') or (None, why the worker died). The worker must be running."""
         try:
-            self.conn.send({"cases": [c.params() for c in cases]})
+            self.conn.send({"cases": [c.params() for c, _ in item], "impls": [impl for _, impl in item]})
             if not self.conn.poll(timeout_s):
                 self.kill()
                 return None, f"timed out after {timeout_s:.0f} s; worker killed"
@@ -187,12 +198,12 @@ class WorkerHandle:
 
 
 def crashed_record(case: Case, opts: WorkerOptions, backend: str, device: dict, why: str,
-                   kernel: str | None = None) -> dict:
+                   kernel: str | None = None, impl: str = "mirror") -> dict:
     """`kernel`: what the worker resolved (its hello); None before any worker said: the kernel asked for."""
     return dict(Record(
         run_id=opts.run_id, case_id=case.id, config_id=case.config_id, group_id=case.group_id,
         params=case.params(), status="crashed", message=why, backend=backend, device=device,
-        worker={"recycle": True},
+        worker={"recycle": True}, impl=impl,
     ).to_json(), kernel=kernel or opts.kernel)
 
 
@@ -202,7 +213,7 @@ def _write_error(path: Path, exc: BaseException) -> str:
 
 
 def run_cases(
-    cases: tuple[Case, ...],
+    cases,
     run_dir: Path,
     backend: str,
     devices: tuple[str | None, ...],
@@ -214,11 +225,12 @@ def run_cases(
     repeats: int = 1,
     done: frozenset = frozenset(),
 ) -> RunStats:
-    """Run `cases` over one worker per device; `on_record(record, done, total)` after each append.
+    """Run `cases` (Case, or (Case, impl label) pairs) over one worker per device;
+    `on_record(record, done, total)` after each append.
 
     repeats: each case is measured in that many worker processes, one pass over all cases per
     process (pass r runs in fresh processes after pass r - 1), so a case's processes are spread
-    over the run, never back to back; its records carry `repeat`. done: (case id, repeat) pairs
+    over the run, never back to back; its records carry `repeat`. done: (record key, repeat) pairs
     already recorded (`--resume`), skipped.
 
     Raises WorkersFailed only when no worker started at all; every other failure is in the stats.
@@ -229,7 +241,7 @@ def run_cases(
     todo: "queue.Queue[tuple[int, tuple[Case, ...]]]" = queue.Queue()
     total = 0
     for rep in range(repeats):
-        left = tuple(c for c in cases if (c.id, rep) not in done)
+        left = tuple(p for p in planned(cases) if (record_key(p[0].id, p[1]), rep) not in done)
         total += len(left)
         for item in schedule(work_items(left, interleave)):
             todo.put((rep, item))
@@ -263,7 +275,8 @@ def run_cases(
     def lost(item, device, ident: dict, why: str, kernel: str | None, rep: int) -> None:
         with lock:
             stats.lost_workers.append(why)
-        emit([crashed_record(c, opts, backend, ident, f"not measured: {why}", kernel) for c in item], device, rep)
+        emit([crashed_record(c, opts, backend, ident, f"not measured: {why}", kernel, impl) for c, impl in item],
+             device, rep)
 
     def drive(device: str | None) -> None:
         handle = WorkerHandle(backend, device, opts)
@@ -311,8 +324,8 @@ def run_cases(
                     return  # interrupted: a case cut short is not a crash; --resume measures it
                 if records is None:
                     ident = (handle.hello or {}).get("device", {})
-                    records = [crashed_record(c, opts, backend, ident, why, (handle.hello or {}).get("kernel"))
-                               for c in item]
+                    records = [crashed_record(c, opts, backend, ident, why, (handle.hello or {}).get("kernel"), impl)
+                               for c, impl in item]
                     for r in records:
                         r["worker"]["pid"] = pid
                 if not emit(records, device, rep):
@@ -366,8 +379,10 @@ def progress_printer(stream=sys.stderr) -> Callable[[dict, int, int], None]:
         bar = "#" * bar_n + "." * (20 - bar_n)
         elapsed = time.perf_counter() - t0
         eta = elapsed / done * (total - done) if done else 0.0
+        impl = record.get("impl") or "mirror"
+        shown = record["case_id"] + ("" if impl == "mirror" else f"  [{impl}]")
         print(
-            f"[{bar}] {done:>{width}}/{total} {record['status']:<14} {figure}  {record['case_id']}  "
+            f"[{bar}] {done:>{width}}/{total} {record['status']:<14} {figure}  {shown}  "
             f"({elapsed:.0f}s, eta {eta:.0f}s)",
             file=stream,
             flush=True,

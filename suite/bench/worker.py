@@ -49,6 +49,7 @@ class WorkerOptions:
     repeats: int = 1  # processes per case: each gets 1/repeats of the protocol's time and sample caps
     inject_delay: float = 0.0  # calibrate: F x the forward's time added to every forward
     kernel: str = "auto"  # attention kernel asked for; each worker resolves it for its device (kernels/select)
+    impls: tuple = ()  # impls.plan.ImplRun of the run; empty: the mirror alone
 
     def for_device(self, gpu: bool) -> "WorkerOptions":
         """These options with the protocol settled for the worker's own device."""
@@ -130,8 +131,12 @@ def _fail(out: Outcome, backend: Backend, exc: BaseException) -> None:
 class _CaseRun:
     """One case's way through the stages; a failing stage ends it with a status, not an exception."""
 
-    def __init__(self, backend: Backend, case: Case, opts: WorkerOptions) -> None:
+    def __init__(self, backend: Backend, case: Case, opts: WorkerOptions, impl=None) -> None:
+        from dsabench.bench.impls.plan import MIRROR_RUN  # noqa: PLC0415
+
         self.backend, self.case, self.opts = backend, case, opts
+        self.impl = impl or MIRROR_RUN
+        self.state = None
         self.out = Outcome()
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.t0 = time.perf_counter()
@@ -153,7 +158,8 @@ class _CaseRun:
         case = self.case
         if case.graph and not self.backend.availability().graph.usable:
             raise Unsupported(f"graph=on: {self.backend.availability().graph.reason}")
-        if case.variant.layout == "view" and case.cache_heads != 1 and case.has_decode:
+        # a FastDeploy commit's own code decides (its assert is recorded `invalid` as this is)
+        if case.variant.layout == "view" and case.cache_heads != 1 and case.has_decode and self.impl.is_mirror:
             from dsabench.bench.backends.common import view_refusal  # noqa: PLC0415
 
             raise InvalidCase(view_refusal([case.num_blocks, case.cache_heads, case.block_size,
@@ -233,7 +239,9 @@ class _CaseRun:
 
     def _trace(self, state) -> None:
         backend, case, variant, opts = self.backend, self.case, self.case.variant, self.opts
-        path = Path(opts.run_dir) / "traces" / f"{case.id}.{backend.name}.trace.json.gz"
+        from dsabench.bench.impls.backends import trace_suffix  # noqa: PLC0415
+
+        path = Path(opts.run_dir) / "traces" / f"{case.id}{trace_suffix(self.impl.label)}.{backend.name}.trace.json.gz"
         profiled = self.step if case.graph else (lambda: backend.forward(state, variant, backend.marker(True)))
         try:
             backend.record_trace(profiled, opts.profile_iters, path)
@@ -247,6 +255,8 @@ class _CaseRun:
         self.out.data["trace"] = agg
 
     def record(self) -> Record:
+        from dsabench.bench.impls.backends import describe  # noqa: PLC0415
+
         case, d = self.case, self.out.data
         return Record(
             run_id=self.opts.run_id,
@@ -267,41 +277,64 @@ class _CaseRun:
             started_at=self.started,
             wall_s=round(time.perf_counter() - self.t0, 3),
             worker={"pid": os.getpid(), "recycle": self.out.recycle},
+            impl=self.impl.label,
+            impl_info=describe(self.impl, self.backend, self.state),
         )
 
 
-def run_group(backend: Backend, cases: list[Case], opts: WorkerOptions) -> list[Record]:
-    """Measure the variants of one configuration (same inputs) with their timing interleaved.
+def run_group(backend, cases: list[Case], opts: WorkerOptions, impls: list[str] | None = None) -> list[Record]:
+    """Measure the variants (and impls) of one configuration (same inputs) with their timing interleaved.
 
     The inputs are built once and shared: the variants differ only in the lines #7253 changed, so
     the same bytes go in. With more than one case the timed samples are taken in rounds across the
     variants (`protocol.measure_interleaved`), so slow drift of the host or device is shared
     instead of deciding which variant looks faster. Graph cases come one at a time (a failed
     capture may poison the process for the next one).
+
+    `backend` is one Backend (the mirror), or label -> Backend with `impls` naming each case's
+    impl: every impl gets its own state built from the same seeded host inputs, and the oracle's
+    background is the first state's cache, taken before any forward.
     """
-    runs = [_CaseRun(backend, c, opts) for c in cases]
+    from dsabench.bench.impls.backends import by_label  # noqa: PLC0415
+
+    backends = backend if isinstance(backend, dict) else {"mirror": backend}
+    labels = list(impls) if impls else ["mirror"] * len(cases)
+    known = by_label(opts.impls)
+    runs = [_CaseRun(backends[lb], c, opts, known.get(lb)) for c, lb in zip(cases, labels)]
     for r in runs:
         r.stage(r.precheck)
     live = [r for r in runs if r.alive]
+    background = host = None
     if live:
         first = live[0].case
         try:
             host = make_host_inputs(first)
-            state = backend.prepare(first, host)
-            background = backend.cache_numpy(state) if opts.check and _oracle_fits(first) else None
         except Exception as exc:  # noqa: BLE001
             for r in live:
-                _fail(r.out, backend, exc)
+                _fail(r.out, r.backend, exc)
             live = []
+    for label in dict.fromkeys(r.impl.label for r in live):
+        mine = [r for r in live if r.impl.label == label]
+        try:
+            state = mine[0].backend.prepare(first, host)
+            if background is None and opts.check and _oracle_fits(first):
+                background = mine[0].backend.cache_numpy(state)
+        except Exception as exc:  # noqa: BLE001 - this impl's cases fail; the others go on
+            for r in mine:
+                _fail(r.out, r.backend, exc)
+            continue
+        for r in mine:
+            r.state = state
+    live = [r for r in live if r.alive]
     for r in live:
-        r.stage(r.check_output, state, host, background)
+        r.stage(r.check_output, r.state, host, background)
     live = [r for r in live if r.alive]
     if len(live) == 1:
         live[0].stage(live[0].time_alone)
     elif live:
-        _time_interleaved(backend, live, opts)
+        _time_interleaved(live[0].backend, live, opts)  # impls of a run share one device
     for r in live:
-        r.stage(r.after_timing, state)
+        r.stage(r.after_timing, r.state)
     return [r.record() for r in runs]
 
 
@@ -321,7 +354,7 @@ def _time_interleaved(backend: Backend, live: list[_CaseRun], opts: WorkerOption
                                           opts.protocol, flush=backend.flush_l2)
         except StepFailed as failed:
             culprit = live[failed.index]
-            _fail(culprit.out, backend, failed.__cause__)
+            _fail(culprit.out, culprit.backend, failed.__cause__)
             if first_failure:
                 culprit.out.message = (f"raised after {first_failure} failed in the same worker (a device error "
                                        f"may be sticky): {culprit.out.message}")
@@ -395,10 +428,11 @@ def worker_main(conn: Any, backend_name: str, device_env: dict, opts: WorkerOpti
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(device_env)
-    from dsabench.bench.backends.registry import get_backend  # noqa: PLC0415
+    from dsabench.bench.impls.backends import build, by_label, describe  # noqa: PLC0415
 
     try:
-        backend = get_backend(backend_name, device)
+        backends = build(backend_name, device, opts.impls)
+        backend = next(iter(backends.values()))
         identity = backend.device_identity()
         # the protocol follows the device this worker really runs on, not a guess made before it started
         gpu = identity.get("kind") == "gpu"
@@ -406,10 +440,12 @@ def worker_main(conn: Any, backend_name: str, device_env: dict, opts: WorkerOpti
         from dsabench.bench.kernels.select import resolve  # noqa: PLC0415
         from dsabench.bench.ceilings import measure_ceilings  # noqa: PLC0415
 
-        backend.use_kernel(resolve(opts.kernel, backend.name, gpu))
+        for b in backends.values():  # each impl's backend runs the kernel usable here (FastDeploy's: its own ops)
+            b.use_kernel(resolve(opts.kernel, b.name, gpu))
         conn.send({"hello": {"device": identity, "availability": dataclasses.asdict(backend.availability()),
                              "protocol": dataclasses.asdict(opts.protocol), "pid": os.getpid(),
-                             "kernel": backend.kernel, "ceilings": measure_ceilings(backend.name) if gpu else None}})
+                             "kernel": backend.kernel, "ceilings": measure_ceilings(backend.name) if gpu else None,
+                             "impls": {lb: describe(impl, backends[lb]) for lb, impl in by_label(opts.impls).items()}}})
     except Exception as exc:  # noqa: BLE001
         conn.send({"fatal": f"{type(exc).__name__}: {exc}"})
         return
@@ -418,8 +454,9 @@ def worker_main(conn: Any, backend_name: str, device_env: dict, opts: WorkerOpti
         if msg is None:
             return
         cases = [case_from_params(p) for p in msg["cases"]]
-        records = run_group(backend, cases, opts)
-        conn.send({"records": [dict(r.to_json(), kernel=backend.kernel) for r in records]})
+        records = run_group(backends, cases, opts, msg.get("impls"))
+        conn.send({"records": [dict(r.to_json(), kernel=getattr(backends.get(r.impl), "kernel", backend.kernel))
+                               for r in records]})
 
 
 def case_from_params(params: dict) -> Case:

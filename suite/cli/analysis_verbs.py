@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from dsabench.analysis.compare import DEFAULT_THRESHOLD, compare_runs, compare_variants
+from dsabench.analysis.compare_impls import compare_impls
 from dsabench.errors import DsabenchError
 from dsabench.store.frames import export_parquet, load_runs
 from dsabench.analysis.history import MAX_PVALUE, MIN_CHANGE, find_change_points, format_history
@@ -24,7 +25,15 @@ from dsabench.present.compare_text import format_markdown, format_table
 def cmd_compare(args: argparse.Namespace) -> int:
     try:
         base = load_runs([args.base])
-        if args.variants:
+        if args.variants and args.impls:
+            return _fail("compare", "--variants and --impls: give one of them")
+        if (args.base_impl or args.cand_impl) and not args.impls:
+            return _fail("compare", "--base-impl/--cand-impl: only with --impls")
+        if args.impls:
+            if args.cand is not None:
+                return _fail("compare", f"--impls compares inside one run; got a second run {args.cand}")
+            result = compare_impls(base, args.base_impl, args.cand_impl, threshold=args.threshold)
+        elif args.variants:
             if args.cand is not None:
                 return _fail("compare", f"--variants compares inside one run; got a second run {args.cand}")
             result = compare_variants(base, args.base_variant, args.cand_variant, threshold=args.threshold)
@@ -106,6 +115,12 @@ def register(subparsers) -> None:
                         "than the threshold is 'noisy'")
     p.add_argument("--variants", action="store_true",
                    help="compare variants inside the one run BASE (--cand-variant vs --base-variant)")  # fmt: skip
+    p.add_argument("--impls", action="store_true",
+                   help="compare two impls inside the one run BASE (e.g. two FastDeploy commits of --impl)")
+    p.add_argument("--base-impl", metavar="IMPL",
+                   help="with --impls: the base impl, its label (mirror, fastdeploy:SHA12) or a SHA prefix "
+                        "(default: the first of the run's two impls)")
+    p.add_argument("--cand-impl", metavar="IMPL", help="with --impls: the candidate impl (default: the second)")
     p.add_argument("--base-variant", type=flags.variant("--base-variant"), default="baseline",
                    help="with --variants: 'baseline', 'patched' or SCALE+LAYOUT (default baseline)")
     p.add_argument("--cand-variant", type=flags.variant("--cand-variant"), default="patched",

@@ -10,6 +10,7 @@ import argparse
 import re
 import shutil
 import sys
+from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -56,6 +57,10 @@ def register(sub) -> None:
     r.add_argument("--no-interleave", action="store_true",
                    help="time each case on its own instead of interleaving the eager variants of a case")
     r.add_argument("--nvtx", action="store_true", help="keep NVTX ranges in the timed passes too (for an Nsight capture)")
+    r.add_argument("--impl", action="append", metavar="IMPL",
+                   help="where the forward comes from: 'mirror' (default) or 'fastdeploy:PATH[@COMMIT]' (FastDeploy's "
+                        "own forward_mixed from the tree at PATH, at COMMIT through a git worktree); repeat it to "
+                        "measure several interleaved per case on the same inputs; overrides [preset] impl")
     r.add_argument("--measured-checkout", type=flags.git_checkout, metavar="DIR",
                    help="FastDeploy git checkout whose commit SHA goes into the manifest")
     r.add_argument("--case-timeout-s", type=flags.positive_float("--case-timeout-s"), default=1800.0, metavar="S",
@@ -87,7 +92,16 @@ def _run_dir_name(run_id: str, shard) -> str:
 
 
 def cmd_run(args) -> int:
+    """The FastDeploy worktrees of --impl live until the run ends, also when it fails."""
+    with ExitStack() as stack:
+        return _cmd_run(args, stack)
+
+
+def _cmd_run(args, stack: ExitStack) -> int:
     from dsabench.bench import env, runner  # noqa: PLC0415
+    from dsabench.bench.impls.plan import plan  # noqa: PLC0415
+    from dsabench.cli import impl_setup  # noqa: PLC0415
+    from dsabench.store.schema import record_key  # noqa: PLC0415
     from dsabench.workload import scenarios  # noqa: PLC0415
     from dsabench.analysis.checks import check_outputs
     from dsabench.present.summary import format_check, summary_table  # noqa: PLC0415
@@ -112,6 +126,7 @@ def cmd_run(args) -> int:
         protocol_overrides = dict(manifest.protocol_overrides)
         kernel = saved.kernel
         repeats, inject = saved.repeats, saved.inject_delay
+        impls = impl_setup.resume([dict(i) for i in manifest.impls], backend, stack, run_dir)
     else:
         sset = scenarios.load_named(args.scenarios)
         backend, shard, check, filt = args.backend, args.shard, args.check, args.filter
@@ -136,6 +151,11 @@ def cmd_run(args) -> int:
         protocol = None
         protocol_overrides = {k: v for k, v in (("max_time_s", args.max_time_s), ("precision", args.precision),
                                                 ("min_samples", args.min_samples)) if v is not None}
+        if args.impl:
+            impls = impl_setup.resolve(args.impl, "--impl", None, backend, stack)
+        else:
+            impls = impl_setup.resolve(sset.impls, f"{sset.path}: [preset]: key 'impl'", sset.path.parent, backend,
+                                       stack)
 
     cases = sset.cases
     if filt is not None:
@@ -145,13 +165,14 @@ def cmd_run(args) -> int:
     if not cases:
         raise InputError(f"{sset.path}: no case left after --filter/--shard; nothing to run")
     refuse_oversized(cases, devices)  # before allocating anything: cases the device cannot hold
+    planned = plan(cases, impls)  # (case, impl): one record each
 
     if manifest is None:
         manifest = store.Manifest(
             run_id=run_id, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             command=("dsabench", *sys.argv[1:]), preset=sset.name, scenario_file=str(Path(sset.path).resolve()),
             scenario_sha256=sset.sha256, scenario_description=sset.description, backend=backend, shard=shard,
-            cases_planned=len(cases),
+            cases_planned=len(planned), impls=[impl_setup.manifest_entry(i) for i in impls],
             options=store.RunOptions(check=check, filter=filt.pattern if filt else None, devices=devices,
                                      interleave=not interleave_off, profile_iters=profile_iters, nvtx_in_timed=nvtx,
                                      kernel=kernel, repeats=repeats, inject_delay=inject),  # kernel: asked for
@@ -169,14 +190,15 @@ def cmd_run(args) -> int:
         print(f"--retry-failed: {len(retried)} crashed case(s) to measure again (old records in "
               f"{run_dir / RETRIED})", file=sys.stderr)
     done = store.finished_keys(run_dir)
-    left = sum(1 for c in cases for rep in range(repeats) if (c.id, rep) not in done)
-    per = f"{len(cases)} cases x {repeats} worker processes" if repeats > 1 else f"{len(cases)} cases"
-    print(f"run {run_id}: {left} of {per} to measure ({backend} backend) -> {run_dir}", file=sys.stderr)
+    left = sum(1 for c, impl in planned for rep in range(repeats) if (record_key(c.id, impl), rep) not in done)
+    per = f"{len(planned)} cases x {repeats} worker processes" if repeats > 1 else f"{len(planned)} cases"
+    shown = "" if [i.label for i in impls] == ["mirror"] else f"; impls {', '.join(i.label for i in impls)}"
+    print(f"run {run_id}: {left} of {per} to measure ({backend} backend{shown}) -> {run_dir}", file=sys.stderr)
 
     opts = WorkerOptions(run_id=run_id, run_dir=str(run_dir), protocol=protocol, check=check,
                          profile_iters=profile_iters, nvtx_in_timed=nvtx, trace=profile_iters > 0,
                          protocol_overrides=protocol_overrides, kernel=kernel, repeats=repeats,
-                         inject_delay=inject)
+                         inject_delay=inject, impls=() if [i.label for i in impls] == ["mirror"] else impls)
 
     def on_worker(hello: dict) -> None:
         worker = store.add_worker(run_dir, manifest, hello)  # the first worker's protocol becomes the run's
@@ -186,7 +208,7 @@ def cmd_run(args) -> int:
                   "each worker's protocol is in the manifest's 'workers'", file=sys.stderr)
 
     try:
-        stats = runner.run_cases(cases, run_dir, backend, devices or (None,), opts, runner.progress_printer(),
+        stats = runner.run_cases(planned, run_dir, backend, devices or (None,), opts, runner.progress_printer(),
                                  on_worker, case_timeout_s=args.case_timeout_s, interleave=not interleave_off,
                                  repeats=repeats, done=done)
     except runner.WorkersFailed as exc:

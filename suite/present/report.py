@@ -22,6 +22,7 @@ from pathlib import Path
 from dsabench.analysis.checks import CheckResult
 from dsabench.analysis.compare import DEFAULT_THRESHOLD
 from dsabench.errors import InputError
+from dsabench.present.evidence_impls import impls_section
 from dsabench.present.evidence_checks import (
     capture_section, charts_section, copies_section, correctness_section, run_vs_run_section,
 )  # fmt: skip
@@ -156,7 +157,8 @@ def _write(rs: RunSet, out_dir: Path, baseline: RunSet | None, threshold: float,
                                                                                                    ""]  # fmt: skip
     body = (head + what_was_run(rs) + environment(rs) + speedup_section(rs, comps, labels)
             + roofline_section(rs, labels) + copies_section(rs, labels)
-            + capture_section(rs) + correctness + run_vs_run + charts_section(chart_set.charts) + left)  # fmt: skip
+            + capture_section(rs) + correctness + impls_section(rs, threshold) + run_vs_run
+            + charts_section(chart_set.charts) + left)  # fmt: skip
     path = out_dir / EVIDENCE
     path.write_text("\n".join(body).rstrip() + "\n")
     return Report(path, chart_set.charts, check, comps, chart_set.left_out)

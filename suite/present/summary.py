@@ -47,7 +47,8 @@ def summary_table(records: list[dict]) -> str:
     against baseline with a direction, the 95% interval and compare's verdict (compare.judge)."""
     groups: dict[str, dict[str, dict]] = defaultdict(dict)
     for r in records:
-        groups[r["group_id"]][r["params"]["variant"]] = r
+        impl = r.get("impl") or "mirror"  # a FastDeploy commit's cases are a row of their own
+        groups[r["group_id"] + ("" if impl == "mirror" else f" [{impl}]")][r["params"]["variant"]] = r
     present = [v for v in VARIANT_ORDER if any(v in g for g in groups.values())]
     head = ["case"] + present + ["patched vs baseline"]
     rows = []

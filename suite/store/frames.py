@@ -22,7 +22,7 @@ import pandas as pd
 from dsabench.errors import InputError
 from dsabench.store.rundir import MANIFEST, load_run
 from dsabench.store.repeats import merge_repeats
-from dsabench.store.schema import measured_commit
+from dsabench.store.schema import measured_commit, record_key
 
 # Columns every frame has, in this order, even when empty. Params of the Case follow the
 # identity columns; other per-record fields follow them; flattened trace/memory columns last.
@@ -35,6 +35,7 @@ RECORD_COLUMNS = (
     "status", "message", "backend", "device_name", "device_index", "device_uuid", "commit",
     "created_at", "shard", "run_dir", "samples_ms", "median_ms", "n_samples", "clock",
     "iters_per_sample", "stop_reason", "wall_s", "kernel", "process_samples", "repeats",
+    "impl", "impl_sha", "impl_subject", "impl_ops",
 )  # fmt: skip
 # (column, path into the record): the per-iteration trace aggregates and memory figures.
 FLAT_COLUMNS = (
@@ -167,6 +168,10 @@ def _row(record: dict, manifest: dict, run_dir: Path, commit: str | None) -> dic
         kernel=record.get("kernel") or "reference",  # attention kernel; records before the option: the reference ops
         process_samples=record.get("process_samples") or ([samples] if samples else []),  # per worker process
         repeats=int(record.get("repeats") or 1),
+        impl=record.get("impl") or "mirror",
+        impl_sha=(record.get("impl_info") or {}).get("sha"),
+        impl_subject=(record.get("impl_info") or {}).get("subject"),
+        impl_ops=(record.get("impl_info") or {}).get("ops"),
     )
     for name, path in FLAT_COLUMNS:
         value = _dig(record, path)
@@ -256,7 +261,7 @@ def load_frame(paths: Sequence[Path]) -> Frame:
         for i, record in enumerate(merge_repeats(run.records), start=1):
             _check_run_id(record, run.manifest, path, i)
             where = f"{path} (record {i})"
-            ident = (run_id, record["case_id"])
+            ident = (run_id, record_key(record["case_id"], record.get("impl")))
             if ident in seen:
                 warnings.append(
                     f"run {run_id!r}: case {record['case_id']!r} appears twice: in {seen[ident]} and in {where}; "

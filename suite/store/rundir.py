@@ -23,13 +23,14 @@ from dsabench.store.codec import builtins, convert, decode_manifest, decode_reco
 from dsabench.store.files import FILE_MODE, StoreWriteError, write_all as _write_all, write_atomic as _write_atomic
 from dsabench.store.lock import LOCK, RunLock, lock_run_dir
 from dsabench.store.schema import (  # noqa: F401 - the writer's types, for `from dsabench.store import rundir as store`
-    SCHEMA_VERSION, STATUSES, Manifest, ProtocolSettings, Record, RunOptions, WorkerInfo, machine, run_id_problem,
+    SCHEMA_VERSION, STATUSES, Manifest, ProtocolSettings, Record, RunOptions, WorkerInfo, machine, record_key,
+    run_id_problem,
 )
 
 __all__ = [
     "CASES", "MANIFEST", "TRACES", "SCHEMA_VERSION", "STATUSES", "LoadedRun", "Manifest", "ProtocolSettings",
     "Record", "RunLock", "RunOptions", "StoreWriteError", "add_worker", "append_record", "begin_run",
-    "create_run_dir", "drop_partial_tail", "merge_repeats", "finished_case_ids", "finished_keys", "record_key", "load_manifest", "load_records", "load_run",
+    "create_run_dir", "drop_partial_tail", "merge_repeats", "finished_case_ids", "finished_keys", "load_manifest", "load_records", "load_run",
     "machine", "read_manifest", "read_records", "resume_run", "run_id_problem", "write_manifest",
 ]  # fmt: skip
 
@@ -267,9 +268,9 @@ def load_records(run_dir: Path) -> tuple[list[Record], list[str]]:
                 warnings.append(f"{path}:{i}: last line is truncated (run killed while writing?); skipped it")
                 continue
             raise
-        key = record_key(record)
+        key = _key(record)
         if key in first_line:
-            again = f"case {record.case_id!r}" + (f" (repeat {record.repeat})" if record.repeat else "")
+            again = f"case {key[0]!r}" + (f" (repeat {record.repeat})" if record.repeat else "")
             warnings.append(f"{path}:{i}: {again} recorded again; kept the first record "
                             f"(line {first_line[key]}) and ignored this one")  # fmt: skip
             continue
@@ -301,9 +302,9 @@ def load_run(run_dir: Path) -> LoadedRun:
     return LoadedRun(Path(run_dir), manifest, tuple(records), tuple(warnings))
 
 
-def record_key(record) -> tuple:
-    """What makes a record unique in a run: its case and which process pass measured it."""
-    return (record.case_id, record.repeat)
+def _key(record) -> tuple:
+    """What makes a record unique in a run: its case (and impl), and which process pass measured it."""
+    return (record_key(record.case_id, record.impl), record.repeat)
 
 
 def finished_case_ids(run_dir: Path) -> set[str]:
@@ -313,7 +314,8 @@ def finished_case_ids(run_dir: Path) -> set[str]:
 
 
 def finished_keys(run_dir: Path) -> frozenset:
-    """(case id, repeat) of every record already written: what `--resume` skips."""
+    """(record key, repeat) of every record already written: what `--resume` skips (the key is
+    `schema.record_key`: the case id, and the impl unless it is the mirror)."""
     records, _ = load_records(run_dir)
-    return frozenset(record_key(r) for r in records)
+    return frozenset(_key(r) for r in records)
 

@@ -73,6 +73,10 @@ class Record(_Strict, frozen=True):
     worker: dict[str, Any] = {}
     kernel: str = "reference"  # the attention kernel that ran (runs before the option: the reference path)
     repeat: int = 0  # which of the run's worker-process passes measured it (--repeats)
+    # where the forward came from: 'mirror' or 'fastdeploy:<sha12>'; impl_info says the commit's sha,
+    # subject, dirty flag, ops ('fastdeploy' | 'dsabench') with the reason, and the stand-in modules
+    impl: str = "mirror"
+    impl_info: dict[str, Any] = {}
     schema: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -196,6 +200,7 @@ class WorkerInfo(_Strict, frozen=True):
     pid: Union[int, None] = None
     kernel: Union[str, None] = None  # the attention kernel this worker resolved for its device
     ceilings: Union[dict[str, Any], None] = None  # copy GB/s and matmul TFLOP/s measured on it (GPU only)
+    impls: dict[str, Any] = {}  # label -> what each implementation's backend is (FastDeploy commit, ops, stand-ins)
 
 
 class Manifest(_Strict):
@@ -221,6 +226,7 @@ class Manifest(_Strict):
     env: Env
     git: GitInfo
     workers: list[WorkerInfo] = []
+    impls: list[dict[str, Any]] = []  # where the forward came from: the mirror, or FastDeploy commits (bench.impls)
     protocol_overrides: dict[str, Union[int, float]] = {}  # --max-time-s, --precision, --min-samples as given
     schema: int = SCHEMA_VERSION
 
@@ -318,3 +324,10 @@ def upgrade_to_current(doc: dict, kind: Literal["manifest", "record"]) -> dict:
 
 # What a record's output.oracle_skipped says when the run was made without --check.
 NO_CHECK = "the run was made without --check"
+
+
+def record_key(case_id: str, impl: str | None = "mirror") -> str:
+    """What identifies a case's record within a run: the case id, and the impl unless it is the
+    mirror (a mirror record keeps its bare case id, so runs from before impls load unchanged).
+    Records of one key differ only in `repeat` (the worker-process pass that measured them)."""
+    return case_id if impl in (None, "", "mirror") else f"{case_id}@{impl}"

@@ -25,7 +25,7 @@ from dsabench.workload.axes import AXES, AXIS_KEYS, TOTAL_HEADS, TP, Axis, Bad, 
 from dsabench.workload.limits import MAX_FILE_BYTES
 
 TOP_LEVEL_KEYS = ("preset", "defaults", "scenario", "exclude")
-PRESET_KEYS = ("description", "kernel", "repeats")
+PRESET_KEYS = ("description", "kernel", "repeats", "impl")
 MAX_REPEATS = 20
 # The attention kernel is a run option, not an axis: it is not part of a case id (the same case
 # measured with two kernels is the same case, recorded with its `kernel` beside the id).
@@ -188,6 +188,19 @@ def run_repeats(where: Where, preset: dict) -> int | None:
     if not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_REPEATS):
         raise where.error(f"key 'repeats' is {show(value)}; expected an integer from 1 to {MAX_REPEATS}")
     return value
+
+
+def impl_specs(where: Where, table: dict) -> tuple[str, ...]:
+    """[preset] impl: where the forward comes from, a string or a list of them ('mirror' or
+    'fastdeploy:PATH[@COMMIT]'); the spelling is checked by the CLI (bench.impls.parse_impl)."""
+    if "impl" not in table:
+        return ()
+    raw = table["impl"]
+    items = raw if isinstance(raw, list) else [raw]
+    if not items or not all(isinstance(v, str) and v.strip() for v in items):
+        raise where.error(f"key 'impl' is {show(raw)}; expected 'mirror' or 'fastdeploy:PATH[@COMMIT]', "
+                          "or a non-empty list of them")
+    return tuple(items)
 
 
 @dataclass(frozen=True)

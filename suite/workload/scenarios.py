@@ -7,6 +7,8 @@ A file is a preset (`scenarios/NAME.toml`, loaded by name) or any path ending in
     kernel = "triton"         # optional (here or in [defaults]): auto | reference | triton | flashmla;
                               # a run option, not an axis (not in case ids); --kernel overrides it
     repeats = 3               # optional: worker processes per case (default 1); --repeats overrides it
+    impl = "mirror"           # optional: or "fastdeploy:PATH[@COMMIT]", or a list (--impl overrides;
+                              # a relative PATH is read from the file's directory)
 
     [defaults]                # optional: axis values for every [[scenario]] of the file
     block_size = 64
@@ -81,6 +83,7 @@ from dsabench.workload.scenario_file import (
     closest,
     description,
     display,
+    impl_specs,
     parse_axes,
     parse_exclusions,
     parse_scenarios,
@@ -103,6 +106,7 @@ class ScenarioSet:
     cases: tuple[Case, ...]
     kernel: str | None = None  # the file's `kernel` key ([preset] or [defaults]); None: not set
     repeats: int | None = None  # the file's [preset] `repeats`; None: not set (1)
+    impls: tuple[str, ...] = ()  # [preset] impl as written; () means the mirror
 
     @property
     def name(self) -> str:
@@ -129,6 +133,7 @@ def load(path: str | Path) -> ScenarioSet:
     raw_defaults = dict(table(where, doc, "defaults", {}))
     kernel = run_kernel(where, preset, raw_defaults)
     repeats = run_repeats(where.at("[preset]"), preset)
+    impls = impl_specs(where.at("[preset]"), preset)
     check_keys(where.at("[defaults]"), raw_defaults, AXIS_KEYS)
     defaults = parse_axes(where.at("[defaults]"), raw_defaults)
     scenarios = parse_scenarios(where, table(where, doc, "scenario", []), defaults)
@@ -140,6 +145,7 @@ def load(path: str | Path) -> ScenarioSet:
         cases=expand(where, scenarios, exclusions),
         kernel=kernel,
         repeats=repeats,
+        impls=impls,
     )
 
 
