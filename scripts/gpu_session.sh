@@ -4,9 +4,12 @@
 #   stage "multi":   one nightly subset (--shard 2/16) on GPU 0, on GPUs 0 and 1, and on GPU 1 alone:
 #                    wall times for one vs two GPUs, and GPU 0 vs GPU 1 medians of the same cases
 #   stage "all":     checks then multi (one call on nvidia-h200-x2)
+#   stage "kernels": pr's 8192-block cases with the fused Triton kernels and --check, and its report
+#                    (roofline, absolute saving); then calibrate on the same cases (3 A/A runs, +5% and
+#                    +1.5% injected, 3 worker processes per case per run)
 # Wheels for packages the GPU image lacks (nvtx, msgspec) travel in .whl/.
 set -uo pipefail
-stage=${1:?usage: gpu_session.sh checks|multi|all}
+stage=${1:?usage: gpu_session.sh checks|multi|all|kernels}
 out=${OUT:-/tmp/gpu_session_out}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
@@ -41,12 +44,26 @@ multi() {
   timeout 60 python3 -m dsabench compare $runs/nightly16-gpu0-shard2of16 $runs/nightly16-gpu1-shard2of16 > "$out/gpu0_vs_gpu1.txt" 2>&1
   head -5 "$out/gpu0_vs_gpu1.txt"
 }
+kernels() {
+  timed kcheck 150 run pr --backend torch --kernel triton --check --filter '\.n8192\.' --out $runs \
+    --run-id pr-n8192-triton-h200
+  grep -E "^correctness|^oracle|^non-finite|records in" "$out/kcheck.log"
+  timeout 90 python3 -m dsabench report $runs/pr-n8192-triton-h200 --out /tmp/evidence-n8192-triton > "$out/kreport.log" 2>&1
+  tar -C /tmp -czf "$out/evidence-n8192-triton.tar.gz" evidence-n8192-triton 2>/dev/null
+  timed calibrate 420 calibrate pr --backend torch --kernel triton --filter '\.n8192\.' --aa-runs 3 \
+    --inject 0.05,0.015 --repeats 3 --max-time-s 1.0 --out $runs --run-id calibrate-pr-n8192-h200
+  tail -25 "$out/calibrate.log"
+  cp $runs/calibrate-pr-n8192-h200/calibration.* "$out/" 2>/dev/null
+}
 case "$stage" in
+  kernels) kernels ;;
   checks) checks ;;
   multi) multi ;;
   all) checks; multi ;;
 esac
 tar -C $runs --exclude='*/traces/*' -czf "$out/runs.tar.gz" . 2>/dev/null
-tar -C $runs -czf "$out/traces-checks.tar.gz" $(cd $runs && ls -d smoke-* realistic-* 2>/dev/null) 2>/dev/null
+[ "$stage" != kernels ] && tar -C $runs -czf "$out/traces-checks.tar.gz" $(cd $runs && ls -d smoke-* realistic-* 2>/dev/null) 2>/dev/null
+rm -f "$out/calibration.svg" "$out/kreport.log"  # at most 8 files come back
 ls -la "$out"
 cat "$out/walls.txt"
+rm -f "$out/walls.txt"  # printed above; at most 8 files come back

@@ -5,7 +5,8 @@ known delay is injected into every forward (`run --inject-delay F`), each with s
 processes per case, then judges every pair with the gate `compare` uses and reports per case:
 run-to-run spread, false alarms over the A/A pairs, detection rate at each injected size, and
 the smallest change this machine can detect at 95% power. Output: a table, calibration.json
-and calibration.png/svg in OUT.
+and calibration.png/svg in OUT/RUN_ID. Run again with the same --out and --run-id, it finishes an
+interrupted calibration (each run it already began is resumed) and reports again.
 """
 
 from __future__ import annotations
@@ -53,17 +54,18 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     out = args.out / args.run_id
     try:
-        if out.exists():
-            raise InputError(f"--out {args.out} / --run-id {args.run_id}: {out} exists; expected a new calibration")
         runs = plan(args.run_id, args.aa_runs, args.inject)
         for run_id, frac in runs:
-            cmd = [sys.executable, "-m", "dsabench", "run", args.scenarios, "--backend", args.backend,
-                   "--out", str(out), "--run-id", run_id, "--repeats", str(args.repeats), "--profile-iters", "0"]
-            cmd += ["--inject-delay", str(frac)] if frac else []
-            cmd += ["--filter", args.filter] if args.filter else []
-            cmd += ["--devices", args.devices] if args.devices else []
-            cmd += ["--max-time-s", str(args.max_time_s)] if args.max_time_s else []
-            cmd += ["--kernel", args.kernel] if args.kernel else []
+            if (out / run_id / "manifest.json").exists():  # an interrupted calibration: finish that run
+                cmd = [sys.executable, "-m", "dsabench", "run", "--resume", str(out / run_id)]
+            else:
+                cmd = [sys.executable, "-m", "dsabench", "run", args.scenarios, "--backend", args.backend,
+                       "--out", str(out), "--run-id", run_id, "--repeats", str(args.repeats), "--profile-iters", "0"]
+                cmd += ["--inject-delay", str(frac)] if frac else []
+                cmd += ["--filter", args.filter] if args.filter else []
+                cmd += ["--devices", args.devices] if args.devices else []
+                cmd += ["--max-time-s", str(args.max_time_s)] if args.max_time_s else []
+                cmd += ["--kernel", args.kernel] if args.kernel else []
             print(f"calibrate: {' '.join(cmd[2:])}", file=sys.stderr, flush=True)
             r = subprocess.run(cmd, stdout=subprocess.DEVNULL)
             if r.returncode not in (0, 1):
