@@ -55,7 +55,16 @@ kernels() {
   tail -25 "$out/calibrate.log"
   cp $runs/calibrate-pr-n8192-h200/calibration.* "$out/" 2>/dev/null
 }
+calib() {  # the gate on one H200, sized to fit one call: baseline and patched eager (interleaved),
+  # the four capturable graph variants; tensor graph variants fail capture (a restart each) and are left out
+  timed calibrate 340 calibrate pr --backend torch --kernel triton \
+    --filter '\.n8192\..*((tensor-contiguous|scalar-view)\.eager|(scalar|none)-(contiguous|view)\.graph)$' \
+    --aa-runs 3 --inject 0.05,0.015 --repeats 2 --max-time-s 0.8 --out $runs --run-id calibrate-pr-n8192-h200
+  grep -v "^\[" "$out/calibrate.log" | grep -v -i warn | tail -22
+  cp $runs/calibrate-pr-n8192-h200/calibration.* "$out/" 2>/dev/null
+}
 case "$stage" in
+  calib) calib ;;
   kernels) kernels ;;
   checks) checks ;;
   multi) multi ;;
