@@ -233,6 +233,7 @@ def test_run_page_shows_manifest_gpu_advice_cases_copies_and_relative_trace_link
     assert "dsabench run pr --backend paddle --run-id run03" in text
     assert "clocks are being held down (sw_thermal_slowdown)" in text
     assert "03cccccc" in text and "commit number 3" in text
+    assert "<dt>attention kernel</dt><dd>reference</dd>" in text  # runs before the option: the reference ops
     rows = re.findall(r'<tr id="case-\d+" data-filter-item>(.*?)</tr>', text, re.S)
     row = next(r for r in rows if f">{CASES[0].id}</a>" in r)
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)

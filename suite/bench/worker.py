@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -428,6 +429,7 @@ def worker_main(conn: Any, backend_name: str, device_env: dict, opts: WorkerOpti
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(device_env)
+    _log_to_file(opts.run_dir)
     from dsabench.bench.impls.backends import build, by_label, describe  # noqa: PLC0415
 
     try:
@@ -457,6 +459,25 @@ def worker_main(conn: Any, backend_name: str, device_env: dict, opts: WorkerOpti
         records = run_group(backends, cases, opts, msg.get("impls"))
         conn.send({"records": [dict(r.to_json(), kernel=getattr(backends.get(r.impl), "kernel", backend.kernel))
                                for r in records]})
+
+
+def _log_to_file(run_dir: str) -> None:
+    """Send this process's stdout and stderr (Paddle's glog lines, framework warnings) to
+    RUN_DIR/logs/worker-PID.log, so the run's progress display shows only progress; a worker
+    that cannot open the file keeps the terminal."""
+    from dsabench.store.rundir import LOGS  # noqa: PLC0415
+
+    try:
+        logs = Path(run_dir) / LOGS
+        logs.mkdir(exist_ok=True)
+        fd = os.open(logs / f"worker-{os.getpid()}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 def case_from_params(params: dict) -> Case:

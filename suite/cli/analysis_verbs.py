@@ -16,7 +16,8 @@ from dsabench.analysis.compare import DEFAULT_THRESHOLD, compare_runs, compare_v
 from dsabench.analysis.compare_impls import compare_impls
 from dsabench.errors import DsabenchError
 from dsabench.store.frames import export_parquet, load_runs
-from dsabench.analysis.history import MAX_PVALUE, MIN_CHANGE, find_change_points, format_history
+from dsabench.analysis.history import MAX_PVALUE, MIN_CHANGE, find_change_points
+from dsabench.present.history_text import format_history
 from dsabench.cli import flags
 from dsabench.cli.exit_codes import EXIT_OK, EXIT_REGRESSION
 from dsabench.cli.output import fail as _fail, threshold as _threshold, warn as _warn

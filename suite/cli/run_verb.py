@@ -264,10 +264,10 @@ def _resume_protocol(run_dir: Path, manifest):
 
 
 def _holds_nothing_measured(run_dir: Path) -> bool:
-    """Only the manifest and an empty traces/ folder: what a run whose workers never started leaves."""
+    """Only the manifest, an empty traces/ folder and worker logs: what a run whose workers never started leaves."""
     names = {p.name for p in run_dir.iterdir()}
     traces = run_dir / store.TRACES
-    return names <= {store.MANIFEST, store.TRACES, store.LOCK} and (not traces.is_dir() or not any(traces.iterdir()))
+    return names <= {store.MANIFEST, store.TRACES, store.LOCK, store.LOGS} and (not traces.is_dir() or not any(traces.iterdir()))
 
 
 def _say_incomplete(stats, run_dir: Path, n_records: int) -> None:

@@ -1,24 +1,11 @@
-"""`dsabench scenarios show`'s table: one row per case with its sizes, then a total.
-
-Keeps its own bytes formatter for now; present/text.py is to hold the one formatter and table
-writer that this module should then use.
-"""
+"""`dsabench scenarios show`'s table: one row per case with its sizes, then a total."""
 
 from __future__ import annotations
 
 from typing import Iterable
 
+from dsabench.present.text import fmt_bytes, text_table
 from dsabench.workload.cases import Case
-
-
-def human_bytes(n: int) -> str:
-    """Binary units, one decimal: sizes to plan device memory with."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
 
 
 _COLUMNS = (
@@ -40,29 +27,21 @@ def _row(case: Case) -> tuple[str, ...]:
         str(case.topk),
         case.variant.name,
         "on" if case.graph else "off",
-        human_bytes(case.cache_bytes()),
-        human_bytes(case.estimated_bytes()),
+        fmt_bytes(case.cache_bytes()),
+        fmt_bytes(case.estimated_bytes()),
     )
 
 
 def format_cases_table(cases: Iterable[Case]) -> str:
     """One row per case, then a total: what a run will do and the memory its largest case needs."""
     cases = list(cases)
-    rows = [_COLUMNS] + [_row(c) for c in cases]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
-
-    def line(row: tuple[str, ...]) -> str:
-        cells = (
-            cell.rjust(w) if name in _RIGHT else cell.ljust(w) for name, cell, w in zip(_COLUMNS, row, widths)
-        )
-        return "  ".join(cells).rstrip()
-
-    lines = [line(r) for r in rows]
+    right = [i for i, name in enumerate(_COLUMNS) if name in _RIGHT]
+    lines = text_table(_COLUMNS, [_row(c) for c in cases], right=right)
     configs = len({c.config_id for c in cases})
     peak = max((c.estimated_bytes() for c in cases), default=0)
     biggest_cache = max((c.cache_bytes() for c in cases), default=0)
     lines.append(
-        f"total: {len(cases)} cases, {configs} configs; largest cache {human_bytes(biggest_cache)}, "
-        f"largest estimated memory {human_bytes(peak)}"
+        f"total: {len(cases)} cases, {configs} configs; largest cache {fmt_bytes(biggest_cache)}, "
+        f"largest estimated memory {fmt_bytes(peak)}"
     )
     return "\n".join(lines)

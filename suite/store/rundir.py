@@ -28,7 +28,7 @@ from dsabench.store.schema import (  # noqa: F401 - the writer's types, for `fro
 )
 
 __all__ = [
-    "CASES", "MANIFEST", "TRACES", "SCHEMA_VERSION", "STATUSES", "LoadedRun", "Manifest", "ProtocolSettings",
+    "CASES", "LOGS", "MANIFEST", "TRACES", "SCHEMA_VERSION", "STATUSES", "LoadedRun", "Manifest", "ProtocolSettings",
     "Record", "RunLock", "RunOptions", "StoreWriteError", "add_worker", "append_record", "begin_run",
     "create_run_dir", "drop_partial_tail", "merge_repeats", "finished_case_ids", "finished_keys", "load_manifest", "load_records", "load_run",
     "machine", "read_manifest", "read_records", "resume_run", "run_id_problem", "write_manifest",
@@ -37,6 +37,7 @@ __all__ = [
 MANIFEST = "manifest.json"
 CASES = "cases.jsonl"
 TRACES = "traces"
+LOGS = "logs"  # each worker's own stdout and stderr (framework log lines, warnings), out of the progress display
 
 
 def _manifest(manifest: Manifest | Mapping) -> Manifest:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from dsabench.store.frames import load_runs
-from dsabench.analysis.history import MissingDependency, change_point_indices, find_change_points, format_history
+from dsabench.analysis.history import MissingDependency, change_point_indices, find_change_points
+from dsabench.present.history_text import format_history
 
 RUNS = 30
 

@@ -264,8 +264,13 @@ def render_run_page(dash: Dashboard, run: RunInfo, out_dir: Path, assets) -> str
     )  # fmt: skip
     statuses = _ENV.get_template("macros.html").module.statuses(run)
     commit = _ENV.get_template("macros.html").module.commit(run.commit, run.commit_message, short)
+    opts = m.get("options") if isinstance(m.get("options"), dict) else {}
+    resolved = sorted({str(w.get("kernel")) for w in m.get("workers") or [] if isinstance(w, dict) and w.get("kernel")})
+    kernel = (" + ".join(resolved) or str(opts.get("kernel") or "reference")) + (
+        f" (asked: {opts.get('kernel')})" if resolved and opts.get("kernel") not in (None, *resolved) else "")
     facts = [
-        ("device", run.device), ("backend", run.backend), ("created", when(run.created_at)), ("commit", commit),
+        ("device", run.device), ("backend", run.backend), ("attention kernel", kernel),
+        ("created", when(run.created_at)), ("commit", commit),
         ("preset", run.preset or "-"),
         ("scenario", Markup('%s <span class="muted">sha256 %s</span>') % (
             _plain(m.get("scenario_file")), str(m.get("scenario_sha256") or "-")[:16])),
@@ -284,7 +289,8 @@ def render_run_page(dash: Dashboard, run: RunInfo, out_dir: Path, assets) -> str
         ("CUDA_VISIBLE_DEVICES", _plain(env.get("cuda_visible_devices"))),
         ("packages", ", ".join(f"{k} {v}" for k, v in sorted(packages.items()) if v) or "-"),
     ] + [(f"worker {i}", _plain({"framework": (w.get("availability") or {}).get("framework_version"),
-                                 "device": w.get("device")}))
+                                 "device": w.get("device"), "kernel": w.get("kernel"),
+                                 "ceilings": w.get("ceilings")}))
          for i, w in enumerate(m.get("workers") or []) if isinstance(w, dict)]  # fmt: skip
     rows, items = _case_rows(dash, run, out_dir)
     speedups = _speedups(dash, run) if run.full else {
