@@ -225,3 +225,20 @@ def test_resume_of_a_damaged_manifest_gives_one_line_and_exit_2(damage, said, fi
     (run / store.MANIFEST).write_text(json.dumps(damage(doc)))
     assert main(["run", "--resume", str(run)]) == 2
     assert str(run / said.split(":")[0]) in (line := _one_line(capsys.readouterr().err)) and said in line
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="mounting a read-only tmpfs needs root")
+def test_a_dashboard_onto_a_read_only_mount_is_one_line_and_exit_2(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(ro)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        results = Path(__file__).resolve().parent.parent / "results" / "h100-2026-11-25" / "smoke-torch-h100"
+        r = subprocess.run([sys.executable, "-m", "dsabench", "dashboard", str(results), "--out", str(ro / "site"),
+                            "--no-change-points"], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 2, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and "Read-only file system" in r.stderr
+        assert str(ro / "site") in r.stderr
+    finally:
+        subprocess.run(["umount", str(ro)])

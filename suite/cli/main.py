@@ -46,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dsabench: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as exc:  # a file no verb expected to fail on (a read-only or full disk): one line, never a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"dsabench: error: {shown(where + (exc.strerror or str(exc)), limit=None)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

@@ -125,12 +125,19 @@ def build_dashboard(
     out_dir = Path(out_dir)
     dash = collect(frame, threshold, change_points)
     assets = load_assets()
-    _prepare_out(out_dir)
+    try:
+        _prepare_out(out_dir)
+    except OSError as exc:
+        raise InputError(f"--out {out_dir}: cannot write there ({exc.strerror or exc}); expected a writable "
+                         "directory") from None
     written = []
 
     def write(rel: str, text: str) -> None:
         path = out_dir / rel
-        path.write_text(text, encoding="utf-8")
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"--out {out_dir}: could not write {path} ({exc.strerror or exc})") from None
         written.append(path)
 
     write("index.html", render_index(dash, assets))
