@@ -1,13 +1,13 @@
 """What the dashboard shows, computed once from a loaded frame: runs, case series, verdicts.
 
 This module presents; it computes no statistic of its own. Medians and intervals come from
-`stats.summarize`, verdicts from `compare.judge` / `compare.compare_variants`, change points
+`stats.summarize`, verdicts from compare's cross-run gate / `compare.compare_variants`, change points
 from `history.find_change_points`, the measured commit from `frames.manifest_commit`.
 
 A year of nightly runs (365 runs x 222 cases, about 81,000 records) must build in minutes, so
 the expensive parts are bounded, and each page says where:
 
-- a run is judged against the previous run of its case (`compare.judge`, a bootstrap) only
+- a run is judged against the previous run of its case (the cross-run gate, with the noise of the runs before) only
   within the latest JUDGED_RUNS runs of the series, and only where the medians moved by more
   than the threshold: a verdict of slower or faster needs the whole interval of the ratio
   beyond the threshold, and that interval holds the ratio itself. Older shifts are what the
@@ -28,7 +28,8 @@ from typing import Mapping
 
 import pandas as pd
 
-from dsabench.analysis.compare import Comparison, Decision, Reason, Verdict, compare_variants, judge
+from dsabench.analysis.compare import Comparison, Decision, Reason, Verdict, compare_variants, gate_decision
+from dsabench.analysis.noise import Noise, series_noise
 from dsabench.analysis.history import ChangePoint, MissingDependency, find_change_points
 from dsabench.analysis.stats import Summary, summarize
 from dsabench.errors import DsabenchError
@@ -96,7 +97,7 @@ class RunInfo:
 
 @dataclass(frozen=True)
 class TrendPoint:
-    """One run of one case series. vs_previous is compare.judge against the previous ok run
+    """One run of one case series. vs_previous is the cross-run gate against the previous ok run
     where it was judged; moved is the ratio of medians to that run (None for the first)."""
 
     run_id: str
@@ -228,14 +229,20 @@ def _run_device(names, manifest: dict) -> str:
     return "unknown"
 
 
-def _vs_previous(prev: Mapping, row: Mapping, threshold: float) -> Decision:
-    """compare.judge on two runs of one case; two clocks are not comparable (as compare_runs says)."""
+def _groups(row: Mapping) -> list[list[float]]:
+    g = row.get("process_samples")
+    return [list(x) for x in g if len(x)] if isinstance(g, (list, tuple)) and len(g) else [_samples(row["samples_ms"])]
+
+
+def _vs_previous(prev: Mapping, row: Mapping, threshold: float, noise: Noise) -> Decision:
+    """compare's cross-run gate on two runs of one case, with the series' own run-to-run noise from
+    the runs before them; two clocks are not comparable (as compare_runs says)."""
     if isinstance(prev["clock"], str) and isinstance(row["clock"], str) and prev["clock"] != row["clock"]:
         return Decision(
             Verdict.NOT_COMPARABLE, Reason.CLOCK_DIFFERS,
             f"previous run timed with clock {prev['clock']!r}, this one with {row['clock']!r}",
         )  # fmt: skip
-    return judge(_samples(prev["samples_ms"]), _samples(row["samples_ms"]), threshold)
+    return gate_decision(_groups(prev), _groups(row), threshold, noise=noise)
 
 
 def _change_points(frame: Frame, wanted: bool) -> tuple[str | None, dict]:
@@ -289,11 +296,11 @@ def _series(df, runs, summaries, cps, threshold) -> tuple[list[CaseSeries], int]
     position = {run_id: i for i, run_id in enumerate(runs)}
     df = df.assign(_pos=df["run_id"].map(position)).sort_values("_pos", kind="stable")
     built, judged = [], 0
-    cols = ["run_id", "status", "message", "samples_ms", "clock", "_params"]
+    cols = ["run_id", "status", "message", "samples_ms", "process_samples", "clock", "_params"]
     for (device, backend, case_id), s in df.groupby(["_device", "_backend", "case_id"], sort=True):
         rows = [dict(zip(cols, values)) for values in zip(*(s[c].tolist() for c in cols))]
         first_judged = len(rows) - JUDGED_RUNS
-        points, prev = [], None
+        points, prev, medians = [], None, []
         for i, row in enumerate(rows):
             run = runs[row["run_id"]]
             summary = summaries[(row["run_id"], case_id)]
@@ -302,7 +309,7 @@ def _series(df, runs, summaries, cps, threshold) -> tuple[list[CaseSeries], int]
                 moved = summary.median / prev[1].median
                 clocks = isinstance(row["clock"], str) and row["clock"] != prev[0]["clock"]
                 if i >= first_judged and (abs(moved - 1) > threshold or clocks):
-                    decision = _vs_previous(prev[0], row, threshold)
+                    decision = _vs_previous(prev[0], row, threshold, series_noise(medians[:-1]))
                     judged += 1
             status = str(row["status"])
             finding = expected_finding(status, row["_params"]) if status != STATUS_OK else None
@@ -313,6 +320,7 @@ def _series(df, runs, summaries, cps, threshold) -> tuple[list[CaseSeries], int]
             ))  # fmt: skip
             if summary is not None:
                 prev = (row, summary)
+                medians.append(summary.median)
         last = s.iloc[-1].to_dict()
         built.append(CaseSeries(device, backend, str(case_id), row_axes(last, device, backend), tuple(points), "", ""))
     return _paginate(built), judged
