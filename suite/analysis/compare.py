@@ -196,7 +196,7 @@ def _samples(row) -> list[float]:
     return list(s) if isinstance(s, (list, tuple, np.ndarray)) else []
 
 
-def _groups(row) -> list[list[float]]:
+def process_groups(row) -> list[list[float]]:
     """The row's samples per worker process (`process_samples`), or all of them as one process."""
     g = row.get("process_samples")
     if isinstance(g, (list, tuple, np.ndarray)) and len(g) and all(isinstance(x, (list, tuple, np.ndarray)) for x in g):
@@ -262,7 +262,7 @@ def _pair(key: str, base, cand, threshold: float, confidence: float, n_boot: int
             "latencies of two clocks do not compare",
         )
     else:
-        d = gate_decision(_groups(base), _groups(cand), threshold, noise=noise, paired=paired,
+        d = gate_decision(process_groups(base), process_groups(cand), threshold, noise=noise, paired=paired,
                           confidence=confidence, n_boot=n_boot, seed=seed)
     row.update(
         ratio=d.ratio, ci_low=d.ci_low, ci_high=d.ci_high, p_value=d.p_value,

@@ -28,7 +28,9 @@ from typing import Mapping
 
 import pandas as pd
 
-from dsabench.analysis.compare import Comparison, Decision, Reason, Verdict, compare_variants, gate_decision
+from dsabench.analysis.compare import (
+    Comparison, Decision, Reason, Verdict, compare_variants, gate_decision, process_groups,
+)
 from dsabench.analysis.noise import Noise, series_noise
 from dsabench.analysis.history import ChangePoint, MissingDependency, find_change_points
 from dsabench.analysis.stats import Summary, summarize
@@ -229,11 +231,6 @@ def _run_device(names, manifest: dict) -> str:
     return "unknown"
 
 
-def _groups(row: Mapping) -> list[list[float]]:
-    g = row.get("process_samples")
-    return [list(x) for x in g if len(x)] if isinstance(g, (list, tuple)) and len(g) else [_samples(row["samples_ms"])]
-
-
 def _vs_previous(prev: Mapping, row: Mapping, threshold: float, noise: Noise) -> Decision:
     """compare's cross-run gate on two runs of one case, with the series' own run-to-run noise from
     the runs before them; two clocks are not comparable (as compare_runs says)."""
@@ -242,7 +239,7 @@ def _vs_previous(prev: Mapping, row: Mapping, threshold: float, noise: Noise) ->
             Verdict.NOT_COMPARABLE, Reason.CLOCK_DIFFERS,
             f"previous run timed with clock {prev['clock']!r}, this one with {row['clock']!r}",
         )  # fmt: skip
-    return gate_decision(_groups(prev), _groups(row), threshold, noise=noise)
+    return gate_decision(process_groups(prev), process_groups(row), threshold, noise=noise)
 
 
 def _change_points(frame: Frame, wanted: bool) -> tuple[str | None, dict]:
