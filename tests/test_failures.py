@@ -178,3 +178,50 @@ def test_a_record_that_cannot_be_written_names_the_file_keeps_the_finished_cases
     assert again.returncode == 0, again.stderr
     after, _ = store.read_records(tmp_path / "f")
     assert [rec["case_id"] for rec in after][:1] == [kept[0]["case_id"]] and len(after) == 3
+
+
+@pytest.mark.parametrize("backend", ["paddle", "torch"])
+def test_a_failed_capture_keeps_its_worker_when_the_device_probe_finds_it_working(backend):
+    from dsabench.bench.backends.registry import get_backend
+    from dsabench.bench.worker import Outcome, _fail
+    from dsabench.errors import CaptureFailed
+
+    out = Outcome()
+    _fail(out, get_backend(backend), CaptureFailed("RuntimeError: a host copy during capture"))
+    assert (out.status, out.recycle, out.unhealthy) == ("capture_failed", False, "")
+
+
+def test_a_backend_without_a_device_probe_is_replaced_after_a_failed_capture():
+    from dsabench.bench.backends.base import Backend
+    from dsabench.bench.worker import Outcome, _fail
+    from dsabench.errors import CaptureFailed
+
+    class NoProbe(Backend):  # the base class's own answer, with nothing else of a backend needed
+        name = "noprobe"
+        availability = prepare = forward = layout_copy_bytes = output_bytes = output_numpy = None
+        cache_numpy = synchronize = clock = capture = flush_l2 = memory = record_trace = None
+        marker = device_identity = None
+
+        def is_out_of_memory(self, exc):
+            return False
+
+    out = Outcome()
+    _fail(out, NoProbe(), CaptureFailed("x"))
+    assert out.recycle and "no device health probe" in out.unhealthy
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_on_a_gpu_a_refused_host_copy_fails_capture_and_the_same_worker_measures_the_next_graph_case(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "dsabench", "run", "smoke", "--backend", "torch", "--filter",
+                        r"decode\.b4\.c256.*\.graph$", "--out", str(tmp_path), "--run-id", "g", "--max-time-s", "0.2",
+                        "--profile-iters", "0", "--check"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    records, _ = store.read_records(tmp_path / "g")
+    by_scale = {}
+    for rec in records:
+        by_scale.setdefault(rec["params"]["scale_mode"], set()).add(rec["status"])
+    assert by_scale == {"tensor": {"capture_failed"}, "scalar": {"ok"}, "none": {"ok"}}
+    failed = [rec for rec in records if rec["status"] == "capture_failed"]
+    assert all(rec["worker"]["unhealthy"] == "" and not rec["worker"]["recycle"] for rec in failed)
+    assert len({rec["worker"]["pid"] for rec in records}) == 1  # no restart after a failed capture
+    assert len({rec["output"]["digest"] for rec in records if rec["status"] == "ok"}) == 1

@@ -60,3 +60,26 @@ def test_calibrate_runs_real_runs_and_reports_per_case_false_alarms_detection_an
     assert rec["output"]["inject"]["fraction"] == 0.5 and rec["output"]["inject"]["delay_ms"] > 0
     refused = dsabench("compare", out / "cal-aa0", out / "cal-inj500")
     assert refused.returncode == 2 and "injected delay differs" in refused.stderr
+
+
+def test_only_the_first_pass_traces_and_the_manifest_says_where_each_invocations_wall_time_went(tmp_path):
+    one = r"decode\.b1\.c256.*none-view\.eager"
+    r = dsabench("run", "smoke", "--filter", one, "--repeats", "2", "--out", tmp_path, "--run-id", "r",
+                 "--max-time-s", "0.05", "--profile-iters", "1")
+    assert r.returncode == 0, r.stderr
+    records, _ = store.read_records(tmp_path / "r")
+    assert {rec["repeat"]: bool(rec.get("trace")) for rec in records} == {0: True, 1: False}
+    assert store.merge_repeats(records)[0]["trace"]  # the merged case keeps the first pass's trace
+    stages = {rec["repeat"]: rec["worker"]["stages_s"] for rec in records}
+    assert set(stages[0]) == {"inputs", "check", "timing", "phases", "memory", "trace"}
+    assert set(stages[1]) == {"inputs", "check", "timing", "phases", "memory"}
+    (attempt,) = store.read_manifest(tmp_path / "r")["attempts"]
+    assert [s["why"] for s in attempt["worker_starts"]] == ["first", "new pass"]
+    assert attempt["records"] == 2 and attempt["devices"] == [None]
+    spent = sum(sum(s.values()) for s in stages.values()) + sum(s["seconds"] for s in attempt["worker_starts"])
+    assert 0 < spent <= attempt["wall_s"]
+    assert "worker start-ups 2 (1 first, 1 new pass)" in r.stdout and "trace " in r.stdout
+    again = dsabench("run", "--resume", tmp_path / "r")
+    assert again.returncode == 0
+    attempts = store.read_manifest(tmp_path / "r")["attempts"]
+    assert len(attempts) == 2 and attempts[1]["records"] == 0 and "2 invocations" in again.stdout

@@ -102,6 +102,8 @@ class RunStats:
     write_error: str = ""  # the record or manifest that could not be written, and why
     lost_workers: list = field(default_factory=list)  # a worker that could not start or restart, and why
     unfinished: int = 0
+    starts: list = field(default_factory=list)  # {device, why, seconds} of every worker process started
+    wall_s: float = 0.0
 
     @property
     def incomplete(self) -> bool:
@@ -138,9 +140,11 @@ class WorkerHandle:
         self.proc = None
         self.conn = None
         self.hello: dict | None = None
+        self.started_s = 0.0  # perf_counter at the last start
         self.label = f"device {device}" if device is not None else "the default device"
 
     def start(self) -> dict:
+        self.started_s = time.perf_counter()
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
         env, kind = device_env(self.device)
@@ -163,10 +167,11 @@ class WorkerHandle:
         self.hello = msg["hello"]
         return self.hello
 
-    def run(self, item: tuple[Planned, ...], timeout_s: float) -> tuple[list[dict] | None, str]:
+    def run(self, item: tuple[Planned, ...], timeout_s: float, repeat: int = 0) -> tuple[list[dict] | None, str]:
         """(records, '') or (None, why the worker died). The worker must be running."""
         try:
-            self.conn.send({"cases": [c.params() for c, _ in item], "impls": [impl for _, impl in item]})
+            self.conn.send({"cases": [c.params() for c, _ in item], "impls": [impl for _, impl in item],
+                            "repeat": repeat})
             if not self.conn.poll(timeout_s):
                 self.kill()
                 return None, f"timed out after {timeout_s:.0f} s; worker killed"
@@ -278,6 +283,11 @@ def run_cases(
         emit([crashed_record(c, opts, backend, ident, f"not measured: {why}", kernel, impl) for c, impl in item],
              device, rep)
 
+    def started(handle: WorkerHandle, why: str) -> None:
+        with lock:
+            stats.starts.append({"device": handle.device, "why": why,
+                                 "seconds": round(time.perf_counter() - handle.started_s, 3)})
+
     def drive(device: str | None) -> None:
         handle = WorkerHandle(backend, device, opts)
         with lock:
@@ -289,6 +299,7 @@ def run_cases(
                 with lock:
                     stats.lost_workers.append(str(exc))
                 return
+            started(handle, "first")
             with lock:
                 stats.workers.append({"device_env": device, **hello})
                 if on_worker:
@@ -303,10 +314,12 @@ def run_cases(
                     rep, item = todo.get_nowait()
                 except queue.Empty:
                     return
+                why = "replaced"
                 if rep != current_pass and handle.proc is not None:
                     pid = handle.proc.pid
                     handle.stop()  # a new pass: a fresh process, its own allocations and warm-up
                     remove_scratch(traces, pid)
+                    why = "new pass"
                 current_pass = rep
                 if handle.proc is None or not handle.proc.is_alive():
                     try:
@@ -315,8 +328,9 @@ def run_cases(
                         lost(item, device, (handle.hello or {}).get("device", {}),
                              f"could not restart: {exc}", (handle.hello or {}).get("kernel"), rep)
                         return
+                    started(handle, why)
                 pid = handle.proc.pid
-                records, why = handle.run(item, case_timeout_s * len(item))
+                records, why = handle.run(item, case_timeout_s * len(item), rep)
                 if records is None or any(r.get("worker", {}).get("recycle") for r in records):
                     handle.kill()  # the next item gets a fresh process and CUDA context
                     remove_scratch(traces, pid)
@@ -333,6 +347,9 @@ def run_cases(
         finally:
             handle.stop()
 
+    t_run = time.perf_counter()
+    if total == 0:  # nothing left (a resume of a finished run): no worker start-up to pay
+        return stats
     threads = [threading.Thread(target=drive, args=(d,), daemon=True) for d in devices]
     for t in threads:
         t.start()
@@ -351,6 +368,7 @@ def run_cases(
     if not stats.workers and not stats.interrupted and not stats.write_error:
         raise WorkersFailed("; ".join(stats.lost_workers))
     stats.unfinished = total - stats.done
+    stats.wall_s = round(time.perf_counter() - t_run, 3)
     return stats
 
 

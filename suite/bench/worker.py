@@ -3,8 +3,9 @@
 Each step that can fail maps to a record status: InvalidCase -> `invalid`, Unsupported ->
 `unsupported`, CaptureFailed -> `capture_failed`, out-of-memory -> `oom`, anything else ->
 `crashed` with the exception text; an output with a NaN or inf element -> `nonfinite` with
-the count and first index (`output_check`). After a failed capture or an out-of-memory error the CUDA
-context may be broken, so the record asks the runner to replace this worker.
+the count and first index (`output_check`). After an out-of-memory error or a crash the CUDA context
+may be broken, so the record asks the runner to replace this worker; after a failed capture only
+when the backend's device probe finds the context broken (`worker.unhealthy` says what it found).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from dsabench.bench.backends.base import NULL_MARKER, Backend, Marker, nvtx_marker
+from dsabench.bench.backends.base import NULL_MARKER, Backend, nvtx_marker
+from dsabench.bench.passes import memory_pass, phase_pass
 from dsabench.workload.cases import Case
 from dsabench.workload.dims import DEFAULT_DIMS
 from dsabench.errors import CaptureFailed, InvalidCase, Unsupported
@@ -28,7 +30,6 @@ from dsabench.workload.inputs import make_host_inputs
 from dsabench.bench.output_check import nonfinite_report
 from dsabench.bench.protocol import Protocol, StepFailed, protocol_for
 from dsabench.store.schema import NO_CHECK, Record
-from dsabench.workload.phases import PHASE_NAMES
 
 ORACLE_MAX_SCORES = 2_000_000  # T * H * topk above which --check skips the float64 oracle (too slow)
 
@@ -69,36 +70,8 @@ class Outcome:
     status: str = "ok"
     message: str = ""
     recycle: bool = False
+    unhealthy: str | None = None  # after a failed capture: what the device probe found ('' healthy)
     data: dict = field(default_factory=dict)
-
-
-class PhaseTimer(Marker):
-    """Synchronizes at each phase's edges and keeps host time per phase (and memory growth).
-
-    Used only in its own pass: the syncs it adds would distort a latency sample.
-    """
-
-    def __init__(self, sync, memory) -> None:
-        super().__init__(None, False)
-        self._sync, self._memory = sync, memory
-        self.times: dict[str, float] = {}
-        self.allocated: dict[str, int] = {}
-
-    def __call__(self, name: str):
-        import contextlib  # noqa: PLC0415
-
-        @contextlib.contextmanager
-        def cm():
-            self._sync()
-            before = self._memory.allocated() if self._memory else 0
-            t0 = time.perf_counter()
-            yield
-            self._sync()
-            self.times[name] = self.times.get(name, 0.0) + (time.perf_counter() - t0) * 1e3
-            if self._memory:
-                self.allocated[name] = self._memory.allocated() - before
-
-        return cm()
 
 
 def _digest(data: bytes) -> str:
@@ -121,7 +94,10 @@ def _fail(out: Outcome, backend: Backend, exc: BaseException) -> None:
     elif isinstance(exc, Unsupported):
         out.status, out.message = "unsupported", str(exc)
     elif isinstance(exc, CaptureFailed):
-        out.status, out.message, out.recycle = "capture_failed", str(exc), True
+        # replaced only when the device no longer works: a restart costs seconds per failed capture
+        out.status, out.message = "capture_failed", str(exc)
+        out.unhealthy = backend.unhealthy()
+        out.recycle = bool(out.unhealthy)
     elif backend.is_out_of_memory(exc):
         out.status, out.message, out.recycle = "oom", f"{type(exc).__name__}: {exc}".strip()[:2000], True
     else:
@@ -142,18 +118,25 @@ class _CaseRun:
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.t0 = time.perf_counter()
         self.step = None
+        self.stages: dict[str, float] = {}  # wall seconds per stage; a shared stage split evenly
+
+    def spent(self, name: str, seconds: float) -> None:
+        self.stages[name] = self.stages.get(name, 0.0) + seconds
 
     @property
     def alive(self) -> bool:
         return self.out.status == "ok"
 
-    def stage(self, fn, *args) -> None:
+    def stage(self, name: str, fn, *args) -> None:
         if not self.alive:
             return
+        t0 = time.perf_counter()
         try:
             fn(*args)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a record
             _fail(self.out, self.backend, exc)
+        finally:
+            self.spent(name, time.perf_counter() - t0)
 
     def precheck(self) -> None:
         case = self.case
@@ -193,9 +176,14 @@ class _CaseRun:
         self.out.data["output"] = output
         del result, data
         if case.graph and bad is None:
-            replay, static_out = backend.capture(forward)
-            replay()
-            backend.synchronize()
+            t0 = time.perf_counter()
+            try:
+                replay, static_out = backend.capture(forward)
+                replay()
+                backend.synchronize()
+            finally:  # capture's own share of the check stage
+                self.spent("capture", time.perf_counter() - t0)
+                self.spent("check", t0 - time.perf_counter())
             # what the graph computes is what is checked: its output replaces the eager one
             output["eager_digest"] = output["digest"]
             data = backend.output_bytes(static_out)
@@ -227,16 +215,22 @@ class _CaseRun:
         self.out.data["timing"] = _timing(self.backend, self.step, self.opts.protocol)
 
     def after_timing(self, state) -> None:
-        backend, case, variant, opts = self.backend, self.case, self.case.variant, self.opts
-        self.out.data["phases_ms"] = _phase_pass(backend, state, variant, opts.phase_iters)
-        self.out.data["memory"] = _memory_pass(backend, state, variant)
+        """The untimed passes: phases, memory, and the profiled pass (first worker pass only)."""
+        self.stage("phases", self._phases, state)
+        self.stage("memory", self._memory, state)
         # A graph replay is one launch: it cannot be split by phase, and its memory is the graph's
         # pool made at capture. Both figures come from eager forwards of the same variant, and the
         # record says so, so that no chart labels them "CUDA Graph".
-        self.out.data["sources"] = {"timing": "graph" if case.graph else "eager",
+        self.out.data["sources"] = {"timing": "graph" if self.case.graph else "eager",
                                     "phases_ms": "eager", "memory": "eager"}
-        if opts.trace and opts.profile_iters > 0:
-            self._trace(state)
+        if self.opts.trace and self.opts.profile_iters > 0:
+            self.stage("trace", self._trace, state)
+
+    def _phases(self, state) -> None:
+        self.out.data["phases_ms"] = phase_pass(self.backend, state, self.case.variant, self.opts.phase_iters)
+
+    def _memory(self, state) -> None:
+        self.out.data["memory"] = memory_pass(self.backend, state, self.case.variant)
 
     def _trace(self, state) -> None:
         backend, case, variant, opts = self.backend, self.case, self.case.variant, self.opts
@@ -254,6 +248,13 @@ class _CaseRun:
         agg = aggregate(load_events(path))
         agg["file"] = str(path.relative_to(opts.run_dir))
         self.out.data["trace"] = agg
+
+    def _worker_info(self) -> dict:
+        info = {"pid": os.getpid(), "recycle": self.out.recycle,
+                "stages_s": {k: round(v, 4) for k, v in self.stages.items()}}
+        if self.out.unhealthy is not None:
+            info["unhealthy"] = self.out.unhealthy
+        return info
 
     def record(self) -> Record:
         from dsabench.bench.impls.backends import describe  # noqa: PLC0415
@@ -277,7 +278,7 @@ class _CaseRun:
             sources=d.get("sources", {}),
             started_at=self.started,
             wall_s=round(time.perf_counter() - self.t0, 3),
-            worker={"pid": os.getpid(), "recycle": self.out.recycle},
+            worker=self._worker_info(),
             impl=self.impl.label,
             impl_info=describe(self.impl, self.backend, self.state),
         )
@@ -303,19 +304,22 @@ def run_group(backend, cases: list[Case], opts: WorkerOptions, impls: list[str] 
     known = by_label(opts.impls)
     runs = [_CaseRun(backends[lb], c, opts, known.get(lb)) for c, lb in zip(cases, labels)]
     for r in runs:
-        r.stage(r.precheck)
+        r.stage("check", r.precheck)
     live = [r for r in runs if r.alive]
     background = host = None
     if live:
         first = live[0].case
+        t0 = time.perf_counter()
         try:
             host = make_host_inputs(first)
         except Exception as exc:  # noqa: BLE001
             for r in live:
                 _fail(r.out, r.backend, exc)
-            live = []
+        _share(live, "inputs", t0)
+        live = [r for r in live if r.alive]
     for label in dict.fromkeys(r.impl.label for r in live):
         mine = [r for r in live if r.impl.label == label]
+        t0 = time.perf_counter()
         try:
             state = mine[0].backend.prepare(first, host)
             if background is None and opts.check and _oracle_fits(first):
@@ -324,19 +328,31 @@ def run_group(backend, cases: list[Case], opts: WorkerOptions, impls: list[str] 
             for r in mine:
                 _fail(r.out, r.backend, exc)
             continue
+        finally:
+            _share(mine, "inputs", t0)
         for r in mine:
             r.state = state
     live = [r for r in live if r.alive]
     for r in live:
-        r.stage(r.check_output, r.state, host, background)
+        r.stage("check", r.check_output, r.state, host, background)
     live = [r for r in live if r.alive]
     if len(live) == 1:
-        live[0].stage(live[0].time_alone)
+        live[0].stage("timing", live[0].time_alone)
     elif live:
+        t0 = time.perf_counter()
         _time_interleaved(live[0].backend, live, opts)  # impls of a run share one device
+        _share(live, "timing", t0)
     for r in live:
-        r.stage(r.after_timing, r.state)
+        r.after_timing(r.state)
     return [r.record() for r in runs]
+
+
+def _share(runs: list[_CaseRun], name: str, t0: float) -> None:
+    """The wall time since t0 of a stage the runs shared, split evenly: a run's stages then add up
+    to what the worker spent, and the run's breakdown counts each second once."""
+    each = (time.perf_counter() - t0) / max(len(runs), 1)
+    for r in runs:
+        r.spent(name, each)
 
 
 def _time_interleaved(backend: Backend, live: list[_CaseRun], opts: WorkerOptions) -> None:
@@ -387,38 +403,6 @@ def _timing(backend: Backend, step, protocol: Protocol):
     return measure(step, backend.clock(), backend.synchronize, protocol, flush=backend.flush_l2)
 
 
-def _phase_pass(backend: Backend, state, variant, iters: int) -> dict[str, list[float]]:
-    """Per-phase host time with a synchronize at every phase edge, `iters` forwards."""
-    samples: dict[str, list[float]] = {}
-    for _ in range(iters):
-        timer = PhaseTimer(backend.synchronize, None)
-        backend.forward(state, variant, timer)
-        for name in PHASE_NAMES:
-            if name in timer.times:
-                samples.setdefault(name, []).append(timer.times[name])
-    return samples
-
-
-def _memory_pass(backend: Backend, state, variant) -> dict | None:
-    """Peak bytes one forward allocates above what is live before it, and the layout's share."""
-    probe = backend.memory()
-    if probe is None:
-        return None
-    backend.synchronize()
-    before = probe.allocated()
-    probe.reset_peak()
-    timer = PhaseTimer(backend.synchronize, probe)
-    result = backend.forward(state, variant, timer)
-    backend.synchronize()
-    peak = probe.peak()
-    del result
-    return {
-        "peak_bytes_above_inputs": int(peak - before),
-        "layout_alloc_bytes": int(timer.allocated.get("layout", 0)),
-        "inputs_bytes": int(getattr(state, "inputs_bytes", 0)),
-    }
-
-
 def worker_main(conn: Any, backend_name: str, device_env: dict, opts: WorkerOptions, device: str | None = None) -> None:
     """Entry point of a worker process: receive cases, send records, until told to stop.
 
@@ -456,7 +440,9 @@ def worker_main(conn: Any, backend_name: str, device_env: dict, opts: WorkerOpti
         if msg is None:
             return
         cases = [case_from_params(p) for p in msg["cases"]]
-        records = run_group(backends, cases, opts, msg.get("impls"))
+        # the profiled pass shows what runs, which is the same in every process: the first pass traces
+        mine = opts if not msg.get("repeat") else dataclasses.replace(opts, trace=False)
+        records = run_group(backends, cases, mine, msg.get("impls"))
         conn.send({"records": [dict(r.to_json(), kernel=getattr(backends.get(r.impl), "kernel", backend.kernel))
                                for r in records]})
 

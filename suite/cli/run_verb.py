@@ -105,6 +105,9 @@ def _cmd_run(args, stack: ExitStack) -> int:
     from dsabench.workload import scenarios  # noqa: PLC0415
     from dsabench.analysis.checks import check_outputs
     from dsabench.present.summary import format_check, summary_table  # noqa: PLC0415
+    from dsabench.present.wall_text import format_wall  # noqa: PLC0415
+    from dsabench.analysis.wall import breakdown  # noqa: PLC0415
+    from dsabench.store.codec import builtins  # noqa: PLC0415
     from dsabench.bench.worker import WorkerOptions  # noqa: PLC0415
     from dsabench.cli.device_fit import refuse_oversized  # noqa: PLC0415
     from dsabench.cli.kernel_choice import asked_kernel, refuse_unusable  # noqa: PLC0415
@@ -207,6 +210,7 @@ def _cmd_run(args, stack: ExitStack) -> int:
                   f"times with a different protocol than the first worker (GPU and CPU workers in one run); "
                   "each worker's protocol is in the manifest's 'workers'", file=sys.stderr)
 
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     try:
         stats = runner.run_cases(planned, run_dir, backend, devices or (None,), opts, runner.progress_printer(),
                                  on_worker, case_timeout_s=args.case_timeout_s, interleave=not interleave_off,
@@ -216,13 +220,17 @@ def _cmd_run(args, stack: ExitStack) -> int:
             shutil.rmtree(run_dir)  # no worker started: leave no half-written run directory
         flag = f"--devices {','.join(devices)}" if devices else f"--backend {backend}"
         raise InputError(f"{flag}: {exc}") from None
+    _add_attempt(run_dir, manifest, stats, started_at, devices)
     records, warnings = store.read_records(run_dir)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
+    wall = format_wall(breakdown(records, builtins(manifest)["attempts"]))
     records = store.merge_repeats(records)  # one per case: samples pooled, grouped per process
     print(summary_table(records))
     counts = ", ".join(f"{n} {s}" for s, n in sorted(stats.by_status.items()))
     print(f"\n{len(records)} records in {run_dir / store.CASES} ({counts or 'none new'})")
+    if wall:
+        print(wall)
     result = check_outputs(records)
     print(format_check(result, records))
     if stats.interrupted:
@@ -236,6 +244,18 @@ def _cmd_run(args, stack: ExitStack) -> int:
     if check and not result.ok:
         return EXIT_REGRESSION
     return EXIT_OK
+
+
+def _add_attempt(run_dir: Path, manifest, stats, started_at: str, devices) -> None:
+    """This invocation's wall time and worker start-ups into the manifest; a manifest that cannot
+    be written (a full disk) loses only this breakdown, never a record."""
+    attempt = {"started_at": started_at, "wall_s": stats.wall_s, "devices": list(devices or (None,)),
+               "records": stats.done, "worker_starts": stats.starts, "interrupted": stats.interrupted}
+    try:
+        store.add_attempt(run_dir, manifest, attempt)
+    except Exception as exc:  # noqa: BLE001 - StoreWriteError or OSError: said, and the run's outcome stands
+        print(f"warning: the run's wall-time breakdown was not written to {run_dir / store.MANIFEST}: {exc}",
+              file=sys.stderr)
 
 
 def _resume_scenarios(run_dir: Path, manifest, load):

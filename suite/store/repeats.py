@@ -31,6 +31,8 @@ def merge_repeats(records: list[dict]) -> list[dict]:
         groups = [list(r["timing"]["samples_ms"]) for r in ok]
         merged["timing"] = {**ok[0]["timing"], "samples_ms": [s for g in groups for s in g]}
         merged["process_samples"] = groups
+        if not merged.get("trace"):  # only the first pass traces; a later process may be the first ok one
+            merged["trace"] = next((r["trace"] for r in group if r.get("trace")), None)
         merged["repeats"] = len(group)
         failed = [r for r in group if r not in ok]
         if failed:

@@ -23,13 +23,13 @@ from dsabench.store.codec import builtins, convert, decode_manifest, decode_reco
 from dsabench.store.files import FILE_MODE, StoreWriteError, write_all as _write_all, write_atomic as _write_atomic
 from dsabench.store.lock import LOCK, RunLock, lock_run_dir
 from dsabench.store.schema import (  # noqa: F401 - the writer's types, for `from dsabench.store import rundir as store`
-    SCHEMA_VERSION, STATUSES, Manifest, ProtocolSettings, Record, RunOptions, WorkerInfo, machine, record_key,
+    SCHEMA_VERSION, STATUSES, Attempt, Manifest, ProtocolSettings, Record, RunOptions, WorkerInfo, machine, record_key,
     run_id_problem,
 )
 
 __all__ = [
     "CASES", "LOGS", "MANIFEST", "TRACES", "SCHEMA_VERSION", "STATUSES", "LoadedRun", "Manifest", "ProtocolSettings",
-    "Record", "RunLock", "RunOptions", "StoreWriteError", "add_worker", "append_record", "begin_run",
+    "Record", "RunLock", "RunOptions", "StoreWriteError", "add_attempt", "add_worker", "append_record", "begin_run",
     "create_run_dir", "drop_partial_tail", "merge_repeats", "finished_case_ids", "finished_keys", "load_manifest", "load_records", "load_run",
     "machine", "read_manifest", "read_records", "resume_run", "run_id_problem", "write_manifest",
 ]  # fmt: skip
@@ -59,6 +59,12 @@ def add_worker(run_dir: Path, manifest: Manifest, hello: Mapping) -> WorkerInfo:
         manifest.protocol = worker.protocol
     write_manifest(run_dir, manifest)
     return worker
+
+
+def add_attempt(run_dir: Path, manifest: Manifest, attempt: Mapping) -> None:
+    """Append an invocation's wall time and worker start-ups to the manifest (atomically)."""
+    manifest.attempts.append(convert(dict(attempt), Attempt, f"{Path(run_dir) / MANIFEST}: attempt"))
+    write_manifest(run_dir, manifest)
 
 
 def drop_partial_tail(run_dir: Path) -> bool:

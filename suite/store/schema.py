@@ -203,6 +203,27 @@ class WorkerInfo(_Strict, frozen=True):
     impls: dict[str, Any] = {}  # label -> what each implementation's backend is (FastDeploy commit, ops, stand-ins)
 
 
+class WorkerStart(_Strict, frozen=True):
+    """One worker process started: on which device, why ("first", "new pass", "replaced") and how
+    long from spawn to its hello (framework import, device context, ceilings)."""
+
+    device: Union[str, None]
+    why: str
+    seconds: float
+
+
+class Attempt(_Strict, frozen=True):
+    """One invocation of `dsabench run` on this directory (the first, then each --resume): its wall
+    time and worker start-ups, so that where a run's time went can be said from its files."""
+
+    started_at: str
+    wall_s: float
+    devices: tuple[Union[str, None], ...]
+    records: int
+    worker_starts: tuple[WorkerStart, ...] = ()
+    interrupted: bool = False
+
+
 class Manifest(_Strict):
     """manifest.json: what ran, where, how. Written when the run begins; `workers` grows as they start.
 
@@ -228,6 +249,7 @@ class Manifest(_Strict):
     workers: list[WorkerInfo] = []
     impls: list[dict[str, Any]] = []  # where the forward came from: the mirror, or FastDeploy commits (bench.impls)
     protocol_overrides: dict[str, Union[int, float]] = {}  # --max-time-s, --precision, --min-samples as given
+    attempts: list[Attempt] = []  # each invocation's wall time and worker start-ups, appended when it ends
     schema: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:

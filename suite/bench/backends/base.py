@@ -205,6 +205,12 @@ class Backend(ABC):
     def device_identity(self) -> dict:
         """name, index, uuid of the device this worker runs on (cpu: the processor)."""
 
+    def unhealthy(self) -> str:
+        """Why this process should not measure another case after a failed capture ('' when it
+        may): a worker restart costs seconds, and most failed captures (a host copy refused before
+        any device work) leave the device as it was. A backend without a probe is always replaced."""
+        return f"backend {self.name} has no device health probe"
+
 
 class MemoryProbe(ABC):
     @abstractmethod

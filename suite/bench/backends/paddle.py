@@ -415,6 +415,19 @@ class PaddleBackend(Backend):
         if self.gpu:
             paddle.device.synchronize()
 
+    def unhealthy(self) -> str:
+        """As torch's probe, through Paddle: a synchronize and an exact reduction on the device
+        (written from Paddle 3.x's API; never ran on a GPU here)."""
+        if not self.gpu:
+            return ""
+        try:
+            paddle.device.synchronize()
+            total = int(paddle.arange(4096, dtype="int64").sum().item())
+            paddle.device.synchronize()
+        except Exception as exc:  # noqa: BLE001 - any error is the answer
+            return f"{type(exc).__name__}: {exc}"[:500]
+        return "" if total == 4095 * 4096 // 2 else f"a reduction on the device gave {total}, not {4095 * 4096 // 2}"
+
     def clock(self) -> Clock:
         return PaddleEventClock(self._graph_stream) if self.gpu else HostClock(self.synchronize)
 

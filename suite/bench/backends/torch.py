@@ -53,6 +53,19 @@ class TorchState:
     inputs_bytes: int = 0
 
 
+def health_probe() -> str:
+    """'' when this process's CUDA context still computes correctly, else what failed."""
+    try:
+        if torch.cuda.is_current_stream_capturing():
+            return "the current stream is still capturing"
+        torch.cuda.synchronize()
+        total = int(torch.arange(4096, device="cuda", dtype=torch.int64).sum().item())
+        torch.cuda.synchronize()
+    except Exception as exc:  # noqa: BLE001 - any error is the answer
+        return f"{type(exc).__name__}: {exc}"[:500]
+    return "" if total == 4095 * 4096 // 2 else f"a reduction on the device gave {total}, not {4095 * 4096 // 2}"
+
+
 def compute_slot_mapping(block_tables, positions, batch_id_per_token, block_size: int) -> torch.Tensor:
     block_idx = positions // block_size
     block_ids = block_tables[batch_id_per_token.long(), block_idx.long()]
@@ -371,6 +384,11 @@ class TorchBackend(Backend):
     def marker(self, use_nvtx: bool) -> Marker:
         """NVTX (if asked) and torch profiler ranges: for the profiled pass, never a timed one."""
         return Marker(torch.profiler.record_function, use_nvtx)
+
+    def unhealthy(self) -> str:
+        """The stream is out of capture, a synchronize raises no pending device error, and a
+        small reduction on the device gives its exact sum."""
+        return health_probe() if self.gpu else ""
 
     def is_out_of_memory(self, exc: BaseException) -> bool:
         text = str(exc).lower()
