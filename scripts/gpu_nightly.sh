@@ -4,12 +4,13 @@
 #   one:  nightly on GPU 0 alone (the one-GPU wall time) and, at the same time on GPU 1, pr with
 #         --kernel triton (each run has its own GPU; they share the host's 32 cores)
 #   two:  nightly on GPUs 0 and 1 (the two-GPU wall time), then the tests that need CUDA
+#   all:  one, then two with whatever time the call has left (DEADLINE_S, default 575 s)
 #   resume DIR: finish a run directory carried back in the tree (a run cut by its limit)
 # A run is stopped by SIGINT at its limit, so it writes its manifest's wall-time attempt and keeps
 # every finished case; `resume` finishes it. Back under $OUT: env.txt, walls.txt, NAME.log,
 # NAME.tar.gz (each run directory with its worker logs, without traces), pr traces when small.
 set -uo pipefail
-stage=${1:?usage: gpu_nightly.sh one|two|resume DIR}
+stage=${1:?usage: gpu_nightly.sh all|one|two|resume DIR}
 out=${OUT:-/tmp/gpu_nightly_out}
 source "$(dirname "$0")/gpu_setup.sh"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
@@ -31,7 +32,29 @@ timed() {  # timed NAME SECONDS dsabench-args...: the command's wall seconds int
 pack() {  # pack RUN_ID: the run directory without its traces
   [ -d "$runs/$1" ] && tar -C "$runs" --exclude="$1/traces" -czf "$out/$1.tar.gz" "$1"
 }
+t_start=$(date +%s)
+left() { echo $(( t_start + ${DEADLINE_S:-575} - $(date +%s) )); }  # seconds left in this device call
 case "$stage" in
+  all)  # one and two in one call when they fit: each step gets what the call has left
+    timed nightly-1gpu 380 run nightly --backend torch --devices 0 --out $runs --run-id nightly-1gpu-h200 &
+    timed pr-triton 380 run pr --backend torch --kernel triton --devices 1 --out $runs --run-id pr-triton-h200 &
+    wait
+    pack nightly-1gpu-h200
+    pack pr-triton-h200
+    limit=$(( $(left) - 45 ))
+    if [ $limit -gt 60 ]; then
+      timed nightly-2gpu $limit run nightly --backend torch --devices 0,1 --out $runs --run-id nightly-2gpu-h200
+      pack nightly-2gpu-h200
+    fi
+    limit=$(( $(left) - 15 ))
+    if [ $limit -gt 60 ]; then
+      timeout $limit python3 -m pytest -q -p no:cacheprovider tests/test_triton_kernels.py \
+        tests/test_failures.py::test_on_a_gpu_a_refused_host_copy_fails_capture_and_the_same_worker_measures_the_next_graph_case \
+        tests/test_kernel_option.py::test_the_triton_kernel_runs_end_to_end_bit_identical_across_variants_and_eager_vs_graph \
+        > "$out/gpu-tests.log" 2>&1
+      tail -5 "$out/gpu-tests.log"
+    fi
+    ;;
   one)
     timed nightly-1gpu 560 run nightly --backend torch --devices 0 --out $runs --run-id nightly-1gpu-h200 &
     timed pr-triton 560 run pr --backend torch --kernel triton --devices 1 --out $runs --run-id pr-triton-h200 &
@@ -57,5 +80,5 @@ case "$stage" in
     timed "$name-resume" 560 run --resume "$runs/$name"
     pack "$name"
     ;;
-  *) echo "usage: gpu_nightly.sh one|two|resume DIR"; exit 2 ;;
+  *) echo "usage: gpu_nightly.sh all|one|two|resume DIR"; exit 2 ;;
 esac

@@ -30,9 +30,11 @@ L2_FLUSH_BYTES = 256 << 20  # well above the 50 MiB L2 of an H100
 
 
 def _tensor(a: np.ndarray, device) -> torch.Tensor:
+    """A tensor of its own (never a view of the host array: a worker reuses host inputs across items)."""
     if a.dtype.name == "bfloat16":
         return torch.from_numpy(a.view(np.uint16).copy()).view(torch.bfloat16).to(device)
-    return torch.from_numpy(np.ascontiguousarray(a)).to(device)
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    return t.clone() if torch.device(device).type == "cpu" else t.to(device)
 
 
 @dataclass
