@@ -60,3 +60,30 @@ def test_work_is_handed_out_longest_first_so_devices_finish_together():
     assert costs == sorted(costs, reverse=True)
     ids = lambda its: sorted(tuple(c.id for c, _impl in i) for i in its)  # noqa: E731
     assert ids(items) == ids(work_items(cases))  # nothing lost or repeated
+
+
+def test_two_workers_take_every_item_once_keep_to_their_configuration_and_finish_a_pass_first():
+    from dsabench.bench.runner import WorkQueue, _config, schedule, work_items
+
+    cases = load_named("nightly").cases
+    items = [(rep, item) for rep in range(2) for item in schedule(work_items(cases))]
+    queue = WorkQueue(items)
+    last: dict[str, str | None] = {"gpu0": None, "gpu1": None}
+    taken, builds = [], 0
+    while True:
+        for worker in ("gpu0", "gpu1"):
+            other = {c for w, c in last.items() if w != worker and c is not None}
+            got = queue.take(last[worker], other)
+            if got is None:
+                break
+            taken.append(got)
+            builds += _config(got[1]) != last[worker]  # a worker builds inputs when its configuration changes
+            last[worker] = _config(got[1])
+        else:
+            continue
+        break
+    assert sorted(map(repr, taken)) == sorted(map(repr, items))  # every item once
+    passes = [rep for rep, _ in taken]
+    assert passes == sorted(passes)  # no item of pass 2 before pass 1 is handed out
+    configs = {_config(item) for _, item in items}
+    assert builds <= 2 * len(configs) + 4  # about one input build per configuration per pass

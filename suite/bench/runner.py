@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing as mp
-import queue
 import signal
 import sys
 import threading
 import time
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -85,6 +85,54 @@ def schedule(items: list[tuple[Case, ...]]) -> list[tuple[Case, ...]]:
     """Longest first (stable for equal costs): with several devices taking from one queue, the
     last items to start are the short ones, so every device stays busy until close to the end."""
     return sorted(items, key=item_cost, reverse=True)
+
+
+def _config(item) -> str:
+    return planned(item)[0][0].config_id
+
+
+class WorkQueue:
+    """The run's items in schedule order, shared by the devices' drivers.
+
+    A worker keeps the host inputs of the configuration it measured last (worker._host_inputs), so
+    it takes the next pending item of that configuration first (the graph variants of a
+    configuration are one item each), else the first pending item of the current pass whose
+    configuration no other worker is on, else the first pending item. Items of a later pass wait
+    for the earlier pass to be handed out: a pass is one fresh process per device."""
+
+    def __init__(self, items: list[tuple[int, tuple]]) -> None:
+        self._items = list(items)
+        self._taken = [False] * len(self._items)
+        self._head = 0
+        self._by: dict[tuple[int, str], deque] = defaultdict(deque)
+        for i, (rep, item) in enumerate(self._items):
+            self._by[(rep, _config(item))].append(i)
+        self._lock = threading.Lock()
+
+    def _pop(self, i: int) -> tuple[int, tuple]:
+        self._taken[i] = True
+        return self._items[i]
+
+    def take(self, last: str | None, busy: set) -> tuple[int, tuple] | None:
+        """(repeat, item), or None when every item is handed out. last: the configuration this
+        worker measured last; busy: the configurations other workers are on now."""
+        with self._lock:
+            while self._head < len(self._items) and self._taken[self._head]:
+                self._head += 1
+            if self._head == len(self._items):
+                return None
+            rep = self._items[self._head][0]
+            same = self._by.get((rep, last)) if last is not None else None
+            while same:
+                i = same.popleft()
+                if not self._taken[i]:
+                    return self._pop(i)
+            for i in range(self._head, len(self._items)):
+                if self._items[i][0] != rep:
+                    break
+                if not self._taken[i] and _config(self._items[i][1]) not in busy:
+                    return self._pop(i)
+            return self._pop(self._head)
 
 
 class WorkersFailed(RuntimeError):
@@ -243,13 +291,13 @@ def run_cases(
     stats = RunStats()
     traces = Path(run_dir) / store.TRACES
     remove_scratch(traces)  # what a worker killed in an earlier attempt at this run left behind
-    todo: "queue.Queue[tuple[int, tuple[Case, ...]]]" = queue.Queue()
-    total = 0
+    items: list[tuple[int, tuple]] = []
     for rep in range(repeats):
         left = tuple(p for p in planned(cases) if (record_key(p[0].id, p[1]), rep) not in done)
-        total += len(left)
-        for item in schedule(work_items(left, interleave)):
-            todo.put((rep, item))
+        items += [(rep, item) for item in schedule(work_items(left, interleave))]
+    total = sum(len(item) for _, item in items)
+    todo = WorkQueue(items)
+    on_config: dict[str | None, str] = {}  # device -> the configuration its worker is on
     lock = threading.Lock()
     stop = threading.Event()
     handles: list[WorkerHandle] = []
@@ -310,10 +358,15 @@ def run_cases(
                         return
             current_pass = 0
             while not stop.is_set():
-                try:
-                    rep, item = todo.get_nowait()
-                except queue.Empty:
+                with lock:
+                    last = on_config.pop(device, None)
+                    busy = set(on_config.values())
+                taken = todo.take(last, busy)
+                if taken is None:
                     return
+                rep, item = taken
+                with lock:
+                    on_config[device] = _config(item)
                 why = "replaced"
                 if rep != current_pass and handle.proc is not None:
                     pid = handle.proc.pid

@@ -205,6 +205,11 @@ class Backend(ABC):
     def device_identity(self) -> dict:
         """name, index, uuid of the device this worker runs on (cpu: the processor)."""
 
+    def all_finite(self, out: Any) -> bool | None:
+        """Whether every output element is finite, found where the output lives (one reduction on
+        the device instead of a scan of a prefill's half gigabyte on the host); None: unknown."""
+        return None
+
     def unhealthy(self) -> str:
         """Why this process should not measure another case after a failed capture ('' when it
         may): a worker restart costs seconds, and most failed captures (a host copy refused before

@@ -404,6 +404,9 @@ class PaddleBackend(Backend):
     def output_bytes(self, out) -> bytes:
         return out.contiguous().view(paddle.uint8).numpy().tobytes()
 
+    def all_finite(self, out) -> bool:
+        return bool(paddle.isfinite(out).all())
+
     def output_numpy(self, out) -> np.ndarray:
         return out.cast(paddle.float32).numpy()
 

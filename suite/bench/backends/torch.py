@@ -334,6 +334,9 @@ class TorchBackend(Backend):
     def output_bytes(self, out) -> bytes:
         return out.contiguous().view(torch.uint8).cpu().numpy().tobytes()
 
+    def all_finite(self, out) -> bool:
+        return bool(torch.isfinite(out).all())
+
     def output_numpy(self, out) -> np.ndarray:
         return out.float().cpu().numpy()
 
