@@ -225,3 +225,10 @@ def test_on_a_gpu_a_refused_host_copy_fails_capture_and_the_same_worker_measures
     assert all(rec["worker"]["unhealthy"] == "" and not rec["worker"]["recycle"] for rec in failed)
     assert len({rec["worker"]["pid"] for rec in records}) == 1  # no restart after a failed capture
     assert len({rec["output"]["digest"] for rec in records if rec["status"] == "ok"}) == 1
+
+
+def test_the_health_probe_accepts_only_the_exact_sum():
+    from dsabench.bench.backends.base import PROBE_N, probe_answer
+
+    assert probe_answer(PROBE_N * (PROBE_N - 1) // 2) == ""
+    assert "gave 0" in probe_answer(0)

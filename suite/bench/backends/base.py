@@ -138,6 +138,15 @@ def nvtx_marker() -> Marker:
     return Marker(None, True)
 
 
+PROBE_N = 4096  # the health probe sums arange(PROBE_N) on the device
+
+
+def probe_answer(total: int) -> str:
+    """'' when the device's sum of arange(PROBE_N) is exact, else what it gave."""
+    want = PROBE_N * (PROBE_N - 1) // 2
+    return "" if total == want else f"a reduction on the device gave {total}, not {want}"
+
+
 class Backend(ABC):
     name: str
     kernel: str = "reference"  # the attention kernel forward uses (kernels/select.py)

@@ -25,7 +25,9 @@ from dsabench.errors import CaptureFailed, InvalidCase, Unsupported
 from dsabench.workload.inputs import HostInputs, garbage_stripes
 from dsabench.workload.dims import DEFAULT_DIMS, FP8_MAX
 from dsabench.workload.variants import Variant
-from dsabench.bench.backends.base import NULL_MARKER, Availability, Backend, Capability, Clock, Marker, MemoryProbe
+from dsabench.bench.backends.base import (
+    NULL_MARKER, PROBE_N, Availability, Backend, Capability, Clock, Marker, MemoryProbe, probe_answer,
+)
 from dsabench.bench.backends.common import HostClock, view_refusal, visible_device
 
 FLT_MIN = float(np.finfo(np.float32).tiny)
@@ -425,11 +427,11 @@ class PaddleBackend(Backend):
             return ""
         try:
             paddle.device.synchronize()
-            total = int(paddle.arange(4096, dtype="int64").sum().item())
+            total = int(paddle.arange(PROBE_N, dtype="int64").sum().item())
             paddle.device.synchronize()
         except Exception as exc:  # noqa: BLE001 - any error is the answer
             return f"{type(exc).__name__}: {exc}"[:500]
-        return "" if total == 4095 * 4096 // 2 else f"a reduction on the device gave {total}, not {4095 * 4096 // 2}"
+        return probe_answer(total)
 
     def clock(self) -> Clock:
         return PaddleEventClock(self._graph_stream) if self.gpu else HostClock(self.synchronize)

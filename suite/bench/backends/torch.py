@@ -21,7 +21,9 @@ from dsabench.errors import CaptureFailed, InvalidCase, Unsupported
 from dsabench.workload.inputs import HostInputs, garbage_stripes
 from dsabench.workload.dims import DEFAULT_DIMS, FP8_MAX
 from dsabench.workload.variants import Variant
-from dsabench.bench.backends.base import NULL_MARKER, Availability, Backend, Capability, Clock, Marker, MemoryProbe
+from dsabench.bench.backends.base import (
+    NULL_MARKER, PROBE_N, Availability, Backend, Capability, Clock, Marker, MemoryProbe, probe_answer,
+)
 from dsabench.bench.backends.common import HostClock, view_refusal, visible_device
 from dsabench.bench.kernels.attention import Attention, attention_for
 
@@ -61,11 +63,11 @@ def health_probe() -> str:
         if torch.cuda.is_current_stream_capturing():
             return "the current stream is still capturing"
         torch.cuda.synchronize()
-        total = int(torch.arange(4096, device="cuda", dtype=torch.int64).sum().item())
+        total = int(torch.arange(PROBE_N, device="cuda", dtype=torch.int64).sum().item())
         torch.cuda.synchronize()
     except Exception as exc:  # noqa: BLE001 - any error is the answer
         return f"{type(exc).__name__}: {exc}"[:500]
-    return "" if total == 4095 * 4096 // 2 else f"a reduction on the device gave {total}, not {4095 * 4096 // 2}"
+    return probe_answer(total)
 
 
 def compute_slot_mapping(block_tables, positions, batch_id_per_token, block_size: int) -> torch.Tensor:
