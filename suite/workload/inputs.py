@@ -107,6 +107,22 @@ class HostInputs:
     block_size: int
     softmax_scale: float
 
+    @property
+    def context_rows(self) -> np.ndarray:
+        """[C] int64: the row of each context record in the flat cache
+        [num_blocks * cache_heads * block_size, 656] (cache head 0 of its slot's block)."""
+        block, offset = np.divmod(self.context_slots, self.block_size)
+        return block * (self.cache_heads * self.block_size) + offset
+
+
+# (backend state field, HostInputs field): the tensors a backend puts on its device, besides the cache
+DEVICE_INPUTS = (
+    ("q", "q"), ("compressed_kv", "compressed_kv"), ("k_pe", "k_pe"), ("prefill_kv", "prefill_kv"),
+    ("block_tables", "block_tables"), ("position_ids", "positions"), ("batch_id_per_token", "batch_id_per_token"),
+    ("decode_indices", "decode_indices"), ("prefill_indices", "prefill_indices"),
+    ("decode_token_mask", "decode_token_mask"),
+)
+
 
 _NORMAL_TABLE = np.random.default_rng(0x5EED).standard_normal(1 << 16, dtype=np.float32)
 

@@ -22,7 +22,7 @@ import paddle
 
 from dsabench.workload.cases import Case
 from dsabench.errors import CaptureFailed, InvalidCase, Unsupported
-from dsabench.workload.inputs import HostInputs, garbage_stripes
+from dsabench.workload.inputs import DEVICE_INPUTS, HostInputs, garbage_stripes
 from dsabench.workload.dims import DEFAULT_DIMS, FP8_MAX
 from dsabench.workload.variants import Variant
 from dsabench.bench.backends.base import (
@@ -357,35 +357,15 @@ class PaddleBackend(Backend):
                 words[rows, cols] = paddle.full([], word, paddle.int32)  # a Python int would pass through float
             cache[start:end] = part
         if len(host.context_slots):
-            rows = host.context_slots // case.block_size * (case.cache_heads * case.block_size)
-            rows = rows + host.context_slots % case.block_size
             paddle.scatter_(
                 cache.view([-1, dims.record_bytes]).view(paddle.int32),
-                _tensor(rows, place),
+                _tensor(host.context_rows, place),
                 _tensor(host.context_records, place).view(paddle.int32),
                 overwrite=True,
             )
-        st = PaddleState(
-            case=case,
-            q=_tensor(host.q, place),
-            compressed_kv=_tensor(host.compressed_kv, place),
-            k_pe=_tensor(host.k_pe, place),
-            prefill_kv=_tensor(host.prefill_kv, place),
-            block_tables=_tensor(host.block_tables, place),
-            position_ids=_tensor(host.positions, place),
-            batch_id_per_token=_tensor(host.batch_id_per_token, place),
-            decode_indices=_tensor(host.decode_indices, place),
-            prefill_indices=_tensor(host.prefill_indices, place),
-            decode_token_mask=_tensor(host.decode_token_mask, place),
-            latent_cache=cache,
-            softmax_scale=host.softmax_scale,
-            inputs_bytes=0,
-        )
-        st.inputs_bytes = sum(
-            int(np.prod(t.shape)) * t.element_size()
-            for t in (st.q, st.compressed_kv, st.k_pe, st.prefill_kv, st.block_tables, st.position_ids,
-                      st.batch_id_per_token, st.decode_indices, st.prefill_indices, st.decode_token_mask, cache)
-        )
+        inputs = {field: _tensor(getattr(host, name), place) for field, name in DEVICE_INPUTS}
+        st = PaddleState(case=case, latent_cache=cache, softmax_scale=host.softmax_scale, inputs_bytes=0, **inputs)
+        st.inputs_bytes = sum(int(np.prod(t.shape)) * t.element_size() for t in (*inputs.values(), cache))
         self.synchronize()
         return st
 

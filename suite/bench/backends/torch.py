@@ -18,7 +18,7 @@ import torch
 
 from dsabench.workload.cases import Case
 from dsabench.errors import CaptureFailed, InvalidCase, Unsupported
-from dsabench.workload.inputs import HostInputs, garbage_stripes
+from dsabench.workload.inputs import DEVICE_INPUTS, HostInputs, garbage_stripes
 from dsabench.workload.dims import DEFAULT_DIMS, FP8_MAX
 from dsabench.workload.variants import Variant
 from dsabench.bench.backends.base import (
@@ -300,29 +300,11 @@ class TorchBackend(Backend):
         for rows, cols, word in garbage_stripes():  # NaN/inf garbage in unused records (inputs.py)
             words[rows, cols] = word
         if len(host.context_slots):
-            rows = host.context_slots // case.block_size * (case.cache_heads * case.block_size)
-            rows = rows + host.context_slots % case.block_size
-            cache.view(-1, dims.record_bytes).index_copy_(0, _tensor(rows, dev), _tensor(host.context_records, dev))
-        st = TorchState(
-            case=case,
-            q=_tensor(host.q, dev),
-            compressed_kv=_tensor(host.compressed_kv, dev),
-            k_pe=_tensor(host.k_pe, dev),
-            prefill_kv=_tensor(host.prefill_kv, dev),
-            block_tables=_tensor(host.block_tables, dev),
-            position_ids=_tensor(host.positions, dev),
-            batch_id_per_token=_tensor(host.batch_id_per_token, dev),
-            decode_indices=_tensor(host.decode_indices, dev),
-            prefill_indices=_tensor(host.prefill_indices, dev),
-            decode_token_mask=_tensor(host.decode_token_mask, dev),
-            latent_cache=cache,
-            softmax_scale=host.softmax_scale,
-        )
-        st.inputs_bytes = sum(
-            t.numel() * t.element_size()
-            for t in (st.q, st.compressed_kv, st.k_pe, st.prefill_kv, st.block_tables, st.position_ids,
-                      st.batch_id_per_token, st.decode_indices, st.prefill_indices, st.decode_token_mask, cache)
-        )
+            rows = _tensor(host.context_rows, dev)
+            cache.view(-1, dims.record_bytes).index_copy_(0, rows, _tensor(host.context_records, dev))
+        inputs = {field: _tensor(getattr(host, name), dev) for field, name in DEVICE_INPUTS}
+        st = TorchState(case=case, latent_cache=cache, softmax_scale=host.softmax_scale, **inputs)
+        st.inputs_bytes = sum(t.numel() * t.element_size() for t in (*inputs.values(), cache))
         self.synchronize()
         return st
 
