@@ -17,7 +17,6 @@ from dsabench.bench.protocol import protocol_for
 from dsabench.bench.worker import ORACLE_MAX_SCORES, WorkerOptions, run_group
 from dsabench.present.summary import format_check
 from dsabench.store import rundir as store
-from dsabench.workload.inputs import make_host_inputs
 from dsabench.workload.variants import BASELINE, PATCHED
 
 from conftest import make_case

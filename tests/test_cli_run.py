@@ -14,13 +14,9 @@ import pytest
 
 from dsabench.store import rundir as store
 
-REPO = Path(__file__).resolve().parent.parent
+from cli_process import REPO, dsabench
+
 SMALL = "decode.b1.c256.*(tensor-contiguous|scalar-view)"
-
-
-def dsabench(*args, cwd=REPO, timeout=300):
-    return subprocess.run([sys.executable, "-m", "dsabench", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
 
 
 def wait_for_records(cases: Path, n: int, timeout_s: float = 120) -> None:

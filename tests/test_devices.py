@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
 
 from dsabench.store import rundir as store
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def dsabench(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "dsabench", *map(str, args)], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout)
+from cli_process import dsabench
 
 
 def test_devices_start_one_worker_per_device_and_records_name_the_device(tmp_path):

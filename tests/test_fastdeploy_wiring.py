@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,8 @@ from dsabench.store.frames import load_runs  # noqa: E402
 from dsabench.workload.cases import Case  # noqa: E402
 from dsabench.workload.variants import BASELINE, PATCHED  # noqa: E402
 
+import cli_process  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 # two configs: one cache head (both commits run) and two (the after commit's view asserts)
 FILTER = r"decode\.b(1\.c256|2\.c128\.p0\.n16\.bs64\.ch2).*(tensor-contiguous|scalar-view)\.eager"
@@ -32,9 +32,7 @@ FAST = ("--max-time-s", "0.05", "--profile-iters", "0")
 
 
 def dsabench(*args, cache: Path, cwd=REPO):
-    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
-    return subprocess.run([sys.executable, "-m", "dsabench", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=300, env=env)
+    return cli_process.dsabench(*args, cwd=cwd, timeout=300, env={**os.environ, "XDG_CACHE_HOME": str(cache)})
 
 
 @pytest.fixture(scope="module")

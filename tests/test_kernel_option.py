@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,14 +15,10 @@ from dsabench.errors import InputError
 from dsabench.store.frames import load_runs
 from dsabench.store.rundir import read_records
 
-REPO = Path(__file__).resolve().parent.parent
+from cli_process import REPO, dsabench
+
 SMALL = r"decode\.b1\.c256\..*(tensor-contiguous|scalar-view)\.eager"
 H100_SMOKE = REPO / "results" / "h100-2026-11-25" / "smoke-torch-h100"
-
-
-def dsabench(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "dsabench", *map(str, args)], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout)
 
 
 def one_error_line(r) -> str:

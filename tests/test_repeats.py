@@ -4,21 +4,14 @@ kept grouped per process on load; calibrate's runs and its report, end to end on
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 from dsabench.cli.calibrate_verb import plan
 from dsabench.store import rundir as store
 from dsabench.store.frames import load_runs
 
-REPO = Path(__file__).resolve().parent.parent
+from cli_process import dsabench
+
 TWO = r"decode\.b1\.c256.*(none-view|scalar-view)\.eager"
-
-
-def dsabench(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "dsabench", *map(str, args)], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout)
 
 
 def test_each_repeat_is_its_own_process_pass_and_loads_as_one_case_grouped_per_process(tmp_path):

@@ -21,12 +21,13 @@ from dsabench.workload.limits import DEVICE_BYTES_BOUND, MAX_CASES
 from dsabench.workload.scenarios import load
 from dsabench.workload.variants import BASELINE
 
+import cli_process
+
 HANG_GUARD_S = 120  # a refusal that never comes fails the test instead of stalling the suite
 
 
 def dsabench(*args, cwd: Path):
-    return subprocess.run([sys.executable, "-m", "dsabench", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=HANG_GUARD_S)
+    return cli_process.dsabench(*args, cwd=cwd, timeout=HANG_GUARD_S)
 
 
 def one_error_line(r: subprocess.CompletedProcess) -> str:

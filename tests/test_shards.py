@@ -7,18 +7,13 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 from dsabench.store.frames import load_runs
 from dsabench.workload.scenarios import load_named
 
-REPO = Path(__file__).resolve().parent.parent
+from cli_process import REPO, dsabench
+
 FILTER = r"(tensor-contiguous|scalar-view)\.eager$"
-
-
-def dsabench(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "dsabench", *map(str, args)], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout)
 
 
 def test_three_shards_run_apart_merge_into_one_run_with_every_case_exactly_once(tmp_path):

@@ -25,13 +25,9 @@ from dsabench.workload.variants import BASELINE, PATCHED
 
 import run_files
 
-REPO = Path(__file__).resolve().parent.parent
+from cli_process import REPO, dsabench
+
 SMALL = "decode.b1.c256.*(tensor-contiguous|scalar-view)"
-
-
-def dsabench(*args, cwd=REPO, preexec_fn=None):
-    return subprocess.run([sys.executable, "-m", "dsabench", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=300, preexec_fn=preexec_fn)  # fmt: skip
 
 
 def _record(run_id: str, variant=BASELINE) -> store.Record:
