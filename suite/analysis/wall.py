@@ -48,8 +48,8 @@ def breakdown(records: list[dict], attempts: list[dict]) -> WallBreakdown | None
         for name, sec in ((r.get("worker") or {}).get("stages_s") or {}).items():
             stages[name] = stages.get(name, 0.0) + float(sec)
     ordered = {k: stages[k] for k in STAGES if k in stages} | {k: v for k, v in stages.items() if k not in STAGES}
+    devices = [len(a.get("devices") or (None,)) for a in attempts]  # no device list: the default device
     return WallBreakdown(
-        wall_s=sum(float(a["wall_s"]) for a in attempts),
-        devices=max(max(len(a.get("devices") or (None,)), 1) for a in attempts),
-        device_s=sum(float(a["wall_s"]) * max(len(a.get("devices") or (None,)), 1) for a in attempts),
+        wall_s=sum(float(a["wall_s"]) for a in attempts), devices=max(devices),
+        device_s=sum(float(a["wall_s"]) * n for a, n in zip(attempts, devices)),
         starts=starts, stages_s=ordered, attempts=len(attempts))

@@ -12,7 +12,6 @@ interrupted calibration (each run it already began is resumed) and reports again
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from pathlib import Path
