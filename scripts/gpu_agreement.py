@@ -3,7 +3,10 @@ one GPU, put side by side:
 
 - run to run on GPU 0: the one-GPU runs of two device calls (the spread a user sees anyway);
 - GPU 1 against GPU 0: the two-GPU runs' records from GPU 1 against the one-GPU runs (GPU 0);
-- GPU 0 while GPU 1 works against GPU 0 alone: what a busy neighbour on the host costs.
+- GPU 0 while GPU 1 works against GPU 0 alone: what a busy neighbour on the host costs;
+- within one run: a case's two worker processes, on GPU 0 and GPU 1 of a two-GPU run (where each
+  device measures the repeat of the cases the other measured), against its two processes on GPU 0
+  of a one-GPU run (the between-process spread the verdicts' intervals include).
 
 Graph and eager cases apart: a graph replay is device time; an eager forward is mostly the host
 launching kernels, which a second worker on the same host can slow.
@@ -24,11 +27,13 @@ from pathlib import Path
 from dsabench.store import rundir as store
 
 
-def medians(run: Path, gpu: int) -> dict[str, float]:
+def medians(run: Path, gpu: int | None = None, repeat: int | None = None) -> dict[str, float]:
+    """Per case, the median of its ok samples on that GPU (None: any) from that repeat (None: all)."""
     samples: dict[str, list[float]] = {}
     records, _ = store.read_records(run)
     for r in records:
-        if r["status"] == "ok" and r["device"].get("index") == gpu and r.get("timing"):
+        if (r["status"] == "ok" and r.get("timing") and gpu in (None, r["device"].get("index"))
+                and repeat in (None, r.get("repeat"))):
             samples.setdefault(r["case_id"], []).extend(r["timing"]["samples_ms"])
     return {c: statistics.median(s) for c, s in samples.items()}
 
@@ -59,6 +64,11 @@ def main(argv: list[str]) -> int:
         print("  " + summary("GPU 1 (two-GPU run B) vs GPU 0 (one-GPU run B)", pick(cross_b)))
         print("  " + summary("GPU 0 (two-GPU run A) vs GPU 0 (one-GPU run A)", pick(diffs(gpu0_a, medians(two_a, 0)))))
         print("  " + summary("GPU 0 (two-GPU run B) vs GPU 0 (one-GPU run B)", pick(diffs(gpu0_b, medians(two_b, 0)))))
+        for name, one, two in (("A", one_a, two_a), ("B", one_b, two_b)):
+            print("  " + summary(f"within one-GPU run {name}: process 2 vs process 1, both on GPU 0",
+                                 pick(diffs(medians(one, 0, 0), medians(one, 0, 1)))))
+            print("  " + summary(f"within two-GPU run {name}: GPU 1's process vs GPU 0's",
+                                 pick(diffs(medians(two, 0), medians(two, 1)))))
     worse = sorted((abs(v) - abs(run_to_run[c]), c, v, run_to_run[c])
                    for c, v in {**cross_a, **cross_b}.items() if c in run_to_run)
     beyond = [w for w in worse if w[0] > 0.01]

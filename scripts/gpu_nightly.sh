@@ -5,12 +5,15 @@
 #         --kernel triton (each run has its own GPU; they share the host's 32 cores)
 #   two:  nightly on GPUs 0 and 1 (the two-GPU wall time), then the tests that need CUDA
 #   all:  one, then two with whatever time the call has left (DEADLINE_S, default 575 s)
+#   ratio: nightly on GPU 0 alone, then nightly on GPUs 0,1, nothing else on the host, each with
+#         its own empty Triton cache (both cold, as on a fresh CI machine); run ids $RUN_TAG-*
+#         (default c)
 #   resume DIR: finish a run directory carried back in the tree (a run cut by its limit)
 # A run is stopped by SIGINT at its limit, so it writes its manifest's wall-time attempt and keeps
 # every finished case; `resume` finishes it. Back under $OUT: env.txt, walls.txt, NAME.log,
 # NAME.tar.gz (each run directory with its worker logs, without traces), pr traces when small.
 set -uo pipefail
-stage=${1:?usage: gpu_nightly.sh all|one|two|resume DIR}
+stage=${1:?usage: gpu_nightly.sh all|one|two|ratio|resume DIR}
 out=${OUT:-/tmp/gpu_nightly_out}
 source "$(dirname "$0")/gpu_setup.sh"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
@@ -73,6 +76,16 @@ case "$stage" in
       > "$out/gpu-tests.log" 2>&1
     tail -5 "$out/gpu-tests.log"
     ;;
+  ratio)
+    tag=${RUN_TAG:-c}
+    TRITON_CACHE_DIR=/tmp/triton-$tag-1gpu timed nightly-1gpu 340 run nightly --backend torch --devices 0 --out $runs \
+      --run-id $tag-nightly-1gpu-h200
+    pack $tag-nightly-1gpu-h200
+    limit=$(( $(left) - 20 ))
+    TRITON_CACHE_DIR=/tmp/triton-$tag-2gpu timed nightly-2gpu $limit run nightly --backend torch --devices 0,1 \
+      --out $runs --run-id $tag-nightly-2gpu-h200
+    pack $tag-nightly-2gpu-h200
+    ;;
   resume)
     dir=${2:?usage: gpu_nightly.sh resume DIR}
     name=$(basename "$dir")
@@ -80,5 +93,5 @@ case "$stage" in
     timed "$name-resume" 560 run --resume "$runs/$name"
     pack "$name"
     ;;
-  *) echo "usage: gpu_nightly.sh all|one|two|resume DIR"; exit 2 ;;
+  *) echo "usage: gpu_nightly.sh all|one|two|ratio|resume DIR"; exit 2 ;;
 esac

@@ -126,7 +126,7 @@ def test_a_killed_run_keeps_finished_cases_and_resume_finishes_it_without_redoin
 
 
 def test_shards_partition_the_cases_deterministically():
-    from dsabench.bench.runner import select_shard
+    from dsabench.bench.schedule import select_shard
     from dsabench.workload.scenarios import load_named
 
     cases = load_named("smoke").cases

@@ -25,6 +25,21 @@ def test_devices_start_one_worker_per_device_and_records_name_the_device(tmp_pat
     assert not (pids["cpu:0"] & pids["cpu:1"])  # a process serves one device only
 
 
+def test_two_devices_with_two_repeats_measure_each_case_in_two_processes_without_a_second_start_up(tmp_path):
+    r = dsabench("run", "smoke", "--filter", r"decode\.b[14]\.c256.*(none|scalar)-view\.eager", "--devices",
+                 "cpu:0,cpu:1", "--repeats", "2", "--out", tmp_path, "--run-id", "d", "--max-time-s", "0.05",
+                 "--profile-iters", "0")
+    assert r.returncode == 0, r.stderr
+    records, _ = store.read_records(tmp_path / "d")
+    pids: dict = {}
+    for rec in records:
+        pids.setdefault(rec["case_id"], []).append(rec["worker"]["pid"])
+    assert len(pids) == 4 and all(len(set(p)) == 2 for p in pids.values())  # two processes per case
+    (attempt,) = store.read_manifest(tmp_path / "d")["attempts"]
+    assert sorted(s["why"] for s in attempt["worker_starts"]) == ["first", "first"]
+    assert len({pid for p in pids.values() for pid in p}) == 2
+
+
 def test_a_gpu_device_on_a_machine_without_one_is_refused_with_exit_2_and_no_run_directory(tmp_path):
     r = dsabench("run", "smoke", "--filter", r"decode\.b1\.c256.*scalar-view", "--devices", "0", "--out", tmp_path / "o",
                  "--run-id", "g", "--profile-iters", "0")

@@ -4,6 +4,7 @@ as a CI matrix job would be; the directories, gathered in one place, load as one
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 import shutil
 import subprocess
 import sys
@@ -47,7 +48,7 @@ def test_three_shards_run_apart_merge_into_one_run_with_every_case_exactly_once(
 
 
 def test_work_is_handed_out_longest_first_so_devices_finish_together():
-    from dsabench.bench.runner import item_cost, schedule, work_items
+    from dsabench.bench.schedule import item_cost, schedule, work_items
 
     cases = load_named("nightly").cases
     items = schedule(work_items(cases))
@@ -57,28 +58,108 @@ def test_work_is_handed_out_longest_first_so_devices_finish_together():
     assert ids(items) == ids(work_items(cases))  # nothing lost or repeated
 
 
-def test_two_workers_take_every_item_once_keep_to_their_configuration_and_finish_a_pass_first():
-    from dsabench.bench.runner import WorkQueue, _config, schedule, work_items
+@dataclass
+class Handout:
+    """What devices taking from one WorkQueue in simulated time got (each item takes its item_cost)."""
 
-    cases = load_named("nightly").cases
-    items = [(rep, item) for rep in range(2) for item in schedule(work_items(cases))]
+    processes: list  # per worker process, the (repeat, item) it measured, in order
+    device_of: list  # the device of each process
+    restarts: int  # fresh processes started after each device's first
+    builds: int  # input builds: a worker builds when its configuration changes
+    finish: dict  # device -> when it took its last item's end
+
+    @property
+    def taken(self) -> list:
+        return [got for p in self.processes for got in p]
+
+
+def _hand_out(items, devices: int, start: float = 10.0) -> Handout:
+    from dsabench.bench.schedule import RESTART, WAIT, WorkQueue, config_of, item_cost
+
     queue = WorkQueue(items)
-    last: dict[str, str | None] = {"gpu0": None, "gpu1": None}
-    taken, builds = [], 0
-    while True:
-        for worker in ("gpu0", "gpu1"):
-            other = {c for w, c in last.items() if w != worker and c is not None}
-            got = queue.take(last[worker], other)
-            if got is None:
-                break
-            taken.append(got)
-            builds += _config(got[1]) != last[worker]  # a worker builds inputs when its configuration changes
-            last[worker] = _config(got[1])
+    devs = [f"gpu{i}" for i in range(devices)]
+    now = dict.fromkeys(devs, 0.0)
+    last: dict = dict.fromkeys(devs)
+    running: dict = {}  # device -> (end, item)
+    out = Handout([], [], 0, 0, {})
+    current = {}
+    for d in devs:
+        queue.join(d)
+        current[d] = len(out.processes)
+        out.processes.append([])
+        out.device_of.append(d)
+    active = set(devs)
+    while active:
+        d = min(active, key=lambda x: (now[x], x))
+        for other, (end, item) in list(running.items()):
+            if end <= now[d]:
+                queue.finished(item, item_cost(item))
+                del running[other]
+        busy = {config_of(i) for o, (_, i) in running.items() if o != d}
+        got = queue.take(d, last[d], busy, start_s=start)
+        if got is None:
+            active.discard(d)
+            queue.leave(d)
+            out.finish[d] = now[d]
+        elif got == WAIT:
+            later = [now[o] for o in active if now[o] > now[d]]
+            now[d] = min(later) if later else now[d] + 1.0
+        elif got == RESTART:
+            queue.join(d)
+            current[d] = len(out.processes)
+            out.processes.append([])
+            out.device_of.append(d)
+            out.restarts += 1
+            now[d] += start
         else:
-            continue
-        break
-    assert sorted(map(repr, taken)) == sorted(map(repr, items))  # every item once
-    passes = [rep for rep, _ in taken]
-    assert passes == sorted(passes)  # no item of pass 2 before pass 1 is handed out
-    configs = {_config(item) for _, item in items}
-    assert builds <= 2 * len(configs) + 4  # about one input build per configuration per pass
+            out.processes[current[d]].append(got)
+            out.builds += config_of(got[1]) != last[d]
+            last[d] = config_of(got[1])
+            running[d] = (now[d] + item_cost(got[1]), got[1])
+            now[d] += item_cost(got[1])
+    return out
+
+
+def _nightly_items(repeats: int):
+    from dsabench.bench.schedule import schedule, work_items
+
+    return [(rep, item) for rep in range(repeats) for item in schedule(work_items(load_named("nightly").cases))]
+
+
+def test_no_worker_process_measures_a_case_twice_and_every_item_is_handed_out_once():
+    for devices, repeats in ((1, 2), (2, 2), (2, 3), (3, 2), (3, 5)):
+        items = _nightly_items(repeats)
+        got = _hand_out(items, devices)
+        assert sorted(map(repr, got.taken)) == sorted(map(repr, items)), (devices, repeats)
+        for p in got.processes:
+            ids = [c.id for _, item in p for c, _impl in item]
+            assert len(ids) == len(set(ids)), (devices, repeats)
+
+
+def test_one_device_runs_each_repeat_in_its_own_pass_of_a_fresh_process():
+    got = _hand_out(_nightly_items(2), 1)
+    assert got.restarts == 1
+    assert [{rep for rep, _ in p} for p in got.processes] == [{0}, {1}]
+
+
+def test_two_devices_with_two_repeats_keep_one_process_each_and_about_one_input_build_per_configuration_each():
+    from dsabench.bench.schedule import config_of
+
+    items = _nightly_items(2)
+    got = _hand_out(items, 2)
+    assert got.restarts == 0  # each device measures the repeat of the cases the other measured
+    assert got.builds <= 2 * len({config_of(item) for _, item in items}) + 4
+    for p in got.processes:
+        reps = [rep for rep, _ in p]
+        assert reps == sorted(reps)  # earlier repeats first
+
+
+def test_more_repeats_than_devices_start_fresh_processes_and_keep_both_devices_busy_to_the_end():
+    from dsabench.bench.schedule import item_cost
+
+    items = _nightly_items(3)
+    got = _hand_out(items, 2)
+    assert got.restarts >= 1  # a third repeat needs a third process
+    total = sum(item_cost(i) for _, i in items)
+    ends = sorted(got.finish.values())
+    assert ends[-1] - ends[0] < 0.05 * total  # neither device waits out the other's share

@@ -23,6 +23,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from dsabench.analysis.defaults import DEFAULT_THRESHOLD
 from dsabench.errors import InputError, quoted
 from dsabench.store.frames import Frame, manifest_commit
 from dsabench.analysis.gate import decide
@@ -31,10 +32,6 @@ from dsabench.store.schema import record_key
 from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED, bootstrap_ratio_ci, rank_test
 from dsabench.workload.variants import BASELINE, PATCHED, Variant, parse_variant
 
-# A change smaller than this (relative, both directions) is "same": it is below what GPU clock
-# and thermal drift move a median between two sessions on one machine, so a gate tighter than
-# this would mostly measure the machine. Override with --threshold.
-DEFAULT_THRESHOLD = 0.03
 
 # Fewer samples than this on either side gives "undecided": with 4 samples the bootstrap
 # distribution of a median has at most a handful of distinct values, and its interval is noise.

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy.stats import norm
+from statistics import NormalDist
 
 from dsabench.analysis.hierarchy import Groups, Interval, process_spread, ratio_interval
 from dsabench.analysis.noise import UNKNOWN, Noise
@@ -50,7 +50,7 @@ def widen(iv: Interval, spread: float, confidence: float = CONFIDENCE) -> Interv
     """Add two runs' level noise (sd `spread` each, on the log scale) to an interval."""
     if not math.isfinite(spread) or spread <= 0:
         return iv
-    z = float(norm.ppf(0.5 + confidence / 2))
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
     lr = math.log(iv.estimate)
     h_in = max(lr - math.log(iv.low), math.log(iv.high) - lr)
     h = math.hypot(h_in, z * math.sqrt(2.0) * spread)

@@ -21,20 +21,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from dsabench.analysis.defaults import MAX_PVALUE, MIN_CHANGE
 from dsabench.errors import InputError
 from dsabench.store.frames import Frame
-
-# A change point must split its segment into two sides that a two-sided t-test tells apart at
-# this level. Ten times stricter than Otava's 0.001, because the p-value is computed after
-# E-divisive picked the best of ~30 split points, so it understates the chance of a fluke: on
-# flat 30-run series with 1-2% noise, 0.001 flagged 0.4-1.4% of series and 0.0001 none of 500,
-# while a 6% step still shows at p ~ 1e-10 (docs/statistics.md, `python3 -m dsabench.analysis.power --history`).
-MAX_PVALUE = 0.0001
-
-# Smallest relative shift of the mean worth reporting (Otava's min_magnitude): below the 3%
-# compare threshold, so a drift that compare keeps calling "undecided" still shows up here,
-# and above the 1% run-to-run wobble of a median on one machine.
-MIN_CHANGE = 0.02
 
 # Otava analyses the series in windows of this many runs (its default); a change is located
 # inside a window, so a history longer than this is still searched end to end.

@@ -14,13 +14,11 @@ full disk) stops the run: every record written before it stays. Only this proces
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing as mp
 import signal
 import sys
 import threading
 import time
-from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -29,110 +27,10 @@ from dsabench.workload.cases import Case
 from dsabench.store.schema import Record, record_key
 from dsabench.store import rundir as store
 from dsabench.bench.scratch import remove_scratch
+from dsabench.bench.schedule import RESTART, WAIT, Planned, WorkQueue, config_of, planned, schedule, work_items
 from dsabench.bench.worker import WorkerOptions, worker_main
 
 HELLO_TIMEOUT_S = 600.0  # a cold framework import plus CUDA context creation
-
-
-def shard_of(group_id: str, n: int) -> int:
-    """Deterministic shard (0-based) by the case's group id, so every machine agrees and the
-    variants of one case land in the same shard (where their timing is interleaved)."""
-    return int.from_bytes(hashlib.sha256(group_id.encode()).digest()[:8], "big") % n
-
-
-def select_shard(cases: tuple[Case, ...], k: int, n: int) -> tuple[Case, ...]:
-    """Cases of shard k of n (1-based k, as `--shard K/N`)."""
-    return tuple(c for c in cases if shard_of(c.group_id, n) == k - 1)
-
-
-Planned = tuple  # (Case, impl label): one record of the run (impls.plan.plan)
-
-
-def planned(cases) -> tuple[Planned, ...]:
-    """Cases as (case, impl) pairs: a bare Case is the mirror's."""
-    return tuple(c if isinstance(c, tuple) else (c, "mirror") for c in cases)
-
-
-def work_items(cases, interleave: bool = True) -> list[tuple[Planned, ...]]:
-    """What one worker measures in one go: the eager variants and impls of a case together (inputs
-    shared, timing interleaved), every graph case alone (a failed capture may poison its process).
-    `cases`: Case or (Case, impl label) pairs."""
-    pairs = planned(cases)
-    if not interleave:
-        return [(p,) for p in pairs]
-    items: list[list[Planned]] = []
-    index: dict[str, int] = {}
-    for p in pairs:
-        c = p[0]
-        if c.graph:
-            items.append([p])
-        elif c.group_id in index:
-            items[index[c.group_id]].append(p)
-        else:
-            index[c.group_id] = len(items)
-            items.append([p])
-    return [tuple(i) for i in items]
-
-
-def item_cost(item: tuple[Case, ...]) -> float:
-    """A relative estimate of an item's wall time, to hand out the longest work first: each case
-    costs its set-up (filling the cache, on the order of its bytes) plus its passes (attention work
-    per forward, a proxy for where the protocol's time caps bind)."""
-    return sum(c.cache_bytes() / 1e9 + c.num_tokens * c.heads * c.topk / 1e7 + 1.0 for c, _ in planned(item))
-
-
-def schedule(items: list[tuple[Case, ...]]) -> list[tuple[Case, ...]]:
-    """Longest first (stable for equal costs): with several devices taking from one queue, the
-    last items to start are the short ones, so every device stays busy until close to the end."""
-    return sorted(items, key=item_cost, reverse=True)
-
-
-def _config(item) -> str:
-    return planned(item)[0][0].config_id
-
-
-class WorkQueue:
-    """The run's items in schedule order, shared by the devices' drivers.
-
-    A worker keeps the host inputs of the configuration it measured last (worker._host_inputs), so
-    it takes the next pending item of that configuration first (the graph variants of a
-    configuration are one item each), else the first pending item of the current pass whose
-    configuration no other worker is on, else the first pending item. Items of a later pass wait
-    for the earlier pass to be handed out: a pass is one fresh process per device."""
-
-    def __init__(self, items: list[tuple[int, tuple]]) -> None:
-        self._items = list(items)
-        self._taken = [False] * len(self._items)
-        self._head = 0
-        self._by: dict[tuple[int, str], deque] = defaultdict(deque)
-        for i, (rep, item) in enumerate(self._items):
-            self._by[(rep, _config(item))].append(i)
-        self._lock = threading.Lock()
-
-    def _pop(self, i: int) -> tuple[int, tuple]:
-        self._taken[i] = True
-        return self._items[i]
-
-    def take(self, last: str | None, busy: set) -> tuple[int, tuple] | None:
-        """(repeat, item), or None when every item is handed out. last: the configuration this
-        worker measured last; busy: the configurations other workers are on now."""
-        with self._lock:
-            while self._head < len(self._items) and self._taken[self._head]:
-                self._head += 1
-            if self._head == len(self._items):
-                return None
-            rep = self._items[self._head][0]
-            same = self._by.get((rep, last)) if last is not None else None
-            while same:
-                i = same.popleft()
-                if not self._taken[i]:
-                    return self._pop(i)
-            for i in range(self._head, len(self._items)):
-                if self._items[i][0] != rep:
-                    break
-                if not self._taken[i] and _config(self._items[i][1]) not in busy:
-                    return self._pop(i)
-            return self._pop(self._head)
 
 
 class WorkersFailed(RuntimeError):
@@ -189,6 +87,7 @@ class WorkerHandle:
         self.conn = None
         self.hello: dict | None = None
         self.started_s = 0.0  # perf_counter at the last start
+        self.took_s = 0.0  # how long the last start took, to its hello
         self.label = f"device {device}" if device is not None else "the default device"
 
     def start(self) -> dict:
@@ -213,6 +112,7 @@ class WorkerHandle:
             self.stop()
             raise RuntimeError(f"the worker for {self.label} could not start the {self.backend} backend: {msg['fatal']}")
         self.hello = msg["hello"]
+        self.took_s = time.perf_counter() - self.started_s
         return self.hello
 
     def run(self, item: tuple[Planned, ...], timeout_s: float, repeat: int = 0) -> tuple[list[dict] | None, str]:
@@ -281,10 +181,10 @@ def run_cases(
     """Run `cases` (Case, or (Case, impl label) pairs) over one worker per device;
     `on_record(record, done, total)` after each append.
 
-    repeats: each case is measured in that many worker processes, one pass over all cases per
-    process (pass r runs in fresh processes after pass r - 1), so a case's processes are spread
-    over the run, never back to back; its records carry `repeat`. done: (record key, repeat) pairs
-    already recorded (`--resume`), skipped.
+    repeats: each case is measured in that many different worker processes (WorkQueue says which
+    device takes what, and when a device needs a fresh process); repeat r of a case is handed out
+    after repeat r - 1, so its processes are spread over the run; its records carry `repeat`.
+    done: (record key, repeat) pairs already recorded (`--resume`), skipped.
 
     Raises WorkersFailed only when no worker started at all; every other failure is in the stats.
     """
@@ -333,60 +233,78 @@ def run_cases(
 
     def started(handle: WorkerHandle, why: str) -> None:
         with lock:
-            stats.starts.append({"device": handle.device, "why": why,
-                                 "seconds": round(time.perf_counter() - handle.started_s, 3)})
+            stats.starts.append({"device": handle.device, "why": why, "seconds": round(handle.took_s, 3)})
+
+    def start(handle: WorkerHandle, why: str) -> str:
+        """'' when the device's fresh process is up, else why it could not start. The caller has
+        told the queue (todo.join) that the device's next process is a fresh one."""
+        try:
+            hello = handle.start()
+        except Exception as exc:  # noqa: BLE001
+            return str(exc)
+        started(handle, why)
+        if why == "first":
+            with lock:
+                stats.workers.append({"device_env": handle.device, **hello})
+                if on_worker:
+                    try:
+                        on_worker(hello)
+                    except Exception as exc:  # noqa: BLE001
+                        write_failed(Path(run_dir) / store.MANIFEST, exc)
+        return ""
+
+    def retire(handle: WorkerHandle, how) -> None:
+        pid = handle.proc.pid if handle.proc is not None else None
+        how()
+        if pid is not None:
+            remove_scratch(traces, pid)
 
     def drive(device: str | None) -> None:
         handle = WorkerHandle(backend, device, opts)
         with lock:
             handles.append(handle)
         try:
-            try:
-                hello = handle.start()
-            except Exception as exc:  # noqa: BLE001
+            todo.join(device)
+            failed = start(handle, "first")
+            if failed:
                 with lock:
-                    stats.lost_workers.append(str(exc))
+                    stats.lost_workers.append(failed)
                 return
-            started(handle, "first")
-            with lock:
-                stats.workers.append({"device_env": device, **hello})
-                if on_worker:
-                    try:
-                        on_worker(hello)
-                    except Exception as exc:  # noqa: BLE001
-                        write_failed(Path(run_dir) / store.MANIFEST, exc)
-                        return
-            current_pass = 0
+            last = None  # the configuration this device measured last
             while not stop.is_set():
                 with lock:
-                    last = on_config.pop(device, None)
+                    on_config.pop(device, None)
                     busy = set(on_config.values())
-                taken = todo.take(last, busy)
+                taken = todo.take(device, last, busy, start_s=handle.took_s, wait_s=0.2)
                 if taken is None:
                     return
+                if taken == WAIT:
+                    continue
+                if taken == RESTART:  # this process has measured every item left: a fresh one (WorkQueue)
+                    retire(handle, handle.stop)
+                    todo.join(device)
+                    failed = start(handle, "new pass")
+                    if failed:
+                        with lock:
+                            stats.lost_workers.append(f"could not restart: {failed}")
+                        return
+                    continue
                 rep, item = taken
                 with lock:
-                    on_config[device] = _config(item)
-                why = "replaced"
-                if rep != current_pass and handle.proc is not None:
-                    pid = handle.proc.pid
-                    handle.stop()  # a new pass: a fresh process, its own allocations and warm-up
-                    remove_scratch(traces, pid)
-                    why = "new pass"
-                current_pass = rep
+                    on_config[device] = config_of(item)
                 if handle.proc is None or not handle.proc.is_alive():
-                    try:
-                        handle.start()
-                    except Exception as exc:  # noqa: BLE001
+                    failed = start(handle, "replaced")
+                    if failed:
                         lost(item, device, (handle.hello or {}).get("device", {}),
-                             f"could not restart: {exc}", (handle.hello or {}).get("kernel"), rep)
+                             f"could not restart: {failed}", (handle.hello or {}).get("kernel"), rep)
                         return
-                    started(handle, why)
                 pid = handle.proc.pid
+                t_item = time.perf_counter()
                 records, why = handle.run(item, case_timeout_s * len(item), rep)
+                todo.finished(item, time.perf_counter() - t_item)
                 if records is None or any(r.get("worker", {}).get("recycle") for r in records):
-                    handle.kill()  # the next item gets a fresh process and CUDA context
-                    remove_scratch(traces, pid)
+                    retire(handle, handle.kill)  # the next item gets a fresh process and CUDA context
+                    todo.join(device)
                 if stop.is_set():
                     return  # interrupted: a case cut short is not a crash; --resume measures it
                 if records is None:
@@ -397,7 +315,9 @@ def run_cases(
                         r["worker"]["pid"] = pid
                 if not emit(records, device, rep):
                     return
+                last = config_of(item)
         finally:
+            todo.leave(device)
             handle.stop()
 
     t_run = time.perf_counter()

@@ -12,18 +12,20 @@ import math
 import sys
 from pathlib import Path
 
-from dsabench.analysis.compare import DEFAULT_THRESHOLD, compare_runs, compare_variants
-from dsabench.analysis.compare_impls import compare_impls
+from dsabench.analysis.defaults import DEFAULT_THRESHOLD, MAX_PVALUE, MIN_CHANGE
 from dsabench.errors import DsabenchError
-from dsabench.store.frames import export_parquet, load_runs
-from dsabench.analysis.history import MAX_PVALUE, MIN_CHANGE, find_change_points
-from dsabench.present.history_text import format_history
 from dsabench.cli import flags
 from dsabench.cli.exit_codes import EXIT_OK, EXIT_REGRESSION
 from dsabench.cli.output import fail as _fail, threshold as _threshold, warn as _warn
-from dsabench.present.compare_text import format_markdown, format_table
+
+# The analysis (pandas, scipy) is imported by the verb that runs, not when the parser is built.
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from dsabench.analysis.compare import compare_runs, compare_variants  # noqa: PLC0415
+    from dsabench.analysis.compare_impls import compare_impls  # noqa: PLC0415
+    from dsabench.present.compare_text import format_markdown, format_table  # noqa: PLC0415
+    from dsabench.store.frames import load_runs  # noqa: PLC0415
+
     try:
         base = load_runs([args.base])
         if args.variants and args.impls:
@@ -61,7 +63,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _history(paths, base, cand):
     """Earlier runs for the noise model: every run under `paths` except BASE and CAND themselves
     (a run must not vouch for its own noise)."""
-    from dsabench.store.frames import Frame  # noqa: PLC0415
+    from dsabench.store.frames import Frame, load_runs  # noqa: PLC0415
 
     frame = load_runs(paths)
     skip = set(base.manifests) | set(cand.manifests)
@@ -70,6 +72,8 @@ def _history(paths, base, cand):
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from dsabench.store.frames import export_parquet, load_runs  # noqa: PLC0415
+
     try:
         frame = load_runs(args.runs)
         export_parquet(frame, args.parquet)
@@ -81,6 +85,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    from dsabench.analysis.history import find_change_points  # noqa: PLC0415
+    from dsabench.present.history_text import format_history  # noqa: PLC0415
+    from dsabench.store.frames import load_runs  # noqa: PLC0415
+
     try:
         frame = load_runs(args.paths)
         history = find_change_points(frame, max_pvalue=args.max_pvalue, min_change=args.min_change)

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dsabench.analysis.compare import DEFAULT_THRESHOLD
+from dsabench.analysis.defaults import DEFAULT_THRESHOLD
 from dsabench.cli import flags
 from dsabench.cli.exit_codes import EXIT_OK
 from dsabench.cli.output import fail as _fail, threshold as _threshold

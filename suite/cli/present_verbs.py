@@ -7,12 +7,12 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-from dsabench.analysis.compare import DEFAULT_THRESHOLD
+from dsabench.analysis.defaults import DEFAULT_THRESHOLD
 from dsabench.cli.exit_codes import EXIT_OK
 from dsabench.cli.output import fail as _fail, threshold as _threshold, warn as _warn
 from dsabench.errors import DsabenchError
-from dsabench.present.dashboard.site import build_dashboard
-from dsabench.present.report import DEFAULT_REPORTS, build_report, load_run_set
+
+# The report and the dashboard (pandas, matplotlib, jinja2) are imported by the verb that runs.
 
 def _positive(text: str) -> float:
     try:
@@ -26,10 +26,14 @@ def _positive(text: str) -> float:
 
 def default_out(paths: Sequence[Path], run_id: str) -> Path:
     """RUN/evidence for one path (a run, or a directory holding its shards), else reports/<run_id>."""
+    from dsabench.present.report import DEFAULT_REPORTS  # noqa: PLC0415
+
     return Path(paths[0]) / "evidence" if len(paths) == 1 else DEFAULT_REPORTS / run_id
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from dsabench.present.report import build_report, load_run_set  # noqa: PLC0415
+
     out = args.out
     try:
         rs = load_run_set(args.runs, args.run_id)
@@ -77,6 +81,8 @@ def _register_report(subparsers) -> None:
 
 
 def cmd_dashboard(args) -> int:
+    from dsabench.present.dashboard.site import build_dashboard  # noqa: PLC0415
+
     try:
         site = build_dashboard(args.paths, args.out, threshold=args.threshold, change_points=not args.no_change_points)
     except DsabenchError as exc:

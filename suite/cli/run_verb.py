@@ -7,9 +7,11 @@ half-written run directory.
 from __future__ import annotations
 
 import argparse
+import importlib
 import re
 import shutil
 import sys
+import threading
 from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
@@ -99,14 +101,11 @@ def cmd_run(args) -> int:
 
 def _cmd_run(args, stack: ExitStack) -> int:
     from dsabench.bench import env, runner  # noqa: PLC0415
+    from dsabench.bench.schedule import select_shard  # noqa: PLC0415
     from dsabench.bench.impls.plan import plan  # noqa: PLC0415
     from dsabench.cli import impl_setup  # noqa: PLC0415
     from dsabench.store.schema import record_key  # noqa: PLC0415
     from dsabench.workload import scenarios  # noqa: PLC0415
-    from dsabench.analysis.checks import check_outputs
-    from dsabench.present.summary import format_check, summary_table  # noqa: PLC0415
-    from dsabench.present.wall_text import format_wall  # noqa: PLC0415
-    from dsabench.analysis.wall import breakdown  # noqa: PLC0415
     from dsabench.store.codec import builtins  # noqa: PLC0415
     from dsabench.bench.worker import WorkerOptions  # noqa: PLC0415
     from dsabench.cli.device_fit import refuse_oversized  # noqa: PLC0415
@@ -164,7 +163,7 @@ def _cmd_run(args, stack: ExitStack) -> int:
     if filt is not None:
         cases = tuple(c for c in cases if filt.search(c.id))
     if shard is not None:
-        cases = runner.select_shard(cases, *shard)
+        cases = select_shard(cases, *shard)
     if not cases:
         raise InputError(f"{sset.path}: no case left after --filter/--shard; nothing to run")
     refuse_oversized(cases, devices)  # before allocating anything: cases the device cannot hold
@@ -211,6 +210,7 @@ def _cmd_run(args, stack: ExitStack) -> int:
                   "each worker's protocol is in the manifest's 'workers'", file=sys.stderr)
 
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    threading.Thread(target=_import_summary, daemon=True).start()  # pandas loads while the workers start
     try:
         stats = runner.run_cases(planned, run_dir, backend, devices or (None,), opts, runner.progress_printer(),
                                  on_worker, case_timeout_s=args.case_timeout_s, interleave=not interleave_off,
@@ -221,6 +221,11 @@ def _cmd_run(args, stack: ExitStack) -> int:
         flag = f"--devices {','.join(devices)}" if devices else f"--backend {backend}"
         raise InputError(f"{flag}: {exc}") from None
     _add_attempt(run_dir, manifest, stats, started_at, devices)
+    from dsabench.analysis.checks import check_outputs  # noqa: PLC0415
+    from dsabench.analysis.wall import breakdown  # noqa: PLC0415
+    from dsabench.present.summary import format_check, summary_table  # noqa: PLC0415
+    from dsabench.present.wall_text import format_wall  # noqa: PLC0415
+
     records, warnings = store.read_records(run_dir)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -244,6 +249,12 @@ def _cmd_run(args, stack: ExitStack) -> int:
     if check and not result.ok:
         return EXIT_REGRESSION
     return EXIT_OK
+
+
+def _import_summary() -> None:
+    """The modules of the summary printed after the run (pandas among them, about a second)."""
+    for name in ("analysis.checks", "analysis.wall", "present.summary", "present.wall_text"):
+        importlib.import_module(f"dsabench.{name}")
 
 
 def _add_attempt(run_dir: Path, manifest, stats, started_at: str, devices) -> None:
