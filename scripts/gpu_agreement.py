@@ -16,6 +16,7 @@ largest |difference| of medians, and the cases whose GPU-1 difference is larger 
 case's own run-to-run difference on GPU 0 by more than 1 percentage point.
 
     python3 scripts/gpu_agreement.py ONE_GPU_A ONE_GPU_B TWO_GPU_A TWO_GPU_B
+    python3 scripts/gpu_agreement.py ONE_GPU TWO_GPU      # the within-run pairings only
 """
 
 from __future__ import annotations
@@ -48,27 +49,40 @@ def summary(name: str, d: dict[str, float]) -> str:
         return f"{name}: no case in common"
     p90 = mags[min(len(mags) - 1, int(0.9 * len(mags)))]
     return (f"{name}: {len(mags)} cases; |difference of medians| median {100 * statistics.median(mags):.2f}%, "
-            f"90th percentile {100 * p90:.2f}%, largest {100 * mags[-1]:.2f}%")
+            f"90th percentile {100 * p90:.2f}%, largest {100 * mags[-1]:.2f}%; signed median "
+            f"{100 * statistics.median(d.values()):+.2f}%")
+
+
+def pick(d: dict[str, float], kind: str) -> dict[str, float]:
+    return {c: v for c, v in d.items() if c.endswith("." + kind)}
+
+
+def within(name: str, one: Path, two: Path, kind: str) -> list[str]:
+    return ["  " + summary(f"within one-GPU run {name}: process 2 vs process 1, both on GPU 0",
+                           pick(diffs(medians(one, 0, 0), medians(one, 0, 1)), kind)),
+            "  " + summary(f"within two-GPU run {name}: GPU 1's process vs GPU 0's",
+                           pick(diffs(medians(two, 0), medians(two, 1)), kind))]
 
 
 def main(argv: list[str]) -> int:
+    if len(argv) == 2:
+        for kind in ("graph", "eager"):
+            print(f"{kind} cases")
+            print("\n".join(within("A", Path(argv[0]), Path(argv[1]), kind)))
+        return 0
     one_a, one_b, two_a, two_b = map(Path, argv)
     gpu0_a, gpu0_b = medians(one_a, 0), medians(one_b, 0)
     run_to_run = diffs(gpu0_a, gpu0_b)
     cross_a, cross_b = diffs(gpu0_a, medians(two_a, 1)), diffs(gpu0_b, medians(two_b, 1))
     for kind in ("graph", "eager"):
-        pick = lambda d: {c: v for c, v in d.items() if c.endswith("." + kind)}  # noqa: E731
         print(f"{kind} cases")
-        print("  " + summary("GPU 0, run to run (one-GPU runs A vs B)", pick(run_to_run)))
-        print("  " + summary("GPU 1 (two-GPU run A) vs GPU 0 (one-GPU run A)", pick(cross_a)))
-        print("  " + summary("GPU 1 (two-GPU run B) vs GPU 0 (one-GPU run B)", pick(cross_b)))
-        print("  " + summary("GPU 0 (two-GPU run A) vs GPU 0 (one-GPU run A)", pick(diffs(gpu0_a, medians(two_a, 0)))))
-        print("  " + summary("GPU 0 (two-GPU run B) vs GPU 0 (one-GPU run B)", pick(diffs(gpu0_b, medians(two_b, 0)))))
+        print("  " + summary("GPU 0, run to run (one-GPU runs A vs B)", pick(run_to_run, kind)))
+        print("  " + summary("GPU 1 (two-GPU run A) vs GPU 0 (one-GPU run A)", pick(cross_a, kind)))
+        print("  " + summary("GPU 1 (two-GPU run B) vs GPU 0 (one-GPU run B)", pick(cross_b, kind)))
+        print("  " + summary("GPU 0 (two-GPU run A) vs GPU 0 (one-GPU run A)", pick(diffs(gpu0_a, medians(two_a, 0)), kind)))
+        print("  " + summary("GPU 0 (two-GPU run B) vs GPU 0 (one-GPU run B)", pick(diffs(gpu0_b, medians(two_b, 0)), kind)))
         for name, one, two in (("A", one_a, two_a), ("B", one_b, two_b)):
-            print("  " + summary(f"within one-GPU run {name}: process 2 vs process 1, both on GPU 0",
-                                 pick(diffs(medians(one, 0, 0), medians(one, 0, 1)))))
-            print("  " + summary(f"within two-GPU run {name}: GPU 1's process vs GPU 0's",
-                                 pick(diffs(medians(two, 0), medians(two, 1)))))
+            print("\n".join(within(name, one, two, kind)))
     worse = sorted((abs(v) - abs(run_to_run[c]), c, v, run_to_run[c])
                    for c, v in {**cross_a, **cross_b}.items() if c in run_to_run)
     beyond = [w for w in worse if w[0] > 0.01]

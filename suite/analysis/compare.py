@@ -377,6 +377,8 @@ def compare_runs(
             return UNKNOWN
         return noise.get((row["case_id"], row.get("device_name"), row.get("backend")), UNKNOWN)
 
+    residue = tuple(_profiler_residue(side, f, rid) for side, f, rid in (("BASE", base, base_id), ("CAND", cand, cand_id))
+                    if _kept_the_profiler(f, rid))
     pairs = [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed, noise=noise_of(b.get(k)))
              for k in sorted(b.keys() | c.keys())]
     devices = _values(base, base_id, "device_name", WORKER_DEVICE)
@@ -385,8 +387,23 @@ def compare_runs(
     return Comparison(
         _table(pairs), "runs", _label(base, base_id), _label(cand, cand_id), threshold, confidence,
         " + ".join(devices), " + ".join(backends), " + ".join(kernels), tuple(mismatches),
-        base.warnings + cand.warnings,
+        base.warnings + cand.warnings + residue,
     )  # fmt: skip
+
+
+def _kept_the_profiler(frame: Frame, run_id: str) -> bool:
+    """A torch run on a GPU that traced, with workers from before the suite set TEARDOWN_CUPTI=1:
+    PyTorch's profiler stayed attached after each trace (docs/design.md, note 14)."""
+    m = frame.manifests[run_id]
+    workers = m.get("workers") or []
+    return (m.get("backend") == "torch" and ((m.get("options") or {}).get("profile_iters") or 0) > 0
+            and any((w.get("device") or {}).get("kind") == "gpu" and w.get("profiler_teardown") != "1" for w in workers))
+
+
+def _profiler_residue(side: str, frame: Frame, run_id: str) -> str:
+    return (f"{side} {run_id!r} was measured with the profiler left attached after each trace (its workers predate "
+            "TEARDOWN_CUPTI=1): eager forwards timed after a trace in the same process ran slower, up to 2x on an "
+            "H200; its eager cases say more about which process traced than about the code, its graph cases hold")
 
 
 def compare_variants(

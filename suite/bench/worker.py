@@ -455,6 +455,7 @@ def worker_main(conn: Any, backend_name: str, device_env: dict, opts: WorkerOpti
             b.use_kernel(resolve(opts.kernel, b.name, gpu))
         conn.send({"hello": {"device": identity, "availability": dataclasses.asdict(backend.availability()),
                              "protocol": dataclasses.asdict(opts.protocol), "pid": os.getpid(),
+                             "profiler_teardown": os.environ["TEARDOWN_CUPTI"],
                              "kernel": backend.kernel, "ceilings": measure_ceilings(backend.name) if gpu else None,
                              "impls": {lb: describe(impl, backends[lb]) for lb, impl in by_label(opts.impls).items()}}})
     except Exception as exc:  # noqa: BLE001

@@ -69,9 +69,10 @@ def register(sub) -> None:
                    help="wall-clock seconds one case may take in its worker (per variant for an interleaved group) "
                         "before the worker is killed and the case recorded crashed (default 1800)")
     r.add_argument("--repeats", type=flags.int_in("--repeats", 1, 20),
-                   help="worker processes per case, each in its own pass over the cases, so the interval of a "
-                        "median includes the variance between processes (default: the scenario file's "
-                        "[preset] repeats, else 1); each process gets 1/R of the time cap")
+                   help="worker processes per case: each case is measured in R different processes (one device: "
+                        "R passes of fresh processes), so the interval of a median includes the variance between "
+                        "processes (default: the scenario file's [preset] repeats, else 1); each process gets 1/R "
+                        "of the time cap")
     r.add_argument("--inject-delay", type=flags.float_in("--inject-delay", 0.0, 1.0, False, False), default=0.0, metavar="F",
                    help=argparse.SUPPRESS)  # calibrate's known slowdown: a delay of F x the forward, every forward
     r.add_argument("--kernel", choices=("auto", "reference", "triton", "flashmla"),

@@ -173,7 +173,7 @@ class RunOptions(_Strict, frozen=True):
     profile_iters: int
     nvtx_in_timed: bool
     kernel: str = "reference"  # asked for (auto resolved per worker); runs before the option used the reference path
-    repeats: int = 1  # worker processes per case (each in its own pass over the cases)
+    repeats: int = 1  # worker processes per case: each case is measured in this many different processes
     inject_delay: float = 0.0  # calibrate: a device delay added to every forward, as a fraction of the forward
 
     def __post_init__(self) -> None:
@@ -201,6 +201,9 @@ class WorkerInfo(_Strict, frozen=True):
     kernel: Union[str, None] = None  # the attention kernel this worker resolved for its device
     ceilings: Union[dict[str, Any], None] = None  # copy GB/s and matmul TFLOP/s measured on it (GPU only)
     impls: dict[str, Any] = {}  # label -> what each implementation's backend is (FastDeploy commit, ops, stand-ins)
+    # TEARDOWN_CUPTI as the worker ran: "1" drops the profiler after each trace; None (runs before the
+    # suite set it) left it attached, and eager forwards timed after a trace in that process ran slower
+    profiler_teardown: Union[str, None] = None
 
 
 class WorkerStart(_Strict, frozen=True):

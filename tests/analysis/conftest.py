@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from msgspec import structs
 
 from dsabench.workload.cases import Case
 from dsabench.store.schema import Record, Timing
@@ -73,11 +74,13 @@ class RunBuilder:
         created_at: str = "2025-01-01T00:00:00+00:00",
         commit: str | None = "a" * 40,
         shard: str | None = None,
+        workers: tuple = (),
     ) -> Path:
-        """A run directory; `shard` is "K/N" (the manifest stores [K, N])."""
+        """A run directory; `shard` is "K/N" (the manifest stores [K, N]); `workers`: WorkerInfo hellos."""
         k_n = tuple(int(x) for x in shard.split("/")) if shard else None
         written = manifest(run_id or name, backend=backend, created_at=created_at, shard=k_n, commit=commit,
                            gpus=(gpu(device),), cases_planned=len(records))  # fmt: skip
+        written = structs.replace(written, workers=tuple(workers))
         path = create_run_dir(self.root / name, written)
         for r in records:
             append_record(path, r)

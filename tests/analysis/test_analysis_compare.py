@@ -306,3 +306,23 @@ def test_compare_help_shows_a_plain_percent_sign(capsys):
         build_parser().parse_args(["compare", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "95% bootstrap interval" in out and "%%" not in out
+
+
+def _gpu_worker(teardown):
+    from dsabench.store.schema import WorkerInfo
+
+    return WorkerInfo(device={"kind": "gpu", "name": "NVIDIA H200"}, availability={}, profiler_teardown=teardown)
+
+
+def test_compare_warns_when_a_run_kept_the_profiler_attached_after_its_traces(builder):
+    case = builder.case(graph=False)
+    old = builder.simple_run("old", {case: builder.samples(1)}, backend="torch", workers=(_gpu_worker(None),))
+    new = builder.simple_run("new", {case: builder.samples(2)}, backend="torch", workers=(_gpu_worker("1"),))
+    again = builder.simple_run("again", {case: builder.samples(3)}, backend="torch", workers=(_gpu_worker("1"),))
+
+    (warning,) = [w for w in compare_runs(load_frame([old]), load_frame([new])).warnings if "TEARDOWN_CUPTI" in w]
+    assert warning.startswith("BASE 'old' was measured with the profiler left attached")
+    assert not [w for w in compare_runs(load_frame([new]), load_frame([again])).warnings if "TEARDOWN_CUPTI" in w]
+    cpu_paddle = builder.simple_run("cpu", {case: builder.samples(4)}, workers=(_gpu_worker(None),))
+    assert not [w for w in compare_runs(load_frame([cpu_paddle]), load_frame([cpu_paddle])).warnings
+                if "TEARDOWN_CUPTI" in w]  # Paddle's profiler is not PyTorch's
