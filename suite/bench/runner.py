@@ -125,10 +125,12 @@ class WorkerHandle:
                 return None, f"timed out after {timeout_s:.0f} s; worker killed"
             return self.conn.recv()["records"], ""
         except (EOFError, BrokenPipeError, ConnectionResetError):
-            self.proc.join(timeout=5)
-            why = f"worker process died ({_signal_name(self.proc.exitcode)})"
+            proc = self.proc  # None when the main thread killed it (Ctrl-C)
+            if proc is None:
+                return None, "worker process killed"
+            proc.join(timeout=5)
             self.proc = None
-            return None, why
+            return None, f"worker process died ({_signal_name(proc.exitcode)})"
 
     def kill(self) -> None:
         proc, self.proc = self.proc, None  # the main thread may kill while the driving thread stops
@@ -272,6 +274,9 @@ def run_cases(
                 return
             last = None  # the configuration this device measured last
             while not stop.is_set():
+                if handle.proc is None or not handle.proc.is_alive():
+                    todo.join(device)  # its next process is a fresh one (this one died, or was retired)
+                    last = None  # and holds no configuration's inputs
                 with lock:
                     on_config.pop(device, None)
                     busy = set(on_config.values())
@@ -281,8 +286,11 @@ def run_cases(
                 if taken == WAIT:
                     continue
                 if taken == RESTART:  # this process has measured every item left: a fresh one (WorkQueue)
+                    if stop.is_set():
+                        return
                     retire(handle, handle.stop)
                     todo.join(device)
+                    last = None
                     failed = start(handle, "new pass")
                     if failed:
                         with lock:
@@ -301,10 +309,11 @@ def run_cases(
                 pid = handle.proc.pid
                 t_item = time.perf_counter()
                 records, why = handle.run(item, case_timeout_s * len(item), rep)
-                todo.finished(item, time.perf_counter() - t_item)
-                if records is None or any(r.get("worker", {}).get("recycle") for r in records):
+                recycle = records is None or any(r.get("worker", {}).get("recycle") for r in records)
+                if not recycle:  # a crash or a time-out says nothing of how long work takes
+                    todo.finished(item, time.perf_counter() - t_item)
+                if recycle:
                     retire(handle, handle.kill)  # the next item gets a fresh process and CUDA context
-                    todo.join(device)
                 if stop.is_set():
                     return  # interrupted: a case cut short is not a crash; --resume measures it
                 if records is None:

@@ -160,6 +160,8 @@ class WorkQueue:
                 left[k] += 1
         if any(n > sum(k not in s for s in others) for k, n in left.items()):
             return RESTART  # more repeats of a record are left than processes that may measure it
+        if any(all(self._keys[i] & s for s in others) for i in self._pending):
+            return RESTART  # an item no other process may take (each measured a part of it)
         if self._done_cost and others:
             wait = sum(self._cost[i] for i in self._pending) / len(others) * self._done_s / self._done_cost
             if wait > start_s:
