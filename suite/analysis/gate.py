@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Sequence
 
 import numpy as np
-from statistics import NormalDist
 
 from dsabench.analysis.hierarchy import Groups, Interval, process_spread, ratio_interval
 from dsabench.analysis.noise import UNKNOWN, Noise

@@ -435,8 +435,8 @@ def worker_main(conn: Any, backend_name: str, device_env: dict, opts: WorkerOpti
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(device_env)
     # PyTorch's profiler (Kineto) keeps CUPTI attached after a trace unless told to tear it down,
-    # and every later kernel launch of the process pays for it: eager forwards timed after the
-    # first trace ran ~20% slower on an H200 (scripts/cupti_after_trace.py). Paddle ignores it.
+    # and every later kernel launch of the process pays for it: an eager forward timed after a trace
+    # took 2x as long on an H200 (scripts/cupti_after_trace.py). Paddle's profiler is not Kineto.
     os.environ["TEARDOWN_CUPTI"] = "1"
     _log_to_file(opts.run_dir)
     from dsabench.bench.impls.backends import build, by_label, describe  # noqa: PLC0415
