@@ -28,6 +28,7 @@ from dsabench.present.evidence_checks import (
 )  # fmt: skip
 from dsabench.present.evidence_roofline import roofline_section
 from dsabench.present.evidence_setup import environment, what_was_run
+from dsabench.store.rundir import remove_made
 from dsabench.present.evidence_speed import headline, speedup_section, timed_in_turn, variant_comparisons
 from dsabench.present.runset import RunSet, load_run_set
 from dsabench.present.text import md_code, md_text
@@ -69,16 +70,8 @@ def _staging(out_dir: Path) -> tuple[Path, list[Path]]:
     try:
         return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=parent)), made
     except OSError as exc:
-        _remove_made(made)
+        remove_made(made)
         raise InputError(f"--out {out_dir}: cannot write in {parent}: {exc.strerror or exc}") from None
-
-
-def _remove_made(made: list[Path]) -> None:
-    for p in reversed(made):
-        try:
-            p.rmdir()
-        except OSError:
-            pass
 
 
 def _move_into_place(stage: Path, out_dir: Path) -> None:
@@ -102,7 +95,7 @@ def build_report(rs: RunSet, out_dir: Path, *, baseline: RunSet | None = None,
         _move_into_place(stage, out_dir)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
-        _remove_made(made)
+        remove_made(made)
         raise
     moved = tuple(replace(c, png=out_dir / c.png.name, svg=out_dir / c.svg.name) for c in report.charts)
     return Report(out_dir / EVIDENCE, moved, report.check, report.comparisons, report.left_out)

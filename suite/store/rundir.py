@@ -131,7 +131,7 @@ def begin_run(path: Path, manifest: Manifest | Mapping) -> RunLock:
     try:
         lock = lock_run_dir(path)
     except BaseException:
-        _remove_made(made)  # the lock file is another writer's (or nobody's): left alone
+        remove_made(made)  # the lock file is another writer's (or nobody's): left alone
         raise
     try:
         if (path / MANIFEST).exists():
@@ -145,7 +145,7 @@ def begin_run(path: Path, manifest: Manifest | Mapping) -> RunLock:
         lock.release()
         if not (path / MANIFEST).exists():
             _remove_quietly((path / TRACES).rmdir, (path / LOCK).unlink)  # ours: made by this call
-            _remove_made(made)
+            remove_made(made)
         raise
     return lock
 
@@ -193,8 +193,9 @@ def _remove_quietly(*removals) -> None:
             pass  # not there, or not empty: then it is not ours to remove
 
 
-def _remove_made(made: list[Path]) -> None:
-    """Remove the directories `_make_dirs` made, deepest first, while they are empty."""
+def remove_made(made: list[Path]) -> None:
+    """Remove directories this process made (listed shallowest first), deepest first, while they are
+    empty: a parent of one that stays is not empty either."""
     for d in reversed(made):
         try:
             d.rmdir()
