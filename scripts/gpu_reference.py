@@ -344,11 +344,11 @@ def format_table(report: dict) -> str:
 
 
 def _import_suite():
-    """`dsabench` as installed, else the package from this checkout's suite/ folder."""
+    """`dsabench` as installed, else the package from this checkout's suite/dsabench folder."""
     try:
         return importlib.import_module("dsabench")
     except ImportError:
-        pkg = REPO_ROOT / "suite"
+        pkg = REPO_ROOT / "suite" / "dsabench"
         spec = importlib.util.spec_from_file_location("dsabench", pkg / "__init__.py",
                                                       submodule_search_locations=[str(pkg)])
         mod = importlib.util.module_from_spec(spec)

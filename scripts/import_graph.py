@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1]
-S = ROOT / "suite"
+S = ROOT / "suite" / "dsabench"
 mods = {}
 for p in S.rglob("*.py"):
     rel = p.relative_to(S).with_suffix("")

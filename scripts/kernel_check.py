@@ -1,4 +1,4 @@
-"""Build, check and time the fused Triton sparse-MLA kernels (suite/bench/kernels/triton_mla.py) on a GPU.
+"""Build, check and time the fused Triton sparse-MLA kernels (suite/dsabench/bench/kernels/triton_mla.py) on a GPU.
 
 One call does everything the lease allows: correctness over random shapes (float64 reference on
 the GPU from the same dequantized data), poisoned outputs, garbage in unused cache slots,
@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-KERNEL_PATH = ROOT / "suite" / "bench" / "kernels" / "triton_mla.py"
+KERNEL_PATH = ROOT / "suite" / "dsabench" / "bench" / "kernels" / "triton_mla.py"
 
 D_LATENT, D_ROPE, D_QK, RECORD = 512, 64, 576, 656
 FP8_MAX = 448.0

@@ -52,7 +52,7 @@ def _pip(*args: str) -> None:
 
 def _suite_installed() -> bool:
     spec = importlib.util.find_spec("dsabench")
-    return spec is not None and spec.origin is not None and Path(spec.origin).resolve() == REPO / "suite" / "__init__.py"
+    return spec is not None and spec.origin is not None and Path(spec.origin).resolve() == REPO / "suite" / "dsabench" / "__init__.py"
 
 
 def ensure(for_tests: bool) -> None:

@@ -19,6 +19,6 @@ def test_imports_follow_the_data_flow_with_no_cycle_and_no_framework_outside_ben
 
 
 def test_no_module_of_the_package_is_over_500_lines():
-    big = {str(p.relative_to(REPO)): n for p in (REPO / "suite").rglob("*.py")
+    big = {str(p.relative_to(REPO)): n for p in (REPO / "suite" / "dsabench").rglob("*.py")
            if (n := sum(1 for _ in p.open(encoding="utf-8"))) > 500}
     assert not big, big

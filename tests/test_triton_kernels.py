@@ -1,4 +1,4 @@
-"""GPU checks of the fused Triton sparse-MLA kernels (suite/bench/kernels/triton_mla.py).
+"""GPU checks of the fused Triton sparse-MLA kernels (suite/dsabench/bench/kernels/triton_mla.py).
 
 Skipped without Triton or without a CUDA device (CI has neither GPU nor, usually, Triton). The kernel
 module and the float64 references (scripts/kernel_check.py) are loaded from their file paths, so

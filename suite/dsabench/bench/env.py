@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 # NVML clocks-event reasons (nvmlClocksEventReason*): bit -> name.
 THROTTLE_REASONS = {

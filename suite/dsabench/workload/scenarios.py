@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from dsabench.errors import InputError, quoted
@@ -93,7 +94,9 @@ from dsabench.workload.scenario_file import (
     table,
 )
 
-PRESET_DIR = Path(__file__).resolve().parents[2] / "scenarios"
+# The presets travel inside the package (a wheel carries them as package data); in a checkout
+# `suite/dsabench/scenarios` links to the top-level `scenarios/`, their one source.
+PRESET_DIR = Path(str(resources.files("dsabench").joinpath("scenarios"))).resolve()
 
 
 @dataclass(frozen=True)
