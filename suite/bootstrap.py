@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -24,7 +25,10 @@ REPO = Path(__file__).resolve().parent.parent
 VENV = REPO / ".venv"
 PADDLE_CPU = "paddlepaddle>=3.0"
 TORCH_CPU = "torch==2.13.0"  # the CPU wheel these CI machines hold on disk
-TEST_DEPS = ["pytest>=7", "hypothesis>=6"]
+# The `test` extra of pyproject.toml, by module name (tests/test_packaging.py keeps the two equal).
+TEST_DEPS = {"pytest": "pytest>=7", "hypothesis": "hypothesis>=6", "xdist": "pytest-xdist>=3.5", "pyarrow": "pyarrow>=14"}
+# Not the `history` extra: apache-otava 0.8.0 pins numpy==2.2.0.* and scipy<1.17 and brings BigQuery,
+# Postgres and Slack clients; its change-point algorithm needs only numpy and scipy, so --no-deps.
 OTAVA = "apache-otava==0.8.0"
 
 
@@ -41,13 +45,13 @@ def _missing(module: str) -> bool:
 
 
 def _pip(*args: str) -> None:
+    """pip's own output, progress bars included, goes straight to the terminal: Paddle and torch
+    take minutes to download, and a silent bootstrap looks hung."""
     cmd = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", *args]
     print("+", " ".join(cmd), flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    sys.stdout.write(proc.stdout[-2000:])
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        raise SystemExit(f"bootstrap: pip install {' '.join(args)} failed (exit {proc.returncode})")
+    code = subprocess.call(cmd)
+    if code != 0:
+        raise SystemExit(f"bootstrap: pip install {' '.join(args)} failed (exit {code}; pip's message is above)")
 
 
 def _suite_installed() -> bool:
@@ -62,12 +66,26 @@ def ensure(for_tests: bool) -> None:
     if not _suite_installed():
         _pip("-e", str(REPO))
     if for_tests:
-        if _missing("pytest") or _missing("hypothesis"):
-            _pip(*TEST_DEPS)
+        missing = [req for module, req in TEST_DEPS.items() if _missing(module)]
+        if missing:
+            _pip(*missing)
         if _missing("torch"):
             _pip(TORCH_CPU)
         if _missing("otava"):  # change points; its pinned numpy/scipy would downgrade ours, hence --no-deps
             _pip("--no-deps", OTAVA)
+
+
+def reach_hint(scripts_dir: Path, on_path: str | None, cwd: Path) -> str:
+    """One line on how to call `dsabench` from the shell that ran the bootstrap: the bootstrap's
+    own `.venv` is not activated in that shell, so a bare `dsabench` would not be found there."""
+    exe = scripts_dir / ("dsabench.exe" if os.name == "nt" else "dsabench")
+    if on_path is not None and Path(on_path).resolve() == exe.resolve():
+        return f"bootstrap: `dsabench` ({exe}) is on your PATH"
+    def short(path: Path) -> str:
+        rel = os.path.relpath(path, cwd)
+        return str(path) if rel.startswith("..") else rel
+    activate = short(scripts_dir / ("activate.bat" if os.name == "nt" else "activate"))
+    return f"bootstrap: call dsabench as {short(exe)}, or run `source {activate}` once to put `dsabench` on your PATH"
 
 
 def main(argv: list[str]) -> int:
@@ -84,13 +102,16 @@ def main(argv: list[str]) -> int:
         os.execv(python, [str(python), __file__, *argv])
     verb, rest = argv[0], argv[1:]
     ensure(for_tests=verb == "test")
+    hint = reach_hint(Path(sys.executable).parent, shutil.which("dsabench"), Path.cwd())
     os.chdir(REPO)
     if verb == "run":
         cmd = [sys.executable, "-m", "dsabench", "run", *rest]
     else:
         cmd = [sys.executable, "-m", "pytest", "tests", "-q", *rest]
     print("+", " ".join(cmd), flush=True)
-    return subprocess.call(cmd)
+    code = subprocess.call(cmd)
+    print(hint, flush=True)
+    return code
 
 
 if __name__ == "__main__":

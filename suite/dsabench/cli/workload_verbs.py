@@ -66,7 +66,8 @@ def _availability_text(name: str) -> str:
     try:
         b = get_backend(name)
     except ImportError as exc:
-        return f"{name}: not usable: {exc} (pip install '.[{'cpu' if name == 'paddle' else 'torch'}]')"
+        extra = "cpu" if name == "paddle" else "torch"
+        return f"{name}: not usable: {exc} (its extra installs it: pip install 'dsabench[{extra}]', or '.[{extra}]' in a checkout)"
     except Exception as exc:  # noqa: BLE001
         return f"{name}: not usable: {type(exc).__name__}: {exc}"
     a = b.availability()

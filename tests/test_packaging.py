@@ -1,0 +1,87 @@
+"""What a normal install gets: every package, the presets, one extra per optional part, and a
+bootstrap that installs what the tests need and says how to reach `dsabench`. The end-to-end proof
+(wheel built, installed into a fresh environment, used from another directory) is
+scripts/wheel_check.sh, which CI runs after the tests."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCE_ROOT = REPO / "suite"
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@pytest.fixture(scope="module")
+def pyproject() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def bootstrap():
+    spec = importlib.util.spec_from_file_location("dsabench_bootstrap", SOURCE_ROOT / "bootstrap.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_package_discovery_finds_every_directory_that_holds_python_code(pyproject):
+    setuptools = pytest.importorskip("setuptools")
+    find = pyproject["tool"]["setuptools"]["packages"]["find"]
+    found = set(setuptools.find_packages(str(REPO / find["where"][0]), include=find["include"]))
+    code_dirs = {
+        ".".join(p.parent.relative_to(SOURCE_ROOT).parts)
+        for p in (SOURCE_ROOT / "dsabench").rglob("*.py") if "__pycache__" not in p.parts
+    }
+    assert code_dirs - found == set(), "a directory of modules without __init__.py is left out of the wheel"
+
+
+def test_presets_ship_inside_the_package_from_the_top_level_scenarios_directory(pyproject):
+    link = SOURCE_ROOT / "dsabench" / "scenarios"
+    assert link.is_symlink() and link.resolve() == (REPO / "scenarios").resolve()
+    assert "scenarios/*.toml" in pyproject["tool"]["setuptools"]["package-data"]["dsabench"]
+
+
+def test_each_optional_part_has_an_extra(pyproject):
+    extras = pyproject["project"]["optional-dependencies"]
+    assert {"cpu", "gpu", "torch", "nvtx", "parquet", "history", "test"} <= set(extras)
+
+
+def test_bootstrap_installs_what_the_test_extra_lists(pyproject, bootstrap):
+    assert sorted(bootstrap.TEST_DEPS.values()) == sorted(pyproject["project"]["optional-dependencies"]["test"])
+
+
+def test_the_history_extra_and_the_bootstrap_pin_the_same_apache_otava(pyproject, bootstrap):
+    assert pyproject["project"]["optional-dependencies"]["history"] == [bootstrap.OTAVA]
+
+
+def test_bootstrap_names_the_command_and_how_to_put_it_on_the_path(bootstrap, tmp_path):
+    scripts = tmp_path / ".venv" / "bin"
+    line = bootstrap.reach_hint(scripts, None, tmp_path)
+    assert re.search(r"call dsabench as \.venv/bin/dsabench, or run `source \.venv/bin/activate`", line)
+
+
+def test_bootstrap_names_the_absolute_path_when_run_from_elsewhere(bootstrap, tmp_path):
+    scripts = tmp_path / "checkout" / ".venv" / "bin"
+    (tmp_path / "elsewhere").mkdir()
+    assert str(scripts / "dsabench") in bootstrap.reach_hint(scripts, None, tmp_path / "elsewhere")
+
+
+def test_bootstrap_says_when_dsabench_is_already_on_the_path(bootstrap, tmp_path):
+    scripts = tmp_path / "env" / "bin"
+    line = bootstrap.reach_hint(scripts, str(scripts / "dsabench"), tmp_path)
+    assert line.endswith("is on your PATH") and "source" not in line
+
+
+def test_ci_runs_the_wheel_check_after_the_tests():
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert ci.index("suite/bootstrap.py test") < ci.index("scripts/wheel_check.sh")
