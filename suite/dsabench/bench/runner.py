@@ -28,7 +28,8 @@ from dsabench.store.schema import Record, record_key
 from dsabench.store import rundir as store
 from dsabench.bench.scratch import remove_scratch
 from dsabench.bench.schedule import RESTART, WAIT, Planned, WorkQueue, config_of, planned, schedule, work_items
-from dsabench.bench.worker import WorkerOptions, worker_main
+from dsabench.bench.worker import WorkerOptions
+from dsabench.bench.worker_process import worker_main
 
 HELLO_TIMEOUT_S = 600.0  # a cold framework import plus CUDA context creation
 
@@ -81,8 +82,8 @@ def device_env(device: str | None) -> tuple[dict, str | None]:
 class WorkerHandle:
     """A worker process bound to one device; restarted when it dies or may be poisoned."""
 
-    def __init__(self, backend: str, device: str | None, opts: WorkerOptions) -> None:
-        self.backend, self.device, self.opts = backend, device, opts
+    def __init__(self, backend: str, device: str | None, opts: WorkerOptions, cpus: tuple[int, ...] | None = None) -> None:
+        self.backend, self.device, self.opts, self.cpus = backend, device, opts, cpus
         self.proc = None
         self.conn = None
         self.hello: dict | None = None
@@ -95,7 +96,8 @@ class WorkerHandle:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
         env, kind = device_env(self.device)
-        self.proc = ctx.Process(target=worker_main, args=(child, self.backend, env, self.opts, kind), daemon=True)
+        self.proc = ctx.Process(target=worker_main, args=(child, self.backend, env, self.opts, kind, self.cpus),
+                                daemon=True)
         self.proc.start()
         child.close()
         self.conn = parent
@@ -262,7 +264,7 @@ def run_cases(
             remove_scratch(traces, pid)
 
     def drive(device: str | None) -> None:
-        handle = WorkerHandle(backend, device, opts)
+        handle = WorkerHandle(backend, device, opts, worker_cpus.get(device))
         with lock:
             handles.append(handle)
         try:
@@ -332,6 +334,35 @@ def run_cases(
     t_run = time.perf_counter()
     if total == 0:  # nothing left (a resume of a finished run): no worker start-up to pay
         return stats
+    worker_cpus, restore = _pin_runner(opts, devices)
+    try:
+        _drive_all(drive, devices, stats, stop, handles, traces)
+    finally:
+        restore()
+    if not stats.workers and not stats.interrupted and not stats.write_error:
+        raise WorkersFailed("; ".join(stats.lost_workers))
+    stats.unfinished = total - stats.done
+    stats.wall_s = round(time.perf_counter() - t_run, 3)
+    return stats
+
+
+def _pin_runner(opts: WorkerOptions, devices) -> tuple[dict, Callable[[], None]]:
+    """Under --pin probe: this process's threads on the runner's core (`pin.plan`); each device's
+    worker candidate cores; and how to give this process its CPUs back. Unpinned: nothing."""
+    if opts.pin != "probe":
+        return {}, lambda: None
+    import os  # noqa: PLC0415
+
+    from dsabench.bench import pin  # noqa: PLC0415
+
+    allowed = os.sched_getaffinity(0)
+    mine, theirs = pin.plan(allowed, len(devices))
+    pin.set_process_affinity(mine)  # the workers start here, then move to their own cores
+    return dict(zip(devices, theirs)), lambda: pin.set_process_affinity(allowed)
+
+
+def _drive_all(drive, devices, stats: RunStats, stop: threading.Event, handles: list, traces: Path) -> None:
+    """One driving thread per device until all are done; Ctrl-C kills every worker."""
     threads = [threading.Thread(target=drive, args=(d,), daemon=True) for d in devices]
     for t in threads:
         t.start()
@@ -347,11 +378,6 @@ def run_cases(
         _kill_all(handles, traces)  # a worker mid-case is killed: its case is simply not recorded
         for t in threads:
             t.join(timeout=2)
-    if not stats.workers and not stats.interrupted and not stats.write_error:
-        raise WorkersFailed("; ".join(stats.lost_workers))
-    stats.unfinished = total - stats.done
-    stats.wall_s = round(time.perf_counter() - t_run, 3)
-    return stats
 
 
 def _kill_all(handles: list[WorkerHandle], traces: Path) -> None:

@@ -13,13 +13,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import sys
 import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from dsabench.bench.backends.base import NULL_MARKER, Backend, nvtx_marker
 from dsabench.bench.passes import memory_pass, phase_pass
@@ -52,6 +50,8 @@ class WorkerOptions:
     inject_delay: float = 0.0  # calibrate: F x the forward's time added to every forward
     kernel: str = "auto"  # attention kernel asked for; each worker resolves it for its device (kernels/select)
     impls: tuple = ()  # impls.plan.ImplRun of the run; empty: the mirror alone
+    pin: str = "off"  # --pin: 'probe' pins each worker to a probed core of its own (bench/pin.py)
+    repeat: int = 0  # the worker-process pass of the item being measured (set per item by the worker)
 
     def for_device(self, gpu: bool) -> "WorkerOptions":
         """These options with the protocol settled for the worker's own device."""
@@ -389,7 +389,7 @@ def _time_interleaved(backend: Backend, live: list[_CaseRun], opts: WorkerOption
     while live:
         try:
             timings = measure_interleaved([r.step for r in live], backend.clock(), backend.synchronize,
-                                          opts.protocol, flush=backend.flush_l2)
+                                          opts.protocol, flush=backend.flush_l2, seed=_round_seed(live, opts))
         except StepFailed as failed:
             culprit = live[failed.index]
             _fail(culprit.out, culprit.backend, failed.__cause__)
@@ -403,6 +403,15 @@ def _time_interleaved(backend: Backend, live: list[_CaseRun], opts: WorkerOption
         for r, timing in zip(live, timings):
             r.out.data["timing"] = timing
         return
+
+
+def _round_seed(live: list[_CaseRun], opts: WorkerOptions) -> int:
+    """The seed of the order within each round: the run, the group and the pass, so that the same
+    run is the same order again but no two processes of a case (nor two runs) share one sequence
+    of orders, which a fixed seed gave every group of every run."""
+    import zlib  # noqa: PLC0415
+
+    return zlib.crc32(f"{opts.run_id}/{live[0].case.group_id}/{opts.repeat}".encode())
 
 
 def _nvtx_iterations(step):
@@ -422,79 +431,3 @@ def _timing(backend: Backend, step, protocol: Protocol):
     from dsabench.bench.protocol import measure  # noqa: PLC0415
 
     return measure(step, backend.clock(), backend.synchronize, protocol, flush=backend.flush_l2)
-
-
-def worker_main(conn: Any, backend_name: str, device_env: dict, opts: WorkerOptions, device: str | None = None) -> None:
-    """Entry point of a worker process: receive cases, send records, until told to stop.
-
-    Ctrl-C reaches the whole process group; the worker ignores it and lets the main process
-    decide (it kills workers and records nothing for the cases they were on).
-    """
-    import signal  # noqa: PLC0415
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ.update(device_env)
-    # PyTorch's profiler (Kineto) keeps CUPTI attached after a trace unless told to tear it down,
-    # and every later kernel launch of the process pays for it: an eager forward timed after a trace
-    # took 2x as long on an H200 (scripts/cupti_after_trace.py). Paddle's profiler is not Kineto.
-    os.environ["TEARDOWN_CUPTI"] = "1"
-    _log_to_file(opts.run_dir)
-    from dsabench.bench.impls.backends import build, by_label, describe  # noqa: PLC0415
-
-    try:
-        backends = build(backend_name, device, opts.impls)
-        backend = next(iter(backends.values()))
-        identity = backend.device_identity()
-        # the protocol follows the device this worker really runs on, not a guess made before it started
-        gpu = identity.get("kind") == "gpu"
-        opts = opts.for_device(gpu)
-        from dsabench.bench.kernels.select import resolve  # noqa: PLC0415
-        from dsabench.bench.ceilings import measure_ceilings  # noqa: PLC0415
-
-        for b in backends.values():  # each impl's backend runs the kernel usable here (FastDeploy's: its own ops)
-            b.use_kernel(resolve(opts.kernel, b.name, gpu))
-        conn.send({"hello": {"device": identity, "availability": dataclasses.asdict(backend.availability()),
-                             "protocol": dataclasses.asdict(opts.protocol), "pid": os.getpid(),
-                             "profiler_teardown": os.environ["TEARDOWN_CUPTI"],
-                             "kernel": backend.kernel, "ceilings": measure_ceilings(backend.name) if gpu else None,
-                             "impls": {lb: describe(impl, backends[lb]) for lb, impl in by_label(opts.impls).items()}}})
-    except Exception as exc:  # noqa: BLE001
-        conn.send({"fatal": f"{type(exc).__name__}: {exc}"})
-        return
-    while True:
-        msg = conn.recv()
-        if msg is None:
-            return
-        cases = [case_from_params(p) for p in msg["cases"]]
-        # the profiled pass shows what runs, which is the same in every process: the first pass traces
-        mine = opts if not msg.get("repeat") else dataclasses.replace(opts, trace=False)
-        records = run_group(backends, cases, mine, msg.get("impls"))
-        conn.send({"records": [dict(r.to_json(), kernel=getattr(backends.get(r.impl), "kernel", backend.kernel))
-                               for r in records]})
-
-
-def _log_to_file(run_dir: str) -> None:
-    """Send this process's stdout and stderr (Paddle's glog lines, framework warnings) to
-    RUN_DIR/logs/worker-PID.log, so the run's progress display shows only progress; a worker
-    that cannot open the file keeps the terminal."""
-    from dsabench.store.rundir import LOGS  # noqa: PLC0415
-
-    try:
-        logs = Path(run_dir) / LOGS
-        logs.mkdir(exist_ok=True)
-        fd = os.open(logs / f"worker-{os.getpid()}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    except OSError:
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-
-
-def case_from_params(params: dict) -> Case:
-    from dsabench.workload.variants import Variant  # noqa: PLC0415
-
-    fields = {f.name for f in dataclasses.fields(Case)}
-    kwargs = {k: v for k, v in params.items() if k in fields and k != "variant"}
-    return Case(variant=Variant(params["scale_mode"], params["layout_mode"]), **kwargs)

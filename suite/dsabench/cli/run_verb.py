@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
 import shutil
 import sys
@@ -59,6 +60,10 @@ def register(sub) -> None:
     r.add_argument("--no-interleave", action="store_true",
                    help="time each case on its own instead of interleaving the eager variants of a case")
     r.add_argument("--nvtx", action="store_true", help="keep NVTX ranges in the timed passes too (for an Nsight capture)")
+    r.add_argument("--pin", choices=("off", "probe"), default="off",
+                   help="probe: each worker's timing thread on a core of its own, the fastest of its cores by a host "
+                        "speed probe at start and before each item, one OpenMP/torch thread, the runner on another "
+                        "core (needs a CPU per worker plus one); off: as the OS schedules (default)")
     r.add_argument("--impl", action="append", metavar="IMPL",
                    help="where the forward comes from: 'mirror' (default) or 'fastdeploy:PATH[@COMMIT]' (FastDeploy's "
                         "own forward_mixed from the tree at PATH, at COMMIT through a git worktree); repeat it to "
@@ -128,7 +133,7 @@ def _cmd_run(args, stack: ExitStack) -> int:
         protocol = _resume_protocol(args.resume, manifest)
         protocol_overrides = dict(manifest.protocol_overrides)
         kernel = saved.kernel
-        repeats, inject = saved.repeats, saved.inject_delay
+        repeats, inject, pin = saved.repeats, saved.inject_delay, saved.pin
         impls = impl_setup.resume([dict(i) for i in manifest.impls], backend, stack, run_dir)
     else:
         sset = scenarios.load_named(args.scenarios)
@@ -137,7 +142,7 @@ def _cmd_run(args, stack: ExitStack) -> int:
         devices, profile_iters, nvtx = args.devices, args.profile_iters, args.nvtx
         kernel, kernel_source = asked_kernel(args.kernel, sset.kernel, str(sset.path))
         repeats = args.repeats or sset.repeats or 1
-        inject = args.inject_delay
+        inject, pin = args.inject_delay, args.pin
         refuse_unusable(kernel, kernel_source, backend, devices)
         if args.out.exists() and not args.out.is_dir():
             raise InputError(f"--out {args.out}: is a file; expected a directory to hold run directories")
@@ -168,6 +173,10 @@ def _cmd_run(args, stack: ExitStack) -> int:
     if not cases:
         raise InputError(f"{sset.path}: no case left after --filter/--shard; nothing to run")
     refuse_oversized(cases, devices)  # before allocating anything: cases the device cannot hold
+    if pin == "probe":  # before the run directory: a core per worker and one for the runner
+        from dsabench.bench.pin import plan as pin_plan  # noqa: PLC0415
+
+        pin_plan(os.sched_getaffinity(0), len(devices or (None,)))
     planned = plan(cases, impls)  # (case, impl): one record each
 
     if manifest is None:
@@ -178,7 +187,7 @@ def _cmd_run(args, stack: ExitStack) -> int:
             cases_planned=len(planned), impls=[impl_setup.manifest_entry(i) for i in impls],
             options=store.RunOptions(check=check, filter=filt.pattern if filt else None, devices=devices,
                                      interleave=not interleave_off, profile_iters=profile_iters, nvtx_in_timed=nvtx,
-                                     kernel=kernel, repeats=repeats, inject_delay=inject),  # kernel: asked for
+                                     kernel=kernel, repeats=repeats, inject_delay=inject, pin=pin),  # kernel: asked for
             protocol=None, protocol_overrides=protocol_overrides, dsabench_version=__version__,  # protocol: from the first worker
             **store.machine(env.collect(args.measured_checkout)),
         )  # fmt: skip
@@ -201,7 +210,7 @@ def _cmd_run(args, stack: ExitStack) -> int:
     opts = WorkerOptions(run_id=run_id, run_dir=str(run_dir), protocol=protocol, check=check,
                          profile_iters=profile_iters, nvtx_in_timed=nvtx, trace=profile_iters > 0,
                          protocol_overrides=protocol_overrides, kernel=kernel, repeats=repeats,
-                         inject_delay=inject, impls=() if [i.label for i in impls] == ["mirror"] else impls)
+                         inject_delay=inject, impls=() if [i.label for i in impls] == ["mirror"] else impls, pin=pin)
 
     def on_worker(hello: dict) -> None:
         worker = store.add_worker(run_dir, manifest, hello)  # the first worker's protocol becomes the run's

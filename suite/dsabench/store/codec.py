@@ -15,7 +15,8 @@ from typing import Literal, Union
 import msgspec
 
 from dsabench.errors import InputError
-from dsabench.store.schema import SCHEMA_VERSION, Manifest, Record, numpy_scalar, upgrade_to_current
+from dsabench.store.schema import (RECORD_VERSIONS_AS_IS, SCHEMA_VERSION, Manifest, Record, numpy_scalar,
+                                   upgrade_to_current)
 
 _RECORD = msgspec.json.Decoder(Record)
 _MAX = 300  # characters of a message taken from a file (a 100k-character key stays one short line)
@@ -94,6 +95,8 @@ def decode_record(raw: Union[bytes, dict], where: str) -> Record:
             record = _RECORD.decode(raw)
             if record.schema == SCHEMA_VERSION:
                 return record
+            if record.schema in RECORD_VERSIONS_AS_IS:
+                return msgspec.structs.replace(record, schema=SCHEMA_VERSION)
         except msgspec.DecodeError:
             pass  # the slow path below says what is wrong, or reads NaN/Infinity, or upgrades
     return _convert(_parse(raw, where, "a record (a JSON object)"), "record", where)

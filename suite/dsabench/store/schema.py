@@ -15,7 +15,7 @@ from typing import Any, Literal, Mapping, Union
 
 import msgspec
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 STATUSES = ("ok", "capture_failed", "oom", "crashed", "unsupported", "invalid", "nonfinite")
 
@@ -26,11 +26,41 @@ class _Strict(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=False):
     """A part of a run file: unknown keys are refused, never silently dropped."""
 
 
+class Chunk(_Strict, frozen=True):
+    """One timed chunk: `samples` consecutive samples of `Timing.samples_ms`, taken back to back in
+    round `round`, with what the host was doing (bench/host.py; None where this host has no such
+    counter). Nothing of this is read inside the chunk: the probe and the counters are taken just
+    before and just after it.
+
+    start_s: wall clock (epoch seconds, microsecond resolution) when the chunk began. host_ms: the
+    host's time from the chunk's first mark to its last (perf_counter). device_ms: device time from
+    the first sample's start event to the last's stop event (CUDA; None with the host clock; in
+    cold mode it includes the flushes between samples). cpu_ms: this thread's CPU time over host_ms.
+    cpu, cpu_end: the CPU the thread was on before and after. run_delay_ms: time runnable but
+    waiting for a CPU (schedstat). steal_ms: steal on those CPUs (/proc/stat, 10 ms ticks).
+    probe_us: the host speed probe timed just before the chunk (bench/host.probe_us).
+    """
+
+    round: int
+    samples: int
+    start_s: float
+    host_ms: float
+    device_ms: Union[float, None] = None
+    cpu_ms: Union[float, None] = None
+    cpu: Union[int, None] = None
+    cpu_end: Union[int, None] = None
+    run_delay_ms: Union[float, None] = None
+    steal_ms: Union[float, None] = None
+    probe_us: Union[float, None] = None
+
+
 class Timing(_Strict, frozen=True):
     """Per-iteration latencies: each sample is K back-to-back forwards divided by K.
 
     clock: `cuda_event` (device events around the K forwards) or `host` (perf_counter after a
-    synchronize). stop_reason says which stopping rule ended the repetition.
+    synchronize). stop_reason says which stopping rule ended the repetition. chunks: the samples
+    in the order taken, grouped as timed, with the host's evidence (schema 3; empty in older runs,
+    whose chunks `analysis.host_steady` rebuilds from the protocol's chunk size).
     """
 
     samples_ms: tuple[float, ...]
@@ -40,6 +70,7 @@ class Timing(_Strict, frozen=True):
     clock: str
     stop_reason: str
     unit: Literal["ms"] = "ms"
+    chunks: tuple[Chunk, ...] = ()
 
     def __post_init__(self) -> None:
         for i, s in enumerate(self.samples_ms):
@@ -47,6 +78,9 @@ class Timing(_Strict, frozen=True):
                 raise ValueError(f"samples_ms[{i}] is {s!r}; expected a finite latency > 0 ms")
         if self.iters_per_sample < 1:
             raise ValueError(f"iters_per_sample is {self.iters_per_sample}; expected an integer >= 1")
+        if self.chunks and sum(c.samples for c in self.chunks) != len(self.samples_ms):
+            raise ValueError(f"chunks hold {sum(c.samples for c in self.chunks)} samples; "
+                             f"expected the {len(self.samples_ms)} of samples_ms")
 
 
 class Record(_Strict, frozen=True):
@@ -158,6 +192,7 @@ class ProtocolSettings(_Strict, frozen=True):
     max_time_s: float
     mode: Literal["hot", "cold"]
     chunk: int
+    min_rounds: int = 1  # interleaved rounds every series gets at least (schema 3; before it: none)
 
     def fields(self) -> dict:
         return msgspec.structs.asdict(self)
@@ -175,6 +210,9 @@ class RunOptions(_Strict, frozen=True):
     kernel: str = "reference"  # asked for (auto resolved per worker); runs before the option used the reference path
     repeats: int = 1  # worker processes per case: each case is measured in this many different processes
     inject_delay: float = 0.0  # calibrate: a device delay added to every forward, as a fraction of the forward
+    # workers pinned to one core each (`--pin`): 'off' (schema < 3: never pinned) or 'probe' (the
+    # fastest of the worker's own cores by the host probe, re-probed between items; bench/pin.py)
+    pin: Literal["off", "probe"] = "off"
 
     def __post_init__(self) -> None:
         if self.repeats < 1:
@@ -204,6 +242,8 @@ class WorkerInfo(_Strict, frozen=True):
     # TEARDOWN_CUPTI as the worker ran: "1" drops the profiler after each trace; None (runs before the
     # suite set it) left it attached, and eager forwards timed after a trace in that process ran slower
     profiler_teardown: Union[str, None] = None
+    # --pin probe: the cores this worker could take, the one it took, each core's probe in us (bench/pin.py)
+    pin: Union[dict[str, Any], None] = None
 
 
 class WorkerStart(_Strict, frozen=True):
@@ -337,6 +377,9 @@ def upgrade_to_current(doc: dict, kind: Literal["manifest", "record"]) -> dict:
     1 -> 2: `options.interleave` became required. Runs written before the flag existed timed each
     case on its own, so a missing value means False. Schema 1 also kept scenario_file as typed
     (maybe relative); it cannot be resolved afterwards and is left as it is.
+    2 -> 3: new optional fields only, whose defaults say what older runs did: `timing.chunks`
+    empty (chunks are rebuilt from the samples and the protocol's chunk size), `protocol.min_rounds`
+    1 (no minimum), `options.pin` 'off', a worker's `pin` None.
     """
     version = doc["schema"]
     if version < 2 and kind == "manifest":
@@ -346,6 +389,10 @@ def upgrade_to_current(doc: dict, kind: Literal["manifest", "record"]) -> dict:
     doc["schema"] = SCHEMA_VERSION
     return doc
 
+
+# Record versions whose lines decode into the current Record unchanged (upgrade_to_current only
+# bumps their number): codec's fast path takes them, so a year of older records loads as fast.
+RECORD_VERSIONS_AS_IS = frozenset({1, 2})
 
 # What a record's output.oracle_skipped says when the run was made without --check.
 NO_CHECK = "the run was made without --check"

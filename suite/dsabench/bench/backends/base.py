@@ -59,6 +59,11 @@ class Clock(ABC):
     @abstractmethod
     def elapsed_ms(self, span: Any) -> float: ...
 
+    def between_ms(self, first: Any, last: Any) -> float | None:
+        """Device time from `first`'s start to `last`'s stop (a chunk's device time), read after
+        `elapsed_ms` of `last`; None where the clock is the host's own (no separate device time)."""
+        return None
+
 
 class _NoOp:
     """A context that does nothing; one shared instance, so entering it allocates nothing."""

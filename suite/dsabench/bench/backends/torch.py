@@ -225,6 +225,10 @@ class TorchEventClock(Clock):
         span[1].synchronize()
         return float(span[0].elapsed_time(span[1]))
 
+    def between_ms(self, first, last) -> float:
+        last[1].synchronize()
+        return float(first[0].elapsed_time(last[1]))
+
 
 class TorchMemory(MemoryProbe):
     def allocated(self) -> int:

@@ -1,0 +1,162 @@
+"""What the host was doing around each timed chunk: a speed probe, thread CPU time, the CPU, run
+delay and steal. Framework-free; Linux `/proc` where it is there, None where it is not.
+
+Why each figure (issue 22): an eager forward on the H200 ran at two levels, 1.0x and about 1.8x,
+switching within a process, and its thread's CPU time equalled its wall time in both, so the
+thread was not descheduled: the CPU itself ran slower. Run delay (`/proc/thread-self/schedstat`,
+time spent runnable but waiting for a CPU) and steal (`/proc/stat`, time the hypervisor gave the
+vCPU to someone else) name the other two ways a host slows a chunk; the probe, a fixed piece of
+pure-Python work timed just before the chunk, shows a CPU that runs the interpreter slower.
+
+Cost, outside every timed region (measured on the shared 2-core development machine, see
+docs/design.md note 15): reading a snapshot is two `pread`s on descriptors opened once, one
+`clock_gettime(CLOCK_THREAD_CPUTIME_ID)` and one `sched_getcpu`, tens of microseconds; the probe
+is PROBE_REPS x PROBE_LOOPS interpreter iterations.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import time
+from dataclasses import dataclass
+
+# The probe's work: a fixed integer recurrence in the interpreter, the kind of work an eager
+# forward's launch path does (Python frames, small C calls), about 50-150 us per repetition on a
+# current server core. The same every time, so its time is a reading of the core's speed.
+PROBE_LOOPS = 1000
+# The probe is the fastest of this many repetitions: the slow mode is a plateau lasting seconds,
+# an interrupt is a spike; the minimum keeps the plateau and drops the spike.
+PROBE_REPS = 3
+
+_SCHEDSTAT = ("/proc/thread-self/schedstat", "/proc/self/schedstat")
+_STAT = "/proc/stat"
+_STEAL_FIELD = 8  # cpuN user nice system idle iowait irq softirq steal ...: the 8th value
+
+
+def probe_work(loops: int = PROBE_LOOPS) -> int:
+    """The probe's fixed work; returns its result so nothing can skip it."""
+    x = 0
+    for i in range(loops):
+        x = (x * 31 + i) & 0xFFFFF
+    return x
+
+
+def probe_us(reps: int = PROBE_REPS, loops: int = PROBE_LOOPS) -> float:
+    """Microseconds of the probe's work on this thread now: the fastest of `reps` repetitions."""
+    best = float("inf")
+    clock = time.perf_counter
+    for _ in range(reps):
+        t0 = clock()
+        probe_work(loops)
+        best = min(best, clock() - t0)
+    return best * 1e6
+
+
+def _libc_getcpu():
+    """glibc's sched_getcpu (Python's os module has no such call), or None off glibc."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).sched_getcpu
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_int
+    fn.argtypes = []
+    return fn
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One reading of this thread's counters (None: not available on this host)."""
+
+    thread_cpu_s: float
+    cpu: int | None
+    run_delay_ns: int | None
+    steal_ticks: dict | None  # cpu index -> cumulative steal in USER_HZ ticks
+
+
+class HostReader:
+    """Reads a thread's counters cheaply: the `/proc` files are opened once and read with `pread`
+    (each read regenerates the file). Make it on the thread that times: `/proc/thread-self` names
+    the opening thread."""
+
+    def __init__(self) -> None:
+        self._sched_fd = _open_first(_SCHEDSTAT)
+        self._stat_fd = _open_first((_STAT,))
+        self._getcpu = _libc_getcpu()
+        self.tick_ms = 1e3 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 10.0
+
+    def close(self) -> None:
+        for fd in (self._sched_fd, self._stat_fd):
+            if fd is not None:
+                os.close(fd)
+        self._sched_fd = self._stat_fd = None
+
+    def cpu(self) -> int | None:
+        if self._getcpu is None:
+            return None
+        n = self._getcpu()
+        return n if n >= 0 else None
+
+    def _run_delay_ns(self) -> int | None:
+        if self._sched_fd is None:
+            return None
+        try:  # "<on-cpu ns> <run-delay ns> <timeslices>"
+            return int(os.pread(self._sched_fd, 128, 0).split()[1])
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def _steal(self) -> dict | None:
+        if self._stat_fd is None:
+            return None
+        try:
+            text = os.pread(self._stat_fd, 1 << 16, 0)
+        except OSError:
+            return None
+        out = {}
+        for line in text.split(b"\n"):
+            if not line.startswith(b"cpu") or line.startswith(b"cpu "):
+                continue
+            parts = line.split()
+            if len(parts) > _STEAL_FIELD:
+                out[int(parts[0][3:])] = int(parts[_STEAL_FIELD])
+        return out or None
+
+    def before(self) -> Snapshot:
+        """Counters just before a chunk; the thread CPU clock is read last, nearest the chunk."""
+        steal, delay, cpu = self._steal(), self._run_delay_ns(), self.cpu()
+        return Snapshot(time.thread_time(), cpu, delay, steal)
+
+    def after(self) -> Snapshot:
+        """Counters just after a chunk; the thread CPU clock is read first."""
+        thread = time.thread_time()
+        return Snapshot(thread, self.cpu(), self._run_delay_ns(), self._steal())
+
+    def evidence(self, before: Snapshot, after: Snapshot) -> dict:
+        """The chunk's host figures from its two snapshots (None where a counter is missing)."""
+        delay = None
+        if before.run_delay_ns is not None and after.run_delay_ns is not None:
+            delay = (after.run_delay_ns - before.run_delay_ns) / 1e6
+        return {
+            "cpu_ms": (after.thread_cpu_s - before.thread_cpu_s) * 1e3,
+            "cpu": before.cpu,
+            "cpu_end": after.cpu,
+            "run_delay_ms": delay,
+            "steal_ms": self._steal_ms(before, after),
+        }
+
+    def _steal_ms(self, before: Snapshot, after: Snapshot) -> float | None:
+        """Steal on the CPUs the chunk started and ended on (both, if it moved)."""
+        if before.steal_ticks is None or after.steal_ticks is None or before.cpu is None:
+            return None
+        cpus = {before.cpu} | ({after.cpu} if after.cpu is not None else set())
+        ticks = sum(after.steal_ticks.get(c, 0) - before.steal_ticks.get(c, 0) for c in cpus)
+        return ticks * self.tick_ms
+
+
+def _open_first(paths) -> int | None:
+    for path in paths:
+        try:
+            return os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+    return None
