@@ -7,9 +7,12 @@ commit as after it. Both commits' forward_mixed run for real through the suite's
 
 from __future__ import annotations
 
+import glob
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -193,6 +196,56 @@ def test_on_a_cpu_build_the_ops_are_dsabench_and_the_record_says_why_and_which_m
 def test_loading_leaves_no_fastdeploy_module_behind_but_the_two_a_forward_imports(pair):
     left = {k for k in sys.modules if k == "fastdeploy" or k.startswith("fastdeploy.") or k == "flash_mla"}
     assert left <= set(RUNTIME)
+
+
+@pytest.fixture
+def bare_environment(monkeypatch, tmp_path):
+    """The variables FastDeploy's package sets, as a user's shell may have them; scratch
+    directories go to this test's own temporary directory."""
+    monkeypatch.setenv("GLOG_minloglevel", "0")
+    monkeypatch.delenv("AISTUDIO_LOG", raising=False)
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    return tmp_path / "tmp"
+
+
+def _fd_prom_dirs() -> set[str]:
+    return set(glob.glob("/tmp/fd_prom_*"))
+
+
+def test_loading_puts_back_every_variable_the_package_import_set_and_records_it(repo, bare_environment):
+    path, _, _ = repo
+    before, dirs = dict(os.environ), _fd_prom_dirs()
+    with checkout(str(path)) as co:
+        effects = load(co).describe()["import_effects"]
+    assert dict(os.environ) == before
+    assert effects["env_restored"] == {"AISTUDIO_LOG": {"before": None, "import_set": "critical"},
+                                       "GLOG_minloglevel": {"before": "0", "import_set": "2"}}
+    assert effects["prometheus_scratch_dir_removed"] is True
+    assert _fd_prom_dirs() <= dirs and list(bare_environment.iterdir()) == []
+
+
+def test_a_load_that_fails_also_puts_the_environment_back(tmp_path, bare_environment):
+    repo = _broken(tmp_path, [("class DSAAttentionBackend(AttentionBackend):", "class DSABackend(AttentionBackend):")])
+    before, dirs = dict(os.environ), _fd_prom_dirs()
+    with checkout(str(repo)) as co:
+        with pytest.raises(UnsupportedLayout):
+            load(co)
+    assert dict(os.environ) == before
+    assert _fd_prom_dirs() <= dirs and list(bare_environment.iterdir()) == []
+
+
+def test_a_prometheus_directory_the_user_set_is_left_as_it_is(repo, bare_environment, monkeypatch, tmp_path):
+    path, _, _ = repo
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(mine))
+    with checkout(str(path)) as co:
+        effects = load(co).describe()["import_effects"]
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(mine) and mine.is_dir()
+    assert effects["prometheus_scratch_dir_removed"] is False
+    assert "PROMETHEUS_MULTIPROC_DIR" not in effects["env_restored"]
 
 
 def test_loading_undoes_the_torch_proxy_the_backend_installs_at_import(repo):

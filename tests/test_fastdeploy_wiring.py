@@ -98,6 +98,16 @@ def test_each_commit_is_recorded_as_the_variant_its_own_lines_spell_with_sha_sub
         assert rec["case_id"].endswith(f".{want.scale}-{want.layout}.eager")
 
 
+def test_each_commits_record_says_what_its_package_import_set_in_the_environment_and_that_it_was_undone(run):
+    records = [r for r in _records(run[0]) if r["impl"] != "mirror"]
+    assert records
+    for rec in records:
+        effects = rec["impl_info"]["import_effects"]
+        assert effects["env_restored"]["AISTUDIO_LOG"]["import_set"] == "critical"
+        assert effects["env_restored"]["GLOG_minloglevel"]["import_set"] == "2"
+        assert effects["prometheus_scratch_dir_removed"] is (os.environ.get("PROMETHEUS_MULTIPROC_DIR", "") == "")
+
+
 def test_case_ids_stay_comparable_across_impls(fd, run):
     repo, before, _, _ = fd
     records = _records(run[0])

@@ -7,7 +7,8 @@ declared stand-in (standins.py). Package `__init__`s that fail become plain pack
 (their submodules still load from the tree). The result records every module's source.
 
 Loading is isolated: FastDeploy's entries in sys.modules are set aside first and put back after,
-so two commits load side by side in one process. The only names forward_mixed imports when it
+so two commits load side by side in one process, and what the tree's package `__init__`s do to
+the environment (variables, a Prometheus directory) is undone and recorded (import_effects.py). The only names forward_mixed imports when it
 runs (`flash_mla`, `fastdeploy.model_executor.ops.gpu`) are installed by `LoadedBackend.activate`
 before each forward of that commit.
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from dsabench.bench.impls.fastdeploy import standins
 from dsabench.bench.impls.fastdeploy.checkout import Checkout
+from dsabench.bench.impls.fastdeploy.import_effects import ImportEffects, contained
 from dsabench.bench.impls.fastdeploy.ops import PhaseBridge, make_ops, with_phases
 from dsabench.errors import InputError
 
@@ -53,6 +55,7 @@ class LoadedBackend:
     ops: str  # "fastdeploy" | "dsabench"
     ops_reason: str
     modules: dict[str, str] = field(default_factory=dict)  # module -> "checkout" | "shell: ..." | "stand-in: ..."
+    import_effects: ImportEffects = field(default_factory=ImportEffects)
 
     @property
     def label(self) -> str:
@@ -66,7 +69,8 @@ class LoadedBackend:
                 sys.modules[name] = mod
 
     def describe(self) -> dict:
-        return {**self.checkout.describe(), "ops": self.ops, "ops_reason": self.ops_reason, "modules": dict(self.modules)}
+        return {**self.checkout.describe(), "ops": self.ops, "ops_reason": self.ops_reason, "modules": dict(self.modules),
+                "import_effects": self.import_effects.describe()}
 
 
 def _ours(name: str) -> bool:
@@ -144,9 +148,16 @@ def _fastdeploy_ops(root: Path) -> tuple[dict[str, types.ModuleType] | None, str
 
 def load(checkout: Checkout, ops: str = "auto") -> LoadedBackend:
     """The commit's DSAAttentionBackend; `ops` picks FastDeploy's ops, dsabench's, or (auto) the
-    former where they import. Raises UnsupportedLayout naming a missing import or attribute."""
+    former where they import. Raises UnsupportedLayout naming a missing import or attribute.
+    The process's environment is as it was before, whether it returns or raises."""
     if ops not in OPS_MODES:
         raise InputError(f"ops {ops!r}; expected one of {list(OPS_MODES)}")
+    effects = ImportEffects()
+    with contained(effects):
+        return _load(checkout, ops, effects)
+
+
+def _load(checkout: Checkout, ops: str, effects: ImportEffects) -> LoadedBackend:
     root = checkout.root
     label = f"fastdeploy:{checkout.path}" + (f"@{checkout.commit}" if checkout.commit else "")
     saved = {k: sys.modules.pop(k) for k in [k for k in sys.modules if _ours(k)]}
@@ -189,10 +200,13 @@ def load(checkout: Checkout, ops: str = "auto") -> LoadedBackend:
         cls = _check_layout(module, label)
         _mark_slot_mapping(module, bridge, modules)
         runtime = dict(zip(RUNTIME, with_phases(bridge, runtime["flash_mla"], runtime[GPU_OPS])))
-        return LoadedBackend(checkout, cls, module, runtime, bridge, chosen, reason, modules)
+        return LoadedBackend(checkout, cls, module, runtime, bridge, chosen, reason, modules, effects)
     finally:
         if chosen != "fastdeploy":  # FastDeploy's import-time torch proxy for flash_mla: ours imports no torch
-            _undo_torch_proxy(meta_path)
+            if _undo_torch_proxy(meta_path):
+                effects.torch_proxy = "undone"
+        elif any(f not in meta_path for f in sys.meta_path):
+            effects.torch_proxy = "kept: FastDeploy's ops use it"
         for key in [k for k in sys.modules if _ours(k)]:
             del sys.modules[key]
         sys.modules.update(saved)
@@ -255,11 +269,13 @@ def _mark_slot_mapping(module: types.ModuleType, bridge: PhaseBridge, modules: d
     module.compute_slot_mapping = compute_slot_mapping
 
 
-def _undo_torch_proxy(meta_path: list) -> None:
-    """Undo `paddle.enable_compat(scope={"flash_mla"})` if the import ran it: disable_compat also puts
-    back the torch modules it set aside (restoring sys.meta_path alone leaves torch broken)."""
-    if any(f not in meta_path for f in sys.meta_path):
-        import paddle  # noqa: PLC0415
+def _undo_torch_proxy(meta_path: list) -> bool:
+    """Undo `paddle.enable_compat(scope={"flash_mla"})` if the import ran it (True then): disable_compat
+    also puts back the torch modules it set aside (restoring sys.meta_path alone leaves torch broken)."""
+    if not any(f not in meta_path for f in sys.meta_path):
+        return False
+    import paddle  # noqa: PLC0415
 
-        paddle.disable_compat()
-        sys.meta_path[:] = meta_path
+    paddle.disable_compat()
+    sys.meta_path[:] = meta_path
+    return True
