@@ -1,0 +1,283 @@
+"""Host-steady or host-disturbed: each timed chunk classified by a documented rule, and what a
+case's figures rest on once the disturbed chunks are set aside (issue 22; docs/design.md note 15).
+
+The rule, per chunk (`classify`); a chunk is host-disturbed when any of these holds, else steady:
+
+- `probe`: the host speed probe timed just before it (bench/host.py) took more than PROBE_SLOW x
+  the run's reference probe (its PROBE_REF_QUANTILE quantile over every chunk of the run): the
+  CPU ran the same fixed work slower;
+- `run_delay`: the thread waited for a CPU (schedstat) more than SHARE_LIMIT of the chunk's host time;
+- `steal`: the hypervisor took more than SHARE_LIMIT of it from the vCPU (/proc/stat);
+- `level`: the chunk's median lies on the upper of two levels of its case: the case side's chunk
+  medians in the run (all its processes) split in two by the best one-dimensional two-means on
+  their logarithms, the upper centre at least LEVEL_GAP x the lower, the split explaining at
+  least LEVEL_R2 of the variance, and the chunk above the geometric middle of the two centres.
+
+The first three need the evidence recorded since schema 3; `level` needs only the samples, so it
+also classifies older runs, whose chunks are rebuilt as blocks of the protocol's chunk size in the
+order taken (`ProcessChunks.rebuilt`). What `level` cannot see: a case slow in every chunk of a
+run (one level, all slow); what the evidence cannot see: a slow mode that leaves the probe, run
+delay and steal alone. Each covers the other's blind spot; neither proves the host steady.
+
+Pure functions over plain data (record dicts, frame rows); no I/O, no framework.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from dsabench.analysis.stats import summarize
+
+PROBE_SLOW = 1.3  # a probe this much slower than the run's reference: the CPU itself runs slower
+PROBE_REF_QUANTILE = 0.02  # the run's reference probe: nearly its fastest, past a rare freak
+SHARE_LIMIT = 0.05  # run delay or steal above this share of a chunk's host time
+# Two levels of one case: the H200's slow mode sits 1.3-2.0x above the fast one (1.8x on the most
+# host-bound cases, less where device time dilutes it); process-to-process spread of the fast
+# level is a few percent. 1.2 keeps the spread on one level; 0.6 of the variance keeps a skewed
+# single level from being cut in two.
+LEVEL_GAP = 1.2
+LEVEL_R2 = 0.6
+LEVEL_MIN_CHUNKS = 6  # fewer chunks than this: no two levels are looked for
+
+
+@dataclass(frozen=True)
+class ProcessChunks:
+    """One worker process's chunks of one case (impl, variant): key (repeat, pid); per chunk its
+    round, the median of its samples and its recorded evidence (an empty dict when rebuilt)."""
+
+    key: tuple
+    rounds: tuple[int, ...]
+    medians_ms: tuple[float, ...]
+    samples_ms: tuple[tuple[float, ...], ...]
+    evidence: tuple[Mapping, ...]
+    rebuilt: bool
+
+
+def process_chunks(samples_ms: Sequence[float], chunks: Sequence[Mapping] = (), chunk_size: int | None = None,
+                   key: tuple = ()) -> ProcessChunks:
+    """The chunks of one process: as recorded (schema 3), or rebuilt as consecutive blocks of
+    `chunk_size` samples, block i in round i (older runs: the protocol took a chunk of each
+    variant per round, all of the protocol's chunk size). Raises ValueError when neither fits."""
+    samples = [float(s) for s in samples_ms]
+    if chunks:
+        sizes = [int(c["samples"]) for c in chunks]
+        if sum(sizes) != len(samples):
+            raise ValueError(f"chunks hold {sum(sizes)} samples; expected the {len(samples)} of samples_ms")
+        rounds = [int(c["round"]) for c in chunks]
+        evidence = tuple(dict(c) for c in chunks)
+        rebuilt = False
+    else:
+        if not chunk_size or chunk_size < 1:
+            raise ValueError(f"no recorded chunks and chunk size {chunk_size!r}; expected the protocol's chunk >= 1")
+        sizes = [min(chunk_size, len(samples) - i) for i in range(0, len(samples), chunk_size)]
+        rounds = list(range(len(sizes)))
+        evidence = tuple({} for _ in sizes)
+        rebuilt = True
+    groups, at = [], 0
+    for n in sizes:
+        groups.append(tuple(samples[at:at + n]))
+        at += n
+    return ProcessChunks(tuple(key), tuple(rounds), tuple(float(np.median(g)) for g in groups), tuple(groups),
+                         evidence, rebuilt)
+
+
+def record_chunks(record: Mapping, chunk_size: int | None = None) -> ProcessChunks | None:
+    """A record's (one process's) chunks, keyed by (repeat, pid); None without samples."""
+    timing = record.get("timing") or {}
+    samples = timing.get("samples_ms") or []
+    if not samples:
+        return None
+    worker = record.get("worker") or {}
+    return process_chunks(samples, timing.get("chunks") or (), chunk_size,
+                          (int(record.get("repeat") or 0), worker.get("pid")))
+
+
+@dataclass(frozen=True)
+class Levels:
+    """A case side's levels: the fast one, and the slow one with the split between them when the
+    chunks show two (`why` says why not otherwise)."""
+
+    fast_ms: float
+    slow_ms: float | None
+    split_ms: float | None
+    r2: float | None
+    why: str
+
+
+def levels(medians_ms: Sequence[float]) -> Levels:
+    """Two-means on the log chunk medians (the exact one-dimensional optimum: the best cut of the
+    sorted values), kept as two levels only under LEVEL_GAP and LEVEL_R2 (module docstring)."""
+    x = np.sort(np.log(np.asarray(medians_ms, dtype=float)))
+    n = x.size
+    if n == 0:
+        raise ValueError("levels: no chunks")
+    one = float(np.exp(np.median(x)))
+    if n < LEVEL_MIN_CHUNKS:
+        return Levels(one, None, None, None, f"{n} chunks < {LEVEL_MIN_CHUNKS}: one level assumed")
+    total = float(((x - x.mean()) ** 2).sum())
+    if total == 0.0:
+        return Levels(one, None, None, None, "all chunks equal")
+    csum, csq = np.cumsum(x), np.cumsum(x * x)
+    cut = np.arange(1, n)
+    left_n, right_n = cut, n - cut
+    left_sse = csq[cut - 1] - csum[cut - 1] ** 2 / left_n
+    right_sse = (csq[-1] - csq[cut - 1]) - (csum[-1] - csum[cut - 1]) ** 2 / right_n
+    i = int(np.argmin(left_sse + right_sse))
+    k = int(cut[i])
+    lo, hi = float(x[:k].mean()), float(x[k:].mean())
+    r2 = 1.0 - float(left_sse[i] + right_sse[i]) / total
+    gap = math.exp(hi - lo)
+    if gap < LEVEL_GAP or r2 < LEVEL_R2:
+        return Levels(one, None, None, r2, f"one level: upper/lower {gap:.2f} (two need >= {LEVEL_GAP}), "
+                                          f"split explains {r2:.0%} (two need >= {LEVEL_R2:.0%})")
+    return Levels(math.exp(lo), math.exp(hi), math.exp((lo + hi) / 2), r2,
+                  f"two levels {math.exp(lo):.4g} and {math.exp(hi):.4g} ms ({gap:.2f}x), split explains {r2:.0%}")
+
+
+def probe_reference(processes: Iterable[ProcessChunks]) -> float | None:
+    """The run's reference probe (us): its PROBE_REF_QUANTILE quantile over every recorded chunk;
+    None when no chunk has one (runs before schema 3)."""
+    probes = [e["probe_us"] for p in processes for e in p.evidence if e.get("probe_us")]
+    return float(np.quantile(probes, PROBE_REF_QUANTILE)) if probes else None
+
+
+@dataclass(frozen=True)
+class ChunkClass:
+    steady: bool
+    reasons: tuple[str, ...]  # why disturbed: 'probe', 'run_delay', 'steal', 'level'
+
+
+def classify(process: ProcessChunks, side_levels: Levels, probe_ref_us: float | None) -> tuple[ChunkClass, ...]:
+    """Each chunk of `process` by the rule of the module docstring."""
+    out = []
+    for median, ev in zip(process.medians_ms, process.evidence):
+        reasons = []
+        probe = ev.get("probe_us")
+        if probe is not None and probe_ref_us and probe > PROBE_SLOW * probe_ref_us:
+            reasons.append("probe")
+        host_ms = ev.get("host_ms") or 0.0
+        for name in ("run_delay", "steal"):
+            value = ev.get(f"{name}_ms")
+            if value is not None and host_ms > 0 and value > SHARE_LIMIT * host_ms:
+                reasons.append(name)
+        if side_levels.split_ms is not None and median > side_levels.split_ms:
+            reasons.append("level")
+        out.append(ChunkClass(not reasons, tuple(reasons)))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class CaseHost:
+    """What a case side's chunks say about the host. disturbed_share: disturbed chunks over all;
+    by_reason: chunks per reason (one chunk may have several); steady_median_ms: median of the
+    steady chunks' samples (None when none is steady); host_bound_share: 1 - device busy time over
+    forward time (None without a device trace)."""
+
+    chunks: int
+    disturbed: int
+    by_reason: dict
+    steady_median_ms: float | None
+    host_bound_share: float | None
+    levels: Levels
+    rebuilt: bool
+
+    @property
+    def disturbed_share(self) -> float:
+        return self.disturbed / self.chunks if self.chunks else math.nan
+
+
+def host_bound_share(device_busy_ms: float | None, forward_ms: float | None) -> float | None:
+    """1 - (device busy time per forward / forward time), clipped to [0, 1]: the share of a forward
+    the device spends waiting for the host. None without both figures."""
+    if device_busy_ms is None or forward_ms is None or not (forward_ms > 0) or not math.isfinite(device_busy_ms):
+        return None
+    return min(1.0, max(0.0, 1.0 - device_busy_ms / forward_ms))
+
+
+def side_levels(processes: Sequence[ProcessChunks]) -> Levels:
+    return levels([m for p in processes for m in p.medians_ms])
+
+
+def case_host(processes: Sequence[ProcessChunks], probe_ref_us: float | None,
+              device_busy_ms: float | None = None) -> CaseHost:
+    """The chunk classification of one case side (all its processes in a run), summed up."""
+    lv = side_levels(processes)
+    classes = [classify(p, lv, probe_ref_us) for p in processes]
+    flat = [c for cs in classes for c in cs]
+    reasons = Counter(r for c in flat for r in c.reasons)
+    steady = [s for p, cs in zip(processes, classes) for g, c in zip(p.samples_ms, cs) if c.steady for s in g]
+    all_samples = [s for p in processes for g in p.samples_ms for s in g]
+    forward = float(np.median(all_samples)) if all_samples else None
+    return CaseHost(len(flat), sum(not c.steady for c in flat), dict(reasons),
+                    float(np.median(steady)) if steady else None, host_bound_share(device_busy_ms, forward), lv,
+                    any(p.rebuilt for p in processes))
+
+
+def steady_groups(processes: Sequence[ProcessChunks], probe_ref_us: float | None) -> list[list[float]]:
+    """The steady chunks' samples, grouped per process (processes with none left out): what a
+    cross-run comparison of a host-bound case can rest on."""
+    lv = side_levels(processes)
+    out = []
+    for p in processes:
+        kept = [s for g, c in zip(p.samples_ms, classify(p, lv, probe_ref_us)) if c.steady for s in g]
+        if kept:
+            out.append(kept)
+    return out
+
+
+@dataclass(frozen=True)
+class RoundRatio:
+    """cand/base of one round of one process: the two chunk medians' ratio and each side's class."""
+
+    key: tuple
+    round: int
+    ratio: float
+    base: ChunkClass
+    cand: ChunkClass
+
+
+def round_ratios(base: Sequence[ProcessChunks], cand: Sequence[ProcessChunks],
+                 probe_ref_us: float | None) -> list[RoundRatio]:
+    """Every round the two sides shared in one process (same repeat and pid: interleaved together)."""
+    lb, lc = side_levels(base), side_levels(cand)
+    cands = {p.key: p for p in cand}
+    out = []
+    for b in base:
+        c = cands.get(b.key)
+        if c is None:
+            continue
+        bc = dict(zip(b.rounds, zip(b.medians_ms, classify(b, lb, probe_ref_us))))
+        cc = dict(zip(c.rounds, zip(c.medians_ms, classify(c, lc, probe_ref_us))))
+        for r in sorted(set(bc) & set(cc)):
+            out.append(RoundRatio(b.key, r, cc[r][0] / bc[r][0], bc[r][1], cc[r][1]))
+    return out
+
+
+@dataclass(frozen=True)
+class SteadyRatio:
+    """cand/base within a run from the rounds where both sides were host-steady: the median of the
+    per-round ratios with its distribution-free 95% interval (rounds treated as independent, which
+    neighbouring rounds are not quite: the interval is a floor), the rounds used of all shared."""
+
+    ratio: float
+    ci_low: float
+    ci_high: float
+    rounds_used: int
+    rounds_total: int
+    processes: int
+
+
+def steady_ratio(base: Sequence[ProcessChunks], cand: Sequence[ProcessChunks],
+                 probe_ref_us: float | None) -> SteadyRatio | None:
+    """None when no round had both sides steady."""
+    rows = round_ratios(base, cand, probe_ref_us)
+    used = [r for r in rows if r.base.steady and r.cand.steady]
+    if not used:
+        return None
+    s = summarize([r.ratio for r in used])
+    return SteadyRatio(s.median, s.ci_low, s.ci_high, len(used), len(rows), len({r.key for r in used}))
