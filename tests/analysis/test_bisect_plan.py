@@ -138,6 +138,19 @@ def test_a_midpoint_between_good_and_bad_stops_at_once_with_the_reason():
     assert "more than one commit" in out.message
 
 
+@pytest.mark.parametrize("vs_good, vs_bad, verdict", [
+    ("slower", "same", BAD), ("slower", "undecided", BAD), ("slower", "slower", BAD),
+    ("same", "faster", GOOD), ("faster", "undecided", GOOD), ("same", "undecided", GOOD),
+    ("undecided", "faster", UNDECIDED), ("undecided", "undecided", UNDECIDED), ("same", "same", UNDECIDED),
+    ("slower", "faster", UNDECIDED),
+])  # fmt: skip
+def test_a_midpoint_is_judged_by_a_confident_verdict_against_good_that_bad_does_not_contradict(vs_good, vs_bad,
+                                                                                               verdict):
+    plan = plan_of(4)
+    g = (GroupJudgement(GROUP, "slower", vs_good, vs_bad),)
+    assert classify_mid(g, frozenset({GROUP}), plan)[0] == verdict
+
+
 def test_case_groups_that_disagree_are_undecided_without_a_retry():
     plan = plan_of(4)
     g = groups_for(GOOD, plan) + tuple(GroupJudgement("other", "slower", "slower", "same") for _ in range(1))
