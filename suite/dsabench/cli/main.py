@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from dsabench import __version__
-from dsabench.cli import analysis_verbs, calibrate_verb, present_verbs, run_verb, workload_verbs
+from dsabench.cli import analysis_verbs, bisect_verb, calibrate_verb, present_verbs, run_verb, workload_verbs
 from dsabench.cli.exit_codes import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 from dsabench.cli.flags import Parser
 from dsabench.errors import InputError, shown
@@ -24,6 +24,7 @@ def build_parser() -> Parser:
     analysis_verbs.register(sub)
     present_verbs.register(sub)
     calibrate_verb.register(sub)
+    bisect_verb.register(sub)
     return p
 
 
