@@ -6,8 +6,8 @@ never come out `slower` or `faster`. A benchmark with figures, not a test (it ti
 impls: each seed is one `dsabench run smoke` of the prefill and mixed eager cases with two impls,
 two commits of a FastDeploy tree whose forward is the same code (the second commit changes a
 README only; tests/data/fastdeploy_fixture, the baseline's lines), interleaved in one worker;
-judged by `dsabench compare --impls`. runs: each seed is two runs of the mirror on the same
-cases, `--process-repeats` worker processes each, judged by `dsabench compare A B`. Seed s names
+judged as `dsabench compare --impls` judges (its Python function). runs: each seed is two runs of the mirror on the same
+cases, `--process-repeats` worker processes each, judged as `dsabench compare A B` judges. Seed s names
 the runs (`aa-s-...`), and the run id seeds each group's round order (bench/worker._round_seed).
 Prints one line per seed and the false verdict count; writes aa.json under --out.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -49,18 +50,48 @@ def same_code_commits(where: Path) -> tuple[Path, str, str]:
     return repo, a, git(repo, "rev-parse", "HEAD")
 
 
+def _env() -> dict:
+    """This checkout's package first on the path, whatever is installed."""
+    return dict(os.environ, PYTHONPATH=str(REPO / "suite") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
 def dsabench(*args) -> subprocess.CompletedProcess:
-    env_path = str(REPO / "suite")
-    import os  # noqa: PLC0415
-
-    env = dict(os.environ, PYTHONPATH=env_path + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run([sys.executable, "-m", "dsabench", *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=REPO)
+                          env=_env(), cwd=REPO)
 
 
-def verdicts(json_path: Path) -> list[dict]:
-    doc = json.loads(json_path.read_text())
-    return [{k: p.get(k) for k in ("case", "verdict", "ratio", "ci_low", "ci_high", "why")} for p in doc["pairs"]]
+KEYS = ("case", "verdict", "ratio", "ci_low", "ci_high", "reason", "message")
+
+
+def judge(mode: str, runs: list[str]) -> None:
+    """(In a child process, on the package under test.) The pairs' verdicts as one JSON list."""
+    import math  # noqa: PLC0415
+
+    from dsabench.store.frames import load_runs  # noqa: PLC0415
+
+    if mode == "impls":
+        from dsabench.analysis.compare_impls import compare_impls  # noqa: PLC0415
+
+        result = compare_impls(load_runs([Path(runs[0])]))
+    else:
+        from dsabench.analysis.compare import compare_runs  # noqa: PLC0415
+
+        result = compare_runs(load_runs([Path(runs[0])]), load_runs([Path(runs[1])]))
+
+    def clean(v):
+        v = v.item() if hasattr(v, "item") else v
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+
+    rows = [{k: clean(r.get(k)) for k in KEYS} for r in result.table.to_dict("records")]
+    print(json.dumps(rows, default=str))
+
+
+def verdicts(mode: str, *runs: Path) -> list[dict]:
+    r = subprocess.run([sys.executable, __file__, "--judge", mode, *map(str, runs)], capture_output=True, text=True,
+                       env=_env(), cwd=REPO)
+    if r.returncode != 0:
+        sys.exit(f"cpu_aa: judging {mode} {runs} failed: {r.stderr[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def run_or_fail(*args) -> None:
@@ -74,11 +105,7 @@ def impls_seed(seed: int, out: Path, repo: Path, a: str, b: str, filt: str, extr
     run_or_fail("run", "smoke", "--filter", filt, "--impl", f"fastdeploy:{repo}@{a[:12]}",
                 "--impl", f"fastdeploy:{repo}@{b[:12]}", "--out", out, "--run-id", run_id, "--profile-iters", "0",
                 *extra)
-    js = out / f"{run_id}.compare.json"
-    r = dsabench("compare", "--impls", out / run_id, "--json", js)
-    if r.returncode != 0:
-        sys.exit(f"cpu_aa: compare --impls {run_id} exited {r.returncode}: {r.stderr[-2000:]}")
-    return verdicts(js)
+    return verdicts("impls", out / run_id)
 
 
 def runs_seed(seed: int, out: Path, filt: str, process_repeats: int, extra: list[str]) -> list[dict]:
@@ -86,11 +113,7 @@ def runs_seed(seed: int, out: Path, filt: str, process_repeats: int, extra: list
     for run_id in ids:
         run_or_fail("run", "smoke", "--filter", filt, "--out", out, "--run-id", run_id, "--profile-iters", "0",
                     "--repeats", process_repeats, *extra)
-    js = out / f"aa-{seed}-runs.compare.json"
-    r = dsabench("compare", out / ids[0], out / ids[1], "--json", js)
-    if r.returncode != 0:
-        sys.exit(f"cpu_aa: compare {ids} exited {r.returncode}: {r.stderr[-2000:]}")
-    return verdicts(js)
+    return verdicts("runs", out / ids[0], out / ids[1])
 
 
 def main(argv=None) -> int:
@@ -101,7 +124,11 @@ def main(argv=None) -> int:
     ap.add_argument("--filter", default=FILTER)
     ap.add_argument("--out", type=Path, help="where runs and aa.json go (default: a temporary directory, removed)")
     ap.add_argument("--run-arg", action="append", default=[], help="extra argument for every dsabench run")
+    ap.add_argument("--judge", nargs="+", metavar=("MODE", "RUN"), help=argparse.SUPPRESS)  # the child's verb
     args = ap.parse_args(argv)
+    if args.judge:
+        judge(args.judge[0], args.judge[1:])
+        return 0
     tmp = Path(tempfile.mkdtemp(prefix="cpu-aa-"))
     out = args.out or tmp
     out.mkdir(parents=True, exist_ok=True)
