@@ -8,10 +8,10 @@ time spent runnable but waiting for a CPU) and steal (`/proc/stat`, time the hyp
 vCPU to someone else) name the other two ways a host slows a chunk; the probe, a fixed piece of
 pure-Python work timed just before the chunk, shows a CPU that runs the interpreter slower.
 
-Cost, outside every timed region (measured on the shared 2-core development machine, see
-docs/design.md note 15): reading a snapshot is two `pread`s on descriptors opened once, one
-`clock_gettime(CLOCK_THREAD_CPUTIME_ID)` and one `sched_getcpu`, tens of microseconds; the probe
-is PROBE_REPS x PROBE_LOOPS interpreter iterations.
+Cost, outside every timed region (scripts/host_overhead.py on the shared 2-core development
+machine, loaded: docs/design.md note 15): a snapshot, two `pread`s on descriptors opened once, one
+`clock_gettime(CLOCK_THREAD_CPUTIME_ID)` and one `sched_getcpu`, about 16 us; the probe, PROBE_REPS
+x PROBE_LOOPS interpreter iterations, about 180 us; about 0.2 ms a chunk in all.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import time
 from dataclasses import dataclass
 
 # The probe's work: a fixed integer recurrence in the interpreter, the kind of work an eager
-# forward's launch path does (Python frames, small C calls), about 50-150 us per repetition on a
-# current server core. The same every time, so its time is a reading of the core's speed.
+# forward's launch path does (Python frames, small C calls): about 60 us per repetition on the
+# shared development machine (scripts/host_overhead.py). The same every time, so its time is a
+# reading of the core's speed.
 PROBE_LOOPS = 1000
 # The probe is the fastest of this many repetitions: the slow mode is a plateau lasting seconds,
 # an interrupt is a spike; the minimum keeps the plateau and drops the spike.
