@@ -10,11 +10,11 @@
 # Back under $OUT (at most 8 files, each under 16 MiB): env.txt, check.log, pr.log, report.log,
 # runs.tar.gz (run directories without traces), traces.tar.gz (when small enough),
 # evidence.tar.gz, summary.txt.
-# Wheels for packages the GPU image lacks (nvtx, msgspec) travel in .whl/ (the lead carries them).
+# Wheels for packages the GPU image lacks (nvtx, msgspec) travel in third_party/wheels/ (the lead carries them).
 set -uo pipefail
 stage=${1:-all}
 out=${OUT:-/tmp/gpu_kernels_out}
-source "$(dirname "$0")/gpu_setup.sh"  # wheels from .whl/, the package importable
+source "$(dirname "$0")/gpu_setup.sh"  # wheels from third_party/wheels/, the package importable
 python3 -c 'import dsabench, torch, triton; print("dsabench", dsabench.__version__, "torch", torch.__version__, "triton", triton.__version__)' \
   | tee "$out/env.txt" || exit 1
 nvidia-smi --query-gpu=name,uuid,driver_version,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,temperature.gpu,power.draw \

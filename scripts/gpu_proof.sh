@@ -6,11 +6,11 @@
 #   stage "run4": a worker pinned with --devices 0, and an out-of-memory case then one that fits
 #   stage "run5": smoke --check and the 8192-block pr cases again after the review fixes
 #   stage "copy": the time a full copy of the pr preset's caches takes on this card
-# Wheels for packages the GPU image lacks (nvtx, cuda-bench) travel in .whl/.
+# Wheels for packages the GPU image lacks (nvtx, cuda-bench) travel in third_party/wheels/.
 set -uo pipefail
 stage=${1:?usage: gpu_proof.sh run1|run2|run3|run4|run5|copy}
 out=${OUT:-/tmp/gpu_proof_out}
-source "$(dirname "$0")/gpu_setup.sh"  # wheels from .whl/, the package importable
+source "$(dirname "$0")/gpu_setup.sh"  # wheels from third_party/wheels/, the package importable
 python3 -c 'import dsabench, nvtx, torch; print("dsabench", dsabench.__version__, "torch", torch.__version__)' || exit 1
 nvidia-smi --query-gpu=name,uuid,driver_version,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,temperature.gpu,power.draw --format=csv | tee "$out/nvidia-smi.csv"
 runs=/tmp/gpu_runs

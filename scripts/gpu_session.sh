@@ -7,14 +7,14 @@
 #   stage "kernels": pr's 8192-block cases with the fused Triton kernels and --check, and its report
 #                    (roofline, absolute saving); then calibrate on the same cases (3 A/A runs, +5% and
 #                    +1.5% injected, 3 worker processes per case per run)
-# Wheels for packages the GPU image lacks (nvtx, msgspec) travel in .whl/.
+# Wheels for packages the GPU image lacks (nvtx, msgspec) travel in third_party/wheels/.
 set -uo pipefail
 stage=${1:?usage: gpu_session.sh checks|multi|all|kernels}
 out=${OUT:-/tmp/gpu_session_out}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-if ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+if ls third_party/wheels/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site third_party/wheels/*.whl \
     && export PYTHONPATH=/tmp/site || exit 1
 fi
 mkdir -p /tmp/pkg && ln -sfn "$PWD/suite" /tmp/pkg/dsabench && export PYTHONPATH=/tmp/pkg:${PYTHONPATH:-}
