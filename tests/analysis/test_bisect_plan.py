@@ -139,13 +139,15 @@ def test_a_midpoint_between_good_and_bad_stops_at_once_with_the_reason():
 
 
 @pytest.mark.parametrize("vs_good, vs_bad, verdict", [
-    ("slower", "same", BAD), ("slower", "undecided", BAD), ("slower", "slower", BAD),
-    ("same", "faster", GOOD), ("faster", "undecided", GOOD), ("same", "undecided", GOOD),
-    ("undecided", "faster", UNDECIDED), ("undecided", "undecided", UNDECIDED), ("same", "same", UNDECIDED),
-    ("slower", "faster", UNDECIDED),
+    ("slower", "same", BAD), ("slower", "undecided", BAD), ("slower", "slower", BAD), ("undecided", "same", BAD),
+    ("undecided", "slower", BAD),
+    ("same", "faster", GOOD), ("faster", "undecided", GOOD), ("same", "undecided", GOOD), ("undecided", "faster", GOOD),
+    ("faster", "faster", GOOD),
+    ("undecided", "undecided", UNDECIDED), ("same", "same", UNDECIDED), ("same", "slower", UNDECIDED),
+    ("faster", "same", UNDECIDED), ("slower", "faster", UNDECIDED),
 ])  # fmt: skip
-def test_a_midpoint_is_judged_by_a_confident_verdict_against_good_that_bad_does_not_contradict(vs_good, vs_bad,
-                                                                                               verdict):
+def test_a_midpoint_is_placed_by_a_confident_verdict_against_one_end_that_the_other_does_not_contradict(
+        vs_good, vs_bad, verdict):
     plan = plan_of(4)
     g = (GroupJudgement(GROUP, "slower", vs_good, vs_bad),)
     assert classify_mid(g, frozenset({GROUP}), plan)[0] == verdict

@@ -168,14 +168,14 @@ def _failed(groups) -> tuple[str, str, bool] | None:
 def classify_mid(groups: tuple[GroupJudgement, ...], signal: frozenset[str], plan: Plan) -> tuple[str, str, bool]:
     """(verdict, reason, retry) of the midpoint on the groups where GOOD and BAD differ.
 
-    Each side rests on a confident verdict against GOOD, the question a bisection asks (is the
-    change there yet?), and on BAD not contradicting it. like GOOD: same as GOOD or `other` (the
-    change is not there), and not same or `want` against BAD; like BAD: `want` against GOOD (the
-    change is there), and not `other` against BAD. A midpoint that fails in any of those groups is
-    skipped (it cannot be measured, as `git bisect skip`). Between the two (`want` against GOOD
-    and `other` against BAD) or groups that disagree is a confident contradiction: undecided, no
-    retry, since more processes would not change it. Anything else (no confident verdict against
-    GOOD, or BAD's contradicting it) is undecided and worth more repeats.
+    Each side rests on a confident verdict that the other end does not contradict. like GOOD:
+    same as GOOD or `other` against it, and not same or `want` against BAD; or `other` against BAD
+    (apart from BAD on GOOD's side), and not `want` against GOOD. like BAD mirrors it. So a
+    machine too noisy to call a midpoint 'same' as one end still places it by its distance from
+    the other. A midpoint that fails in any of those groups is skipped (it cannot be measured, as
+    `git bisect skip`). `want` against GOOD and `other` against BAD (between the two), or groups
+    that disagree, is a confident contradiction: undecided, no retry, since more processes would
+    not change it. Anything else is undecided and worth more repeats.
     """
     want, other = plan.want, plan.other
     sig = [g for g in groups if g.group in signal]
@@ -186,12 +186,14 @@ def classify_mid(groups: tuple[GroupJudgement, ...], signal: frozenset[str], pla
         return skipped
     kinds = {}
     for g in sig:
-        if g.vs_good in ("same", other) and g.vs_bad not in ("same", want):
-            kinds[g.group] = GOOD
-        elif g.vs_good == want and g.vs_bad != other:
-            kinds[g.group] = BAD
-        elif g.vs_good == want and g.vs_bad == other:
+        if g.vs_good == want and g.vs_bad == other:
             kinds[g.group] = "between"
+        elif (g.vs_good in ("same", other) and g.vs_bad not in ("same", want)) or \
+                (g.vs_bad == other and g.vs_good != want):
+            kinds[g.group] = GOOD
+        elif (g.vs_bad in ("same", want) and g.vs_good not in ("same", other)) or \
+                (g.vs_good == want and g.vs_bad != other):
+            kinds[g.group] = BAD
         else:
             kinds[g.group] = "unsure"
     first = sig[0]
