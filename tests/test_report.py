@@ -20,6 +20,7 @@ from dsabench.store.frames import load_runs
 from dsabench.store.schema import Record, Timing
 from dsabench.present.report import build_report, load_run_set
 from dsabench.present.text import md_text
+from dsabench.store.repeats import merge_repeats
 from dsabench.store.rundir import append_record, create_run_dir
 import run_files
 from dsabench.workload.variants import BASELINE, PATCHED
@@ -94,9 +95,10 @@ def test_evidence_has_the_speedup_table_with_intervals_and_every_variant_against
     assert ("### dsabench compare (variants): base <code>baseline in pr-torch-h100</code> vs candidate "
             "<code>patched in pr-torch-h100</code>") in text
     assert "| verdict | change | 95% CI | p | base ms | cand ms | case | note |" in text
-    assert re.search(r"\| faster \(in turn\) \| -\d+\.\d% \| -\d+\.\d% \.\. -\d+\.\d% \|", text)
+    # one worker process per case: the gate calls no change, and says why in the note
+    assert re.search(r"\| undecided \| -\d+\.\d% \| -\d+\.\d% \.\. -\d+\.\d% \|[^\n]*one process a side", text)
     assert "### Every variant vs baseline" in text
-    assert re.search(r"\| decode b64 c4096 n65536 \| eager \| [^|]+ \| \d\.\d\dx \(\d\.\d\d-\d\.\d\d\) faster \(in turn\) \|",
+    assert re.search(r"\| decode b64 c4096 n65536 \| eager \| [^|]+ \| \d\.\d\dx \(\d\.\d\d-\d\.\d\d\) undecided \|",
                      text)  # fmt: skip
     assert "| decode b64 c4096 n65536 | CUDA Graph | finding: capture fails (host copy) (baseline) |" in text
 
@@ -309,11 +311,11 @@ def _svg_texts(path: Path) -> list[tuple[str, str]]:
 def test_the_committed_runs_order_artefact_is_not_headlined_as_a_regression(gpu_report):
     text = (gpu_report / "evidence.md").read_text()
     summary = next(line for line in text.splitlines() if line.startswith("**Summary:**"))
-    # Patched at batch 32 (eager) was timed in its own turn: README's run-order artefact.
-    assert "1 slower, 4 faster on within-run precision only" in summary
-    assert "not regression verdicts" in summary and "**slower**" not in text
+    # Patched at batch 32 (eager) was timed in its own turn: README's run-order artefact. One worker
+    # process per case: the gate calls nothing changed, that artefact included.
+    assert "6 undecided" in summary and "**slower**" not in text
     assert "finding: capture fails (host copy) in 4 groups" in summary
-    assert "| slower (in turn) | +28.3% |" in text
+    assert "| undecided | +28.3% |" in text
     assert "the eager points compare sides timed in separate turns of this run" in text  # the speedup chart's note
 
 
@@ -343,8 +345,9 @@ def test_graph_cases_memory_figures_say_they_come_from_eager_forwards(gpu_report
     assert "memory figures come from eager forwards" in (gpu_report / "evidence.md").read_text()
 
 
-def _cpu_run(root: Path, name: str, blocks=(16, 64)) -> Path:
-    """A CPU run as a CPU makes it: eager cases ok, every CUDA Graph case `unsupported`."""
+def _cpu_run(root: Path, name: str, blocks=(16, 64), repeats: int = 1) -> Path:
+    """A CPU run as a CPU makes it: eager cases ok, every CUDA Graph case `unsupported`; each case
+    measured in `repeats` worker processes."""
     path = create_run_dir(root / name, run_files.manifest(name, preset=None, scenario_file="t.toml", gpu_run=False))
     device = {"name": "x86_64", "kind": "cpu"}
     for seed, (variant, ms) in enumerate(((BASELINE, 2.0), (PATCHED, 1.0))):
@@ -354,11 +357,13 @@ def _cpu_run(root: Path, name: str, blocks=(16, 64)) -> Path:
                 if graph:
                     rec = Record(name, case.id, case.config_id, case.group_id, case.params(), "unsupported",
                                  "graph=on: CUDA Graph needs a CUDA device; no GPU", "paddle", device)  # fmt: skip
-                else:
-                    timing = Timing(_samples(seed * 10 + n, ms), 1, 5, 10.0, "host", "min_samples")
+                    append_record(path, rec.to_json())
+                    continue
+                for rep in range(repeats):
+                    timing = Timing(_samples(seed * 10 + n + 1000 * rep, ms), 1, 5, 10.0, "host", "min_samples")
                     rec = Record(name, case.id, case.config_id, case.group_id, case.params(), "ok", "", "paddle",
-                                 device, timing, output={"digest": f"d{n}"})  # fmt: skip
-                append_record(path, rec.to_json())
+                                 device, timing, output={"digest": f"d{n}"}, repeat=rep)  # fmt: skip
+                    append_record(path, rec.to_json())
     return path
 
 
@@ -412,12 +417,22 @@ def test_the_end_of_run_table_gives_patched_a_direction_an_interval_and_a_verdic
     from dsabench.present.summary import summary_table
     from dsabench.store.rundir import load_run
 
-    table = summary_table(load_run(_cpu_run(tmp_path, "s")).records)
+    records = merge_repeats(load_run(_cpu_run(tmp_path, "s", repeats=3)).records)
+    table = summary_table(records)
     rows = [line for line in table.splitlines() if ".eager " in line]
     assert rows and all(re.search(r"patched \d+\.\d% less time \(\d+\.\d-\d+\.\d%\), faster$", r) for r in rows)
     graph = [line for line in table.splitlines() if ".graph " in line]
     assert graph and all("n/a: no CUDA Graph on CPU" in r for r in graph)
-    assert "leave out run-to-run variance" in table
+    assert "compare --variants: the same gate" in table
+
+
+def test_the_end_of_run_table_of_one_process_a_case_says_why_it_calls_no_change(tmp_path):
+    from dsabench.present.summary import summary_table
+    from dsabench.store.rundir import load_run
+
+    table = summary_table(merge_repeats(load_run(_cpu_run(tmp_path, "s")).records))
+    rows = [line for line in table.splitlines() if ".eager " in line]
+    assert rows and all(r.endswith("undecided: one process: no spread between processes measured") for r in rows)
 
 
 def test_graph_figures_name_the_source_the_records_give(tmp_path):

@@ -75,12 +75,16 @@ class RunBuilder:
         commit: str | None = "a" * 40,
         shard: str | None = None,
         workers: tuple = (),
+        options: dict | None = None,
     ) -> Path:
-        """A run directory; `shard` is "K/N" (the manifest stores [K, N]); `workers`: WorkerInfo hellos."""
+        """A run directory; `shard` is "K/N" (the manifest stores [K, N]); `workers`: WorkerInfo hellos;
+        `options`: RunOptions fields to set (inject_delay, calibration, kernel, ...)."""
         k_n = tuple(int(x) for x in shard.split("/")) if shard else None
         written = manifest(run_id or name, backend=backend, created_at=created_at, shard=k_n, commit=commit,
                            gpus=(gpu(device),), cases_planned=len(records))  # fmt: skip
         written = structs.replace(written, workers=tuple(workers))
+        if options:
+            written = structs.replace(written, options=structs.replace(written.options, **options))
         path = create_run_dir(self.root / name, written)
         for r in records:
             append_record(path, r)

@@ -10,7 +10,6 @@ from dsabench.analysis.compare import (
     Verdict,
     compare_runs,
     compare_variants,
-    judge,
 )
 from dsabench.present.compare_text import format_markdown, format_table
 from dsabench.errors import InputError
@@ -49,10 +48,12 @@ def test_compare_judges_the_ratio_interval_against_the_threshold_band(builder, f
 def test_compare_threshold_is_configurable(builder):
     base = builder.samples(1, sigma=0.005, n=40)
     cand = builder.samples(2, median_ms=1.05, sigma=0.005, n=40)
-    assert judge(base, cand, threshold=0.03).verdict is Verdict.SLOWER
-    assert judge(base, cand, threshold=0.10).verdict is Verdict.SAME
-    with pytest.raises(ValueError, match=r"threshold is 3; expected a fraction in \[0, 1\)"):
-        judge(base, cand, threshold=3)
+    case = builder.case()
+    runs = load_frame([builder.simple_run("base", {case: base})]), load_frame([builder.simple_run("cand", {case: cand})])
+    assert compare_runs(*runs, threshold=0.03).table.iloc[0]["verdict"] == Verdict.SLOWER.value
+    assert compare_runs(*runs, threshold=0.10).table.iloc[0]["verdict"] == Verdict.SAME.value
+    with pytest.raises(ValueError, match=r"threshold is 3; expected a fraction in \[0, 1\) or 'auto'"):
+        compare_runs(*runs, threshold=3)
 
 
 def test_compare_calls_too_few_samples_undecided(builder):

@@ -30,12 +30,30 @@ def test_quiet_cases_give_no_false_alarm_and_detect_a_five_percent_delay_but_not
         assert 0.03 < c.mde < 0.08
 
 
-def test_a_case_whose_runs_wander_more_than_the_threshold_is_marked_noisy_not_slower():
+def test_each_injected_run_reports_the_slowdown_it_really_measured_not_the_size_asked_for():
+    rng = np.random.default_rng(2)
+    aa = [run(rng, ["a"], between=0.0005) for _ in range(3)]
+    inj = {0.015: [run(rng, ["a"], level=1.027, between=0.0005)]}  # asked +1.5%, the device saw +2.7%
+    (c,) = calibrate(aa, inj, threshold=0.03, n_boot=300)
+    assert c.measured[0.015] == pytest.approx(0.027, abs=0.002)
+
+
+def test_a_case_whose_processes_wander_more_than_the_threshold_is_marked_noisy_and_not_called():
     rng = np.random.default_rng(1)
-    aa = [run(rng, ["x"], level=lv) for lv in (1.0, 1.12, 0.9)]
+    aa = [run(rng, ["x"], between=0.08) for _ in range(3)]
     result = calibrate(aa, {}, threshold=0.03, n_boot=300)[0]
-    assert result.run_to_run > 0.03
+    assert result.process_spread > 0.03
     assert result.false_alarms == 0 and result.noisy_pairs >= 1
+
+
+def test_a_to_a_noise_comes_from_the_other_runs_so_an_odd_pair_is_not_excused_by_itself():
+    """Runs 0 and 1 differ by 20%: with 5 A/A runs, the pair (0, 1) is judged with the noise of
+    runs 2-4 (quiet), so the gate calls it; had the pair's own runs been in the noise, it would
+    have widened its own interval."""
+    rng = np.random.default_rng(3)
+    aa = [run(rng, ["x"], level=lv) for lv in (1.0, 1.2, 1.0, 1.0, 1.0)]
+    (c,) = calibrate(aa, {}, threshold=0.03, n_boot=300)
+    assert c.false_alarms >= 4  # the pairs with run 1 are real differences in this synthetic setup
 
 
 def test_calibrate_needs_two_a_to_a_runs():
@@ -44,6 +62,7 @@ def test_calibrate_needs_two_a_to_a_runs():
 
 
 def test_the_smallest_detectable_change_grows_with_the_noise_and_falls_with_processes():
-    assert smallest_detectable(0.03, 0.01, 3) < smallest_detectable(0.03, 0.02, 3)
-    assert smallest_detectable(0.03, 0.01, 9) < smallest_detectable(0.03, 0.01, 3)
-    assert math.isnan(smallest_detectable(0.03, math.nan, 3))
+    assert smallest_detectable(0.03, 0.005, 0.01, 3) < smallest_detectable(0.03, 0.005, 0.02, 3)
+    assert smallest_detectable(0.03, 0.001, 0.01, 9) < smallest_detectable(0.03, 0.001, 0.01, 3)
+    assert smallest_detectable(0.03, 0.02, 0.001, 9) == pytest.approx(smallest_detectable(0.03, 0.02, 0.001, 3), rel=0.2)
+    assert math.isnan(smallest_detectable(0.03, math.nan, math.nan, 3))

@@ -2,9 +2,12 @@
 and the smallest change this machine can detect, per case.
 
 Input: several runs of the same cases with the same code (A/A), and runs with a known delay
-injected into every forward (`run --inject-delay F`, F a fraction of the case's forward). Every
-pair is judged by the very gate `compare` uses (`gate.decide`), so what this reports is what
-a nightly comparison on this machine would do. Pure functions over per-case sample groups.
+injected into every forward (`run --inject-delay F`, F a fraction of the case's step time).
+Every pair is judged by the very gate `compare` uses (`gate.decide`), so what this reports is
+what a comparison on this machine would do. The run-to-run noise a pair is judged with comes
+from the A/A runs *other* than the ones in the pair (a run never vouches for its own noise),
+and each injected run's slowdown is measured (its level over the A/A runs'), since a delay sized
+from a step's wall time is not the size the device sees. Pure functions over per-case sample groups.
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy.stats import norm
 
-from dsabench.analysis.gate import K_NOISE, decide
-from dsabench.analysis.hierarchy import Groups, robust_log_spread
-from dsabench.analysis.noise import UNKNOWN, Noise
+from dsabench.analysis.defaults import AUTO, AUTO_FALSE_ALARM, AUTO_FLOOR
+from dsabench.analysis.gate import Threshold, decide
+from dsabench.analysis.hierarchy import Groups, log_levels
+from dsabench.analysis.noise import UNKNOWN, Noise, run_level, series_noise
 
 # One run: case id -> its samples grouped per process.
 RunGroups = Mapping[str, Groups]
@@ -29,12 +32,17 @@ POWER = 0.95
 
 @dataclass(frozen=True)
 class CaseCalibration:
+    """One case's calibration. measured maps an injected fraction to the slowdown its runs
+    really showed (their level over the mean A/A level, minus 1)."""
+
     case_id: str
-    run_to_run: float  # robust sd of the A/A runs' log medians
+    run_to_run: float  # sd of the A/A runs' log levels
+    process_spread: float  # pooled sd of the A/A runs' per-process log levels
     aa_pairs: int
     false_alarms: int  # A/A pairs called slower or faster
     noisy_pairs: int
     detected: Mapping[float, tuple[int, int]] = field(default_factory=dict)  # fraction -> (slower, pairs)
+    measured: Mapping[float, float] = field(default_factory=dict)  # fraction -> measured slowdown
     mde: float = math.nan  # smallest slowdown detected with POWER, from the noise model
 
     @property
@@ -42,49 +50,81 @@ class CaseCalibration:
         return self.false_alarms / self.aa_pairs if self.aa_pairs else math.nan
 
 
-def _median(groups: Groups) -> float:
-    return float(np.median(np.concatenate([np.asarray(g, dtype=float) for g in groups if len(g)])))
+def _t(p: float, df: float) -> float:
+    from scipy.stats import t  # noqa: PLC0415
+
+    return float(t.ppf(p, df))
 
 
-def smallest_detectable(threshold: float, spread: float, processes: int, k: float = K_NOISE,
+def smallest_detectable(threshold: Threshold, run_spread: float, process_spread: float, processes: int,
                         power: float = POWER) -> float:
-    """Slowdown called `slower` with probability `power`: it must put the interval's lower end
-    beyond the band max(threshold, k x spread). The interval's half-width is about
-    z_0.975 x sqrt(2) x spread / sqrt(processes) on the log scale (normal approximation)."""
-    if not math.isfinite(spread):
+    """Slowdown called `slower` with probability `power` (approximately): it must put the
+    interval's lower end beyond the band. The standard error of the log ratio of two runs is the
+    larger of sqrt(2) x the spread of run levels (already over whole runs: not divided again)
+    and process_spread x sqrt(2 / processes); its t quantiles have 2 x processes - 2 degrees of
+    freedom. With AUTO the change must also be significant at AUTO_FALSE_ALARM and clear AUTO_FLOOR."""
+    spreads = [s for s in (math.sqrt(2.0) * run_spread,
+                           process_spread * math.sqrt(2.0 / max(processes, 1))) if math.isfinite(s)]
+    if not spreads or processes < 2:
         return math.nan
-    band = max(threshold, k * spread)
-    se = math.sqrt(2.0) * spread / math.sqrt(max(processes, 1))
-    return (1 + band) * math.exp((norm.ppf(0.975) + norm.ppf(power)) * se) - 1
+    df = 2 * processes - 2
+    se = max(spreads)
+    if threshold == AUTO:
+        return max((1 + AUTO_FLOOR) * math.exp((_t(0.975, df) + _t(power, df)) * se),
+                   math.exp((_t(1 - AUTO_FALSE_ALARM / 2, df) + _t(power, df)) * se)) - 1
+    return (1 + float(threshold)) * math.exp((_t(0.975, df) + _t(power, df)) * se) - 1
 
 
-def calibrate(aa_runs: Sequence[RunGroups], injected: Mapping[float, Sequence[RunGroups]], threshold: float,
+def pooled_process_spread(runs: Sequence[Groups]) -> float:
+    """Pooled sd of per-process log levels within each run (each run's own mean taken out)."""
+    ss, df = 0.0, 0
+    for groups in runs:
+        x = log_levels(groups)
+        ss += float(((x - x.mean()) ** 2).sum())
+        df += x.size - 1
+    return math.sqrt(ss / df) if df > 0 else math.nan
+
+
+def _noise_without(levels: Sequence[float], skip: set[int]) -> Noise:
+    kept = [v for i, v in enumerate(levels) if i not in skip]
+    noise = series_noise(kept)
+    return noise if noise.known else UNKNOWN
+
+
+def calibrate(aa_runs: Sequence[RunGroups], injected: Mapping[float, Sequence[RunGroups]], threshold: Threshold,
               *, n_boot: int = 1000) -> list[CaseCalibration]:
-    """Judge every A/A pair and every (A/A run, injected run) pair of each case present in all runs."""
+    """Judge every A/A pair and every (A/A run, injected run) pair of each case present in all
+    A/A runs; each pair's noise comes from the other A/A runs (3 or more of them give one)."""
     if len(aa_runs) < 2:
         raise ValueError(f"calibrate: {len(aa_runs)} A/A run(s); expected at least 2 (3 or more for a noise estimate)")
     cases = sorted(set.intersection(*(set(r) for r in aa_runs)))
     out = []
     for case in cases:
-        medians = [_median(r[case]) for r in aa_runs]
-        spread = robust_log_spread(medians) if len(medians) >= 3 else math.nan
-        noise = Noise(spread, len(medians), "history") if math.isfinite(spread) else UNKNOWN
+        levels = [run_level(r[case]) for r in aa_runs]
         alarms = noisy = pairs = 0
-        for i, (a, b) in enumerate(itertools.combinations(aa_runs, 2)):
-            d = decide(a[case], b[case], threshold, noise=noise, n_boot=n_boot, seed=i)
+        for k, (i, j) in enumerate(itertools.combinations(range(len(aa_runs)), 2)):
+            d = decide(aa_runs[i][case], aa_runs[j][case], threshold, noise=_noise_without(levels, {i, j}),
+                       n_boot=n_boot, seed=k)
             pairs += 1
             alarms += d.verdict in ("slower", "faster")
-            noisy += d.verdict == "noisy"
-        detected = {}
+            noisy += d.noisy
+        detected, measured = {}, {}
         for frac, runs in sorted(injected.items()):
             hit = total = 0
-            for j, (a, inj) in enumerate(itertools.product(aa_runs, runs)):
+            for j, (i, inj) in enumerate(itertools.product(range(len(aa_runs)), runs)):
                 if case not in inj:
                     continue
                 total += 1
-                hit += decide(a[case], inj[case], threshold, noise=noise, n_boot=n_boot, seed=j).verdict == "slower"
+                d = decide(aa_runs[i][case], inj[case], threshold, noise=_noise_without(levels, {i}), n_boot=n_boot,
+                           seed=j)
+                hit += d.verdict == "slower"
+            inj_levels = [run_level(r[case]) for r in runs if case in r]
             detected[frac] = (hit, total)
+            if inj_levels:
+                measured[frac] = float(np.mean(inj_levels) / np.mean(levels) - 1)
         procs = min(len(r[case]) for r in aa_runs)
-        out.append(CaseCalibration(case, spread, pairs, alarms, noisy, detected,
-                                   smallest_detectable(threshold, spread, procs)))
+        run_spread = series_noise(levels).spread if len(levels) >= 3 else math.nan
+        proc_spread = pooled_process_spread([r[case] for r in aa_runs])
+        out.append(CaseCalibration(case, run_spread, proc_spread, pairs, alarms, noisy, detected, measured,
+                                   smallest_detectable(threshold, run_spread, proc_spread, procs)))
     return out

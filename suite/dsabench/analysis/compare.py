@@ -7,10 +7,13 @@ Two ways to pair cases:
 - impl vs impl (`compare_impls.compare_impls`): inside one run, the cases of one group measured
   by two implementations (two FastDeploy commits, or the mirror and a commit).
 
-The verdict of a pair comes from `judge`: the ratio of medians cand / base with a bootstrap
-confidence interval, held against a band of +-threshold around 1. Only an interval entirely
-outside the band is a change; one inside it is "same"; one crossing its edge is "undecided",
-never quietly rounded to either. docs/statistics.md has the measured false-alarm rate and power.
+Every pair is judged by the one gate (`gate.decide`): the ratio cand / base with an interval
+that includes the variance between worker processes (and between runs, with history), held
+against a band of +-threshold around 1 (or each case's own band, `--threshold auto`). Only an
+interval entirely outside the band is a change, whatever the case's noise; one inside it is
+"same"; one crossing its edge is "undecided", never quietly rounded to either. A case whose own
+spread exceeds the threshold carries `noisy` beside its verdict. docs/statistics.md has the
+measured coverage, false alarms and power.
 """
 
 from __future__ import annotations
@@ -26,16 +29,11 @@ import pandas as pd
 from dsabench.analysis.defaults import DEFAULT_THRESHOLD
 from dsabench.errors import InputError, quoted
 from dsabench.store.frames import Frame, manifest_commit
-from dsabench.analysis.gate import decide
-from dsabench.analysis.noise import UNKNOWN, Noise, history_noise
+from dsabench.analysis.gate import MIN_SAMPLES, Threshold, check_threshold, decide
+from dsabench.analysis.noise import UNKNOWN, Noise, case_key, history_noise, history_rows, inject_of
 from dsabench.store.schema import record_key
-from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED, bootstrap_ratio_ci, rank_test
+from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED, rank_test
 from dsabench.workload.variants import BASELINE, PATCHED, Variant, parse_variant
-
-
-# Fewer samples than this on either side gives "undecided": with 4 samples the bootstrap
-# distribution of a median has at most a handful of distinct values, and its interval is noise.
-MIN_SAMPLES = 5
 
 
 class Verdict(str, Enum):
@@ -47,7 +45,6 @@ class Verdict(str, Enum):
     MISSING = "missing"
     FAILED = "failed"
     NOT_COMPARABLE = "not_comparable"
-    NOISY = "noisy"
 
 
 class Reason(str, Enum):
@@ -63,13 +60,12 @@ class Reason(str, Enum):
     BOTH_FAILED = "both_failed"
     NO_SAMPLES = "no_samples"
     CLOCK_DIFFERS = "clock_differs"
-    NOISE_ABOVE = "noise_above_threshold"
     WITHIN_RUN_ONLY = "within_run_precision_only"
 
 
 # Order of rows in tables: what needs attention first.
 SEVERITY = (
-    Verdict.SLOWER, Verdict.FAILED, Verdict.NOT_COMPARABLE, Verdict.NOISY, Verdict.UNDECIDED, Verdict.MISSING,
+    Verdict.SLOWER, Verdict.FAILED, Verdict.NOT_COMPARABLE, Verdict.UNDECIDED, Verdict.MISSING,
     Verdict.NEW, Verdict.FASTER, Verdict.SAME,
 )  # fmt: skip
 
@@ -80,7 +76,11 @@ class NotComparable(InputError):
 
 @dataclass(frozen=True)
 class Decision:
-    """The verdict on one pair of sample sets, its reason, and the numbers behind it."""
+    """The verdict on one pair of sample sets, its reason (code and words), and the numbers behind it.
+
+    why: the reason in words without the figures; noisy: the case's own spread (noise) exceeds
+    the threshold, a qualifier beside any verdict; band: the band the interval was held against.
+    """
 
     verdict: Verdict
     reason: Reason
@@ -89,54 +89,15 @@ class Decision:
     ci_low: float = math.nan
     ci_high: float = math.nan
     p_value: float = math.nan
+    why: str = ""
+    noisy: bool = False
+    noise: float = math.nan
+    band: float = math.nan
+    processes: int = 0
 
-
-def _pct(ratio: float) -> str:
-    return f"{(ratio - 1) * 100:+.1f}%"
-
-
-def judge(
-    base_ms: Sequence[float],
-    cand_ms: Sequence[float],
-    threshold: float = DEFAULT_THRESHOLD,
-    confidence: float = CONFIDENCE,
-    n_boot: int = N_BOOT,
-    seed: int | None = SEED,
-) -> Decision:
-    """Verdict on two sets of per-iteration latencies (ms), base first.
-
-    With r = median(cand) / median(base) and [lo, hi] its percentile-bootstrap interval
-    (stats.bootstrap_ratio_ci): lo > 1 + threshold -> SLOWER; hi < 1 - threshold -> FASTER;
-    both inside [1 - threshold, 1 + threshold] -> SAME; otherwise UNDECIDED (more samples or a
-    quieter machine would settle it). The Mann-Whitney p-value is reported beside it but does
-    not decide: it says "different", not "different by more than the threshold".
-    """
-    if not 0 <= threshold < 1:
-        raise ValueError(f"judge: threshold is {threshold!r}; expected a fraction in [0, 1), e.g. 0.03 for 3%")
-    nb, nc = len(base_ms), len(cand_ms)
-    if nb == 0 or nc == 0:
-        side = "base" if nb == 0 else "cand"
-        return Decision(Verdict.NOT_COMPARABLE, Reason.NO_SAMPLES, f"{side} has status ok but no timing samples")
-    if min(nb, nc) < MIN_SAMPLES:
-        return Decision(
-            Verdict.UNDECIDED,
-            Reason.TOO_FEW_SAMPLES,
-            f"base has {nb} samples, cand {nc}; a verdict needs at least {MIN_SAMPLES} on each side",
-            ratio=float(np.median(cand_ms)) / float(np.median(base_ms)),
-        )
-    ratio, lo, hi = bootstrap_ratio_ci(base_ms, cand_ms, confidence, n_boot, seed)
-    p = rank_test(base_ms, cand_ms)
-    band = f"+-{threshold * 100:.1f}%"
-    numbers = f"{_pct(ratio)} ({confidence * 100:g}% CI {_pct(lo)} to {_pct(hi)})"
-    if lo > 1 + threshold:
-        verdict, reason, where = Verdict.SLOWER, Reason.CI_ABOVE, f"entirely above +{threshold * 100:.1f}%"
-    elif hi < 1 - threshold:
-        verdict, reason, where = Verdict.FASTER, Reason.CI_BELOW, f"entirely below -{threshold * 100:.1f}%"
-    elif lo >= 1 - threshold and hi <= 1 + threshold:
-        verdict, reason, where = Verdict.SAME, Reason.CI_WITHIN, f"within {band}"
-    else:
-        verdict, reason, where = Verdict.UNDECIDED, Reason.CI_CROSSES, f"crosses the edge of {band}"
-    return Decision(verdict, reason, f"{numbers} {where}", ratio, lo, hi, p)
+    def __post_init__(self) -> None:
+        if not self.why:
+            object.__setattr__(self, "why", self.message)
 
 
 @dataclass(frozen=True)
@@ -148,10 +109,10 @@ class Comparison:
     """
 
     table: pd.DataFrame
-    mode: str  # "runs" or "variants"
+    mode: str  # "runs", "variants" or "impls"
     base_label: str
     cand_label: str
-    threshold: float
+    threshold: Threshold
     confidence: float
     device: str = ""
     backend: str = ""
@@ -174,11 +135,19 @@ class Comparison:
         broke = (t["verdict"] == Verdict.FAILED.value) & (t["reason"] == Reason.CAND_FAILED.value)
         return int((slower | broke).sum())
 
+    def unresolved_noisy(self) -> pd.DataFrame:
+        """Noisy pairs left undecided: they do not fail a gate (their interval reaches inside the
+        band), but a change up to their interval's upper end may hide there."""
+        t = self.table
+        if not len(t):
+            return t
+        return t[(t["verdict"] == Verdict.UNDECIDED.value) & t["noisy"].fillna(False).astype(bool)]
+
 
 TABLE_COLUMNS = (
     "case", "config_id", "base_case_id", "cand_case_id", "base_status", "cand_status",
     "base_median_ms", "cand_median_ms", "base_n", "cand_n", "ratio", "ci_low", "ci_high",
-    "p_value", "verdict", "reason", "message",
+    "p_value", "verdict", "reason", "message", "why", "noisy", "noise", "band", "processes",
 )  # fmt: skip
 # Trace figures carried into the table as base_<name> / cand_<name> when either side has them:
 # the evidence of what a variant removed (host-to-device copies, layout copies, memory).
@@ -201,9 +170,10 @@ def process_groups(row) -> list[list[float]]:
     return [_samples(row)]
 
 
-def gate_decision(base_groups, cand_groups, threshold: float, *, noise: Noise = UNKNOWN, paired: bool = False,
+def gate_decision(base_groups, cand_groups, threshold: Threshold, *, noise: Noise = UNKNOWN, paired: bool = False,
                   confidence: float = CONFIDENCE, n_boot: int = N_BOOT, seed: int | None = SEED) -> Decision:
-    """The cross-run gate (`gate.decide`) as a Decision, with the Mann-Whitney p of the pooled samples."""
+    """The gate (`gate.decide`) as a Decision, with the Mann-Whitney p of the pooled samples
+    beside it (reported, never deciding)."""
     if not sum(len(g) for g in base_groups) or not sum(len(g) for g in cand_groups):
         side = "base" if not sum(len(g) for g in base_groups) else "cand"
         return Decision(Verdict.NOT_COMPARABLE, Reason.NO_SAMPLES, f"{side} has status ok but no timing samples")
@@ -211,10 +181,11 @@ def gate_decision(base_groups, cand_groups, threshold: float, *, noise: Noise = 
                n_boot=n_boot, seed=seed)
     pooled_b, pooled_c = sum(map(list, base_groups), []), sum(map(list, cand_groups), [])
     p = rank_test(pooled_b, pooled_c) if min(len(pooled_b), len(pooled_c)) >= MIN_SAMPLES else math.nan
-    return Decision(Verdict(r.verdict), Reason(r.reason), r.message, r.ratio, r.ci_low, r.ci_high, p)
+    return Decision(Verdict(r.verdict), Reason(r.reason), r.message, r.ratio, r.ci_low, r.ci_high, p, r.why,
+                    r.noisy, r.noise, r.band, r.processes)
 
 
-def _pair(key: str, base, cand, threshold: float, confidence: float, n_boot: int, seed, *,
+def _pair(key: str, base, cand, threshold: Threshold, confidence: float, n_boot: int, seed, *,
           noise: Noise = UNKNOWN, paired: bool = False) -> dict:
     """One table row; base or cand is None when the pair has only one side."""
     row: dict = {c: math.nan for c in TABLE_COLUMNS}
@@ -263,7 +234,8 @@ def _pair(key: str, base, cand, threshold: float, confidence: float, n_boot: int
                           confidence=confidence, n_boot=n_boot, seed=seed)
     row.update(
         ratio=d.ratio, ci_low=d.ci_low, ci_high=d.ci_high, p_value=d.p_value,
-        verdict=d.verdict.value, reason=d.reason.value, message=d.message,
+        verdict=d.verdict.value, reason=d.reason.value, message=d.message, why=d.why, noisy=d.noisy,
+        noise=d.noise, band=d.band, processes=d.processes,
     )  # fmt: skip
     return row
 
@@ -349,37 +321,44 @@ def compare_runs(
     base: Frame,
     cand: Frame,
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: Threshold = DEFAULT_THRESHOLD,
     confidence: float = CONFIDENCE,
     allow_mismatch: bool = False,
     history: Frame | None = None,
+    include_calibration: bool = False,
     n_boot: int = N_BOOT,
     seed: int | None = SEED,
 ) -> Comparison:
     """Pair cases by case id between a BASE run and a CAND run and judge each pair.
 
-    history: earlier runs; each case's run-to-run noise on the same device model and backend is
-    estimated from them (`noise.history_noise`) and widens that case's interval and band.
+    history: earlier runs; each case's run-to-run noise is estimated from the runs of the same
+    case, device model, backend, kernel, impl and injected delay made before CAND (BASE and CAND
+    themselves left out, calibrate's runs too unless include_calibration), and goes into that
+    case's interval (`noise`, `gate.decide`).
 
     Raises NotComparable when the runs used different device models or backends, unless
     allow_mismatch, in which case the differences are kept in Comparison.mismatches.
     """
+    check_threshold(threshold, "compare")
     base_id, cand_id = _one_run(base, "BASE"), _one_run(cand, "CAND")
     mismatches = check_comparable(base, cand)
     if mismatches and not allow_mismatch:
         raise NotComparable("; ".join(mismatches) + "; pass --allow-mismatch to compare anyway")
     b = {record_key(r["case_id"], r.get("impl")): r for r in base.df.to_dict("records")}
     c = {record_key(r["case_id"], r.get("impl")): r for r in cand.df.to_dict("records")}
-    noise = history_noise(history.df) if history is not None else {}
+    noise = {}
+    if history is not None:
+        created = pd.to_datetime(cand.manifests[cand_id].get("created_at"), utc=True, errors="coerce")
+        noise = history_noise(history_rows(history.df, history.manifests, before=created, exclude=(base_id, cand_id),
+                                           include_calibration=include_calibration))
+    inject = inject_of(cand.manifests[cand_id])
 
     def noise_of(row) -> Noise:
-        if row is None:
-            return UNKNOWN
-        return noise.get((row["case_id"], row.get("device_name"), row.get("backend")), UNKNOWN)
+        return UNKNOWN if row is None else noise.get(case_key(row, inject), UNKNOWN)
 
     residue = tuple(_profiler_residue(side, f, rid) for side, f, rid in (("BASE", base, base_id), ("CAND", cand, cand_id))
                     if _kept_the_profiler(f, rid))
-    pairs = [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed, noise=noise_of(b.get(k)))
+    pairs = [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed, noise=noise_of(c.get(k)))
              for k in sorted(b.keys() | c.keys())]
     devices = _values(base, base_id, "device_name", WORKER_DEVICE)
     backends = _values(base, base_id, "backend", ("backend",))
@@ -411,7 +390,7 @@ def compare_variants(
     base_variant: str | Variant = BASELINE,
     cand_variant: str | Variant = PATCHED,
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: Threshold = DEFAULT_THRESHOLD,
     confidence: float = CONFIDENCE,
     n_boot: int = N_BOOT,
     seed: int | None = SEED,
@@ -423,6 +402,7 @@ def compare_variants(
     are paired: a FastDeploy commit of the run has one variant per group (its own code's), and is
     compared with another impl by `compare_impls`.
     """
+    check_threshold(threshold, "compare")
     run_id = _one_run(frame, "BASE")
     try:
         bv = parse_variant(base_variant) if isinstance(base_variant, str) else base_variant
@@ -459,7 +439,7 @@ def rows_by_group(df: pd.DataFrame, with_impl: bool = True) -> dict[str, list[di
     return out
 
 
-def pair_rows(b: dict, c: dict, threshold: float, confidence: float, n_boot: int, seed) -> list[dict]:
+def pair_rows(b: dict, c: dict, threshold: Threshold, confidence: float, n_boot: int, seed) -> list[dict]:
     """One judged row per key of either side (a side without the key: NEW or MISSING). Eager cases
     of one group are timed in the same worker processes, in rounds: paired. Graph cases are not."""
     return [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed,
@@ -467,7 +447,7 @@ def pair_rows(b: dict, c: dict, threshold: float, confidence: float, n_boot: int
             for k in sorted(b.keys() | c.keys())]
 
 
-def within_run(frame: Frame, run_id: str, mode: str, base: str, cand: str, pairs: list[dict], threshold: float,
+def within_run(frame: Frame, run_id: str, mode: str, base: str, cand: str, pairs: list[dict], threshold: Threshold,
                confidence: float) -> Comparison:
     """The Comparison of two sides of one run (variants or impls): labels name the run once."""
     return Comparison(

@@ -1,10 +1,10 @@
 """Impl vs impl inside one run: two FastDeploy commits (or the mirror and a commit), case by case.
 
 A run made with `--impl A --impl B` measured both on the same inputs, interleaved per case group
-in one worker. Pairs are made per case group (`compare.rows_by_group`, judged by `compare.judge`
-through `compare.pair_rows`): a FastDeploy commit has one case per group (the variant its code
-implies); where one side has several (the mirror runs every variant), its case of the other
-side's variant is taken. The labels name each commit's SHA and subject.
+in one worker. Pairs are made per case group (`compare.rows_by_group`, judged by the gate,
+`gate.decide`, through `compare.pair_rows`; eager groups paired by process): a FastDeploy commit
+has one case per group (the variant its code implies); where one side has several (the mirror
+runs every variant), its case of the other side's variant is taken. The labels name each commit's SHA and subject.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pandas as pd
 from dsabench.analysis.compare import (
     DEFAULT_THRESHOLD,
     Comparison,
+    Threshold,
     _one_run,
     pair_rows,
     rows_by_group,
@@ -65,7 +66,7 @@ def compare_impls(
     base_impl: str | None = None,
     cand_impl: str | None = None,
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: Threshold = DEFAULT_THRESHOLD,
     confidence: float = CONFIDENCE,
     n_boot: int = N_BOOT,
     seed: int | None = SEED,

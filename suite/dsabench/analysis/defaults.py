@@ -17,3 +17,13 @@ MAX_PVALUE = 0.0001
 # compare threshold, so a drift that compare keeps calling "undecided" still shows up here,
 # and above the 1% run-to-run wobble of a median on one machine.
 MIN_CHANGE = 0.02
+
+# `--threshold auto`: each case's band from its own noise. The band is the width that keeps A/A
+# false alarms at AUTO_FALSE_ALARM (two-sided) given the interval's standard error and degrees of
+# freedom (gate.band_of), and never below AUTO_FLOOR: the between-process spread of the quietest
+# cases measured (CUDA Graph replays on an H200, 0.2%); a smaller change could not be confirmed by
+# a rerun. At 0.5% a 1% slowdown of those cases was caught in 63-74% of seeded trials, at 0.2% in
+# 83-98% (docs/statistics.md, scripts/gate_power.py).
+AUTO = "auto"
+AUTO_FALSE_ALARM = 0.01
+AUTO_FLOOR = 0.002

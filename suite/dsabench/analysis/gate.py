@@ -1,11 +1,18 @@
-"""The gate: a verdict that holds across runs.
+"""The gate: the one verdict on cand vs base that every command gives (compare, --variants,
+--impls, the run summary, evidence, the dashboard, calibrate and power all call `decide`).
 
-A change is called only when the ratio's interval, which includes the variance between
-processes (hierarchical bootstrap) or, for single-process runs, the case's run-to-run noise from
-history, lies entirely beyond max(threshold, K_NOISE x noise). A case whose own noise exceeds
-the threshold is `noisy`, with its figure, unless the change clears even the widened band. Two
-single-process runs with no history are never called different: their interval is the
-precision of one series, not the spread between runs (docs/statistics.md).
+The interval of the ratio stands on what varies between runs: per-process log levels with a
+Student t quantile of their degrees of freedom (`hierarchy.level_interval`), plus the case's
+run-to-run noise from history where given (`noise`). A change is called when the whole interval
+lies beyond the band, whatever the noise: a confident change is never swallowed. `noisy` is a
+qualifier, not a verdict: the case's own spread exceeds the threshold, so its interval is wide
+and an `undecided` there can hide a change as large as the interval's far end.
+
+The band is the threshold, or with `auto` each case's own: the width that holds A/A false alarms
+to AUTO_FALSE_ALARM (two-sided) given the interval's standard error and degrees of freedom, never
+below AUTO_FLOOR. One process a side with no history is never called changed: nothing measures
+the spread between processes, so no interval could cover it (`within_run_precision_only`).
+docs/statistics.md has the coverage, false alarms and power, measured.
 """
 
 from __future__ import annotations
@@ -13,96 +20,145 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Sequence
+from typing import Sequence, Union
 
 import numpy as np
 
-from dsabench.analysis.hierarchy import Groups, Interval, process_spread, ratio_interval
+from dsabench.analysis.defaults import AUTO, AUTO_FALSE_ALARM, AUTO_FLOOR, DEFAULT_THRESHOLD
+from dsabench.analysis.hierarchy import Groups, Interval, level_interval, ratio_interval
 from dsabench.analysis.noise import UNKNOWN, Noise
 from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED
 
-# How many run-to-run standard deviations a change must clear. The difference of two runs has
-# sd sqrt(2) x spread, and 1.96 x sqrt(2) = 2.77; rounded up to 3 for a spread estimated from a
-# handful of runs (calibrate measures the resulting false alarms and power per machine).
-K_NOISE = 3.0
-
 MIN_SAMPLES = 5
+
+Threshold = Union[float, str]  # a fraction in [0, 1), or AUTO
 
 
 @dataclass(frozen=True)
 class GateResult:
-    verdict: str  # faster | slower | same | undecided | noisy
+    """A verdict, its reason (a code and words), and the numbers behind it.
+
+    why: the reason in words, without the figures (what a table's note shows); message: the
+    figures, the reason and what the interval stands on. noise: the spread behind the interval
+    (relative sd); noisy: that spread exceeds the threshold (AUTO: the default threshold).
+    """
+
+    verdict: str  # faster | slower | same | undecided
     reason: str
+    why: str
     message: str
     ratio: float
     ci_low: float
     ci_high: float
     band: float
     noise: float
+    noisy: bool
     processes: int
+    df: float = math.nan
+    source: str = ""
 
 
 def _pct(x: float) -> str:
     return f"{(x - 1) * 100:+.1f}%"
 
 
-def widen(iv: Interval, spread: float, confidence: float = CONFIDENCE) -> Interval:
-    """Add two runs' level noise (sd `spread` each, on the log scale) to an interval."""
-    if not math.isfinite(spread) or spread <= 0:
-        return iv
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    lr = math.log(iv.estimate)
-    h_in = max(lr - math.log(iv.low), math.log(iv.high) - lr)
-    h = math.hypot(h_in, z * math.sqrt(2.0) * spread)
-    return Interval(iv.estimate, math.exp(lr - h), math.exp(lr + h), iv.processes)
+def check_threshold(threshold: Threshold, name: str = "decide") -> None:
+    if threshold == AUTO:
+        return
+    if isinstance(threshold, str) or not 0 <= threshold < 1:
+        raise ValueError(f"{name}: threshold is {threshold!r}; expected a fraction in [0, 1) or {AUTO!r}")
 
 
-def decide(base: Groups, cand: Groups, threshold: float, *, noise: Noise = UNKNOWN, paired: bool = False,
-           k: float = K_NOISE, confidence: float = CONFIDENCE, n_boot: int = N_BOOT,
-           seed: int | None = SEED) -> GateResult:
-    """Verdict on cand vs base, each a list of per-process sample lists (ms)."""
-    if not 0 <= threshold < 1:
-        raise ValueError(f"decide: threshold is {threshold!r}; expected a fraction in [0, 1)")
+def _quantile(p: float, df: float) -> float:
+    if not math.isfinite(df):
+        return NormalDist().inv_cdf(p)
+    from scipy.stats import t  # noqa: PLC0415 - 1 s to import; the timing workers never need it
+
+    return float(t.ppf(p, df))
+
+
+def band_of(threshold: Threshold, iv: Interval, confidence: float = CONFIDENCE) -> float:
+    """The band a change must clear. AUTO: exp((t_(1 - a/2) - t_(0.5 + c/2)) x se) - 1, so that
+    the interval's lower end clears it exactly when the change is significant at the two-sided
+    level a = AUTO_FALSE_ALARM; at least AUTO_FLOOR. A within-process interval's se is read off
+    its width (normal)."""
+    if threshold != AUTO:
+        return float(threshold)
+    se, df = iv.se, iv.df
+    if not math.isfinite(se):
+        se = math.log(iv.high / iv.low) / (2 * NormalDist().inv_cdf(0.5 + confidence / 2))
+        df = math.inf
+    extra = _quantile(1 - AUTO_FALSE_ALARM / 2, df) - _quantile(0.5 + confidence / 2, df)
+    return max(AUTO_FLOOR, math.expm1(extra * se))
+
+
+def _basis(iv: Interval, paired: bool, noise: Noise) -> str:
+    df = f"{iv.df:.0f} df" if math.isfinite(iv.df) else ""
+    if iv.within_process_only:
+        return "one process a side" + (", paired by round" if paired else "") + ": within-process bootstrap"
+    if iv.source == "history":
+        return f"interval from the run-to-run noise of {noise.runs} earlier runs (t, {df})"
+    what = "per-process ratios" if paired else "process levels"
+    text = f"interval from {iv.processes} {what}" + (" a side" if not paired else "") + f" (t, {df})"
+    if iv.source == "processes+history":
+        text += f" and {noise.runs} earlier runs"
+    return text
+
+
+def _noisy_text(iv: Interval, paired: bool, limit: float, threshold: Threshold) -> str:
+    what = ("its per-process ratios" if paired else "its runs" if iv.source == "history" else "its levels")
+    edge = f"the {limit * 100:.1f}% threshold" if threshold != AUTO else f"{limit * 100:.1f}%"
+    return f"noisy: {what} spread {iv.spread * 100:.1f}% (sd), more than {edge}"
+
+
+def decide(base: Groups, cand: Groups, threshold: Threshold, *, noise: Noise = UNKNOWN, paired: bool = False,
+           confidence: float = CONFIDENCE, n_boot: int = N_BOOT, seed: int | None = SEED) -> GateResult:
+    """Verdict on cand vs base, each a list of per-process sample lists (ms).
+
+    paired: both sides measured in the same worker processes, interleaved (variants or impls of
+    one eager group). noise: the case's run-to-run noise from history (unpaired sides only).
+    """
+    check_threshold(threshold)
     nb, nc = sum(len(g) for g in base), sum(len(g) for g in cand)
     if min(nb, nc) < MIN_SAMPLES:
-        return GateResult("undecided", "too_few_samples",
-                          f"base has {nb} samples, cand {nc}; a verdict needs at least {MIN_SAMPLES} on each side",
-                          math.nan, math.nan, math.nan, threshold, math.nan, 0)
-    iv = ratio_interval(base, cand, paired=paired, confidence=confidence, n_boot=n_boot, seed=seed)
-    spreads = [noise.spread] if noise.known else []
-    if iv.processes >= 2:
-        spreads += [process_spread(base), process_spread(cand)]
-    elif not paired and noise.known:
-        iv = widen(iv, noise.spread, confidence)
-    spread = max((s for s in spreads if math.isfinite(s)), default=math.nan)
-    band = max(threshold, k * spread) if math.isfinite(spread) else threshold
-    within_only = iv.processes < 2 and not paired and not noise.known
+        why = f"base has {nb} samples, cand {nc}; a verdict needs at least {MIN_SAMPLES} on each side"
+        return GateResult("undecided", "too_few_samples", why, why, math.nan, math.nan, math.nan,
+                          math.nan, math.nan, False, 0)
+    history = (noise.spread, noise.df) if noise.known and not paired else None
+    iv = level_interval(base, cand, paired=paired, history=history, confidence=confidence)
+    if iv is None:
+        iv = ratio_interval(base, cand, paired=paired, confidence=confidence, n_boot=n_boot, seed=seed)
+    band = band_of(threshold, iv, confidence)
+    limit = DEFAULT_THRESHOLD if threshold == AUTO else float(threshold)
+    noisy = math.isfinite(iv.spread) and iv.spread > limit
     numbers = f"{_pct(iv.estimate)} ({confidence * 100:g}% CI {_pct(iv.low)} to {_pct(iv.high)})"
-    noise_txt = f"run-to-run noise {spread * 100:.1f}%" if math.isfinite(spread) else "no run-to-run noise estimate"
+    edge = f"{band * 100:.1f}%" + (" (auto)" if threshold == AUTO else "")
 
-    def result(verdict: str, reason: str, text: str) -> GateResult:
-        return GateResult(verdict, reason, f"{numbers} {text}", iv.estimate, iv.low, iv.high, band,
-                          spread, iv.processes)
+    def result(verdict: str, reason: str, why: str) -> GateResult:
+        if noisy:
+            why = f"{why}; {_noisy_text(iv, paired, limit, threshold)}"
+        return GateResult(verdict, reason, why, f"{numbers} {why}; {_basis(iv, paired, noise)}", iv.estimate,
+                          iv.low, iv.high, band, iv.spread, noisy, iv.processes, iv.df, iv.source)
 
-    inside = 1 - threshold <= iv.low and iv.high <= 1 + threshold
-    if within_only:
-        if inside:
-            return result("same", "ci_within_threshold",
-                          f"within +-{threshold * 100:.1f}% (one process a side, no history: within-run precision only)")
+    if iv.within_process_only:
+        spread = "the ratio's spread between processes" if paired else "the spread between runs"
         return result("undecided", "within_run_precision_only",
-                      "one process a side and no history: the interval is one series' precision, not the spread "
-                      "between runs; measure with --repeats or compare with --history")
+                      f"one process a side{'' if paired else ' and no history'}: the interval is one process's "
+                      f"precision, not {spread}; measure with --repeats 2 or more"
+                      + ("" if paired else ", or compare with --history"))
     if iv.low > 1 + band:
-        return result("slower", "ci_above_threshold", f"entirely above +{band * 100:.1f}% ({noise_txt})")
+        return result("slower", "ci_above_threshold", f"entirely above +{edge}")
     if iv.high < 1 - band:
-        return result("faster", "ci_below_threshold", f"entirely below -{band * 100:.1f}% ({noise_txt})")
-    if math.isfinite(spread) and spread > threshold:
-        return result("noisy", "noise_above_threshold",
-                      f"{noise_txt} exceeds the {threshold * 100:.1f}% threshold; a change must clear "
-                      f"+-{band * 100:.1f}% to be called")
+        return result("faster", "ci_below_threshold", f"entirely below -{edge}")
     if 1 - band <= iv.low and iv.high <= 1 + band:
-        return result("same", "ci_within_threshold", f"within +-{band * 100:.1f}% ({noise_txt})")
-    return result("undecided", "ci_crosses_threshold", f"crosses the edge of +-{band * 100:.1f}% ({noise_txt})")
+        if threshold == AUTO and band > DEFAULT_THRESHOLD:
+            return result("undecided", "ci_crosses_threshold",
+                          f"within +-{edge}, but a band that wide cannot say 'same' (wider than the default "
+                          f"+-{DEFAULT_THRESHOLD * 100:.0f}%); more worker processes (--repeats) narrow it")
+        return result("same", "ci_within_threshold", f"within +-{edge}")
+    return result("undecided", "ci_crosses_threshold",
+                  f"crosses the edge of +-{edge}: the change may be anywhere from {_pct(iv.low)} to {_pct(iv.high)}; "
+                  "more worker processes (--repeats) or earlier runs (--history) narrow it")
 
 
 def flat_groups(samples: Sequence[float]) -> list[list[float]]:

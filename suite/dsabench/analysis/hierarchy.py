@@ -1,13 +1,20 @@
-"""Intervals that include the variance between processes: a hierarchical (two-stage) bootstrap.
+"""Intervals that include the variance between processes.
 
 A record keeps its samples grouped by the worker process that measured them. Samples of one
 process share its allocations, warm-up, clocks at the time and where the host stalls land, so
 they are not independent of each other; a flat bootstrap over all samples treats them as if
 they were and gives intervals far narrower than the spread between processes, and between runs.
-Resampling processes first, then samples within each chosen process, puts that spread inside
-the interval (Davison and Hinkley 1997, section 3.8; Saravanan et al. 2020 for the same idea
-applied to nested measurements). With one process per side nothing varies between processes
-and the interval is the within-process precision only: `Interval.processes` says so.
+
+With two or more processes the unit of replication is the process: `level_interval` takes each
+process's log median as one observation and gives a Student t interval with the degrees of
+freedom those observations have (R - 1 for paired sides, on the per-process log ratios; Rb + Rc
+- 2 unpaired, pooled variance). A percentile bootstrap over 2 or 3 processes cannot do this: it
+missed the true ratio in 31% of A/A pairs at R = 2 (docs/statistics.md). A history of earlier
+runs adds its run-to-run spread with its own degrees of freedom.
+
+With one process a side and no history nothing varies between processes: `ratio_interval` (a
+bootstrap of the samples, paired by round where the sides were interleaved) is the within-process
+precision only, and `Interval.source` says so.
 """
 
 from __future__ import annotations
@@ -26,18 +33,32 @@ Groups = Sequence[Sequence[float]]
 MAD_TO_SD = 1.4826
 
 
+WITHIN_PROCESS = "within_process"
+
+
 @dataclass(frozen=True)
 class Interval:
-    """An estimate with its interval; `processes` is the smaller side's number of processes."""
+    """An estimate with its interval; `processes` is the smaller side's number of processes.
+
+    se and df: the standard error of the log ratio and its degrees of freedom (NaN for a
+    within-process bootstrap); spread: the noise behind it, relative (sd of per-process log
+    levels, of per-process log ratios when paired, or of run levels from history; the largest);
+    source: what the interval's width stands on ("processes", "history", "processes+history",
+    or WITHIN_PROCESS: one process a side, no history).
+    """
 
     estimate: float
     low: float
     high: float
     processes: int
+    se: float = math.nan
+    df: float = math.nan
+    spread: float = math.nan
+    source: str = WITHIN_PROCESS
 
     @property
     def within_process_only(self) -> bool:
-        return self.processes < 2
+        return self.source == WITHIN_PROCESS
 
 
 def _groups(groups: Groups, name: str) -> list[np.ndarray]:
@@ -137,6 +158,67 @@ def ratio_interval(base: Groups, cand: Groups, *, paired: bool = False, confiden
     lo, hi = np.quantile(ratios, [a / 2, 1 - a / 2])
     ratio = float(np.median(np.concatenate(c))) / mb
     return Interval(ratio, float(lo), float(hi), min(len(b), len(c)))
+
+
+def log_levels(groups: Groups, name: str = "log_levels") -> np.ndarray:
+    """Log median of each process: one observation of the case's level per process."""
+    levels = np.array([float(np.median(g)) for g in _groups(groups, name)])
+    if not np.all(levels > 0):
+        raise ValueError(f"{name}: a process median is {levels.min()!r}; expected positive latencies")
+    return np.log(levels)
+
+
+def _t(confidence: float, df: float) -> float:
+    from scipy.stats import t  # noqa: PLC0415 - scipy is 1 s to import; only the analysis verbs need it
+
+    return float(t.ppf(0.5 + confidence / 2, df))
+
+
+def level_interval(base: Groups, cand: Groups, *, paired: bool = False, history: tuple[float, int] | None = None,
+                   confidence: float = CONFIDENCE) -> Interval | None:
+    """Ratio cand / base of the geometric mean of process medians, with a Student t interval.
+
+    paired (the two sides measured in the same processes, same count): the observations are the
+    per-process log ratios, R - 1 degrees of freedom; pairing cancels what moves a process's two
+    sides together. Unpaired: the difference of mean log levels, pooled variance, Rb + Rc - 2
+    degrees of freedom. history (spread, df): the sd of earlier runs' log levels and its degrees
+    of freedom; a run's level varies by it, so the difference of two runs by sqrt(2) x it. With
+    both, the two variance estimates of the difference are pooled by their degrees of freedom,
+    never below the processes' own. None when nothing measures a spread (one process a side, no
+    history, or paired with one process).
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"level_interval: confidence is {confidence!r}; expected 0 < confidence < 1")
+    xb, xc = log_levels(base, "level_interval: base"), log_levels(cand, "level_interval: cand")
+    rb, rc = xb.size, xc.size
+    var, df, spread, source = math.nan, 0.0, math.nan, "processes"
+    if paired and rb == rc:
+        if rb < 2:
+            return None
+        r = xc - xb
+        est = float(r.mean())
+        spread = float(r.std(ddof=1))
+        var, df = spread**2 / rb, rb - 1.0
+    else:
+        est = float(xc.mean() - xb.mean())
+        dfp = (rb - 1) + (rc - 1)
+        if dfp > 0:
+            ss = float(((xb - xb.mean()) ** 2).sum() + ((xc - xc.mean()) ** 2).sum())
+            spread = math.sqrt(ss / dfp)
+            var, df = spread**2 * (1 / rb + 1 / rc), float(dfp)
+        if history is not None and math.isfinite(history[0]) and history[1] >= 1:
+            h_var, h_df = 2 * history[0] ** 2, float(history[1])
+            if df > 0:
+                pooled = (df * var + h_df * h_var) / (df + h_df)
+                var, df, source = max(pooled, var), df + h_df, "processes+history"
+            else:
+                var, df, source = h_var, h_df, "history"
+            spread = max(history[0], spread) if math.isfinite(spread) else history[0]
+    if df <= 0:
+        return None
+    se = math.sqrt(var)
+    h = _t(confidence, df) * se
+    return Interval(math.exp(est), math.exp(est - h), math.exp(est + h), min(rb, rc), se, df, spread, source)
 
 
 def robust_log_spread(values: Sequence[float]) -> float:

@@ -1,7 +1,8 @@
 """Change points in the history of each case: where a series of runs shifted, and since when.
 
-Over runs of one device model and one backend, ordered by the manifests' created_at, each
-case's per-run median latency is a series; E-divisive (Matteson and James 2014) as Apache Otava
+Over runs of one device model, backend and attention kernel, ordered by the manifests'
+created_at, each case's per-run median latency is a series (calibrate's runs left out unless
+asked); E-divisive (Matteson and James 2014) as Apache Otava
 implements it (split into windows, keep candidate points whose two sides differ by a two-sided
 t-test, then merge away the weak ones, after Fleming et al. 2023; the merge is ours, see
 `_merge`) finds where it shifts. Runs
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from dsabench.analysis.defaults import MAX_PVALUE, MIN_CHANGE
+from dsabench.analysis.noise import calibration_run
 from dsabench.errors import InputError
 from dsabench.store.frames import Frame
 
@@ -120,6 +122,7 @@ class ChangePoint:
     before_median_ms: float
     after_median_ms: float
     p_value: float
+    kernel: str = "reference"
 
     @property
     def rel_change(self) -> float:
@@ -151,16 +154,21 @@ class History:
 
 
 SERIES_COLUMNS = (
-    "device_name", "backend", "case_id", "position", "run_id", "commit", "created_at", "median_ms", "n_samples",
+    "device_name", "backend", "kernel", "case_id", "position", "run_id", "commit", "created_at", "median_ms", "n_samples",
 )  # fmt: skip
 
 
-def case_series(frame: Frame) -> pd.DataFrame:
+SERIES_KEY = ["device_name", "backend", "kernel", "case_id"]
+
+
+def case_series(frame: Frame, include_calibration: bool = False) -> pd.DataFrame:
     """The per-run median of each ok case, ordered by created_at (then run_id) within each
-    device model, backend and case; failed runs and runs without samples are left out.
+    device model, backend, kernel and case; failed runs, runs without samples and (unless asked)
+    calibrate's runs are left out.
     """
     df = frame.df
-    ok = df[(df["status"] == "ok") & df["median_ms"].notna()].copy()
+    calib = [] if include_calibration else [r for r, m in frame.manifests.items() if calibration_run(m)]
+    ok = df[(df["status"] == "ok") & df["median_ms"].notna() & ~df["run_id"].isin(calib)].copy()
     # FastDeploy's own code (--impl fastdeploy:...) is a series of its own per case, never mixed
     # with the mirror's; its points are the commits measured (a run of base and head gives both)
     fd = ok["impl"].fillna("mirror") != "mirror"
@@ -168,8 +176,9 @@ def case_series(frame: Frame) -> pd.DataFrame:
     ok.loc[fd & ok["impl_sha"].notna(), "commit"] = ok.loc[fd & ok["impl_sha"].notna(), "impl_sha"]
     for col in ("device_name", "backend"):
         ok[col] = ok[col].fillna("unknown").astype(str)
-    ok = ok.sort_values(["device_name", "backend", "case_id", "created_at", "run_id"], kind="stable")
-    ok["position"] = ok.groupby(["device_name", "backend", "case_id"]).cumcount()
+    ok["kernel"] = ok["kernel"].fillna("reference").astype(str)
+    ok = ok.sort_values(SERIES_KEY + ["created_at", "run_id"], kind="stable")
+    ok["position"] = ok.groupby(SERIES_KEY).cumcount()
     return ok[list(SERIES_COLUMNS)].reset_index(drop=True)
 
 
@@ -184,19 +193,20 @@ def find_change_points(
     max_pvalue: float = MAX_PVALUE,
     min_change: float = MIN_CHANGE,
     window_len: int = WINDOW_LEN,
+    include_calibration: bool = False,
 ) -> History:
     """Change points of every case's median series in the frame (see the module docstring).
 
     Raises MissingDependency when apache-otava is not installed, before doing any work.
     """
     _otava()
-    series = case_series(frame)
+    series = case_series(frame, include_calibration)
     found: list[ChangePoint] = []
     warnings = list(frame.warnings)
     if frame.df["created_at"].isna().any():
         missing = sorted(frame.df.loc[frame.df["created_at"].isna(), "run_id"].astype(str).unique())
         warnings.append(f"runs {missing} have no readable created_at in their manifest; they sort last")
-    for (device, backend, case_id), s in series.groupby(["device_name", "backend", "case_id"], sort=True):
+    for (device, backend, kernel, case_id), s in series.groupby(SERIES_KEY, sort=True):
         values = s["median_ms"].to_numpy(dtype=float)
         points = change_point_indices(values, max_pvalue, min_change, window_len)
         edges = [0] + [i for i, _ in points] + [len(values)]
@@ -211,6 +221,7 @@ def find_change_points(
                     created_at=_iso(here["created_at"]), previous_run_id=str(prev["run_id"]),
                     previous_commit=prev["commit"] if isinstance(prev["commit"], str) else None,
                     before_median_ms=float(np.median(before)), after_median_ms=float(np.median(after)), p_value=p,
+                    kernel=str(kernel),
                 )  # fmt: skip
             )
     found.sort(key=lambda cp: (cp.created_at, cp.case_id))

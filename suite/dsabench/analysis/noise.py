@@ -2,8 +2,14 @@
 
 A nightly comparison meets the variance between runs: clocks, where the host stalls land
 against queued device work, the allocator's layout. One run cannot see it, however many
-samples it takes. Earlier runs of the same case on the same device model and backend can: the
-spread of their log medians is the case's run-to-run noise, and the gate widens its band to it.
+samples it takes. Earlier runs of the same case can: the standard deviation of their log
+levels is the case's run-to-run noise, with runs - 1 degrees of freedom, and the gate puts it
+inside the interval with a Student t quantile of those degrees of freedom, which is what keeps
+a spread estimated from 3 runs from being trusted like one from 30 (docs/statistics.md).
+
+"The same case" means the same case id, device model, backend, attention kernel, impl and
+injected delay (`HISTORY_KEY`): a fused kernel, a FastDeploy commit or a calibrate run's delay
+is another series. Only runs made before the candidate count, and calibrate's runs only when asked.
 """
 
 from __future__ import annotations
@@ -15,19 +21,19 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from dsabench.analysis.hierarchy import robust_log_spread
-
-# Fewer earlier runs than this give no estimate: the MAD of two values is their half-distance,
-# and a spread estimated from it moves by a factor of two between histories.
+# Fewer earlier runs than this give no estimate: the sd of two values has one degree of freedom,
+# and its t quantile (12.7) makes an interval too wide to call anything.
 MIN_RUNS = 3
 
 # The newest runs used: a noise level from a year ago may not hold for today's machine.
 MAX_RUNS = 30
 
+HISTORY_KEY = ("case_id", "device_name", "backend", "kernel", "impl", "inject_delay")
+
 
 @dataclass(frozen=True)
 class Noise:
-    """Relative run-to-run spread of one case (robust sd of log medians) and its support."""
+    """Relative run-to-run spread of one case (sd of log run levels) and its support."""
 
     spread: float
     runs: int
@@ -37,28 +43,83 @@ class Noise:
     def known(self) -> bool:
         return math.isfinite(self.spread)
 
+    @property
+    def df(self) -> int:
+        """Degrees of freedom of the spread: one fewer than the runs it comes from."""
+        return max(self.runs - 1, 0)
+
 
 UNKNOWN = Noise(math.nan, 0, "none")
 
 
-def series_noise(medians: Iterable[float]) -> Noise:
-    """Noise of one case from its medians, oldest first (the newest MAX_RUNS are used)."""
-    m = [float(v) for v in medians if v is not None and math.isfinite(float(v)) and float(v) > 0][-MAX_RUNS:]
+def series_noise(levels: Iterable[float]) -> Noise:
+    """Noise of one case from its run levels (ms, oldest first; the newest MAX_RUNS are used):
+    the sample standard deviation of their logs."""
+    m = [float(v) for v in levels if v is not None and math.isfinite(float(v)) and float(v) > 0][-MAX_RUNS:]
     if len(m) < MIN_RUNS:
         return Noise(math.nan, len(m), "history")
-    return Noise(robust_log_spread(m), len(m), "history")
+    return Noise(float(np.std(np.log(m), ddof=1)), len(m), "history")
 
 
-def history_noise(df: pd.DataFrame, key_columns: tuple[str, ...] = ("case_id", "device_name", "backend"),
-                  order_column: str = "created_at") -> Mapping[tuple, Noise]:
-    """Per case key: the noise of its ok runs' medians in `df` (a frame of earlier runs)."""
+def run_level(process_samples, samples=None) -> float:
+    """A run's level of one case: the geometric mean of its process medians (the gate's estimate)."""
+    groups = [g for g in (process_samples if isinstance(process_samples, (list, tuple, np.ndarray)) else [])
+              if isinstance(g, (list, tuple, np.ndarray)) and len(g)]
+    if not groups and isinstance(samples, (list, tuple, np.ndarray)) and len(samples):
+        groups = [samples]
+    meds = [float(np.median(np.asarray(g, dtype=float))) for g in groups]
+    meds = [m for m in meds if math.isfinite(m) and m > 0]
+    return float(np.exp(np.mean(np.log(meds)))) if meds else math.nan
+
+
+def calibration_run(manifest: Mapping) -> bool:
+    """A run `calibrate` made (marked in its options), or one with an injected delay."""
+    opts = manifest.get("options") if isinstance(manifest.get("options"), Mapping) else {}
+    return bool(opts.get("calibration")) or float(opts.get("inject_delay") or 0.0) > 0
+
+
+def inject_of(manifest: Mapping) -> float:
+    opts = manifest.get("options") if isinstance(manifest.get("options"), Mapping) else {}
+    return float(opts.get("inject_delay") or 0.0)
+
+
+def history_rows(df: pd.DataFrame, manifests: Mapping[str, Mapping], *, before=None, exclude: Iterable[str] = (),
+                 include_calibration: bool = False) -> pd.DataFrame:
+    """The ok rows of earlier runs that may vouch for a comparison's noise, with `inject_delay`
+    and `level` columns: runs in `exclude` (the compared runs themselves) are left out, so are
+    runs made at or after `before` (CAND's created_at) and, unless asked, calibrate's runs."""
     if df.empty:
+        return df.assign(inject_delay=pd.Series(dtype=float), level=pd.Series(dtype=float))
+    skip = set(exclude)
+    if not include_calibration:
+        skip |= {rid for rid, m in manifests.items() if calibration_run(m)}
+    rows = df[(df["status"] == "ok") & df["median_ms"].notna() & ~df["run_id"].isin(skip)]
+    if before is not None and not pd.isna(before):
+        when = pd.to_datetime(rows["created_at"], utc=True, errors="coerce")
+        rows = rows[when < pd.Timestamp(before)]
+    rows = rows.assign(inject_delay=rows["run_id"].map(lambda r: inject_of(manifests.get(r) or {})),
+                       level=[run_level(p, s) for p, s in zip(rows["process_samples"], rows["samples_ms"])])
+    return rows
+
+
+def _text(value, default: str) -> str:
+    return str(value) if isinstance(value, str) and value else default
+
+
+def case_key(row: Mapping, inject_delay: float) -> tuple:
+    """The series a row belongs to (`HISTORY_KEY`), NaN-free so that it can be looked up."""
+    return (str(row["case_id"]), _text(row.get("device_name"), "unknown"), _text(row.get("backend"), "unknown"),
+            _text(row.get("kernel"), "reference"), _text(row.get("impl"), "mirror"), float(inject_delay or 0.0))
+
+
+def history_noise(rows: pd.DataFrame, order_column: str = "created_at") -> Mapping[tuple, Noise]:
+    """Per case key (`case_key`): the noise of its runs' levels in `rows` (from `history_rows`)."""
+    if rows.empty:
         return {}
-    ok = df[(df["status"] == "ok") & df["median_ms"].notna()]
-    out: dict[tuple, Noise] = {}
-    for key, rows in ok.sort_values(order_column, kind="stable").groupby(list(key_columns), dropna=False, sort=False):
-        out[key if isinstance(key, tuple) else (key,)] = series_noise(rows["median_ms"].to_numpy(dtype=float))
-    return out
+    series: dict[tuple, list[float]] = {}
+    for r in rows.sort_values([order_column, "run_id"], kind="stable").to_dict("records"):
+        series.setdefault(case_key(r, r["inject_delay"]), []).append(r["level"])
+    return {k: series_noise(v) for k, v in series.items()}
 
 
 def pooled_spread(noises: Iterable[Noise]) -> float:

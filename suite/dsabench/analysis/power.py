@@ -1,23 +1,24 @@
-"""How often the regression gate cries wolf, and how often it catches a real slowdown.
+"""How often the gate cries wolf, how often it catches a real slowdown, whether its intervals cover.
 
-Simulation, not theory: draw seeded synthetic latency samples for a base and a candidate, put
-them through the very function the `compare` verb uses (`compare.judge`), and count verdicts.
-- false-alarm rate (A/A): both sides from the same distribution; any FASTER or SLOWER is false.
-- boundary alarms: the candidate is slower by exactly the threshold, a change the gate must
-  not call; the share judged SLOWER is the worst case over all sub-threshold changes (the
-  interval rule bounds it by (1 - confidence) / 2 = 2.5% if the bootstrap interval is right).
-- power: the candidate's distribution is the base's scaled by 1 + slowdown; the share of
-  trials judged SLOWER (UNDECIDED and SAME are misses).
+Simulation, not theory: seeded synthetic runs go through the very function every command judges
+with (`gate.decide`), and the verdicts are counted.
 
-Samples are lognormal around 1 ms: x = exp(N(0, sigma)), so sigma is roughly the relative
-spread (sigma 0.02 ~ 2% standard deviation), skewed right as GPU latencies are. An optional
-outlier share adds samples 20% slower (a clock dip or a preempted iteration).
+The model is the structure real runs have. A run measures a case in R worker processes; process
+p's level is exp(N(0, between)), and its n samples lie around that level with lognormal spread
+`within` (x = level x exp(N(0, within))). `between` is the spread the H200 showed between
+processes: 0.2% for CUDA Graph replays, 3% for a middle case, 25% for eager decode. Paired sides
+(variants or impls timed in the same processes) share each process's level and differ by a
+per-process log ratio drawn with sd `between`: for them `between` is the spread of the ratios.
+A history is `history_runs` earlier runs of the same case drawn from the same model; their levels
+give the case's run-to-run noise exactly as `compare --history` computes it (`noise.run_level`,
+`noise.series_noise`).
 
-The same file measures the change-point search of `history` the same way (`--history`):
-seeded 30-run series of per-run medians, flat, with a 6% step, or with a 6% ramp over 8 runs.
+- coverage: the share of trials whose 95% interval holds the true ratio (1 + change);
+- false alarms (A/A): change 0; any `slower` or `faster` is false;
+- power: the share of trials called `slower` at a true slowdown (`undecided` and `same` are misses).
 
-Reproduce the figures in docs/statistics.md with `python3 -m dsabench.analysis.power` and
-`python3 -m dsabench.analysis.power --history` (the latter needs apache-otava).
+The tables in docs/statistics.md come from `python3 scripts/gate_coverage.py`; the change-point
+figures from `python3 -m dsabench.analysis.power --table changepoints` (needs apache-otava).
 """
 
 from __future__ import annotations
@@ -29,124 +30,171 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy import stats as _sp
 
-from dsabench.analysis.compare import DEFAULT_THRESHOLD, Verdict, judge
-from dsabench.analysis.stats import CONFIDENCE, N_BOOT
+from dsabench.analysis.defaults import AUTO, DEFAULT_THRESHOLD
+from dsabench.analysis.gate import Threshold, decide
+from dsabench.analysis.noise import UNKNOWN, run_level, series_noise
 
-# The setting the acceptance test and the headline figures use: 2% lognormal spread, about
-# what a CUDA-event-timed sample of a few hundred microseconds shows on an H100 with clocks
-# unlocked (1-3%), and 50 samples, the fewest at which the gate catches a 5% slowdown more
-# than 90% of the time at that noise (at 30 samples it catches about 80%: docs/statistics.md).
-NOISE_SIGMA = 0.02
-N_SAMPLES = 50
-SLOWDOWN = 0.05
+SEED = 0
 TRIALS = 2000
-OUTLIER_FACTOR = 1.20  # an outlier sample is this much slower than its draw
 
 
 @dataclass(frozen=True)
-class GateRates:
-    """Measured verdict rates of the gate at one setting, with 95% Clopper-Pearson intervals."""
+class Setting:
+    """One simulated comparison: processes a side, their spread, samples, pairing, history, band."""
 
-    noise_sigma: float
-    n_samples: int
-    slowdown: float
-    threshold: float
-    outlier_share: float
+    processes: int = 3
+    between: float = 0.03
+    within: float = 0.01
+    n: int = 30
+    paired: bool = False
+    history_runs: int = 0
+    threshold: Threshold = DEFAULT_THRESHOLD
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Verdict counts of `trials` seeded comparisons at one setting and one true change."""
+
+    setting: Setting
+    change: float
     trials: int
-    false_alarm_rate: float
-    false_alarm_ci: tuple[float, float]
-    boundary_alarm_rate: float  # share judged SLOWER when the true change is exactly +threshold
-    boundary_alarm_ci: tuple[float, float]
-    power: float
-    power_ci: tuple[float, float]
-    undecided_at_slowdown: float  # share of slowed trials judged UNDECIDED (neither caught nor cleared)
-    same_at_null: float  # share of A/A trials judged SAME (the rest are UNDECIDED or false alarms)
+    slower: int
+    faster: int
+    same: int
+    undecided: int
+    noisy: int
+    covered: int
+
+    def share(self, count: int) -> float:
+        return count / self.trials
+
+    @property
+    def alarms(self) -> int:
+        return self.slower + self.faster
 
 
-def _draw(rng: np.random.Generator, trials: int, n: int, sigma: float, outlier_share: float) -> np.ndarray:
-    x = np.exp(rng.normal(0.0, sigma, size=(trials, n)))
-    if outlier_share > 0:
-        x = np.where(rng.random((trials, n)) < outlier_share, x * OUTLIER_FACTOR, x)
-    return x
+def _side(rng: np.random.Generator, s: Setting, log_levels: np.ndarray) -> list[np.ndarray]:
+    return [np.exp(lv + rng.normal(0.0, s.within, s.n)) for lv in log_levels]
 
 
-def _cp(k: int, n: int) -> tuple[float, float]:
-    ci = _sp.binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+def draw_pair(rng: np.random.Generator, s: Setting, change: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Base and cand of one comparison: per-process sample arrays."""
+    shift = np.log1p(change)
+    base_levels = rng.normal(0.0, s.between, s.processes)
+    if s.paired:
+        cand_levels = base_levels + shift + rng.normal(0.0, s.between, s.processes)
+    else:
+        cand_levels = shift + rng.normal(0.0, s.between, s.processes)
+    return _side(rng, s, base_levels), _side(rng, s, cand_levels)
+
+
+def draw_history(rng: np.random.Generator, s: Setting):
+    """The case's noise from `history_runs` earlier A/A runs, as compare --history computes it."""
+    if not s.history_runs:
+        return UNKNOWN
+    levels = [run_level(_side(rng, s, rng.normal(0.0, s.between, s.processes))) for _ in range(s.history_runs)]
+    return series_noise(levels)
+
+
+def measure(s: Setting, change: float = 0.0, trials: int = TRIALS, seed: int = SEED, n_boot: int = 500) -> Rates:
+    """Judge `trials` seeded comparisons at one setting with `gate.decide`; the same arguments
+    always give the same counts (trial t draws from seed and t, and bootstraps with seed t)."""
+    counts = dict(slower=0, faster=0, same=0, undecided=0, noisy=0, covered=0)
+    for t in range(trials):
+        rng = np.random.default_rng([seed, t])
+        noise = draw_history(rng, s)
+        base, cand = draw_pair(rng, s, change)
+        r = decide(base, cand, s.threshold, noise=noise, paired=s.paired, n_boot=n_boot, seed=t)
+        counts[r.verdict] += 1
+        counts["noisy"] += r.noisy
+        counts["covered"] += bool(r.ci_low <= 1 + change <= r.ci_high)
+    return Rates(s, change, trials, **counts)
+
+
+def clopper_pearson(k: int, n: int) -> tuple[float, float]:
+    """Exact 95% interval of a binomial proportion."""
+    from scipy.stats import binomtest  # noqa: PLC0415
+
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
     return float(ci.low), float(ci.high)
 
 
-def gate_rates(
-    noise_sigma: float = NOISE_SIGMA,
-    n_samples: int = N_SAMPLES,
-    slowdown: float = SLOWDOWN,
-    threshold: float = DEFAULT_THRESHOLD,
-    trials: int = TRIALS,
-    seed: int = 0,
-    outlier_share: float = 0.0,
-    confidence: float = CONFIDENCE,
-    n_boot: int = N_BOOT,
-) -> GateRates:
-    """False-alarm rate and power of `compare.judge` at one setting, by seeded simulation.
-
-    Each trial draws a fresh base and candidate and passes a per-trial bootstrap seed, so trials
-    are independent; the same arguments always give the same figures.
-    """
-    rng = np.random.default_rng(seed)
-    base = _draw(rng, trials, n_samples, noise_sigma, outlier_share)
-    same = _draw(rng, trials, n_samples, noise_sigma, outlier_share)
-    slow = _draw(rng, trials, n_samples, noise_sigma, outlier_share) * (1 + slowdown)
-    edge = _draw(rng, trials, n_samples, noise_sigma, outlier_share) * (1 + threshold)
-    alarms = edge_alarms = caught = undecided = cleared = 0
-    for t in range(trials):
-        null = judge(base[t], same[t], threshold, confidence, n_boot, seed=t)
-        alarms += null.verdict in (Verdict.SLOWER, Verdict.FASTER)
-        cleared += null.verdict == Verdict.SAME
-        edge_alarms += judge(base[t], edge[t], threshold, confidence, n_boot, seed=t).verdict == Verdict.SLOWER
-        alt = judge(base[t], slow[t], threshold, confidence, n_boot, seed=t)
-        caught += alt.verdict == Verdict.SLOWER
-        undecided += alt.verdict == Verdict.UNDECIDED
-    return GateRates(
-        noise_sigma, n_samples, slowdown, threshold, outlier_share, trials,
-        alarms / trials, _cp(alarms, trials), edge_alarms / trials, _cp(edge_alarms, trials),
-        caught / trials, _cp(caught, trials),
-        undecided / trials, cleared / trials,
-    )  # fmt: skip
+def _pct(x: float, digits: int = 1) -> str:
+    return f"{x * 100:.{digits}f}%"
 
 
-def format_rates(rows: Sequence[GateRates]) -> str:
-    """Markdown table of gate rates, one row per setting."""
-    out = [
-        "| noise sigma | n | outliers | threshold | slowdown | A/A false alarms (95% CI) "
-        "| alarms at +threshold (95% CI) | power (95% CI) | undecided at slowdown | same at A/A |",
-        "| ---: | ---: | ---: | ---: | ---: | --- | --- | --- | ---: | ---: |",
-    ]
-    for r in rows:
-        out.append(
-            f"| {r.noise_sigma * 100:.0f}% | {r.n_samples} | {r.outlier_share * 100:.0f}% | {r.threshold * 100:.0f}% "
-            f"| {r.slowdown * 100:.0f}% | {r.false_alarm_rate * 100:.2f}% ({r.false_alarm_ci[0] * 100:.2f}-"
-            f"{r.false_alarm_ci[1] * 100:.2f}%) | {r.boundary_alarm_rate * 100:.2f}% "
-            f"({r.boundary_alarm_ci[0] * 100:.2f}-{r.boundary_alarm_ci[1] * 100:.2f}%) "
-            f"| {r.power * 100:.1f}% ({r.power_ci[0] * 100:.1f}-{r.power_ci[1] * 100:.1f}%) "
-            f"| {r.undecided_at_slowdown * 100:.1f}% | {r.same_at_null * 100:.1f}% |"
-        )
+def _rate(k: int, n: int, digits: int = 1) -> str:
+    lo, hi = clopper_pearson(k, n)
+    return f"{_pct(k / n, digits)} ({_pct(lo, digits)}-{_pct(hi, digits)})"
+
+
+SPREADS = (0.002, 0.03, 0.25)  # the H200's graph cases, a middle case, its eager decode cases
+PROCESSES = (1, 2, 3, 5)
+
+
+def coverage_table(trials: int = TRIALS, seed: int = SEED) -> str:
+    """Coverage of the gate's 95% interval in A/A trials, per processes, spread and pairing."""
+    out = ["| pairing | processes a side | " + " | ".join(f"spread {_pct(b)}" for b in SPREADS) + " |",
+           "| --- | ---: |" + " ---: |" * len(SPREADS)]
+    for paired in (False, True):
+        for r in PROCESSES:
+            cells = [_rate(measure(Setting(r, b, paired=paired), 0.0, trials, seed).covered, trials)
+                     for b in SPREADS]
+            out.append(f"| {'paired' if paired else 'unpaired'} | {r} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 
-# The grid docs/statistics.md reports: the headline setting first, then noise and sample count
-# varied one at a time, then outliers.
-GRID = (
-    dict(noise_sigma=0.02, n_samples=50),
-    dict(noise_sigma=0.02, n_samples=20),
-    dict(noise_sigma=0.02, n_samples=30),
-    dict(noise_sigma=0.01, n_samples=20),
-    dict(noise_sigma=0.01, n_samples=30),
-    dict(noise_sigma=0.03, n_samples=30),
-    dict(noise_sigma=0.03, n_samples=50),
-    dict(noise_sigma=0.05, n_samples=50),
-    dict(noise_sigma=0.02, n_samples=50, outlier_share=0.05),
+RATE_GRID = (  # processes, between, paired, history runs, change
+    (3, 0.002, False, 0, 0.05), (3, 0.01, False, 0, 0.05), (3, 0.03, False, 0, 0.05), (3, 0.25, False, 0, 0.25),
+    (2, 0.002, False, 0, 0.05), (2, 0.03, False, 0, 0.05), (2, 0.03, False, 10, 0.05), (2, 0.25, False, 0, 0.25),
+    (3, 0.03, True, 0, 0.05), (3, 0.25, True, 0, 0.25), (5, 0.25, False, 0, 0.25), (1, 0.02, False, 3, 0.05),
+    (1, 0.02, False, 10, 0.05),
 )
+
+
+def rates_table(threshold: Threshold = DEFAULT_THRESHOLD, trials: int = TRIALS, seed: int = SEED,
+                grid=RATE_GRID) -> str:
+    """A/A false alarms and power at each setting of `grid`, at one threshold."""
+    out = ["| processes a side | spread | pairing | history runs | A/A slower or faster (95% CI) | A/A same "
+           "| A/A noisy | change | called slower (95% CI) | undecided |",
+           "| ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | --- | ---: |"]
+    for procs, between, paired, hist, change in grid:
+        s = Setting(procs, between, paired=paired, history_runs=hist, threshold=threshold)
+        aa, alt = measure(s, 0.0, trials, seed), measure(s, change, trials, seed + 1)
+        out.append(f"| {procs} | {_pct(between)} | {'paired' if paired else 'unpaired'} | {hist} "
+                   f"| {_rate(aa.alarms, trials, 2)} | {_pct(aa.share(aa.same))} | {_pct(aa.share(aa.noisy))} "
+                   f"| +{_pct(change, 0)} | {_rate(alt.slower, trials)} | {_pct(alt.share(alt.undecided))} |")
+    return "\n".join(out)
+
+
+def history_alarm_table(trials: int = TRIALS, seed: int = SEED) -> str:
+    """Single-process A/A false alarms with the noise from 3, 5 and 10 history runs at sigma 2%."""
+    out = ["| history runs | run-to-run sigma | threshold | A/A slower or faster (95% CI) | +5% called slower |",
+           "| ---: | ---: | ---: | --- | --- |"]
+    for runs in (3, 5, 10):
+        s = Setting(1, 0.02, within=0.005, history_runs=runs)
+        aa, alt = measure(s, 0.0, trials, seed), measure(s, 0.05, trials, seed + 1)
+        out.append(f"| {runs} | 2.0% | {_pct(DEFAULT_THRESHOLD)} | {_rate(aa.alarms, trials, 2)} "
+                   f"| {_rate(alt.slower, trials)} |")
+    return "\n".join(out)
+
+
+def auto_table(trials: int = TRIALS, seed: int = SEED, processes: int = 3) -> str:
+    """--threshold auto: a 1% slowdown at 0.2% spread (CUDA Graph replays, whose samples lie within
+    0.1% of each other: within = 0.1%), with and without history, and at the other spreads."""
+    out = ["| processes a side | spread | history runs | A/A slower or faster (95% CI) | +1% called slower (95% CI) "
+           "| +0.5% called slower |",
+           "| ---: | ---: | ---: | --- | --- | --- |"]
+    for between in (0.002, 0.03, 0.25):
+        for hist in ((0, 5, 10) if between == 0.002 else (0,)):
+            s = Setting(processes, between, within=0.001, history_runs=hist, threshold=AUTO)
+            aa = measure(s, 0.0, trials, seed)
+            one = measure(s, 0.01, trials, seed + 1)
+            half = measure(s, 0.005, trials, seed + 2)
+            out.append(f"| {processes} | {_pct(between)} | {hist} | {_rate(aa.alarms, trials, 2)} "
+                       f"| {_rate(one.slower, trials)} | {_pct(half.share(half.slower))} |")
+    return "\n".join(out)
 
 
 HISTORY_RUNS = 30
@@ -223,49 +271,52 @@ def format_history_rates(rows: Sequence[HistoryRates]) -> str:
     return "\n".join(out)
 
 
+TABLES = ("coverage", "rates", "auto-rates", "history-noise", "auto", "changepoints")
+
+
+def table(name: str, trials: int = TRIALS, seed: int = SEED) -> str:
+    """One of TABLES as markdown."""
+    if name == "coverage":
+        return coverage_table(trials, seed)
+    if name == "rates":
+        return rates_table(DEFAULT_THRESHOLD, trials, seed)
+    if name == "auto-rates":
+        return rates_table(AUTO, trials, seed)
+    if name == "history-noise":
+        return history_alarm_table(trials, seed)
+    if name == "auto":
+        return auto_table(trials, seed)
+    if name == "changepoints":
+        return format_history_rates([history_rates(noise, p, min(trials, 500)) for p in (0.001, None)
+                                     for noise in (0.01, 0.02)])
+    raise ValueError(f"table {name!r}; expected one of {', '.join(TABLES)}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python3 -m dsabench.analysis.power",
-        description="Measure the compare gate's false-alarm rate and power on seeded synthetic lognormal samples.",
+        description="Measure the gate's coverage, false alarms and power on seeded synthetic runs (or history's "
+                    "change-point search).",
     )
-    parser.add_argument("--trials", type=int, default=TRIALS, help=f"trials per setting (default {TRIALS})")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
-    parser.add_argument("--slowdown", type=float, default=SLOWDOWN)
-    parser.add_argument("--quick", action="store_true", help="only the headline setting")
-    parser.add_argument(
-        "--history",
-        action="store_true",
-        help="measure history's change-point search instead (needs apache-otava; --trials series per kind, default 500)",
-    )
+    parser.add_argument("--table", choices=TABLES, action="append",
+                        help="which table(s) to print (default: every gate table, not changepoints)")
+    parser.add_argument("--trials", type=int, default=TRIALS, help=f"trials per cell (default {TRIALS})")
+    parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
     if args.trials < 1:
         print(f"--trials is {args.trials}; expected at least 1", file=sys.stderr)
         return 2
-    if args.history:
-        from dsabench.errors import InputError
+    from dsabench.errors import InputError  # noqa: PLC0415
 
-        trials = 500 if args.trials == TRIALS else args.trials
+    for name in args.table or TABLES[:-1]:
         started = time.perf_counter()
         try:
-            rows = [history_rates(noise, p, trials) for p in (0.001, None) for noise in (0.01, 0.02)]
+            text = table(name, args.trials, args.seed)
         except InputError as exc:
             print(exc, file=sys.stderr)
             return 2
-        print(format_history_rates(rows))
-        print(f"\nseries seeds 0..{trials - 1}, {HISTORY_RUNS} runs each; {time.perf_counter() - started:.0f} s")
-        return 0
-    grid = GRID[:1] if args.quick else GRID
-    started = time.perf_counter()
-    rows = [
-        gate_rates(trials=args.trials, seed=args.seed, threshold=args.threshold, slowdown=args.slowdown, **g)
-        for g in grid
-    ]
-    print(format_rates(rows))
-    print(
-        f"\n{args.trials} trials per setting, seed {args.seed}, {CONFIDENCE * 100:g}% bootstrap CI with "
-        f"{N_BOOT} resamples; {time.perf_counter() - started:.0f} s"
-    )
+        print(f"## {name}\n\n{text}\n\n{args.trials} trials per cell, seed {args.seed}; "
+              f"{time.perf_counter() - started:.0f} s\n", flush=True)
     return 0
 
 

@@ -16,7 +16,7 @@ from dsabench.analysis.defaults import DEFAULT_THRESHOLD, MAX_PVALUE, MIN_CHANGE
 from dsabench.errors import DsabenchError
 from dsabench.cli import flags
 from dsabench.cli.exit_codes import EXIT_OK, EXIT_REGRESSION
-from dsabench.cli.output import fail as _fail, threshold as _threshold, warn as _warn
+from dsabench.cli.output import fail as _fail, threshold_or_auto as _threshold, warn as _warn
 
 # The analysis (pandas, scipy) is imported by the verb that runs, not when the parser is built.
 
@@ -44,12 +44,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
             if args.cand is None:
                 return _fail("compare", "CAND is missing; pass BASE and CAND runs, or --variants with one run")
             cand = load_runs([args.cand])
-            history = _history(args.history, base, cand) if args.history else None
+            history = load_runs(args.history) if args.history else None
             result = compare_runs(base, cand, threshold=args.threshold, allow_mismatch=args.allow_mismatch,
-                                  history=history)
+                                  history=history, include_calibration=args.include_calibration)
+        if args.json is not None:
+            _write_json(result, args.json)
     except DsabenchError as exc:
         return _fail("compare", exc)
     sys.stdout.write(format_markdown(result) if args.markdown else format_table(result))
+    _say_unresolved_noisy(result)
     if args.fail_on_regression and result.regressions:
         print(
             f"dsabench compare: {result.regressions} regression(s) (slower, or failed only in CAND); "
@@ -60,15 +63,41 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _history(paths, base, cand):
-    """Earlier runs for the noise model: every run under `paths` except BASE and CAND themselves
-    (a run must not vouch for its own noise)."""
-    from dsabench.store.frames import Frame, load_runs  # noqa: PLC0415
+def _say_unresolved_noisy(result) -> None:
+    """Noisy cases left undecided do not fail the gate: their interval reaches inside the band, so
+    the evidence does not show a change. Say so, and how large a change they could hide."""
+    t = result.unresolved_noisy()
+    if not len(t):
+        return
+    worst = t.loc[t["ci_high"].idxmax()]
+    print(f"dsabench compare: {len(t)} noisy case(s) undecided, not counted as regressions; the largest slowdown "
+          f"their intervals allow is {(worst['ci_high'] - 1) * 100:+.1f}% ({worst['case']}); more worker processes "
+          "(--repeats) or --history narrow them", file=sys.stderr)
 
-    frame = load_runs(paths)
-    skip = set(base.manifests) | set(cand.manifests)
-    df = frame.df[~frame.df["run_id"].isin(skip)]
-    return Frame(df, {k: v for k, v in frame.manifests.items() if k not in skip}, frame.warnings)
+
+def _write_json(result, path: Path) -> None:
+    """The comparison as JSON: what was compared, and every pair with its verdict, reason code,
+    reason in words, noisy qualifier and figures (NaN as null)."""
+    import json  # noqa: PLC0415
+
+    from dsabench.errors import InputError  # noqa: PLC0415
+
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        return v.item() if hasattr(v, "item") else v
+
+    cols = ["case", "verdict", "reason", "why", "noisy", "noise", "band", "ratio", "ci_low", "ci_high", "p_value",
+            "base_median_ms", "cand_median_ms", "processes", "base_status", "cand_status", "message"]
+    doc = {"mode": result.mode, "base": result.base_label, "cand": result.cand_label, "threshold": result.threshold,
+           "confidence": result.confidence, "device": result.device, "backend": result.backend,
+           "kernel": result.kernel, "counts": result.counts(), "regressions": result.regressions,
+           "warnings": list(result.warnings) + list(result.mismatches),
+           "pairs": [{c: clean(r.get(c)) for c in cols} for r in result.table.to_dict("records")]}
+    try:
+        Path(path).write_text(json.dumps(doc, indent=1, allow_nan=False, default=str) + "\n")
+    except OSError as exc:
+        raise InputError(f"--json {path}: could not be written ({exc.strerror or exc})") from None
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -91,7 +120,8 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     try:
         frame = load_runs(args.paths)
-        history = find_change_points(frame, max_pvalue=args.max_pvalue, min_change=args.min_change)
+        history = find_change_points(frame, max_pvalue=args.max_pvalue, min_change=args.min_change,
+                                     include_calibration=args.include_calibration)
     except DsabenchError as exc:
         return _fail("history", exc)
     sys.stdout.write(format_history(history, markdown=args.markdown))
@@ -112,16 +142,22 @@ def register(subparsers) -> None:
     p.add_argument("base", type=Path, metavar="BASE")
     p.add_argument("cand", type=Path, metavar="CAND", nargs="?")
     p.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD,
-                   help=f"changes within +-threshold count as same (default {DEFAULT_THRESHOLD})")  # fmt: skip
+                   help=f"changes within +-threshold count as same (default {DEFAULT_THRESHOLD}); 'auto': each case's "
+                        "band from its own noise (processes or history), at least +-0.5%%")  # fmt: skip
+    p.add_argument("--json", type=Path, metavar="FILE",
+                   help="also write the comparison as JSON: every pair's verdict, reason, noisy qualifier and figures")
     p.add_argument("--markdown", action="store_true", help="print markdown for a pull-request comment")
     p.add_argument("--fail-on-regression", action="store_true",
-                   help="exit 1 when a case is slower, or failed only in CAND")  # fmt: skip
+                   help="exit 1 when a case is slower (noisy or not), or failed only in CAND; a noisy case left "
+                        "undecided does not fail it (stderr says how large a change it could hide)")  # fmt: skip
     p.add_argument("--allow-mismatch", action="store_true",
                    help="compare runs from different device models or backends anyway")  # fmt: skip
     p.add_argument("--history", type=Path, nargs="+", metavar="DIR",
-                   help="earlier runs (results directories or runs): each case's run-to-run noise on the same device "
-                        "model and backend is estimated from them and widens its interval and band; a case noisier "
-                        "than the threshold is 'noisy'")
+                   help="earlier runs (results directories or runs): each case's run-to-run noise is estimated from "
+                        "the runs of the same case, device model, backend, kernel, impl and injected delay made before "
+                        "CAND, and goes into its interval (calibrate's runs are left out)")
+    p.add_argument("--include-calibration", action="store_true",
+                   help="with --history: let calibrate's runs (A/A and injected) vouch for the noise too")
     p.add_argument("--variants", action="store_true",
                    help="compare variants inside the one run BASE (--cand-variant vs --base-variant)")  # fmt: skip
     p.add_argument("--impls", action="store_true",
@@ -153,4 +189,6 @@ def register(subparsers) -> None:
                                                        " (a relative shift: 0.02 = 2%)"),
                    default=MIN_CHANGE, help=f"smallest relative shift of a change point, >= 0 (default {MIN_CHANGE})")
     p.add_argument("--markdown", action="store_true")
+    p.add_argument("--include-calibration", action="store_true",
+                   help="search calibrate's runs too (A/A and injected; left out by default)")
     p.set_defaults(func=cmd_history)

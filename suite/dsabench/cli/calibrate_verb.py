@@ -5,8 +5,11 @@ known delay is injected into every forward (`run --inject-delay F`), each with s
 processes per case, then judges every pair with the gate `compare` uses and reports per case:
 run-to-run spread, false alarms over the A/A pairs, detection rate at each injected size, and
 the smallest change this machine can detect at 95% power. Output: a table, calibration.json
-and calibration.png/svg in OUT/RUN_ID. Run again with the same --out and --run-id, it finishes an
-interrupted calibration (each run it already began is resumed) and reports again.
+and calibration.png/svg in OUT/RUN_ID. Run again with the same --out, --run-id and arguments, it
+finishes an interrupted calibration (each run it already began is resumed) and reports again;
+with other arguments it refuses (its runs would not be the calibration asked for). Its runs are
+marked in their manifests (options.calibration) and kept out of `compare --history`, `history`
+and `dashboard` unless those are asked to include them.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from pathlib import Path
 from dsabench.analysis.defaults import DEFAULT_THRESHOLD
 from dsabench.cli import flags
 from dsabench.cli.exit_codes import EXIT_OK
-from dsabench.cli.output import fail as _fail, threshold as _threshold
+from dsabench.cli.output import fail as _fail, threshold_or_auto as _threshold
 from dsabench.errors import DsabenchError, InputError
 
 DEFAULT_INJECT = (0.05, 0.015)
+MAX_INJECT = 5.0  # as `run --inject-delay` takes it: up to 5 x the step time added
 
 
 def _fractions(text: str) -> tuple[float, ...]:
@@ -30,8 +34,9 @@ def _fractions(text: str) -> tuple[float, ...]:
         values = tuple(float(x) for x in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"--inject {text!r}: expected fractions separated by commas, e.g. 0.05,0.015") from None
-    if not values or any(not 0 < v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"--inject {text!r}: expected fractions in (0, 1), e.g. 0.05,0.015")
+    if not values or any(not 0 < v <= MAX_INJECT for v in values):
+        raise argparse.ArgumentTypeError(f"--inject {text!r}: expected fractions in (0, {MAX_INJECT:g}] of the step "
+                                         "time, e.g. 0.05,0.015")
     return values
 
 
@@ -46,6 +51,46 @@ def plan(run_id: str, aa_runs: int, inject: tuple[float, ...]) -> list[tuple[str
     return out
 
 
+PLAN = "calibrate.json"
+# The arguments that decide what a calibration's runs measure: a rerun must give the same ones.
+PLANNED = ("scenarios", "backend", "filter", "devices", "kernel", "aa_runs", "inject", "repeats", "max_time_s")
+
+
+def _planned(args: argparse.Namespace) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in ((k, getattr(args, k)) for k in PLANNED)}
+
+
+def check_plan(out: Path, args: argparse.Namespace) -> None:
+    """A calibration's arguments are written when it begins; a later call with other arguments
+    is refused (one line naming them), so old runs are never reported as a new calibration.
+    --no-run judges the runs again with the arguments they were made with (read back into `args`)."""
+    import json  # noqa: PLC0415
+
+    path, want = out / PLAN, _planned(args)
+    if not path.is_file():
+        if args.no_run:
+            return  # a calibration from before the file: its runs are named by the arguments given
+        if out.exists() and any(out.iterdir()):
+            raise InputError(f"{out} holds files but no {PLAN} (a calibration from before it was written); "
+                             "pass another --run-id for a new calibration, or --no-run to judge those runs again")
+        out.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(want, indent=1) + "\n")
+        return
+    try:
+        had = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: unreadable ({exc}); expected the arguments of an earlier calibration") from None
+    if args.no_run:
+        for k in PLANNED:
+            if k in had:
+                setattr(args, k, tuple(had[k]) if isinstance(had[k], list) else had[k])
+        return
+    differ = [f"--{k.replace('_', '-')} {had.get(k)!r} then, {want[k]!r} now" for k in PLANNED if had.get(k) != want[k]]
+    if differ:
+        raise InputError(f"{out} was begun with other arguments ({'; '.join(differ)}); give the same arguments to "
+                         "finish it, or another --run-id for a new calibration")
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from dsabench.analysis.calibrate import calibrate  # noqa: PLC0415
     from dsabench.present.calibration import write_calibration  # noqa: PLC0415
@@ -53,6 +98,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     out = args.out / args.run_id
     try:
+        check_plan(out, args)
         runs = plan(args.run_id, args.aa_runs, args.inject)
         for run_id, frac in runs:
             if args.no_run:
@@ -63,7 +109,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                 cmd = [sys.executable, "-m", "dsabench", "run", "--resume", str(out / run_id)]
             else:
                 cmd = [sys.executable, "-m", "dsabench", "run", args.scenarios, "--backend", args.backend,
-                       "--out", str(out), "--run-id", run_id, "--repeats", str(args.repeats), "--profile-iters", "0"]
+                       "--out", str(out), "--run-id", run_id, "--repeats", str(args.repeats), "--profile-iters", "0",
+                       "--calibration", args.run_id]
                 cmd += ["--inject-delay", str(frac)] if frac else []
                 cmd += ["--filter", args.filter] if args.filter else []
                 cmd += ["--devices", args.devices] if args.devices else []
@@ -84,31 +131,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             if f:
                 injected.setdefault(f, []).append(groups[r])
         result = calibrate(aa, injected, args.threshold)
-        measured = _measured_injection(runs, groups)
-        paths = write_calibration(result, measured, out, args.threshold, args.repeats)
+        paths = write_calibration(result, out, args.threshold, args.repeats)
     except DsabenchError as exc:
         return _fail("calibrate", exc)
     print(paths["table"].read_text())
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return EXIT_OK
-
-
-def _measured_injection(runs, groups) -> dict[float, dict[str, float]]:
-    """The slowdown each injected run really measured, per case: its median over the mean of the
-    A/A runs' medians, minus 1. It differs from the fraction asked for where a host-bound forward
-    hides device time, or where the delay's own launch adds to it."""
-    import numpy as np  # noqa: PLC0415
-
-    aa = [groups[r] for r, f in runs if not f]
-    out: dict[float, dict[str, float]] = {}
-    for r, f in runs:
-        if not f:
-            continue
-        for case, g in groups[r].items():
-            base = [np.median(np.concatenate(a[case])) for a in aa if case in a and a[case]]
-            if base and g:
-                out.setdefault(f, {})[case] = float(np.median(np.concatenate(g)) / np.mean(base) - 1)
-    return out
 
 
 def register(sub) -> None:
@@ -125,7 +153,8 @@ def register(sub) -> None:
                    help="injected delays as fractions of each forward (default 0.05,0.015)")
     p.add_argument("--repeats", type=flags.int_in("--repeats", 1, 20), default=3,
                    help="worker processes per case in each run (default 3)")
-    p.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD)
+    p.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD,
+                   help=f"the gate's band, a fraction, or 'auto' (default {DEFAULT_THRESHOLD})")
     p.add_argument("--max-time-s", type=flags.positive_float("--max-time-s"))
     p.add_argument("--out", type=Path, default=Path("results") / "runs")
     p.add_argument("--run-id", type=flags.run_id, default="calibrate")

@@ -29,3 +29,13 @@ def threshold(text: str) -> float:
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"{value!r} is outside [0, 1); expected a fraction such as 0.03 for 3%")
     return value
+
+
+def threshold_or_auto(text: str) -> float | str:
+    """argparse type of a gate's --threshold: a fraction in [0, 1), or 'auto' (each case's band from its own noise)."""
+    if text == "auto":
+        return text
+    try:
+        return threshold(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}, or 'auto'") from None

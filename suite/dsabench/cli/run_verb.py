@@ -78,8 +78,10 @@ def register(sub) -> None:
                         "R passes of fresh processes), so the interval of a median includes the variance between "
                         "processes (default: the scenario file's [preset] repeats, else 1); each process gets 1/R "
                         "of the time cap")
-    r.add_argument("--inject-delay", type=flags.float_in("--inject-delay", 0.0, 1.0, False, False), default=0.0, metavar="F",
+    r.add_argument("--inject-delay", type=flags.float_in("--inject-delay", 0.0, 5.0, False, False), default=0.0, metavar="F",
                    help=argparse.SUPPRESS)  # calibrate's known slowdown: a delay of F x the forward, every forward
+    r.add_argument("--calibration", type=flags.run_id, metavar="ID",
+                   help=argparse.SUPPRESS)  # calibrate's mark: the run is one of calibration ID's, no history
     r.add_argument("--kernel", choices=("auto", "reference", "triton", "flashmla"),
                    help="attention kernel of decode and prefill: reference (plain framework ops), triton (fused, "
                         "torch on CUDA), flashmla (when installed), auto (fastest usable on each worker's device; "
@@ -187,7 +189,8 @@ def _cmd_run(args, stack: ExitStack) -> int:
             cases_planned=len(planned), impls=[impl_setup.manifest_entry(i) for i in impls],
             options=store.RunOptions(check=check, filter=filt.pattern if filt else None, devices=devices,
                                      interleave=not interleave_off, profile_iters=profile_iters, nvtx_in_timed=nvtx,
-                                     kernel=kernel, repeats=repeats, inject_delay=inject, pin=pin),  # kernel: asked for
+                                     kernel=kernel, repeats=repeats, inject_delay=inject, pin=pin,
+                                     calibration=args.calibration),  # kernel: asked for
             protocol=None, protocol_overrides=protocol_overrides, dsabench_version=__version__,  # protocol: from the first worker
             **store.machine(env.collect(args.measured_checkout)),
         )  # fmt: skip

@@ -6,7 +6,7 @@ import json
 import math
 from dataclasses import asdict
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Sequence
 
 from dsabench.analysis.calibrate import CaseCalibration
 from dsabench.present.text import text_table
@@ -20,49 +20,74 @@ def _pct(v: float) -> str:
     return "-" if v is None or not math.isfinite(v) else f"{v * 100:.1f}%"
 
 
-def table_lines(result: Sequence[CaseCalibration], measured: Mapping[float, float], threshold: float,
-                repeats: int) -> list[str]:
+def _measured_range(result: Sequence[CaseCalibration], f: float) -> str:
+    vals = [c.measured[f] for c in result if f in c.measured and math.isfinite(c.measured[f])]
+    return "not measured" if not vals else f"measured {_signed(min(vals))} to {_signed(max(vals))}"
+
+
+def _threshold_text(threshold) -> str:
+    return "auto (each case's band from its noise)" if threshold == "auto" else f"+-{threshold:.1%}"
+
+
+def table_lines(result: Sequence[CaseCalibration], threshold, repeats: int) -> list[str]:
     fracs = sorted({f for c in result for f in c.detected})
-    head = (["case", "run-to-run", "A/A false", "noisy"] + [f"slower at +{f * 100:g}% (measured)" for f in fracs]
-            + ["detectable"])
+    head = (["case", "run-to-run", "processes", "A/A false", "noisy"]
+            + [f"+{f * 100:g}%: slower (measured)" for f in fracs] + ["detectable"])
     rows = []
     for c in result:
-        row = [c.case_id, _pct(c.run_to_run), f"{c.false_alarms}/{c.aa_pairs}", f"{c.noisy_pairs}/{c.aa_pairs}"]
-        row += [f"{c.detected[f][0]}/{c.detected[f][1]} ({_signed(measured.get(f, {}).get(c.case_id))})" for f in fracs]
+        row = [c.case_id, _pct(c.run_to_run), _pct(c.process_spread), f"{c.false_alarms}/{c.aa_pairs}",
+               f"{c.noisy_pairs}/{c.aa_pairs}"]
+        row += [f"{c.detected[f][0]}/{c.detected[f][1]} ({_signed(c.measured.get(f))})" for f in fracs]
         row.append(_pct(c.mde))
         rows.append(row)
     pairs = sum(c.aa_pairs for c in result)
     alarms = sum(c.false_alarms for c in result)
-    lines = [f"calibration: threshold +-{threshold:.1%}, {repeats} worker processes per case per run; every pair judged "
-             "by compare's gate (hierarchical intervals, run-to-run noise from the A/A runs)",
+    lines = [f"calibration: threshold {_threshold_text(threshold)}, {repeats} worker processes per case per run; every "
+             "pair judged by compare's gate (t intervals over processes; run-to-run noise from the other A/A runs)",
              *text_table(head, rows, right=range(1, len(head))),
              f"A/A: {alarms} false verdicts in {pairs} case comparisons ({_pct(alarms / pairs if pairs else math.nan)})"]
     for f in fracs:
         hit = sum(c.detected[f][0] for c in result)
         tot = sum(c.detected[f][1] for c in result)
-        quiet = [c for c in result if c.noisy_pairs == 0]
-        hit_q = sum(c.detected[f][0] for c in quiet)
-        tot_q = sum(c.detected[f][1] for c in quiet)
-        lines.append(f"injected +{f * 100:g}%: called slower in {hit}/{tot} comparisons; {hit_q}/{tot_q} among cases not "
-                     "marked noisy")
-    lines.append("run-to-run: robust sd of the A/A runs' log medians; measured: the injected run's median over the "
-                 "A/A runs' (a host-bound forward hides device delay; the delay's launch adds to it); detectable: "
-                 "smallest slowdown called slower with 95% power under that noise (normal approximation); noisy: "
-                 "pairs the gate marked noisy")
+        big = [c for c in result if math.isfinite(c.measured.get(f, math.nan)) and math.isfinite(c.mde)
+               and c.measured[f] >= c.mde]
+        small = [c for c in result if math.isfinite(c.measured.get(f, math.nan)) and threshold != "auto"
+                 and c.measured[f] <= threshold]
+        lines.append(f"injected +{f * 100:g}% ({_measured_range(result, f)}): called slower in {hit}/{tot} comparisons; "
+                     f"{sum(c.detected[f][0] for c in big)}/{sum(c.detected[f][1] for c in big)} where the measured "
+                     "slowdown is at least the case's detectable change"
+                     + ("" if threshold == "auto" else
+                        f"; {sum(c.detected[f][0] for c in small)}/{sum(c.detected[f][1] for c in small)} where it is "
+                        "within the threshold (a call there would be wrong)"))
+    lines.append("run-to-run: sd of the A/A runs' log levels; processes: pooled sd of per-process log levels within a "
+                 "run; measured: the injected runs' level over the A/A runs' (the delay is sized from a step's wall "
+                 "time: a host-bound forward hides device delay, the delay's launch adds to it), and detection is "
+                 "judged against it; detectable: smallest slowdown called slower with 95% power under that noise "
+                 "(t approximation); noisy: pairs the gate marked noisy")
     return lines
 
 
-def write_calibration(result: Sequence[CaseCalibration], measured: Mapping[float, float], out: Path,
-                      threshold: float, repeats: int) -> dict[str, Path]:
+def _finite(x):
+    """NaN and infinities as null: JSON has neither."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
+
+
+def write_calibration(result: Sequence[CaseCalibration], out: Path, threshold, repeats: int) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     table = out / "calibration.txt"
-    table.write_text("\n".join(table_lines(result, measured, threshold, repeats)) + "\n")
+    table.write_text("\n".join(table_lines(result, threshold, repeats)) + "\n")
     data = out / "calibration.json"
-    data.write_text(json.dumps({
+    data.write_text(json.dumps(_finite({
         "threshold": threshold, "repeats": repeats,
-        "measured_injection": {str(k): dict(v) for k, v in measured.items()},  # per case
-        "cases": [{**asdict(c), "detected": {str(k): list(v) for k, v in c.detected.items()}} for c in result],
-    }, indent=2, default=lambda x: None if isinstance(x, float) and not math.isfinite(x) else x))
+        "cases": [{**asdict(c), "detected": {str(k): list(v) for k, v in c.detected.items()},
+                   "measured": {str(k): v for k, v in c.measured.items()}} for c in result],
+    }), indent=2, allow_nan=False))
     png = _chart(result, out, threshold)
     return {"table": table, "json": data, **png}
 
@@ -81,7 +106,8 @@ def _chart(result: Sequence[CaseCalibration], out: Path, threshold: float) -> di
             color="#4c72b0", label="run-to-run spread")
     ax.scatter([c.mde * 100 if math.isfinite(c.mde) else 0 for c in result], list(y), color="#c0392b", zorder=3,
                label="smallest detectable slowdown (95% power)")
-    ax.axvline(threshold * 100, color="#555555", linestyle="--", linewidth=1, label=f"threshold {threshold:.0%}")
+    if threshold != "auto":
+        ax.axvline(threshold * 100, color="#555555", linestyle="--", linewidth=1, label=f"threshold {threshold:.0%}")
     ax.set_yticks(list(y), [s if len(s) < 70 else "…" + s[-68:] for s in names], fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("% of the case's median")

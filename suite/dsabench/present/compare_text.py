@@ -14,6 +14,7 @@ from typing import Collection
 import pandas as pd
 
 from dsabench.analysis.compare import EVIDENCE_COLUMNS, SEVERITY, Comparison, Verdict
+from dsabench.analysis.defaults import AUTO, AUTO_FALSE_ALARM, AUTO_FLOOR
 from dsabench.present.findings import finding
 from dsabench.present.text import fmt_bytes, fmt_change, fmt_ms, fmt_num, fmt_p, md_code, md_table, md_text, text_table
 
@@ -42,9 +43,24 @@ def pair_finding(row) -> str | None:
 
 
 def verdict_text(row) -> str:
-    """'finding' or 'n/a' for an expected result, else the verdict."""
+    """'finding' or 'n/a' for an expected result, else the verdict, with '(noisy)' beside it
+    where the case's own spread exceeds the threshold."""
     label = pair_finding(row)
-    return row["verdict"] if label is None else label.split(":")[0]
+    if label is not None:
+        return label.split(":")[0]
+    return f"{row['verdict']} (noisy)" if _noisy(row) else str(row["verdict"])
+
+
+def _noisy(row) -> bool:
+    v = row.get("noisy")
+    return bool(v) and v == v
+
+
+def threshold_text(comp: Comparison) -> str:
+    """'+-3.0%', or what --threshold auto means."""
+    if comp.threshold == AUTO:
+        return f"auto (each case's band from its own noise: {AUTO_FALSE_ALARM:.0%} false alarms, at least +-{AUTO_FLOOR:.1%})"
+    return f"+-{comp.threshold * 100:.1f}%"
 
 
 def _ci(row) -> str:
@@ -66,11 +82,16 @@ def _evidence(row) -> str:
     return ", ".join(parts)
 
 
+# Verdicts whose figures say it all: a change beyond the band. Every other row says why in words.
+_SELF_EVIDENT = (Verdict.SLOWER.value, Verdict.FASTER.value)
+
+
 def _note(row) -> str:
-    # With an interval, change/CI/p say it all; otherwise the message is the explanation. Trace
-    # figures that differ between the sides follow: the evidence of what changed.
+    # A confident change's figures say it all, unless the case is noisy; every other row carries its
+    # reason in words. Trace figures that differ between the sides follow: the evidence of what changed.
     label = pair_finding(row)
-    parts = [] if row["ci_low"] == row["ci_low"] else [str(row["message"])]
+    why = row.get("why") if isinstance(row.get("why"), str) and row.get("why") else row["message"]
+    parts = [] if row["verdict"] in _SELF_EVIDENT and not _noisy(row) else [str(why)]
     if label is not None:
         parts = [f"{label} ({row['message']})"]
     if row["base_status"] == "ok" and row["cand_status"] == "ok":
@@ -97,7 +118,8 @@ def _table_of(result: Comparison | pd.DataFrame) -> tuple[pd.DataFrame, Comparis
 
 
 def counts_line(df: pd.DataFrame) -> str:
-    """'1 slower, 2 failed, 3 findings, 4 same': verdicts in severity order, expected findings apart."""
+    """'1 slower, 2 failed, 4 same, 2 of them noisy, 3 findings': verdicts in severity order, the
+    noisy qualifier counted across them, expected findings apart."""
     rows = df.to_dict("records") if len(df) else []
     findings = sum(1 for r in rows if pair_finding(r) is not None)
     found: dict[str, int] = {}
@@ -105,6 +127,9 @@ def counts_line(df: pd.DataFrame) -> str:
         if pair_finding(r) is None:
             found[r["verdict"]] = found.get(r["verdict"], 0) + 1
     parts = [f"{found[v.value]} {v.value}" for v in SEVERITY if found.get(v.value)]
+    noisy = sum(1 for r in rows if pair_finding(r) is None and _noisy(r))
+    if noisy:
+        parts.append(f"{noisy} of them noisy")
     if findings:
         parts.append(f"{findings} expected finding{'s' if findings != 1 else ''} (n/a or finding)")
     return ", ".join(parts) or "no cases"
@@ -122,7 +147,8 @@ def format_table(result: Comparison | pd.DataFrame) -> str:
         lines.append(f"BASE {comp.base_label}  vs  CAND {comp.cand_label}")
         lines.append(
             f"device {comp.device or 'unknown'}, backend {comp.backend or 'unknown'}, "
-            f"attention kernel {comp.kernel or 'unknown'}, threshold +-{comp.threshold * 100:.1f}%, ratio = cand / base of medians"
+            f"attention kernel {comp.kernel or 'unknown'}, threshold {threshold_text(comp)}, "
+            "ratio = cand / base of the geometric mean of process medians"
         )
         lines.extend(f"warning: {m} (compared anyway: --allow-mismatch)" for m in comp.mismatches)
         lines.extend(f"warning: {w}" for w in comp.warnings)
@@ -137,11 +163,12 @@ IN_TURN_NOTE = "within-run precision only: the two sides were timed in turn, in 
 def _md_rows(rows: list[list[str]], in_turn: Collection[str] = ()) -> list[list[str]]:
     out = []
     for r in rows:
-        caveat = r[6] in in_turn and r[0] in (Verdict.SLOWER.value, Verdict.FASTER.value)
+        word = r[0].split(" ")[0]  # the verdict without its "(noisy)" qualifier
+        caveat = r[6] in in_turn and word in (Verdict.SLOWER.value, Verdict.FASTER.value)
         if caveat:  # not a regression verdict: never bold, and say why
             verdict, note = f"{r[0]} (in turn)", "; ".join(p for p in (IN_TURN_NOTE, r[7]) if p)
         else:
-            verdict = f"**{r[0]}**" if r[0] in (Verdict.SLOWER.value, Verdict.FAILED.value) else md_text(r[0])
+            verdict = f"**{r[0]}**" if word in (Verdict.SLOWER.value, Verdict.FAILED.value) else md_text(r[0])
             note = r[7]
         out.append([verdict] + [md_text(c) for c in r[1:6]] + [md_code(r[6]), md_text(note)])
     return out
@@ -162,9 +189,10 @@ def format_markdown(result: Comparison | pd.DataFrame, in_turn: Collection[str] 
                   f"{md_code(comp.cand_label)}", "",
                   f"Device {md_text(comp.device or 'unknown')}, backend {md_text(comp.backend or 'unknown')}, "
                   f"attention kernel {md_text(comp.kernel or 'unknown')}. "
-                  "Change = ratio of medians cand / base; "
-                  f"{comp.confidence * 100:g}% bootstrap CI; a change counts only when the whole interval lies "
-                  f"beyond +-{comp.threshold * 100:.1f}%."]  # fmt: skip
+                  "Change = ratio cand / base of the geometric mean of process medians; "
+                  f"{comp.confidence * 100:g}% CI over worker processes (and earlier runs, with --history); a change "
+                  f"counts when the whole interval lies beyond the band, {md_text(threshold_text(comp))}, however "
+                  "noisy the case; *(noisy)*: the case's own spread exceeds the threshold."]  # fmt: skip
         lines += [f"\n> **Warning:** {md_text(m)} (compared anyway with --allow-mismatch)" for m in comp.mismatches]
         lines += [f"\n> Warning: {md_text(w)}" for w in comp.warnings]
         lines.append("")

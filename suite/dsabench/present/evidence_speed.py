@@ -76,14 +76,15 @@ def speedup_section(rs: RunSet, comps: dict[str, Comparison], labels: dict[str, 
         lines += saving_lines(rs, comps[PATCHED.name], labels)
     if not comps:
         return lines
-    lines += ["How far to trust these verdicts: every interval is the precision within this one run; none "
-              "includes run-to-run variance. A verdict marked *(in turn)* compares sides timed in separate turns "
+    lines += ["How far to trust these verdicts: every interval spans this run's worker processes (`--repeats`; "
+              "with one process a side the gate calls no change, its interval being one process's precision); "
+              "none includes variance between runs. A verdict marked *(in turn)* compares sides timed in separate turns "
               "(CUDA Graph cases always; eager cases of a run made without interleaving): its interval also "
               "excludes turn-to-turn variance, so a run-order artefact can pass for a change. Such a verdict is not "
               "a regression verdict; repeat the run or time the variants interleaved to settle it.", ""]  # fmt: skip
     lines += ["### Every variant vs baseline", "",
-              "Speedup = median of baseline / median of the variant (above 1: faster than baseline), with the 95% "
-              "bootstrap interval of compare's ratio and its verdict; a cell names the side that did not run, "
+              "Speedup = baseline / the variant (above 1: faster than baseline), with the 95% interval of "
+              "compare's ratio and its verdict; a cell names the side that did not run, "
               "and an expected finding of the case (n/a, finding) in plain words.",
               ""]  # fmt: skip
     groups = rs.frame.df.drop_duplicates("group_id").set_index("group_id")

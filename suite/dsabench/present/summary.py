@@ -1,8 +1,9 @@
 """End-of-run tables: per case median and spread per variant, patched against baseline (which
-way, by how much, the interval and compare's verdict), and the correctness verdict (bit-identical
-outputs across variants, oracle error).
+way, by how much, the interval and the gate's verdict, the very one `compare --variants` gives),
+and the correctness verdict (bit-identical outputs across variants and processes, oracle error).
 
-Pure functions over record dicts; statistics come from `stats`, verdicts from `compare.judge`.
+Pure functions over record dicts; statistics come from `stats`, verdicts from the gate
+(`compare.gate_decision`, over each record's samples per worker process).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from dsabench.analysis.checks import NO_CHECK, CheckResult
-from dsabench.analysis.compare import DEFAULT_THRESHOLD, judge
+from dsabench.analysis.compare import DEFAULT_THRESHOLD, gate_decision
 from dsabench.analysis.stats import summarize
 from dsabench.present.findings import finding
 from dsabench.present.text import text_table
@@ -19,15 +20,25 @@ from dsabench.workload.variants import ALL_VARIANTS
 VARIANT_ORDER = [v.name for v in ALL_VARIANTS]
 
 
+def _groups(record: dict) -> list[list[float]]:
+    """The record's samples per worker process (`store.merge_repeats`), or all of them as one."""
+    g = record.get("process_samples")
+    if isinstance(g, list) and g and all(isinstance(x, list) for x in g):
+        return [x for x in g if x]
+    return [list(record["timing"]["samples_ms"])]
+
+
 def _patched_vs_baseline(base: dict, cand: dict) -> str:
-    """Direction, interval and verdict of patched against baseline, from compare.judge:
-    'patched 22.8% less time (21.9-23.6%), faster', or why there is no verdict."""
+    """Direction, interval and verdict of patched against baseline, from the gate (eager variants
+    paired by process, as compare --variants pairs them): 'patched 22.8% less time (21.9-23.6%),
+    faster', a noisy qualifier and the reason where the verdict is not a change, or why there is none."""
     for name, r in (("baseline", base), ("patched", cand)):
         if r["status"] != "ok" or not (r.get("timing") or {}).get("samples_ms"):
             return f"{name} {finding(_row(r)) or r['status']}"
-    d = judge(base["timing"]["samples_ms"], cand["timing"]["samples_ms"])
+    paired = not (base.get("params") or {}).get("graph")
+    d = gate_decision(_groups(base), _groups(cand), DEFAULT_THRESHOLD, paired=paired)
     if not d.ratio == d.ratio:
-        return d.verdict.value
+        return f"{d.verdict.value}: {_SHORT.get(d.reason.value, d.why)}"
     change = (1 - d.ratio) * 100  # percent of baseline's time saved (negative: more time)
     word = "less" if change >= 0 else "more"
     text = f"patched {abs(change):.1f}% {word} time"
@@ -35,7 +46,20 @@ def _patched_vs_baseline(base: dict, cand: dict) -> str:
         lo, hi = sorted((abs(1 - d.ci_low) * 100, abs(1 - d.ci_high) * 100))
         text += f" ({lo:.1f}-{hi:.1f}%)" if (1 - d.ci_low) * (1 - d.ci_high) > 0 else \
             f" ({(1 - d.ci_high) * 100:+.1f}% to {(1 - d.ci_low) * 100:+.1f}%)"
-    return f"{text}, {d.verdict.value}"
+    verdict = d.verdict.value + (" (noisy)" if d.noisy else "")
+    why = [] if d.verdict.value in ("slower", "faster") else [_SHORT.get(d.reason.value, d.reason.value)]
+    if d.noisy:
+        why.append(f"processes spread {d.noise:.1%}")
+    return f"{text}, {verdict}" + (f": {', '.join(why)}" if why else "")
+
+
+# The gate's reasons, short enough for a table cell (compare prints them in full).
+_SHORT = {
+    "ci_within_threshold": "interval within the band",
+    "ci_crosses_threshold": "interval crosses the band's edge",
+    "within_run_precision_only": "one process: no spread between processes measured",
+    "too_few_samples": "too few samples",
+}
 
 
 def _row(record: dict) -> dict:
@@ -44,7 +68,7 @@ def _row(record: dict) -> dict:
 
 def summary_table(records: list[dict]) -> str:
     """One row per case group (variants side by side): median ms [±CI%] per variant, then patched
-    against baseline with a direction, the 95% interval and compare's verdict (compare.judge)."""
+    against baseline with a direction, the 95% interval and the gate's verdict."""
     groups: dict[str, dict[str, dict]] = defaultdict(dict)
     for r in records:
         impl = r.get("impl") or "mirror"  # a FastDeploy commit's cases are a row of their own
@@ -69,11 +93,12 @@ def summary_table(records: list[dict]) -> str:
     kernels = sorted({str(r.get("kernel") or "reference") for r in records})
     return "\n".join([
         f"attention kernel: {' + '.join(kernels) or 'none recorded'}",
-        "median ms per forward, ±half-width of the 95% CI of the median; patched vs baseline: share of baseline's "
-        f"time saved, its 95% interval, and the verdict against a +-{DEFAULT_THRESHOLD:.0%} band (compare)",
+        "median ms per forward, ±half-width of the 95% CI of the median (within the run); patched vs baseline: "
+        f"share of baseline's time saved, its 95% interval and the verdict against a +-{DEFAULT_THRESHOLD:.0%} band "
+        "(compare --variants: the same gate)",
         *text_table(head, rows),
-        "intervals are the precision within this run: they leave out run-to-run variance, and a CUDA Graph case "
-        "is timed in its own turn (run order can move it); confirm a change with a second run",
+        "the verdict's interval spans the run's worker processes (--repeats); with one process it is that "
+        "process's precision only, and a CUDA Graph case is timed in its own turn (run order can move it)",
     ])
 
 

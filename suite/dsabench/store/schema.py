@@ -210,6 +210,7 @@ class RunOptions(_Strict, frozen=True):
     kernel: str = "reference"  # asked for (auto resolved per worker); runs before the option used the reference path
     repeats: int = 1  # worker processes per case: each case is measured in this many different processes
     inject_delay: float = 0.0  # calibrate: a device delay added to every forward, as a fraction of the forward
+    calibration: Union[str, None] = None  # the calibrate run id that made this run: kept out of history and dashboards
     # workers pinned to one core each (`--pin`): 'off' (schema < 3: never pinned) or 'probe' (the
     # fastest of the worker's own cores by the host probe, re-probed between items; bench/pin.py)
     pin: Literal["off", "probe"] = "off"

@@ -31,7 +31,7 @@ import pandas as pd
 from dsabench.analysis.compare import (
     Comparison, Decision, Reason, Verdict, compare_variants, gate_decision, process_groups,
 )
-from dsabench.analysis.noise import Noise, series_noise
+from dsabench.analysis.noise import Noise, calibration_run, run_level, series_noise
 from dsabench.analysis.history import ChangePoint, MissingDependency, find_change_points
 from dsabench.analysis.stats import Summary, summarize
 from dsabench.errors import DsabenchError
@@ -317,7 +317,7 @@ def _series(df, runs, summaries, cps, threshold) -> tuple[list[CaseSeries], int]
             ))  # fmt: skip
             if summary is not None:
                 prev = (row, summary)
-                medians.append(summary.median)
+                medians.append(run_level(row["process_samples"], row["samples_ms"]))  # as compare --history
         last = s.iloc[-1].to_dict()
         built.append(CaseSeries(device, backend, str(case_id), row_axes(last, device, backend), tuple(points), "", ""))
     return _paginate(built), judged
@@ -347,6 +347,12 @@ def collect(frame: Frame, threshold: float, change_points: bool = True) -> Dashb
     A series is one case id on one device model and one backend, as in `history`; its runs are
     ordered by created_at, then run_id.
     """
+    calib = {r for r, m in frame.manifests.items() if calibration_run(m)}  # calibrate's runs are no history
+    if calib:
+        frame = Frame(frame.df[~frame.df["run_id"].isin(calib)],
+                      {r: m for r, m in frame.manifests.items() if r not in calib},
+                      tuple(frame.warnings) + (f"{len(calib)} calibrate run(s) left out: {', '.join(sorted(calib))}",),
+                      {r: d for r, d in frame.run_dirs.items() if r not in calib})
     df = frame.df
     params_cols = ["scale_mode", "layout_mode", "graph", "message"]
     df = df.assign(

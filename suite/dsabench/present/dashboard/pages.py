@@ -80,7 +80,8 @@ def _speedups(dash: Dashboard, run: RunInfo) -> dict:
                 finding, findings = "; ".join(dict.fromkeys(why)), findings + 1
         rows.append({"case": r["case"], "base": ms(r["base_median_ms"]), "cand": ms(r["cand_median_ms"]),
                      "speedup": times(sp), "ci": f"{times(lo)} .. {times(hi)}" if finite(lo) else "-",
-                     "verdict": r["verdict"], "finding": finding, "message": r["message"]})  # fmt: skip
+                     "verdict": r["verdict"], "noisy": r.get("noisy") is True, "finding": finding,
+                     "message": r["message"]})  # fmt: skip
     rows.sort(key=lambda row: row["finding"] is not None)  # verdicts first, expected findings after them
     counts = dict(comp.counts())
     if findings:  # expected failures are findings, not failures
@@ -169,7 +170,8 @@ def _point_row(dash: Dashboard, p, old: bool) -> dict:
     return {"run_id": p.run_id, "page": run.page, "commit": p.commit, "commit_message": run.commit_message,
             "created": when(p.created_at), "status": p.status, "kind": kind, "finding": p.finding,
             "median": ms(sm.median if sm else None), "ci": f"{ms(sm.ci_low)} .. {ms(sm.ci_high)}" if sm else "-",
-            "n": sm.n if sm else "-", "verdict": p.verdict, "vs": vs, "note": note}  # fmt: skip
+            "n": sm.n if sm else "-", "verdict": p.verdict, "noisy": bool(p.vs_previous and p.vs_previous.noisy),
+            "vs": vs, "note": note}  # fmt: skip
 
 
 def render_trend_page(dash: Dashboard, members: list[CaseSeries], assets) -> str:
