@@ -62,6 +62,14 @@ def test_a_long_case_is_still_interleaved_in_at_least_three_rounds_of_fewer_samp
         assert max(s[r] for s in starts) < min(s[r + 1] for s in starts)
 
 
+def test_interleaved_sides_take_the_same_samples_per_round_so_that_sample_i_pairs_with_sample_i():
+    # a fast and a much slower step: each alone might get another chunk size; together they share one
+    mixed = replace(QUICK, min_sample_ms=0.001, max_time_s=0.05)
+    timings = measure_interleaved([_work(4), _work(160)], HostClock(lambda: None), lambda: None, mixed)
+    assert [c.samples for c in timings[0].chunks] == [c.samples for c in timings[1].chunks]
+    assert len(timings[0].samples_ms) == len(timings[1].samples_ms)
+
+
 def test_samples_per_round_shrink_so_that_the_minimum_rounds_fit_the_time_cap():
     assert CPU_PROTOCOL.min_rounds == 3 and GPU_PROTOCOL.min_rounds == 1
     assert GPU_PROTOCOL.per_round(0.5) == GPU_PROTOCOL.chunk  # the GPU's chunks as before

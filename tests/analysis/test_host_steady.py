@@ -120,3 +120,15 @@ def test_a_case_summary_counts_disturbed_chunks_by_reason_and_takes_the_steady_m
     assert h.rebuilt and 0.8 < h.host_bound_share < 0.9
     (group,) = hs.steady_groups([p], None)
     assert len(group) == 20 * CHUNK
+
+
+def test_steady_pairs_keep_both_sides_of_each_steady_round_in_step_for_a_paired_gate():
+    rng = np.random.default_rng(10)
+    pattern = [i % 4 == 1 for i in range(24)]
+    base = _chunks(rng, 1.3, pattern)
+    cand = _chunks(rng, 1.0, pattern)
+    pairs = hs.steady_pairs([base], [cand], None)
+    assert (pairs.rounds_used, pairs.rounds_total) == (18, 24)
+    (gb,), (gc,) = pairs.base, pairs.cand
+    assert len(gb) == len(gc) == 18 * CHUNK
+    assert np.median(np.asarray(gb) / np.asarray(gc)) == pytest.approx(1.3, rel=0.03)

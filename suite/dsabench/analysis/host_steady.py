@@ -97,6 +97,27 @@ def record_chunks(record: Mapping, chunk_size: int | None = None) -> ProcessChun
                           (int(record.get("repeat") or 0), worker.get("pid")))
 
 
+def row_processes(row: Mapping) -> list[ProcessChunks]:
+    """A frame row's (or merged record's) processes: `process_samples` beside `process_chunks`,
+    rebuilt from `chunk_size` where a process recorded no chunks. Empty without samples."""
+    groups = row.get("process_samples")
+    if not isinstance(groups, (list, tuple)):
+        return []
+    entries = row.get("process_chunks")
+    entries = entries if isinstance(entries, (list, tuple)) and len(entries) == len(groups) else [{}] * len(groups)
+    size = row.get("chunk_size")
+    size = int(size) if isinstance(size, (int, float)) and size == size else None
+    out = []
+    for i, (samples, entry) in enumerate(zip(groups, entries)):
+        if not samples:
+            continue
+        chunks = entry.get("chunks") or ()
+        if not chunks and size is None:
+            return []  # neither recorded nor rebuildable: say nothing rather than guess
+        out.append(process_chunks(samples, chunks, size, tuple(entry.get("key") or (i,))))
+    return out
+
+
 @dataclass(frozen=True)
 class Levels:
     """A case side's levels: the fast one, and the slow one with the split between them when the
@@ -256,6 +277,46 @@ def round_ratios(base: Sequence[ProcessChunks], cand: Sequence[ProcessChunks],
         for r in sorted(set(bc) & set(cc)):
             out.append(RoundRatio(b.key, r, cc[r][0] / bc[r][0], bc[r][1], cc[r][1]))
     return out
+
+
+@dataclass(frozen=True)
+class SteadyPairs:
+    """The samples of the rounds where both sides were host-steady, per process and in round order
+    on both sides (sample i of a process pairs with sample i: the gate's paired interval can take
+    them as they are), with the rounds used of all the sides shared."""
+
+    base: list
+    cand: list
+    rounds_used: int
+    rounds_total: int
+
+
+def steady_pairs(base: Sequence[ProcessChunks], cand: Sequence[ProcessChunks],
+                 probe_ref_us: float | None) -> SteadyPairs:
+    """What a within-run comparison of two sides measured together can rest on once the host's
+    disturbed rounds are set aside; a process left with no steady round is left out."""
+    lb, lc = side_levels(base), side_levels(cand)
+    cands = {p.key: p for p in cand}
+    out_b, out_c, used, total = [], [], 0, 0
+    for b in base:
+        c = cands.get(b.key)
+        if c is None:
+            continue
+        bc = {r: (g, k) for r, g, k in zip(b.rounds, b.samples_ms, classify(b, lb, probe_ref_us))}
+        cc = {r: (g, k) for r, g, k in zip(c.rounds, c.samples_ms, classify(c, lc, probe_ref_us))}
+        gb, gc = [], []
+        for r in sorted(set(bc) & set(cc)):
+            total += 1
+            (sb, kb), (sc, kc) = bc[r], cc[r]
+            if kb.steady and kc.steady:
+                n = min(len(sb), len(sc))
+                gb += sb[:n]
+                gc += sc[:n]
+                used += 1
+        if gb:
+            out_b.append(gb)
+            out_c.append(gc)
+    return SteadyPairs(out_b, out_c, used, total)
 
 
 @dataclass(frozen=True)

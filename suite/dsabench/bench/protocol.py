@@ -229,6 +229,11 @@ def measure_interleaved(steps: Sequence[Callable[[], object]], clock, sync: Call
             series.append(_start(step, clock, sync, protocol))
         except Exception as exc:
             raise StepFailed(i) from exc
+    # one chunk size for all, the slowest series': sample i of every series then falls in the same
+    # round, which is what pairs them (analysis.hierarchy's paired interval)
+    per_round = min(s.per_round for s in series)
+    for s in series:
+        s.per_round = per_round
     rng = np.random.default_rng(seed)
     round_no = 0
     host = HostReader()

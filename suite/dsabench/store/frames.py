@@ -9,6 +9,7 @@ aggregates are flattened into columns where a record has them (NaN elsewhere).
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 import sys
@@ -34,7 +35,8 @@ PARAM_COLUMNS = (
 RECORD_COLUMNS = (
     "status", "message", "backend", "device_name", "device_index", "device_uuid", "commit",
     "created_at", "shard", "run_dir", "samples_ms", "median_ms", "n_samples", "clock",
-    "iters_per_sample", "stop_reason", "wall_s", "kernel", "process_samples", "repeats",
+    "iters_per_sample", "stop_reason", "wall_s", "kernel", "process_samples", "process_chunks", "chunk_size",
+    "repeats",
     "impl", "impl_sha", "impl_subject", "impl_ops",
 )  # fmt: skip
 # (column, path into the record): the per-iteration trace aggregates and memory figures.
@@ -167,6 +169,10 @@ def _row(record: dict, manifest: dict, run_dir: Path, commit: str | None) -> dic
         wall_s=_num(record.get("wall_s")),
         kernel=record.get("kernel") or "reference",  # attention kernel; records before the option: the reference ops
         process_samples=record.get("process_samples") or ([samples] if samples else []),  # per worker process
+        # per worker process: {"key": [repeat, pid], "chunks": [...]} (chunks empty before schema 3, rebuilt
+        # by analysis.host_steady from chunk_size, the protocol's samples per chunk)
+        process_chunks=record.get("process_chunks") or ([_own_chunks(record, timing)] if samples else []),
+        chunk_size=(manifest.get("protocol") or {}).get("chunk"),
         repeats=int(record.get("repeats") or 1),
         impl=record.get("impl") or "mirror",
         impl_sha=(record.get("impl_info") or {}).get("sha"),
@@ -184,6 +190,12 @@ def _row(record: dict, manifest: dict, run_dir: Path, commit: str | None) -> dic
         finite = [float(v) for v in values or [] if isinstance(v, (int, float)) and math.isfinite(v)]
         row[f"phase_ms_{phase}"] = _median(finite) if finite else math.nan
     return row
+
+
+def _own_chunks(record: dict, timing: dict) -> dict:
+    """A single record's process_chunks entry (merge_repeats makes them for merged cases)."""
+    return {"key": [record.get("repeat", 0), (record.get("worker") or {}).get("pid")],
+            "chunks": list(timing.get("chunks") or [])}
 
 
 def _check_run_id(record: dict, manifest: dict, run_dir: Path, index: int) -> None:
@@ -223,7 +235,7 @@ class _Columns:
         for name in names:
             if name in self.cols:
                 data[name] = pd.Series(self.cols.pop(name), index=pd.RangeIndex(self.n))
-            elif name in ("samples_ms", "output_digest", "process_samples"):
+            elif name in ("samples_ms", "output_digest", "process_samples", "process_chunks"):
                 data[name] = pd.Series([None] * self.n, dtype=object)
             else:
                 data[name] = pd.Series(math.nan, index=pd.RangeIndex(self.n))
@@ -318,6 +330,8 @@ def export_parquet(frame: Frame, path: Path) -> Path:
         raise InputError(f"{path}: is a directory; expected the path of a Parquet file to write")
     df = frame.df.copy()
     df["samples_ms"] = df["samples_ms"].map(lambda s: [float(v) for v in s] if isinstance(s, (list, tuple)) else [])
+    # nested records with optional fields: one JSON text per row rather than a struct type to infer
+    df["process_chunks"] = df["process_chunks"].map(lambda c: json.dumps(c if isinstance(c, list) else []))
     try:
         df.to_parquet(path, engine="pyarrow", index=False)
     except OSError as exc:

@@ -13,7 +13,9 @@ def merge_repeats(records: list[dict]) -> list[dict]:
     """One record per case (and impl: `schema.record_key`), in first-seen order. A case with one record comes back as it is
     plus `process_samples` (one group). With several: the first ok record's figures, samples of
     every ok process pooled in `timing.samples_ms` and grouped in `process_samples`; status ok
-    when any process measured it (the others are named in the message), else the first's."""
+    when any process measured it (the others are named in the message), else the first's.
+    `process_chunks` goes beside `process_samples`: per process its (repeat, pid) and its timed
+    chunks (empty before schema 3), so the host-steady analysis can pair and classify rounds."""
     by_case: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         by_case[record_key(r["case_id"], r.get("impl"))].append(r)
@@ -29,8 +31,12 @@ def merge_repeats(records: list[dict]) -> list[dict]:
             continue
         merged = dict(ok[0])
         groups = [list(r["timing"]["samples_ms"]) for r in ok]
-        merged["timing"] = {**ok[0]["timing"], "samples_ms": [s for g in groups for s in g]}
+        chunks = [list(r["timing"].get("chunks") or []) for r in ok]
+        merged["timing"] = {**ok[0]["timing"], "samples_ms": [s for g in groups for s in g],
+                            "chunks": [c for g in chunks for c in g]}
         merged["process_samples"] = groups
+        merged["process_chunks"] = [{"key": [r.get("repeat", 0), (r.get("worker") or {}).get("pid")], "chunks": g}
+                                    for r, g in zip(ok, chunks)]
         if not merged.get("trace"):  # only the first pass traces; a later process may be the first ok one
             merged["trace"] = next((r["trace"] for r in group if r.get("trace")), None)
         merged["repeats"] = len(group)
