@@ -1,6 +1,11 @@
 """Correctness verdicts over records: outputs bit-identical within each config (all variants,
-eager and graph), no non-finite output, the float64 oracle's relative error against its bound,
-and which cases missed a comparison and why (a check says nothing about a case it skipped)."""
+impls and worker processes, eager and graph), no non-finite output, no crashed case, the float64
+oracle's relative error against its bound, and which cases missed a comparison and why (a check
+says nothing about a case it skipped).
+
+It reads the raw records, one per case, impl and repeat (`run --repeats`), never the merged ones:
+a merged case is ok when any of its processes was, which would let a NaN or a different digest in
+another process pass. Every failure names the case, the impl and the repeat."""
 
 from __future__ import annotations
 
@@ -11,6 +16,9 @@ from dsabench.store.schema import NO_CHECK
 
 # Statuses whose record carries the output digest: the cases a bit-identity check can compare.
 WITH_OUTPUT = ("ok", "nonfinite")
+# A status that fails a check by itself: the impl raised or its worker died, so nothing of its output
+# can be vouched for. (oom is a capacity limit, not a wrong result; expected findings are not failures.)
+FAILS_CHECK = ("crashed",)
 # Records written before the worker named why it skipped the oracle say nothing: say so, never guess.
 NO_REASON = "the record gives no reason (written before records named one)"
 
@@ -34,10 +42,11 @@ class CheckResult:
     cases_compared: int = 0
     oracle_checked: int = 0
     skipped: tuple[tuple[str, str], ...] = ()
+    crashed: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return not self.mismatches and not self.oracle_failures and not self.nonfinite
+        return not self.mismatches and not self.oracle_failures and not self.nonfinite and not self.crashed
 
 
 def _first_line(text: str) -> str:
@@ -58,28 +67,35 @@ def _skip_reason(r: dict, compared_configs: set[str]) -> str | None:
     return "; ".join(missed) or None
 
 
-def _named(r: dict) -> str:
-    """The case id, and the impl where it is not the mirror (one case id per impl of a run)."""
+def _named(r: dict, repeats: bool = False) -> str:
+    """The case id, the impl where it is not the mirror (one case id per impl of a run), and the
+    repeat (worker-process pass) where the run has several."""
     impl = r.get("impl") or "mirror"
-    return r["case_id"] + ("" if impl == "mirror" else f" [{impl}]")
+    name = r["case_id"] + ("" if impl == "mirror" else f" [{impl}]")
+    return name + (f" (repeat {r.get('repeat', 0)})" if repeats else "")
 
 
 def check_outputs(records: list[dict]) -> CheckResult:
+    """The verdict over raw records (one per case, impl and repeat)."""
     digests: dict[str, dict[str, str]] = defaultdict(dict)
     worst, bound, failures, nonfinite, oracle_checked = None, None, [], [], 0
+    repeats = any(r.get("repeat", 0) for r in records)
+    crashed = [f"{_named(r, repeats)}: {_first_line(r.get('message', '')) or '(no message)'}"
+               for r in records if r["status"] in FAILS_CHECK]
     for r in records:
         out = r.get("output") or {}
         if r["status"] not in WITH_OUTPUT or "digest" not in out:
             continue
-        digests[r["config_id"]][_named(r)] = out["digest"]  # per impl too: two commits' outputs are compared
+        # per impl and repeat too: two commits' outputs are compared, and each process's with the others
+        digests[r["config_id"]][_named(r, repeats)] = out["digest"]
         if r["status"] == "nonfinite":
-            nonfinite.append(f"{r['case_id']}: {r.get('message', '')}")
+            nonfinite.append(f"{_named(r, repeats)}: {r.get('message', '')}")
         if "oracle_rel_error" in out:
             oracle_checked += 1
             err, bound = out["oracle_rel_error"], out.get("oracle_bound")
             worst = err if worst is None else max(worst, err)
             if bound is not None and not err <= bound:
-                failures.append(f"{r['case_id']}: relative error {err:.3e} > bound {bound:.1e}")
+                failures.append(f"{_named(r, repeats)}: relative error {err:.3e} > bound {bound:.1e}")
     mismatches = []
     for config, by_case in digests.items():
         if len(set(by_case.values())) > 1:
@@ -88,7 +104,7 @@ def check_outputs(records: list[dict]) -> CheckResult:
                 groups[d[:12]].append(cid.removeprefix(config + "."))
             mismatches.append(f"{config}: outputs differ: " + "; ".join(f"{d}: {', '.join(c)}" for d, c in groups.items()))
     compared = {config for config, by_case in digests.items() if len(by_case) > 1}
-    skipped = tuple((_named(r), why) for r in records if (why := _skip_reason(r, compared)) is not None)
+    skipped = tuple((_named(r, repeats), why) for r in records if (why := _skip_reason(r, compared)) is not None)
     return CheckResult(
         configs_checked=len(compared),
         mismatches=tuple(mismatches),
@@ -99,4 +115,5 @@ def check_outputs(records: list[dict]) -> CheckResult:
         cases_compared=sum(len(digests[c]) for c in compared),
         oracle_checked=oracle_checked,
         skipped=skipped,
+        crashed=tuple(crashed),
     )

@@ -243,14 +243,15 @@ def _cmd_run(args, stack: ExitStack) -> int:
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     wall = format_wall(breakdown(records, builtins(manifest)["attempts"]))
+    raw = records  # one per case, impl and repeat: what --check judges (a merged case hides its other processes)
     records = store.merge_repeats(records)  # one per case: samples pooled, grouped per process
     print(summary_table(records))
     counts = ", ".join(f"{n} {s}" for s, n in sorted(stats.by_status.items()))
     print(f"\n{len(records)} records in {run_dir / store.CASES} ({counts or 'none new'})")
     if wall:
         print(wall)
-    result = check_outputs(records)
-    print(format_check(result, records))
+    result = check_outputs(raw)
+    print(format_check(result, raw))
     if stats.interrupted:
         print(f"interrupted: finish with  dsabench run --resume {run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -260,6 +261,9 @@ def _cmd_run(args, stack: ExitStack) -> int:
     for why in stats.lost_workers:  # the other workers measured its cases
         print(f"warning: {why}; the other workers measured its cases", file=sys.stderr)
     if check and not result.ok:
+        bad = [*result.mismatches, *result.nonfinite, *result.crashed, *result.oracle_failures]
+        print(f"dsabench run: --check failed on {len(bad)} finding(s), first: {bad[0]}; exit {EXIT_REGRESSION}",
+              file=sys.stderr)
         return EXIT_REGRESSION
     return EXIT_OK
 

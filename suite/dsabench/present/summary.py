@@ -111,9 +111,14 @@ def format_check(result: CheckResult, records: list[dict] | None = None) -> str:
     missed a comparison is named with the reason (grouped by reason)."""
     total = len(records) if records is not None else None
     of = f" of {total}" if total is not None else ""
+    repeats = records is not None and any(r.get("repeat", 0) for r in records)
+    across = "variants, impls and worker processes (a case counted once per repeat)" if repeats else "variants and impls"
     lines = [f"correctness: {result.configs_checked} configs ({result.cases_compared}{of} cases) compared bit for bit "
-             "across variants: " + ("all identical" if not result.mismatches else f"{len(result.mismatches)} MISMATCH(ES)")]
+             f"across {across}: " + ("all identical" if not result.mismatches else f"{len(result.mismatches)} MISMATCH(ES)")]
     lines += [f"  {m}" for m in result.mismatches]
+    if result.crashed:
+        lines.append(f"crashed: {_cases(len(result.crashed))} (the impl raised or its worker died: no output to vouch for)")
+        lines += [f"  {m}" for m in result.crashed]
     if result.nonfinite:
         lines.append(f"non-finite output: {_cases(len(result.nonfinite))} (NaN or inf; wrong even where variants agree)")
         lines += [f"  {m}" for m in result.nonfinite]
