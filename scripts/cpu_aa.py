@@ -1,15 +1,19 @@
 """A/A on the CPU (issue 19, item 5): the same code measured as two impls, or in two runs, must
 never come out `slower` or `faster`. A benchmark with figures, not a test (it times real work).
 
-    python3 scripts/cpu_aa.py [--repeats 20] [--mode impls|runs|both] [--out DIR] [--filter REGEX]
+    python3 scripts/cpu_aa.py [--repeats 20] [--mode impls|runs|both] [--process-repeats 3] [--out DIR]
 
 impls: each seed is one `dsabench run smoke` of the prefill and mixed eager cases with two impls,
 two commits of a FastDeploy tree whose forward is the same code (the second commit changes a
-README only; tests/data/fastdeploy_fixture, the baseline's lines), interleaved in one worker;
-judged as `dsabench compare --impls` judges (its Python function). runs: each seed is two runs of the mirror on the same
-cases, `--process-repeats` worker processes each, judged as `dsabench compare A B` judges. Seed s names
-the runs (`aa-s-...`), and the run id seeds each group's round order (bench/worker._round_seed).
-Prints one line per seed and the false verdict count; writes aa.json under --out.
+README only; tests/data/fastdeploy_fixture, the baseline's lines), interleaved in one worker per
+process, `--process-repeats` processes; judged as `dsabench compare --impls` judges. runs: each
+seed is two runs of the mirror on the same cases, judged as `dsabench compare A B` judges. Seed s
+names the runs (`aa-s-...`), and the run id seeds each group's round order (bench/worker._round_seed).
+Beside the gate's verdict on all rounds, the same gate on the host-steady rounds only
+(analysis/host_steady.steady_pairs: both sides steady, in step; cross-run: steady_groups), with the
+rounds (cross-run: chunks) used. Prints one line per seed and the false verdict counts; writes aa.json under --out.
+The gate calls no change with one process a side, so --process-repeats must be 2 or more for the
+A/A to test anything.
 """
 
 from __future__ import annotations
@@ -63,26 +67,70 @@ def dsabench(*args) -> subprocess.CompletedProcess:
 KEYS = ("case", "verdict", "ratio", "ci_low", "ci_high", "reason", "message")
 
 
-def judge(mode: str, runs: list[str]) -> None:
-    """(In a child process, on the package under test.) The pairs' verdicts as one JSON list."""
+def _clean(v):
     import math  # noqa: PLC0415
 
+    v = v.item() if hasattr(v, "item") else v
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def _steady(base_rows, cand_rows, paired: bool) -> dict:
+    """The gate on the host-steady rounds (paired: both sides steady, in step) or chunks (unpaired)."""
+    from dsabench.analysis import host_steady as hs  # noqa: PLC0415
+    from dsabench.analysis.compare import gate_decision  # noqa: PLC0415
+    from dsabench.analysis.defaults import DEFAULT_THRESHOLD  # noqa: PLC0415
+
+    bp = [p for r in base_rows for p in hs.row_processes(r)]
+    cp = [p for r in cand_rows for p in hs.row_processes(r)]
+    if paired:
+        ref = hs.probe_reference(bp + cp)
+        pairs = hs.steady_pairs(bp, cp, ref)
+        bg, cg, used, total = pairs.base, pairs.cand, pairs.rounds_used, pairs.rounds_total
+    else:  # each run's own reference probe; "used" counts steady chunks of both runs
+        rb, rc = hs.probe_reference(bp), hs.probe_reference(cp)
+        bg, cg = hs.steady_groups(bp, rb), hs.steady_groups(cp, rc)
+        hb, hc = hs.case_host(bp, rb), hs.case_host(cp, rc)
+        used, total = hb.chunks - hb.disturbed + hc.chunks - hc.disturbed, hb.chunks + hc.chunks
+    if not bg or not cg:
+        return {"verdict": "undecided", "why": "no host-steady round", "used": used, "total": total}
+    d = gate_decision(bg, cg, DEFAULT_THRESHOLD, paired=paired)
+    return {"verdict": d.verdict.value, "ratio": _clean(d.ratio), "ci_low": _clean(d.ci_low),
+            "ci_high": _clean(d.ci_high), "why": d.message, "used": used, "total": total}
+
+
+def judge(mode: str, runs: list[str]) -> None:
+    """(In a child process, on the package under test.) Each pair's verdict, all rounds and steady
+    rounds, as one JSON list."""
     from dsabench.store.frames import load_runs  # noqa: PLC0415
 
     if mode == "impls":
-        from dsabench.analysis.compare_impls import compare_impls  # noqa: PLC0415
+        from dsabench.analysis.compare_impls import compare_impls, impls_of  # noqa: PLC0415
 
-        result = compare_impls(load_runs([Path(runs[0])]))
+        frame = load_runs([Path(runs[0])])
+        result = compare_impls(frame)
+        df = frame.df
+        base_impl, cand_impl = impls_of(frame)
+        steady = {}
+        for group, rows in df.groupby("group_id"):
+            b = rows[rows["impl"] == base_impl].to_dict("records")
+            c = rows[rows["impl"] == cand_impl].to_dict("records")
+            if b and c:
+                steady[group] = _steady(b, c, paired=True)
     else:
         from dsabench.analysis.compare import compare_runs  # noqa: PLC0415
 
-        result = compare_runs(load_runs([Path(runs[0])]), load_runs([Path(runs[1])]))
-
-    def clean(v):
-        v = v.item() if hasattr(v, "item") else v
-        return None if isinstance(v, float) and not math.isfinite(v) else v
-
-    rows = [{k: clean(r.get(k)) for k in KEYS} for r in result.table.to_dict("records")]
+        base, cand = load_runs([Path(runs[0])]), load_runs([Path(runs[1])])
+        result = compare_runs(base, cand)
+        steady = {}
+        for case_id, rows in base.df.groupby("case_id"):
+            c = cand.df[cand.df["case_id"] == case_id].to_dict("records")
+            if c:
+                steady[case_id] = _steady(rows.to_dict("records"), c, paired=False)
+    rows = []
+    for r in result.table.to_dict("records"):
+        row = {k: _clean(r.get(k)) for k in KEYS}
+        row["steady"] = steady.get(row["case"])  # impls: keyed by group id; runs: by case id, as the table
+        rows.append(row)
     print(json.dumps(rows, default=str))
 
 
@@ -100,11 +148,12 @@ def run_or_fail(*args) -> None:
         sys.exit(f"cpu_aa: dsabench {' '.join(map(str, args))} exited {r.returncode}:\n{r.stderr[-3000:]}")
 
 
-def impls_seed(seed: int, out: Path, repo: Path, a: str, b: str, filt: str, extra: list[str]) -> list[dict]:
+def impls_seed(seed: int, out: Path, repo: Path, a: str, b: str, filt: str, process_repeats: int,
+               extra: list[str]) -> list[dict]:
     run_id = f"aa-{seed}-impls"
     run_or_fail("run", "smoke", "--filter", filt, "--impl", f"fastdeploy:{repo}@{a[:12]}",
                 "--impl", f"fastdeploy:{repo}@{b[:12]}", "--out", out, "--run-id", run_id, "--profile-iters", "0",
-                *extra)
+                "--repeats", process_repeats, *extra)
     return verdicts("impls", out / run_id)
 
 
@@ -116,11 +165,42 @@ def runs_seed(seed: int, out: Path, filt: str, process_repeats: int, extra: list
     return verdicts("runs", out / ids[0], out / ids[1])
 
 
+def _pct(x) -> str:
+    return f"{100 * (x - 1):+.1f}%" if x is not None else "n/a"
+
+
+def _line(g: dict) -> str:
+    st = g.get("steady") or {}
+    steady = (f" | steady {st.get('verdict')} {_pct(st.get('ratio'))} ({st.get('used')}/{st.get('total')})"
+              if st else "")
+    return (f"{g['case'].split('.')[0]} {g['verdict']} {_pct(g.get('ratio'))} "
+            f"[{_pct(g.get('ci_low'))}, {_pct(g.get('ci_high'))}]{steady}")
+
+
+def _counts(d: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(d.items())) or "none"
+
+
+def _tally(rows: list[dict], wall_s: float) -> dict:
+    counts: dict = {}
+    steady: dict = {}
+    for r in rows:
+        counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
+        v = (r.get("steady") or {}).get("verdict", "none")
+        steady[v] = steady.get(v, 0) + 1
+    return {"pairs": len(rows), "false_verdicts": sum(r["verdict"] in CHANGED for r in rows), "verdicts": counts,
+            "false_verdicts_steady": sum((r.get("steady") or {}).get("verdict") in CHANGED for r in rows),
+            "verdicts_steady": steady, "rounds_used": sum((r.get("steady") or {}).get("used", 0) for r in rows),
+            "rounds_total": sum((r.get("steady") or {}).get("total", 0) for r in rows),
+            "wall_s": round(wall_s, 1), "rows": rows}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=20, help="seeds (default 20)")
     ap.add_argument("--mode", choices=("impls", "runs", "both"), default="impls")
-    ap.add_argument("--process-repeats", type=int, default=2, help="runs mode: worker processes per case (default 2)")
+    ap.add_argument("--process-repeats", type=int, default=3,
+                    help="worker processes per case in every run (default 3, the pr preset's; the gate needs >= 2)")
     ap.add_argument("--filter", default=FILTER)
     ap.add_argument("--out", type=Path, help="where runs and aa.json go (default: a temporary directory, removed)")
     ap.add_argument("--run-arg", action="append", default=[], help="extra argument for every dsabench run")
@@ -139,25 +219,22 @@ def main(argv=None) -> int:
         for mode in modes:
             rows, t0 = [], time.perf_counter()
             for seed in range(args.repeats):
-                got = (impls_seed(seed, out, repo, a, b, args.filter, args.run_arg) if mode == "impls"
-                       else runs_seed(seed, out, args.filter, args.process_repeats, args.run_arg))
+                got = (impls_seed(seed, out, repo, a, b, args.filter, args.process_repeats, args.run_arg)
+                       if mode == "impls" else runs_seed(seed, out, args.filter, args.process_repeats, args.run_arg))
                 for g in got:
                     g["seed"] = seed
                 rows += got
                 false = [g for g in got if g["verdict"] in CHANGED]
-                print(f"{mode} seed {seed:2d}: " + "; ".join(
-                    f"{g['case'].split('.')[0]} {g['verdict']} {100 * (g['ratio'] - 1):+.1f}% "
-                    f"[{100 * (g['ci_low'] - 1):+.1f}, {100 * (g['ci_high'] - 1):+.1f}]"
-                    if g.get("ratio") is not None else f"{g['case']} {g['verdict']}" for g in got)
-                    + (f"  <- {len(false)} false" if false else ""), flush=True)
-            false = [r for r in rows if r["verdict"] in CHANGED]
-            counts: dict = {}
-            for r in rows:
-                counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
-            report["modes"][mode] = {"pairs": len(rows), "false_verdicts": len(false), "verdicts": counts,
-                                     "wall_s": round(time.perf_counter() - t0, 1), "rows": rows}
-            print(f"{mode}: {len(false)} false slower/faster of {len(rows)} A/A pairs over {args.repeats} seeds "
-                  f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}); {time.perf_counter() - t0:.0f} s")
+                false_steady = [g for g in got if (g.get("steady") or {}).get("verdict") in CHANGED]
+                print(f"{mode} seed {seed:2d}: " + "; ".join(_line(g) for g in got)
+                      + (f"  <- {len(false)} false" if false else "")
+                      + (f"  <- {len(false_steady)} false on steady rounds" if false_steady else ""), flush=True)
+            report["modes"][mode] = _tally(rows, time.perf_counter() - t0)
+            t = report["modes"][mode]
+            print(f"{mode}: {t['false_verdicts']} false slower/faster of {t['pairs']} A/A pairs over {args.repeats} "
+                  f"seeds ({_counts(t['verdicts'])}); on host-steady rounds {t['false_verdicts_steady']} "
+                  f"({_counts(t['verdicts_steady'])}; rounds used {t['rounds_used']} of {t['rounds_total']}); "
+                  f"{t['wall_s']:.0f} s")
         (out / "aa.json").write_text(json.dumps(report, indent=1) + "\n")
     finally:
         if args.out is None:
