@@ -21,7 +21,7 @@ GROUP = "decode.b1.hot.eager"
 
 
 def plan_of(n: int, **kw) -> Plan:
-    return Plan(tuple(Commit(f"{i:040x}", f"commit {i}") for i in range(n + 1)), **kw)
+    return Plan(tuple(Commit(f"{i:02x}" * 20, f"commit {i}") for i in range(n + 1)), **kw)
 
 
 def groups_for(truth: str, plan: Plan, ends: str | None = None, repeats: int = 1) -> tuple[GroupJudgement, ...]:
