@@ -167,8 +167,10 @@ def judge_run(settings: Settings, where: Path, good: str, bad: str, mid: str | N
     from dsabench.bench.impls.plan import checkout_label  # noqa: PLC0415
     from dsabench.store.frames import load_runs  # noqa: PLC0415
 
+    def label(sha: str) -> str:  # as the run's records name a commit
+        return checkout_label(sha, False, settings.path)
+
     frame = load_runs([where])
-    label = lambda sha: checkout_label(sha, False, settings.path)  # noqa: E731
     groups = judge_step(frame, label(good), label(bad), label(mid) if mid else None, settings.threshold)
     df = frame.df
     env = {k: " + ".join(sorted({str(v) for v in df[col].dropna()})) for k, col in
