@@ -1,7 +1,8 @@
 """Set up what is missing, then run the default benchmark or the tests. Standard library only.
 
     python3 suite/bootstrap.py run  [dsabench run arguments]
-    python3 suite/bootstrap.py test [pytest arguments]
+    python3 suite/bootstrap.py test [pytest arguments]    # all but the slow tests, in parallel
+    python3 suite/bootstrap.py test -m slow               # the slow end-to-end ones (CI runs both)
 
 Changes nothing outside the checkout: everything is installed into a virtual environment, the
 one already active if there is one, else `.venv` in the checkout, made with the system's site
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -48,7 +50,7 @@ def _pip(*args: str) -> None:
     """pip's own output, progress bars included, goes straight to the terminal: Paddle and torch
     take minutes to download, and a silent bootstrap looks hung."""
     cmd = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", *args]
-    print("+", " ".join(cmd), flush=True)
+    print("+", shlex.join(cmd), flush=True)
     code = subprocess.call(cmd)
     if code != 0:
         raise SystemExit(f"bootstrap: pip install {' '.join(args)} failed (exit {code}; pip's message is above)")
@@ -88,6 +90,20 @@ def reach_hint(scripts_dir: Path, on_path: str | None, cwd: Path) -> str:
     return f"bootstrap: call dsabench as {short(exe)}, or run `source {activate}` once to put `dsabench` on your PATH"
 
 
+def pytest_command(python: str, rest: list[str], cpus: int, have_xdist: bool) -> list[str]:
+    """The test command: one pytest worker per CPU (at most 8) with each test file kept on one worker
+    (its module-scoped runs are made once), and without the tests marked slow; arguments of the
+    user's own (-n, -p no:xdist, -m) take their place."""
+    named = any("::" in a or (not a.startswith("-") and Path(a).exists()) for a in rest)  # tests of the user's choice
+    cmd = [python, "-m", "pytest", *([] if named else ["tests"]), "-q"]
+    asked = " ".join(rest)
+    if have_xdist and not any(flag in rest for flag in ("-n", "--numprocesses")) and "no:xdist" not in asked:
+        cmd += ["-n", str(max(1, min(cpus, 8))), "--dist", "loadfile"]
+    if "-m" not in rest:
+        cmd += ["-m", "not slow"]
+    return cmd + rest
+
+
 def main(argv: list[str]) -> int:
     if sys.version_info < (3, 10):
         raise SystemExit(f"bootstrap: dsabench needs Python >= 3.10, this is {sys.version.split()[0]}")
@@ -107,8 +123,9 @@ def main(argv: list[str]) -> int:
     if verb == "run":
         cmd = [sys.executable, "-m", "dsabench", "run", *rest]
     else:
-        cmd = [sys.executable, "-m", "pytest", "tests", "-q", *rest]
-    print("+", " ".join(cmd), flush=True)
+        cmd = pytest_command(sys.executable, rest, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                             else os.cpu_count() or 1, not _missing("xdist"))
+    print("+", shlex.join(cmd), flush=True)
     code = subprocess.call(cmd)
     print(hint, flush=True)
     return code

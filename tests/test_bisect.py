@@ -71,6 +71,7 @@ def found(fd, tmp_path_factory):
     return out, first, second
 
 
+@pytest.mark.slow
 def test_the_bisection_names_the_planted_commit_with_its_subject_and_diff_stat(fd, found):
     _, shas, _, _ = fd
     out, first, second = found
@@ -81,6 +82,7 @@ def test_the_bisection_names_the_planted_commit_with_its_subject_and_diff_stat(f
     assert "dsa_attention_backend.py | 3 ++-" in second.stdout
 
 
+@pytest.mark.slow
 def test_it_takes_at_most_ceil_log2_n_plus_one_steps_and_skips_the_broken_commits(fd, found):
     _, shas, _, _ = fd
     state = _state(found[0])
@@ -99,6 +101,7 @@ def test_it_takes_at_most_ceil_log2_n_plus_one_steps_and_skips_the_broken_commit
     assert state["pending"] is None
 
 
+@pytest.mark.slow
 def test_the_first_call_stopped_at_max_steps_and_the_resume_went_on_where_it_stopped(found):
     out, first, second = found
     assert "--max-steps 2" in first.stdout and "resume with a larger --max-steps" in first.stdout
@@ -106,6 +109,7 @@ def test_the_first_call_stopped_at_max_steps_and_the_resume_went_on_where_it_sto
     assert len(list((out / "steps").glob("*/manifest.json"))) == 3
 
 
+@pytest.mark.slow
 def test_every_step_is_a_run_that_compare_impls_judges_again(fd, found):
     repo, shas, _, _ = fd
     out = found[0]
@@ -119,6 +123,7 @@ def test_every_step_is_a_run_that_compare_impls_judges_again(fd, found):
     assert r.returncode == 0 and one["sha"][:12] in r.stdout
 
 
+@pytest.mark.slow
 def test_the_markdown_block_table_and_chart_are_written(fd, found):
     _, shas, _, _ = fd
     out = found[0]
@@ -129,6 +134,7 @@ def test_the_markdown_block_table_and_chart_are_written(fd, found):
     assert (out / "bisect.txt").read_text() in found[2].stdout
 
 
+@pytest.mark.slow
 def test_improvement_finds_the_commit_that_made_the_forward_faster(fd, tmp_path):
     repo, shas, scenario, _ = fd
     r = bisect(fd, repo, shas[1], shas[4], scenario, *FAST, "--improvement", "--out", tmp_path / "b")
@@ -136,6 +142,7 @@ def test_improvement_finds_the_commit_that_made_the_forward_faster(fd, tmp_path)
     assert f"first faster commit: {shas[hist.FASTER][:12]}" in r.stdout
 
 
+@pytest.mark.slow
 def test_good_and_bad_running_the_same_code_stop_with_one_line(fd, tmp_path):
     # commits 3 and 4 differ by a comment; one process a side is never a verdict, so the check is
     # measured again with two, then the bisection stops (or at once, had they been called the same)

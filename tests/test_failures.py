@@ -37,6 +37,7 @@ def _address_space_limit() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["paddle", "torch"])
 def test_out_of_memory_is_recorded_as_oom_and_the_next_case_still_runs(tmp_path, backend):
     pytest.importorskip(backend)
@@ -65,6 +66,7 @@ def _cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_case_is_recorded_crashed_with_the_signal_and_replaced(tmp_path):
     args = [sys.executable, "-m", "dsabench", "run", "smoke", "--filter", r"prefill.*(tensor-contiguous|scalar-view)\.eager",
             "--out", str(tmp_path), "--run-id", "c", "--max-time-s", "5", "--precision", "0.0001", "--profile-iters", "0",

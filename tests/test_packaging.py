@@ -85,3 +85,21 @@ def test_bootstrap_says_when_dsabench_is_already_on_the_path(bootstrap, tmp_path
 def test_ci_runs_the_wheel_check_after_the_tests():
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     assert ci.index("suite/bootstrap.py test") < ci.index("scripts/wheel_check.sh")
+
+
+def test_the_test_command_runs_a_worker_per_cpu_keeps_files_together_and_leaves_slow_tests_out(bootstrap):
+    cmd = bootstrap.pytest_command("py", [], cpus=2, have_xdist=True)
+    assert cmd == ["py", "-m", "pytest", "tests", "-q", "-n", "2", "--dist", "loadfile", "-m", "not slow"]
+    assert bootstrap.pytest_command("py", [], cpus=64, have_xdist=True)[6] == "8"
+
+
+def test_the_users_own_selection_replaces_the_defaults(bootstrap):
+    cmd = bootstrap.pytest_command("py", ["-m", "slow", "-n", "1"], cpus=2, have_xdist=True)
+    assert cmd == ["py", "-m", "pytest", "tests", "-q", "-m", "slow", "-n", "1"]
+    cmd = bootstrap.pytest_command("py", [str(Path(__file__))], cpus=2, have_xdist=False)
+    assert cmd == ["py", "-m", "pytest", "-q", "-m", "not slow", str(Path(__file__))]
+
+
+def test_ci_runs_the_slow_tests_too():
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert "suite/bootstrap.py test -m slow" in ci

@@ -9,6 +9,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from dsabench.store.frames import load_runs
 from dsabench.workload.scenarios import load_named
 
@@ -17,6 +19,7 @@ from cli_process import REPO, dsabench
 FILTER = r"(tensor-contiguous|scalar-view)\.eager$"
 
 
+@pytest.mark.slow
 def test_three_shards_run_apart_merge_into_one_run_with_every_case_exactly_once(tmp_path):
     procs = []
     for k in (1, 2, 3):
