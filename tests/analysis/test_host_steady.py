@@ -132,3 +132,35 @@ def test_steady_pairs_keep_both_sides_of_each_steady_round_in_step_for_a_paired_
     (gb,), (gc,) = pairs.base, pairs.cand
     assert len(gb) == len(gc) == 18 * CHUNK
     assert np.median(np.asarray(gb) / np.asarray(gc)) == pytest.approx(1.3, rel=0.03)
+
+
+def test_a_compared_pair_carries_each_sides_disturbed_share_and_the_steady_rounds_ratio():
+    pattern = [i % 5 == 0 for i in range(20)]
+    base = _chunks(np.random.default_rng(11), 1.3, pattern, key=(0, 7))
+    cand = _chunks(np.random.default_rng(12), 1.0, pattern, key=(0, 7))
+
+    def row(p):
+        return {"process_samples": [[s for g in p.samples_ms for s in g]], "process_chunks": [{"key": [0, 7]}],
+                "chunk_size": CHUNK}
+
+    host = hs.pair_host(row(base), row(cand), paired=True)
+    assert host["base_disturbed"] == host["cand_disturbed"] == pytest.approx(0.2)
+    assert (host["steady_rounds"], host["rounds"]) == (16, 20)
+    assert 1 / host["steady_ratio"] == pytest.approx(1.3, rel=0.03)  # cand/base
+    unpaired = hs.pair_host(row(base), row(cand), paired=False)
+    assert unpaired["steady_ratio"] != unpaired["steady_ratio"]  # NaN: rounds pair only within one run
+    assert np.isnan(hs.pair_host({"process_samples": [[1.0]]}, row(cand), paired=True)["rounds"])  # no chunk size
+
+
+def test_the_compare_note_says_what_the_host_did_only_when_it_disturbed_a_chunk():
+    from dsabench.present.compare_text import host_note
+
+    nan = float("nan")
+    assert host_note({"base_disturbed": 0.0, "cand_disturbed": 0.0, "steady_rounds": 9.0, "rounds": 9.0}) == ""
+    assert host_note({"base_disturbed": nan, "cand_disturbed": nan}) == ""  # no chunks: nothing said
+    note = host_note({"base_disturbed": 0.25, "cand_disturbed": 0.1, "steady_ratio": 0.8, "steady_rounds": 30.0,
+                      "rounds": 40.0})
+    assert note == "host-disturbed chunks 25% base, 10% cand; steady rounds -20.0% (30 of 40 rounds)"
+    none = host_note({"base_disturbed": 1.0, "cand_disturbed": 1.0, "steady_ratio": nan, "steady_rounds": 0.0,
+                      "rounds": 12.0})
+    assert none.endswith("no round had both sides steady (of 12)")

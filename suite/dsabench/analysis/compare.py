@@ -30,6 +30,7 @@ from dsabench.analysis.defaults import DEFAULT_THRESHOLD
 from dsabench.errors import InputError, quoted
 from dsabench.store.frames import Frame, manifest_commit
 from dsabench.analysis.gate import MIN_SAMPLES, Threshold, check_threshold, decide
+from dsabench.analysis.host_steady import HOST_COLUMNS, pair_host
 from dsabench.analysis.noise import UNKNOWN, Noise, case_key, history_noise, history_rows, inject_of
 from dsabench.store.schema import record_key
 from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED, rank_test
@@ -232,6 +233,7 @@ def _pair(key: str, base, cand, threshold: Threshold, confidence: float, n_boot:
     else:
         d = gate_decision(process_groups(base), process_groups(cand), threshold, noise=noise, paired=paired,
                           confidence=confidence, n_boot=n_boot, seed=seed)
+        row.update(pair_host(base, cand, paired))  # what the host did: disturbed chunks, steady rounds
     row.update(
         ratio=d.ratio, ci_low=d.ci_low, ci_high=d.ci_high, p_value=d.p_value,
         verdict=d.verdict.value, reason=d.reason.value, message=d.message, why=d.why, noisy=d.noisy,
@@ -242,6 +244,7 @@ def _pair(key: str, base, cand, threshold: Threshold, confidence: float, n_boot:
 
 def _table(pairs: list[dict]) -> pd.DataFrame:
     cols = list(TABLE_COLUMNS) + [f"{s}_{n}" for s in ("base", "cand") for n in EVIDENCE_COLUMNS + CONTEXT_COLUMNS]
+    cols += HOST_COLUMNS
     df = pd.DataFrame(pairs, columns=cols)
     order = {v.value: i for i, v in enumerate(SEVERITY)}
     df["_order"] = df["verdict"].map(order)

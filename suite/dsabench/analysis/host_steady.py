@@ -342,3 +342,29 @@ def steady_ratio(base: Sequence[ProcessChunks], cand: Sequence[ProcessChunks],
         return None
     s = summarize([r.ratio for r in used])
     return SteadyRatio(s.median, s.ci_low, s.ci_high, len(used), len(rows), len({r.key for r in used}))
+
+
+# What a comparison row carries about the host (compare's table, its JSON, the text notes): the
+# share of disturbed chunks per side and, for two sides measured together, the ratio of the steady
+# rounds (median of per-round cand/base) with the rounds it rests on. NaN where a side has no chunks.
+HOST_COLUMNS = ("base_disturbed", "cand_disturbed", "steady_ratio", "steady_rounds", "rounds")
+
+
+def pair_host(base_row: Mapping, cand_row: Mapping, paired: bool) -> dict:
+    """HOST_COLUMNS for one compared pair of frame rows. Each side's probe reference is its own
+    chunks' (a case slow in every chunk hides from it; `probe_reference` over a whole run does not)."""
+    out = dict.fromkeys(HOST_COLUMNS, math.nan)
+    bp, cp = row_processes(base_row), row_processes(cand_row)
+    if not bp or not cp:
+        return out
+    rb, rc = probe_reference(bp), probe_reference(cp)
+    out["base_disturbed"] = case_host(bp, rb).disturbed_share
+    out["cand_disturbed"] = case_host(cp, rc).disturbed_share
+    if paired:
+        rows = round_ratios(bp, cp, probe_reference(bp + cp))
+        used = [r.ratio for r in rows if r.base.steady and r.cand.steady]
+        out["rounds"] = len(rows)
+        out["steady_rounds"] = len(used)
+        if used:
+            out["steady_ratio"] = float(np.median(used))
+    return out

@@ -96,7 +96,23 @@ def _note(row) -> str:
         parts = [f"{label} ({row['message']})"]
     if row["base_status"] == "ok" and row["cand_status"] == "ok":
         parts.append(_evidence(row))
+        parts.append(host_note(row))
     return "; ".join(p for p in parts if p)
+
+
+def host_note(row) -> str:
+    """What the host did, when it disturbed any chunk (analysis/host_steady.py): the disturbed
+    share of each side's chunks and, for sides measured together, cand/base over the rounds where
+    both were steady with the rounds it rests on. Empty on a steady host."""
+    b, c = row.get("base_disturbed"), row.get("cand_disturbed")
+    if not (isinstance(b, float) and isinstance(c, float)) or b != b or c != c or not (b or c):
+        return ""
+    text = f"host-disturbed chunks {b:.0%} base, {c:.0%} cand"
+    used, total, ratio = row.get("steady_rounds"), row.get("rounds"), row.get("steady_ratio")
+    if isinstance(total, (int, float)) and total == total and total:
+        text += (f"; steady rounds {fmt_change(ratio)} ({int(used)} of {int(total)} rounds)" if ratio == ratio
+                 else f"; no round had both sides steady (of {int(total)})")
+    return text
 
 
 def _rows(df: pd.DataFrame) -> list[list[str]]:

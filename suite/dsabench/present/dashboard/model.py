@@ -28,6 +28,7 @@ from typing import Mapping
 
 import pandas as pd
 
+from dsabench.analysis.host_steady import CaseHost, case_host, probe_reference, row_processes
 from dsabench.analysis.compare import (
     Comparison, Decision, Reason, Verdict, compare_variants, gate_decision, process_groups,
 )
@@ -113,6 +114,7 @@ class TrendPoint:
     previous_run_id: str | None = None
     moved: float | None = None
     change_point: ChangePoint | None = None
+    host: CaseHost | None = None  # its chunks classified host-steady or disturbed (judged window only)
 
     @property
     def verdict(self) -> str:
@@ -293,7 +295,8 @@ def _series(df, runs, summaries, cps, threshold) -> tuple[list[CaseSeries], int]
     position = {run_id: i for i, run_id in enumerate(runs)}
     df = df.assign(_pos=df["run_id"].map(position)).sort_values("_pos", kind="stable")
     built, judged = [], 0
-    cols = ["run_id", "status", "message", "samples_ms", "process_samples", "clock", "_params"]
+    cols = ["run_id", "status", "message", "samples_ms", "process_samples", "clock", "_params", "process_chunks",
+            "chunk_size"]
     for (device, backend, case_id), s in df.groupby(["_device", "_backend", "case_id"], sort=True):
         rows = [dict(zip(cols, values)) for values in zip(*(s[c].tolist() for c in cols))]
         first_judged = len(rows) - JUDGED_RUNS
@@ -314,6 +317,7 @@ def _series(df, runs, summaries, cps, threshold) -> tuple[list[CaseSeries], int]
                 row["run_id"], run.commit, run.created_at, status, label(row["message"], ""), finding, summary,
                 decision, prev[0]["run_id"] if moved is not None else None, moved,
                 cps.get((device, backend, case_id, row["run_id"])),
+                _host(row) if summary is not None and i >= first_judged else None,
             ))  # fmt: skip
             if summary is not None:
                 prev = (row, summary)
@@ -321,6 +325,12 @@ def _series(df, runs, summaries, cps, threshold) -> tuple[list[CaseSeries], int]
         last = s.iloc[-1].to_dict()
         built.append(CaseSeries(device, backend, str(case_id), row_axes(last, device, backend), tuple(points), "", ""))
     return _paginate(built), judged
+
+
+def _host(row: Mapping) -> CaseHost | None:
+    """The point's chunks by the host-steady rule (its own probe reference), None without chunks."""
+    processes = row_processes(row)
+    return case_host(processes, probe_reference(processes)) if processes else None
 
 
 def _paginate(series: list[CaseSeries]) -> list[CaseSeries]:

@@ -159,6 +159,10 @@ def _point_row(dash: Dashboard, p, old: bool) -> dict:
                 f"({c.rel_change * 100:+.1f}%, p={c.p_value:.1g}) ")  # fmt: skip
     if sm is None:
         note += p.finding or p.message
+    if p.host is not None and p.host.disturbed:
+        h = p.host
+        note += (f"host-disturbed chunks {h.disturbed_share:.0%} of {h.chunks} "
+                 f"({', '.join(f'{k} {v}' for k, v in sorted(h.by_reason.items()))})")
     if p.vs_previous is not None:
         vs = p.vs_previous.message
     elif p.moved is not None:
