@@ -164,3 +164,11 @@ def test_the_compare_note_says_what_the_host_did_only_when_it_disturbed_a_chunk(
     none = host_note({"base_disturbed": 1.0, "cand_disturbed": 1.0, "steady_ratio": nan, "steady_rounds": 0.0,
                       "rounds": 12.0})
     assert none.endswith("no round had both sides steady (of 12)")
+
+
+def test_a_rows_host_bound_share_comes_from_its_traced_device_time_on_a_gpu_only():
+    gpu = {"clock": "cuda_event", "median_ms": 0.8, "kernel_ms": 0.15, "htod_ms": 0.05, "dtoh_ms": float("nan"),
+           "dtod_ms": 0.0, "memset_ms": 0.0}
+    assert hs.row_host_bound(gpu) == pytest.approx(0.75)
+    assert hs.row_host_bound({**gpu, "clock": "host"}) is None  # a CPU has no device to wait
+    assert hs.row_host_bound({**gpu, "kernel_ms": float("nan")}) is None  # no trace

@@ -347,13 +347,31 @@ def steady_ratio(base: Sequence[ProcessChunks], cand: Sequence[ProcessChunks],
 # What a comparison row carries about the host (compare's table, its JSON, the text notes): the
 # share of disturbed chunks per side and, for two sides measured together, the ratio of the steady
 # rounds (median of per-round cand/base) with the rounds it rests on. NaN where a side has no chunks.
-HOST_COLUMNS = ("base_disturbed", "cand_disturbed", "steady_ratio", "steady_rounds", "rounds")
+HOST_COLUMNS = ("base_disturbed", "cand_disturbed", "steady_ratio", "steady_rounds", "rounds", "base_host_bound",
+                "cand_host_bound")
+# A frame row's device busy time per forward: kernels, copies and memsets of its profiled pass.
+_BUSY_COLUMNS = ("kernel_ms", "htod_ms", "dtoh_ms", "dtod_ms", "memset_ms")
+
+
+def row_host_bound(row: Mapping) -> float | None:
+    """`host_bound_share` of a frame row: its trace's device busy time per forward against its median
+    forward; None on the host clock (a CPU has no device to wait) or without a trace."""
+    if row.get("clock") != "cuda_event":
+        return None
+    busy = [row.get(c) for c in _BUSY_COLUMNS]
+    if not isinstance(busy[0], (int, float)) or busy[0] != busy[0]:
+        return None
+    total = sum(float(b) for b in busy if isinstance(b, (int, float)) and b == b)
+    return host_bound_share(total, row.get("median_ms"))
 
 
 def pair_host(base_row: Mapping, cand_row: Mapping, paired: bool) -> dict:
     """HOST_COLUMNS for one compared pair of frame rows. Each side's probe reference is its own
     chunks' (a case slow in every chunk hides from it; `probe_reference` over a whole run does not)."""
     out = dict.fromkeys(HOST_COLUMNS, math.nan)
+    for side, row in (("base", base_row), ("cand", cand_row)):
+        share = row_host_bound(row)
+        out[f"{side}_host_bound"] = math.nan if share is None else share
     bp, cp = row_processes(base_row), row_processes(cand_row)
     if not bp or not cp:
         return out

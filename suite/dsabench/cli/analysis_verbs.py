@@ -89,7 +89,8 @@ def _write_json(result, path: Path) -> None:
 
     cols = ["case", "verdict", "reason", "why", "noisy", "noise", "band", "ratio", "ci_low", "ci_high", "p_value",
             "base_median_ms", "cand_median_ms", "processes", "base_status", "cand_status", "message",
-            "base_disturbed", "cand_disturbed", "steady_ratio", "steady_rounds", "rounds"]
+            "base_disturbed", "cand_disturbed", "steady_ratio", "steady_rounds", "rounds", "base_host_bound",
+            "cand_host_bound"]
     doc = {"mode": result.mode, "base": result.base_label, "cand": result.cand_label, "threshold": result.threshold,
            "confidence": result.confidence, "device": result.device, "backend": result.backend,
            "kernel": result.kernel, "counts": result.counts(), "regressions": result.regressions,

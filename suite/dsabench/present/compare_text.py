@@ -108,6 +108,9 @@ def host_note(row) -> str:
     if not (isinstance(b, float) and isinstance(c, float)) or b != b or c != c or not (b or c):
         return ""
     text = f"host-disturbed chunks {b:.0%} base, {c:.0%} cand"
+    hb, hc = row.get("base_host_bound"), row.get("cand_host_bound")
+    if isinstance(hb, float) and isinstance(hc, float) and hb == hb and hc == hc:
+        text += f" (host-bound {hb:.0%}, {hc:.0%} of the forward)"
     used, total, ratio = row.get("steady_rounds"), row.get("rounds"), row.get("steady_ratio")
     if isinstance(total, (int, float)) and total == total and total:
         text += (f"; steady rounds {fmt_change(ratio)} ({int(used)} of {int(total)} rounds)" if ratio == ratio
