@@ -11,7 +11,8 @@ once; then blocks: in each, one configuration's two variants timed by the suite'
 (`protocol.measure_interleaved`: rounds of one chunk each, the host evidence per chunk) for
 --block-s seconds. The blocks cycle through four settings, in order ABCD then DCBA per sweep:
 pinned (bench/pin.Pinner on a probed core of its own, re-probed before each block, the process's
-other threads and the load elsewhere) or not (every thread on every CPU), and a second worker's
+other threads and the load elsewhere, torch at one thread) or not (every thread on every CPU,
+torch's default threads), and a second worker's
 host load (`load`: one more process keeping a core busy with interpreter work and single-thread
 matrix products, as a second worker's host side does; its own core when pinned) running or
 stopped (SIGSTOP). --traced records a torch profiler trace of 5 forwards first, as a worker's
@@ -111,6 +112,9 @@ def _run(args) -> None:
     load = subprocess.Popen([sys.executable, __file__, "load"], env=dict(os.environ, OMP_NUM_THREADS="1"))
     os.kill(load.pid, signal.SIGSTOP)
     pinner = pin.Pinner(mine)
+    import torch
+
+    threads = torch.get_num_threads()  # unpinned blocks run with torch's own default
     protocol = dataclasses.replace(GPU_PROTOCOL, precision=1e-9, max_samples=100_000, max_time_s=args.block_s / 2)
     order = [s for sweep in range(args.sweeps) for s in (SETTINGS if sweep % 2 == 0 else SETTINGS[::-1])]
     block = 0
@@ -118,11 +122,13 @@ def _run(args) -> None:
         with open(args.out, "w") as out:
             for pinned, loaded in order:
                 for config in sorted(steps):
-                    if pinned:
+                    if pinned:  # as a --pin probe worker: its probed core, one framework thread
                         where = pinner.repin()
+                        pin.one_framework_thread()
                         os.sched_setaffinity(load.pid, set(theirs))
                     else:
                         pin.set_process_affinity(allowed)
+                        torch.set_num_threads(threads)
                         os.sched_setaffinity(load.pid, allowed)
                         where = None
                     os.kill(load.pid, signal.SIGCONT if loaded else signal.SIGSTOP)
