@@ -153,6 +153,9 @@ class _CaseRun:
 
             raise InvalidCase(view_refusal([case.num_blocks, case.cache_heads, case.block_size,
                                             DEFAULT_DIMS.record_bytes]))
+        why = self.backend.kernel_refusal(case)
+        if why:  # the kernel would raise mid-forward (FlashMLA's checks): a finding about the kernel, not a crash
+            raise Unsupported(f"kernel {self.backend.kernel}: {why}")
 
     def check_output(self, state, host, background) -> None:
         backend, case, variant = self.backend, self.case, self.case.variant

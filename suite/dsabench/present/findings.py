@@ -1,7 +1,9 @@
 """Which non-ok case statuses are expected findings of their case, and how to name them.
 
 Three statuses are what their case is meant to show, not a failure of the suite:
-- `unsupported` on a CUDA Graph case: the device (a CPU) has no CUDA Graph;
+- `unsupported` on a CUDA Graph case: the device (a CPU) has no CUDA Graph; and `unsupported`
+  by the attention kernel (its message starts "kernel NAME:"): the kernel does not take the
+  case's shape (FlashMLA: 64 or 128 query heads, topk a multiple of 64 / 128; bench/kernels);
 - `invalid` on a view-layout case: the view that swaps dims 1 and 2 is refused on a multi-head
   cache (legal only while cache heads == 1);
 - `capture_failed` of a tensor-scale variant (baseline, tensor+view): the host-to-device copy of
@@ -14,6 +16,7 @@ copy) is a failure, shown in red.
 
 from __future__ import annotations
 
+import re
 from typing import Mapping
 
 FINDING_COLOR = "#7f8c8d"  # neutral grey: an expected result of the case
@@ -31,6 +34,8 @@ def finding(row: Mapping) -> str | None:
     if status == "unsupported" and _is(row.get("graph")):
         # Both backends say the capture "needs a CUDA device" when there is none (a CPU run).
         return "n/a: no CUDA Graph on CPU" if "CUDA device" in str(row.get("message") or "") else "n/a: no CUDA Graph"
+    if status == "unsupported" and (m := re.match(r"kernel (\w+): ", str(row.get("message") or ""))):
+        return f"n/a: {m.group(1)} does not take this shape"
     if status == "invalid" and row.get("layout_mode") == "view":
         return "n/a: view invalid on a multi-head cache"
     if status == "capture_failed" and row.get("scale_mode") == "tensor":

@@ -161,6 +161,12 @@ class Backend(ABC):
         if kernel != "reference":
             raise Unsupported(f"kernel {kernel!r}: backend {self.name} runs only the reference attention")
 
+    def kernel_refusal(self, case: Case) -> str:
+        """'' when forward's attention kernel takes `case`, else why not (kernels/attention.refusal)."""
+        from dsabench.bench.kernels.attention import refusal  # noqa: PLC0415
+
+        return refusal(self.kernel, case)
+
     @abstractmethod
     def availability(self) -> Availability: ...
 

@@ -61,3 +61,17 @@ def attention_for(kernel: str, framework: str, reference: Attention) -> Attentio
     if kernel == "flashmla":
         return flashmla_attention(framework)
     raise ValueError(f"kernel {kernel!r}: the {framework} backend cannot run it")
+
+
+def refusal(kernel: str, case) -> str:
+    """'' when `kernel` takes both attention calls of `case`, else why not (the worker records the
+    case `unsupported` with it, rather than let the kernel raise mid-forward). A pure function of
+    the case: nothing is imported that needs a GPU."""
+    if kernel == "flashmla":
+        from dsabench.bench.kernels import flashmla  # noqa: PLC0415 - framework-free until a call
+
+        return flashmla.refusal(case)
+    if kernel == "triton" and case.has_decode and case.cache_heads != 1:
+        return (f"{case.cache_heads} cache heads (the suite's Triton decode reads one-head caches "
+                "[blocks, block_size, 1, 656])")
+    return ""
