@@ -150,8 +150,60 @@ def test_check_names_each_case_it_did_not_compare_with_the_reason_and_counts_onl
     assert "1 configs (2 of 5 cases) compared bit for bit" in out
     assert "oracle: 3 of 5 cases compared with the float64 reference" in out
     assert "not compared: 3 of 5 cases missed a comparison" in out
-    assert "2 cases: no output (unsupported: graph=on: CUDA Graph needs a CUDA device" in out
+    assert "2 cases: no output, expected: n/a: no CUDA Graph on CPU" in out  # counted in one line, not listed
+    assert all(cid not in out for cid in graph)
     assert "1 case: no bit-identity comparison: no other case of its config has an output:" in out
-    for cid in graph + [alone["case_id"]]:
-        assert f"    {cid}" in out
+    assert f"    {alone['case_id']}" in out
     assert alone["output"]["oracle_rel_error"] <= alone["output"]["oracle_bound"]
+
+
+def _record(case_id: str, config: str, status: str = "ok", oracle: str | None = "error", graph: bool = False,
+            message: str = "") -> dict:
+    output = {} if status != "ok" else {"digest": "d" * 64}
+    if status == "ok":
+        output.update({"oracle_rel_error": 1e-3, "oracle_bound": 1e-2} if oracle == "error" else {"oracle_skipped": oracle})
+    return {"case_id": case_id, "config_id": config, "status": status, "message": message, "output": output,
+            "params": {"graph": graph, "scale_mode": "tensor", "layout_mode": "contiguous"}}
+
+
+def test_a_run_without_check_says_once_that_the_oracle_did_not_run_and_counts_no_case_as_missing_it():
+    from dsabench.store.schema import NO_CHECK
+
+    records = [_record(f"c.{v}", "c", oracle=NO_CHECK) for v in ("baseline", "patched")]
+    text = format_check(check_outputs(records), records)
+    assert "2 of 2 cases) compared bit for bit across variants and impls: all identical" in text
+    assert f"oracle: not run ({NO_CHECK})" in text
+    assert "not compared" not in text
+
+
+def test_a_run_that_finished_no_case_has_nothing_to_compare():
+    assert format_check(check_outputs([]), []) == "correctness: nothing to compare: no case finished"
+
+
+def test_no_config_with_two_outputs_is_never_called_all_identical():
+    records = [_record("c.baseline", "c"), _record("d.baseline", "d")]
+    text = format_check(check_outputs(records), records)
+    assert "0 configs (0 of 2 cases) compared bit for bit" in text and "all identical" not in text
+
+
+def test_expected_findings_are_one_line_a_kind_and_failures_are_named_case_by_case():
+    msg = "graph=on: CUDA Graph needs a CUDA device; this Paddle is a CPU build"
+    records = [_record("c.baseline", "c"), _record("c.patched", "c"),
+               *(_record(f"c.{v}.graph", "c", "unsupported", graph=True, message=msg) for v in ("baseline", "patched")),
+               _record("e.baseline", "e", "oom", message="out of memory"), _record("e.patched", "e")]
+    lines = format_check(check_outputs(records), records).splitlines()
+    assert "  2 cases: no output, expected: n/a: no CUDA Graph on CPU" in lines
+    assert not any(".graph" in line for line in lines)
+    assert "  1 case: no output (oom: out of memory):" in lines and "    e.baseline" in lines
+
+
+def test_the_records_line_counts_every_record_of_the_file_and_says_how_many_this_invocation_wrote():
+    from dsabench.present.summary import records_line
+
+    records = [_record(f"c{i}.baseline", f"c{i}") for i in range(25)]
+    records += [_record(f"g{i}.graph", f"g{i}", "unsupported", graph=True) for i in range(16)]
+    records += [_record("v.patched", "v", "invalid")]
+    line = records_line(records, 30, "run/cases.jsonl")
+    assert line == ("42 records in run/cases.jsonl (25 ok, 1 invalid, 16 unsupported); 30 written now, "
+                    "12 by an earlier invocation (--resume)")
+    assert records_line(records, 42, "x").endswith("(25 ok, 1 invalid, 16 unsupported)")

@@ -123,6 +123,8 @@ def test_a_killed_run_keeps_finished_cases_and_resume_finishes_it_without_redoin
     ids = [rec["case_id"] for rec in after]
     assert len(ids) == len(set(ids)) == 12
     assert ids[: len(first)] == [rec["case_id"] for rec in first]
+    # the counts are of the whole file, the earlier invocation's records too
+    assert f"12 records in {cases} (12 ok); {12 - len(first)} written now, {len(first)} by an earlier" in r.stdout
 
 
 def test_shards_partition_the_cases_deterministically():
@@ -151,6 +153,24 @@ def test_sigterm_stops_the_run_kills_its_workers_and_keeps_finished_cases(tmp_pa
     records, _ = store.read_records(tmp_path / "t")
     assert len(records) >= 2
     assert [w for w in workers if _alive(w)] == []  # the run killed its own workers before exiting
+
+
+def test_a_run_stopped_before_its_first_case_finished_says_nothing_was_compared(tmp_path):
+    # one long case (70 ms forwards, a 5 s cap, a precision it cannot reach): stopped while in it
+    args = [sys.executable, "-m", "dsabench", "run", "smoke", "--filter", r"prefill.*tensor-contiguous\.eager",
+            "--out", str(tmp_path), "--run-id", "e", "--max-time-s", "5", "--precision", "0.0001",
+            "--profile-iters", "0"]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    manifest = tmp_path / "e" / "manifest.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (manifest.exists() and json.loads(manifest.read_text()).get("workers")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert store.read_records(tmp_path / "e")[0] == []
+    assert "correctness: nothing to compare: no case finished" in out
+    assert "identical" not in out and "reasons below" not in out
 
 
 def _workers_of(pid: int) -> list[int]:

@@ -419,11 +419,16 @@ def test_the_end_of_run_table_gives_patched_a_direction_an_interval_and_a_verdic
 
     records = merge_repeats(load_run(_cpu_run(tmp_path, "s", repeats=3)).records)
     table = summary_table(records)
-    rows = [line for line in table.splitlines() if ".eager " in line]
-    assert rows and all(re.search(r"patched \d+\.\d% less time \(\d+\.\d-\d+\.\d%\), faster$", r) for r in rows)
-    graph = [line for line in table.splitlines() if ".graph " in line]
-    assert graph and all("n/a: no CUDA Graph on CPU" in r for r in graph)
-    assert "compare --variants: the same gate" in table
+    assert max(map(len, table.splitlines())) <= 120
+    # at the end of its row, or on a line of its own under it where the row would be wider
+    verdicts = [line for line in table.splitlines() if "less time" in line]
+    assert verdicts and all(re.search(r"patched \d+\.\d% less time \(\d+\.\d-\d+\.\d%\), faster$", v) for v in verdicts)
+    # the graph cases, all n/a on a CPU, are one line, not rows
+    assert not any(".graph" in line for line in table.splitlines())
+    assert re.search(r"^  n/a: no CUDA Graph on CPU: \d+ cases$", table, re.M)
+    assert "compare --variants: the same gate" in " ".join(table.split())
+    wide = summary_table(records, width=None)
+    assert any(re.search(r"\.eager +.*patched \d+\.\d% less time .*, faster$", line) for line in wide.splitlines())
 
 
 def test_the_end_of_run_table_of_one_process_a_case_says_why_it_calls_no_change(tmp_path):
@@ -431,8 +436,8 @@ def test_the_end_of_run_table_of_one_process_a_case_says_why_it_calls_no_change(
     from dsabench.store.rundir import load_run
 
     table = summary_table(merge_repeats(load_run(_cpu_run(tmp_path, "s")).records))
-    rows = [line for line in table.splitlines() if ".eager " in line]
-    assert rows and all(r.endswith("undecided: one process: no spread between processes measured") for r in rows)
+    verdicts = [line for line in table.splitlines() if "time (" in line]
+    assert verdicts and all(v.endswith("undecided: one process: no spread between processes measured") for v in verdicts)
 
 
 def test_graph_figures_name_the_source_the_records_give(tmp_path):

@@ -82,6 +82,9 @@ def register(sub) -> None:
                    help=argparse.SUPPRESS)  # calibrate's known slowdown: a delay of F x the forward, every forward
     r.add_argument("--calibration", type=flags.run_id, metavar="ID",
                    help=argparse.SUPPRESS)  # calibrate's mark: the run is one of calibration ID's, no history
+    r.add_argument("--wide", action="store_true",
+                   help="print the end-of-run tables at full width, whole case ids on one line a row (default: "
+                        "fitted to 120 columns)")
     r.add_argument("--kernel", choices=("auto", "reference", "triton", "flashmla"),
                    help="attention kernel of decode and prefill: reference (plain framework ops), triton (fused, "
                         "torch on CUDA), flashmla (when installed), auto (fastest usable on each worker's device; "
@@ -236,7 +239,8 @@ def _cmd_run(args, stack: ExitStack) -> int:
     _add_attempt(run_dir, manifest, stats, started_at, devices)
     from dsabench.analysis.checks import check_outputs  # noqa: PLC0415
     from dsabench.analysis.wall import breakdown  # noqa: PLC0415
-    from dsabench.present.summary import format_check, summary_table  # noqa: PLC0415
+    from dsabench.present.fit import WIDTH  # noqa: PLC0415
+    from dsabench.present.summary import format_check, records_line, summary_table  # noqa: PLC0415
     from dsabench.present.wall_text import format_wall  # noqa: PLC0415
 
     records, warnings = store.read_records(run_dir)
@@ -245,13 +249,13 @@ def _cmd_run(args, stack: ExitStack) -> int:
     wall = format_wall(breakdown(records, builtins(manifest)["attempts"]))
     raw = records  # one per case, impl and repeat: what --check judges (a merged case hides its other processes)
     records = store.merge_repeats(records)  # one per case: samples pooled, grouped per process
-    print(summary_table(records))
-    counts = ", ".join(f"{n} {s}" for s, n in sorted(stats.by_status.items()))
-    print(f"\n{len(records)} records in {run_dir / store.CASES} ({counts or 'none new'})")
+    width = None if args.wide else WIDTH
+    print(summary_table(records, width))
+    print(f"\n{records_line(raw, stats.done, run_dir / store.CASES)}")
     if wall:
         print(wall)
     result = check_outputs(raw)
-    print(format_check(result, raw))
+    print(format_check(result, raw, width))
     if stats.interrupted:
         print(f"interrupted: finish with  dsabench run --resume {run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
