@@ -246,7 +246,7 @@ def _cmd_run(args, stack: ExitStack) -> int:
     records, warnings = store.read_records(run_dir)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
-    wall = format_wall(breakdown(records, builtins(manifest)["attempts"]))
+    wall = format_wall(breakdown(records, builtins(manifest)["attempts"]), None if args.wide else WIDTH)
     raw = records  # one per case, impl and repeat: what --check judges (a merged case hides its other processes)
     records = store.merge_repeats(records)  # one per case: samples pooled, grouped per process
     width = None if args.wide else WIDTH

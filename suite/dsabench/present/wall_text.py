@@ -1,15 +1,16 @@
-"""A run's wall-time breakdown as one paragraph for the terminal and the evidence."""
+"""A run's wall-time breakdown as one paragraph for the terminal, wrapped at the width (present.fit)."""
 
 from __future__ import annotations
 
 from dsabench.analysis.wall import WallBreakdown
+from dsabench.present.fit import WIDTH, wrap
 
 
 def _share(seconds: float, total: float) -> str:
     return f"{seconds:.1f} s ({100 * seconds / total:.0f}%)" if total > 0 else f"{seconds:.1f} s"
 
 
-def format_wall(b: WallBreakdown | None) -> str:
+def format_wall(b: WallBreakdown | None, width: int | None = WIDTH) -> str:
     """'' when the run has no attempts on file."""
     if b is None:
         return ""
@@ -24,4 +25,4 @@ def format_wall(b: WallBreakdown | None) -> str:
         parts.append(f"worker start-ups {n} ({why}) {_share(b.start_s, total)}")
     parts += [f"{name} {_share(sec, total)}" for name, sec in b.stages_s.items()]
     parts.append(f"between cases and idle devices {_share(b.other_s, total)}")
-    return head + "\n  " + "; ".join(parts)
+    return "\n".join([*wrap(head, width), *wrap("; ".join(parts), width, "  ")])
