@@ -26,14 +26,14 @@ left() { echo $(( t_start + ${DEADLINE_S:-530} - $(date +%s) )); }
 cat "$out/env.txt"
 export TRITON_CACHE_DIR=/tmp/triton-host-modes
 for i in 0 1 2 3; do
-  limit=$(( $(left) - 40 - (3 - i) * 75 ))  # each later process keeps >= 75 s; the summary 40 s
-  [ $limit -lt 60 ] && { echo "process $i skipped: $(left) s left" | tee -a "$out/log.txt"; continue; }
-  [ $limit -gt 150 ] && limit=150
+  limit=$(( ($(left) - 50) / (4 - i) ))  # an even share of what is left; 50 s for the summary
+  [ $limit -lt 45 ] && { echo "process $i skipped: $(left) s left" | tee -a "$out/log.txt"; continue; }
+  [ $limit -gt 140 ] && limit=140
   traced=""; [ $((i % 2)) -eq 1 ] && traced="--traced"
   echo "process $i ${traced:-fresh} limit ${limit}s" | tee -a "$out/log.txt"
   t0=$(date +%s)
   timeout -s INT -k 10 $limit python3 scripts/host_modes_gpu.py run --out /tmp/hm-$i.jsonl $traced \
-    --sweeps ${SWEEPS:-2} --block-s ${BLOCK_S:-5} >> "$out/log.txt" 2>&1
+    --sweeps ${SWEEPS:-2} --block-s ${BLOCK_S:-4} >> "$out/log.txt" 2>&1
   echo "process $i rc=$? wall $(( $(date +%s) - t0 ))s blocks $(wc -l < /tmp/hm-$i.jsonl 2>/dev/null)" | tee -a "$out/log.txt"
 done
 python3 scripts/host_modes_gpu.py summary /tmp/hm-*.jsonl > "$out/summary.txt" 2>> "$out/log.txt"
