@@ -63,9 +63,13 @@ set -x
 "$DSA" scenarios list | tee scenarios.txt
 grep -q '^smoke ' scenarios.txt
 "$DSA" env
-"$DSA" run smoke --filter "$FILTER" --check --max-time-s 2 --out runs --run-id first
+"$DSA" run smoke --filter "$FILTER" --check --max-time-s 2 --out runs --run-id first | tee run.txt
 "$DSA" run smoke --filter "$FILTER" --max-time-s 2 --out runs --run-id second
-"$DSA" compare runs/first runs/second
+"$DSA" compare runs/first runs/second | tee compare.txt
+"$DSA" compare runs/first runs/first | tee same.txt
+grep -q "BASE and CAND are the same run" same.txt
+awk 'length($0) > 120 { print "wheel check: wider than 120 columns: " FILENAME ": " $0; bad = 1 } END { exit bad }' \
+  run.txt compare.txt same.txt
 "$DSA" compare runs/first runs/second --markdown > compare.md
 "$DSA" report runs/first --out report
 test -s report/evidence.md

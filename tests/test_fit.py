@@ -27,11 +27,22 @@ def test_ids_leave_out_the_fields_every_row_shares_and_a_line_names_them():
     assert _widest(lines) <= 90
 
 
-def test_the_last_column_moves_under_its_row_when_the_row_would_be_wider():
-    note = "undecided: one process: no spread between processes measured"
-    lines = fit.table(["case", "ms", "note"], [[i, "1.0", note] for i in IDS], width=70, id_col=0)
-    assert lines[-1] == "    " + note and lines[-2].split() == ["decode.b32", "1.0"]
+def test_a_last_column_text_that_rows_share_is_printed_once_below_as_a_numbered_note():
+    note = "one process a side and no history: the interval is one process's precision; measure with --repeats 2"
+    rows = [[i, "1.0", f"{note}; disturbed {k}%"] for k, i in enumerate(IDS)]
+    lines = fit.table(["case", "ms", "note"], rows, width=70, id_col=0)
+    assert lines[-2:] == ["[1] one process a side and no history: the interval is one process's",
+                          "  precision; measure with --repeats 2"]
+    assert [line.split()[-3:] for line in lines if line.startswith("decode")] == [
+        ["[1]", "disturbed", f"{k}%"] for k in range(3)]
     assert _widest(lines) <= 70
+
+
+def test_the_last_column_moves_under_its_row_when_the_row_would_be_wider():
+    notes = [f"case {k}: " + "word " * 9 for k in range(len(IDS))]
+    lines = fit.table(["case", "ms", "note"], [[i, "1.0", n.strip()] for i, n in zip(IDS, notes)], width=60, id_col=0)
+    assert lines[-2:] == ["decode.b32  1.0", "    " + notes[-1].strip()]
+    assert _widest(lines) <= 60
 
 
 def test_ids_still_too_long_fold_after_a_dot():

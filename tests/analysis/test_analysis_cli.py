@@ -24,6 +24,30 @@ def test_cli_compare_prints_the_table_and_exits_0_without_fail_on_regression(two
     assert "BASE base" in out and "1 slower, 1 same" in out
 
 
+def test_cli_compare_of_a_run_with_itself_says_so_in_the_table_and_the_markdown(two_runs, capsys, tmp_path):
+    import shutil
+
+    base, _ = two_runs
+    assert run_cli("compare", base, base) == 0
+    assert "warning: BASE and CAND are the same run (base)" in capsys.readouterr().out
+    copy = tmp_path / "copy"
+    shutil.copytree(base, copy)  # a copy of the run is still the same run
+    assert run_cli("compare", base, copy, "--markdown") == 0
+    assert "Warning: BASE and CAND are the same run (base)" in capsys.readouterr().out
+
+
+def test_cli_compare_of_two_runs_gives_no_same_run_warning(two_runs, capsys):
+    assert run_cli("compare", *two_runs) == 0
+    assert "same run" not in capsys.readouterr().out
+
+
+def test_cli_compare_fits_120_columns_unless_wide(two_runs, capsys):
+    assert run_cli("compare", *two_runs) == 0
+    assert max(map(len, capsys.readouterr().out.splitlines())) <= 120
+    assert run_cli("compare", *two_runs, "--wide") == 0
+    assert max(map(len, capsys.readouterr().out.splitlines())) > 120  # whole case ids, one line a row
+
+
 def test_cli_compare_exits_1_on_a_regression_with_fail_on_regression(two_runs, capsys):
     assert run_cli("compare", *two_runs, "--fail-on-regression") == 1
     assert "1 regression(s)" in capsys.readouterr().err

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from dsabench.analysis.defaults import DEFAULT_THRESHOLD, MAX_PVALUE, MIN_CHANGE
@@ -20,8 +21,19 @@ from dsabench.cli.output import fail as _fail, threshold_or_auto as _threshold, 
 
 # The analysis (pandas, scipy) is imported by the verb that runs, not when the parser is built.
 
+SAME_RUN = ("BASE and CAND are the same run ({run}): each case is compared with itself, so every ratio is 1 by "
+            "construction and an interval is only the resampling's spread, not evidence of no change; compare two runs")
+
+
+def _same_run(base, cand) -> bool:
+    """The same run twice (the same directory, or a copy): the same run ids, made at the same moments."""
+    return set(base.manifests) == set(cand.manifests) and all(
+        base.manifests[k].get("created_at") == cand.manifests[k].get("created_at") for k in base.manifests)
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from dsabench.analysis.compare import compare_runs, compare_variants  # noqa: PLC0415
+    from dsabench.present.fit import WIDTH  # noqa: PLC0415
     from dsabench.analysis.compare_impls import compare_impls  # noqa: PLC0415
     from dsabench.present.compare_text import format_markdown, format_table  # noqa: PLC0415
     from dsabench.store.frames import load_runs  # noqa: PLC0415
@@ -47,11 +59,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
             history = load_runs(args.history) if args.history else None
             result = compare_runs(base, cand, threshold=args.threshold, allow_mismatch=args.allow_mismatch,
                                   history=history, include_calibration=args.include_calibration)
+            if _same_run(base, cand):
+                result = replace(result, warnings=(SAME_RUN.format(run=", ".join(base.manifests)), *result.warnings))
         if args.json is not None:
             _write_json(result, args.json)
     except DsabenchError as exc:
         return _fail("compare", exc)
-    sys.stdout.write(format_markdown(result) if args.markdown else format_table(result))
+    sys.stdout.write(format_markdown(result) if args.markdown else format_table(result, None if args.wide else WIDTH))
     _say_unresolved_noisy(result)
     if args.fail_on_regression and result.regressions:
         print(
@@ -149,6 +163,9 @@ def register(subparsers) -> None:
     p.add_argument("--json", type=Path, metavar="FILE",
                    help="also write the comparison as JSON: every pair's verdict, reason, noisy qualifier and figures")
     p.add_argument("--markdown", action="store_true", help="print markdown for a pull-request comment")
+    p.add_argument("--wide", action="store_true",
+                   help="print the table at full width: whole case ids, a row each for expected findings (default: "
+                        "fitted to 120 columns)")
     p.add_argument("--fail-on-regression", action="store_true",
                    help="exit 1 when a case is slower (noisy or not), or failed only in CAND; a noisy case left "
                         "undecided does not fail it (stderr says how large a change it could hide)")  # fmt: skip

@@ -15,8 +15,10 @@ import pandas as pd
 
 from dsabench.analysis.compare import EVIDENCE_COLUMNS, SEVERITY, Comparison, Verdict
 from dsabench.analysis.defaults import AUTO, AUTO_FALSE_ALARM, AUTO_FLOOR
+from dsabench.present import fit
 from dsabench.present.findings import finding
-from dsabench.present.text import fmt_bytes, fmt_change, fmt_ms, fmt_num, fmt_p, md_code, md_table, md_text, text_table
+from dsabench.present.fit import WIDTH, wrap
+from dsabench.present.text import fmt_bytes, fmt_change, fmt_ms, fmt_num, fmt_p, md_code, md_table, md_text
 
 HEADER = ["verdict", "change", "95% CI", "p", "base ms", "cand ms", "case", "note"]
 _RIGHT = {1, 3, 4, 5}
@@ -158,21 +160,34 @@ def _header(comp: Comparison | None) -> list[str]:
     return HEADER if comp is None else [h if h != "95% CI" else f"{comp.confidence * 100:g}% CI" for h in HEADER]
 
 
-def format_table(result: Comparison | pd.DataFrame) -> str:
-    """Plain-text table for a terminal: a header line naming both sides, then one row a pair."""
+def format_table(result: Comparison | pd.DataFrame, width: int | None = WIDTH) -> str:
+    """Plain-text table for a terminal: a header line naming both sides, then one row a pair,
+    fitted to `width` (present.fit: ids shortened, then the note under its row; None: as is)."""
     df, comp = _table_of(result)
     lines = []
     if comp is not None:
         lines.append(f"BASE {comp.base_label}  vs  CAND {comp.cand_label}")
-        lines.append(
+        lines += wrap(
             f"device {comp.device or 'unknown'}, backend {comp.backend or 'unknown'}, "
             f"attention kernel {comp.kernel or 'unknown'}, threshold {threshold_text(comp)}, "
-            "ratio = cand / base of the geometric mean of process medians"
+            "ratio = cand / base of the geometric mean of process medians", width
         )
-        lines.extend(f"warning: {m} (compared anyway: --allow-mismatch)" for m in comp.mismatches)
-        lines.extend(f"warning: {w}" for w in comp.warnings)
+        for m in comp.mismatches:
+            lines += wrap(f"warning: {m} (compared anyway: --allow-mismatch)", width)
+        for w in comp.warnings:
+            lines += wrap(f"warning: {w}", width)
     lines.append(counts_line(df))
-    lines.extend(text_table(_header(comp), _rows(df), _RIGHT))
+    labels = [pair_finding(r) for r in df.to_dict("records")] if len(df) else []
+    shown = df if width is None else df[[label is None for label in labels]]
+    if len(shown):
+        lines.extend(fit.table(_header(comp), _rows(shown), _RIGHT, width=width, id_col=HEADER.index("case")))
+    if len(shown) < len(df):  # expected findings need no look: one line a kind (--wide: a row each)
+        kinds: dict[str, int] = {}
+        for label in labels:
+            if label is not None:
+                kinds[label] = kinds.get(label, 0) + 1
+        lines.append("expected findings, not failures (--wide: a row each):")
+        lines += [f"  {label}: {n} pair{'s' if n != 1 else ''}" for label, n in kinds.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -6,15 +6,17 @@ The rule, in order, used until a table fits:
 2. Case ids leave out the dot-separated fields that every row shares (`h16.k64.s0` ...), all but
    the first (the phase); a line above the table names them, so an id is the case's id with
    those fields put back.
-3. The last, free-text column (a verdict sentence, a note) moves to an indented line of its own
-   under its row, wrapped at the width.
-4. Case ids still too long fold after a dot onto further lines of the case column, indented.
+3. In the last, free-text column (a note, a verdict sentence), the parts (separated by `; `) that
+   several rows share are printed once below the table as numbered notes; a row keeps `[n]`.
+4. That column moves to an indented line of its own under its row, wrapped at the width.
+5. Case ids still too long fold after a dot onto further lines of the case column, indented.
 Header names break after a `+` (`tensor+` over `view`). Sentences wrap at spaces.
 """
 
 from __future__ import annotations
 
 import textwrap
+from collections import Counter
 from typing import Iterable, Sequence
 
 WIDTH = 120
@@ -66,6 +68,38 @@ def fold(text: str, width: int, indent: str = "  ") -> list[str]:
     return lines + [line]
 
 
+def footnotes(tails: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Each row's text with the `; `-separated parts that other rows share replaced by numbers
+    (`[1,3]`), and the numbered texts (parts that occur in the very same rows are one text); the
+    texts unchanged, and no notes, when no part is shared."""
+    parts = [t.split("; ") if t else [] for t in tails]
+    rows_of: dict[str, set[int]] = {}
+    for k, ps in enumerate(parts):
+        for part in ps:
+            rows_of.setdefault(part, set()).add(k)
+    numbers: dict[frozenset, int] = {}
+    texts: dict[int, list[str]] = {}
+    out = []
+    for ps in parts:
+        marks, own = [], []
+        for part in ps:
+            rows = frozenset(rows_of[part])
+            if len(rows) < 2:
+                own.append(part)
+                continue
+            if rows not in numbers:
+                numbers[rows] = len(numbers) + 1
+                texts[numbers[rows]] = []
+            n = numbers[rows]
+            if part not in texts[n]:
+                texts[n].append(part)
+            if n not in marks:
+                marks.append(n)
+        mark = f"[{','.join(map(str, marks))}]" if marks else ""
+        out.append(" ".join(x for x in (mark, "; ".join(own)) if x))
+    return out, [f"[{n}] {'; '.join(t)}" for n, t in texts.items()]
+
+
 def _lines(cell: str) -> list[str]:
     return str(cell).replace("\r", " ").split("\n")
 
@@ -74,8 +108,16 @@ def _widths(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[int]:
     return [max(len(line) for r in [header, *rows] for line in _lines(r[j])) for j in range(len(header))]
 
 
-def _render(header, rows, right, tails=None, width=None) -> list[str]:
+def _render(header, rows, right, tails=None, width=None, tail_header: str = "") -> list[str]:
+    """The table; `tails` (one text a row) follow their row where the row stays within `width`,
+    else go on an indented line under it."""
     widths = _widths(header, rows)
+    room = (width or 0) - sum(widths) - len(GAP) * len(widths)
+    if tails and room > 0 and any(t and len(t) <= room for t in tails):
+        inline = [t if t and len(t) <= room else "" for t in tails]
+        header, widths = [*header, tail_header], [*widths, max(len(tail_header), *map(len, inline))]
+        rows = [[*r, t] for r, t in zip(rows, inline)]
+        tails = [t if t and len(t) > room else "" for t in tails]
 
     def block(cells) -> list[str]:
         parts = [_lines(c) for c in cells]
@@ -116,11 +158,16 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Iterable[
     header = [h.replace("+", "+\n") for h in header]
     if _total(header, rows) <= width:
         return note + _render(header, rows, right)
-    tails = [r[-1] for r in rows]
-    header, rows = header[:-1], [r[:-1] for r in rows]
+    tails, numbered = footnotes([r[-1] for r in rows])
+    after = [line for text in numbered for line in wrap(text, width)]
+    rows = [[*r[:-1], t] for r, t in zip(rows, tails)]
+    if _total(header, rows) <= width:
+        return note + _render(header, rows, right) + after
+    tail_header, header, rows = header[-1], header[:-1], [r[:-1] for r in rows]
     right = {j for j in right if j < len(header)}
     over = _total(header, rows) - width
     if over > 0 and id_col is not None:
         id_width = max(MIN_ID_WIDTH, _widths(header, rows)[id_col] - over)
         rows = [[("\n".join(fold(c, id_width)) if j == id_col else c) for j, c in enumerate(r)] for r in rows]
-    return note + _render(header, rows, right, [f"{tail_label}{t}" if t else "" for t in tails], width)
+    return note + _render(header, rows, right, [f"{tail_label}{t}" if t else "" for t in tails], width,
+                          tail_header) + after
