@@ -15,8 +15,8 @@ from typing import Literal, Union
 import msgspec
 
 from dsabench.errors import InputError
-from dsabench.store.schema import (RECORD_VERSIONS_AS_IS, SCHEMA_VERSION, Manifest, Record, numpy_scalar,
-                                   upgrade_to_current)
+from dsabench.store.schema import (INT_RANGE, MAX_DEPTH, RECORD_VERSIONS_AS_IS, SCHEMA_VERSION, Manifest, Record,
+                                   numpy_scalar, upgrade_to_current)
 
 _RECORD = msgspec.json.Decoder(Record)
 _MAX = 300  # characters of a message taken from a file (a 100k-character key stays one short line)
@@ -39,14 +39,30 @@ def explain(exc: msgspec.ValidationError) -> str:
             return f"missing key '{_clip(key)}'"
         return f"unknown key '{_clip(key)}'; expected only the keys of schema version {SCHEMA_VERSION}"
     m = re.fullmatch(r"Expected `(.*)`, got `(.*)`", detail, re.S)
-    if m:
+    if m and m.group(2) in ("object", "array") and path.count("[") >= MAX_DEPTH:
+        detail = f"nested deeper than {MAX_DEPTH} levels; expected a value of at most {MAX_DEPTH} levels of objects and arrays"
+    elif m:
         detail = f"expected {m.group(1)}, got {m.group(2)}"
     elif detail == "Number out of range":
         detail = "number out of range; expected a finite number"
+    elif re.fullmatch(r"Expected `int` [<>]= -?\d+|Integer value out of range", detail):
+        detail = f"integer out of range; expected an integer from {INT_RANGE[0]} to {INT_RANGE[1]} (64 bits)"
     return f"key '{_clip(path)}': {_clip(detail)}" if path else _clip(detail)
 
 
-def _parse(raw: Union[bytes, dict], where: str, what: str) -> dict:
+def _typed_problem(raw: bytes, type_: type) -> str | None:
+    """What the schema's own decoder says of `raw` (it stops at the schema's bounds, with the key),
+    or None when it finds nothing to say."""
+    try:
+        msgspec.json.decode(raw, type=type_)
+    except msgspec.ValidationError as exc:
+        return explain(exc)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    return None
+
+
+def _parse(raw: Union[bytes, dict], where: str, what: str, type_: type) -> dict:
     if isinstance(raw, dict):
         doc = raw
     else:
@@ -57,7 +73,11 @@ def _parse(raw: Union[bytes, dict], where: str, what: str) -> dict:
         except json.JSONDecodeError as exc:
             raise InputError(f"{where}: not valid JSON ({_clip(str(exc))}); expected {what}") from None
         except RecursionError:
-            raise InputError(f"{where}: nested too deeply; expected {what}") from None
+            said = _typed_problem(raw, type_) or f"nested deeper than {MAX_DEPTH} levels"
+            raise InputError(f"{where}: {said}; expected {what}") from None
+        except ValueError:  # an integer of more digits than Python converts (4300)
+            said = _typed_problem(raw, type_) or "an integer of thousands of digits"
+            raise InputError(f"{where}: {said}; expected {what}") from None
     if not isinstance(doc, dict):
         raise InputError(f"{where}: is a JSON {type(doc).__name__}; expected {what}")
     version = doc.get("schema")
@@ -86,7 +106,7 @@ def _convert(doc: dict, kind: Literal["manifest", "record"], where: str):
 
 
 def decode_manifest(raw: Union[bytes, dict], where: str) -> Manifest:
-    return _convert(_parse(raw, where, "a run manifest (a JSON object)"), "manifest", where)
+    return _convert(_parse(raw, where, "a run manifest (a JSON object)", Manifest), "manifest", where)
 
 
 def decode_record(raw: Union[bytes, dict], where: str) -> Record:
@@ -97,9 +117,9 @@ def decode_record(raw: Union[bytes, dict], where: str) -> Record:
                 return record
             if record.schema in RECORD_VERSIONS_AS_IS:
                 return msgspec.structs.replace(record, schema=SCHEMA_VERSION)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             pass  # the slow path below says what is wrong, or reads NaN/Infinity, or upgrades
-    return _convert(_parse(raw, where, "a record (a JSON object)"), "record", where)
+    return _convert(_parse(raw, where, "a record (a JSON object)", Record), "record", where)
 
 
 def builtins(obj: Union[Manifest, Record]) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from dsabench.errors import InputError
@@ -48,3 +49,52 @@ def write_atomic(path: Path, data: bytes) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise StoreWriteError(path, exc) from None
+
+
+# What a reader of run files takes at most: far above what a run writes (a manifest of a few KiB
+# per worker; a record of a few KiB for ~500 samples), far below what would exhaust memory.
+MAX_MANIFEST_BYTES = 16 * 2**20
+MAX_CASES_BYTES = 1 * 2**30  # cases.jsonl: a run of 10,000 cases x 20 processes at ~5 KiB a record
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))  # fmt: skip
+
+
+def read_regular(path: Path, what: str, max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most `max_bytes`, or an InputError in one line saying what
+    `path` is instead (missing, a directory, a FIFO, a device, a symbolic-link loop, too large).
+
+    The file is opened without blocking (a FIFO's open would wait for a writer) and checked on the
+    open descriptor, so what is read is what was checked; at most max_bytes + 1 bytes are read,
+    so a file that grows (or /dev/zero behind a symlink) never fills memory.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file; expected {what}") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(f"{path}: is a symbolic link loop; expected {what}") from None
+        if exc.errno == errno.EISDIR:
+            raise InputError(f"{path}: is a directory; expected {what}") from None
+        raise InputError(f"{path}: cannot be read ({exc.strerror}); expected {what}") from None
+    try:
+        st = os.fstat(fd)
+        for test, kind in _KINDS:
+            if test(st.st_mode):
+                raise InputError(f"{path}: is {kind}; expected {what} (a regular file)")
+        if st.st_size > max_bytes:
+            raise InputError(f"{path}: is {st.st_size} bytes; expected {what}, at most {max_bytes} bytes")
+        chunks, size = [], 0
+        while size <= max_bytes:
+            chunk = os.read(fd, min(max_bytes + 1 - size, 2**24))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror}); expected {what}") from None
+    finally:
+        os.close(fd)
+    if size > max_bytes:
+        raise InputError(f"{path}: is over {max_bytes} bytes; expected {what}, at most {max_bytes} bytes")
+    return b"".join(chunks)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
 import sys
 from dataclasses import dataclass, field
@@ -296,7 +297,7 @@ def expand_run_paths(paths: Sequence[Path]) -> list[Path]:
     out: list[Path] = []
     for path in paths:
         path = Path(path)
-        if (path / MANIFEST).is_file():
+        if os.path.lexists(path / MANIFEST):  # a run, whatever its manifest is (loading says what is wrong)
             out.append(path)
             continue
         if not path.is_dir():

@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+from dsabench.store.files import MAX_CASES_BYTES, read_regular
 from dsabench.store.rundir import CASES, drop_partial_tail
 
 RETRIED = "cases.retried.jsonl"
@@ -28,7 +29,7 @@ def set_aside(run_dir: Path, statuses: tuple[str, ...] = RETRY_STATUSES) -> list
         return []
     drop_partial_tail(run_dir)
     keep, moved, ids = [], [], []
-    for line in path.read_bytes().splitlines(keepends=True):
+    for line in read_regular(path, "a file of JSON lines, one record a line", MAX_CASES_BYTES).splitlines(keepends=True):
         if not line.strip():
             continue
         try:

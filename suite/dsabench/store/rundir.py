@@ -20,7 +20,8 @@ from typing import Mapping
 from dsabench.errors import InputError
 from dsabench.store.repeats import merge_repeats
 from dsabench.store.codec import builtins, convert, decode_manifest, decode_record, encode
-from dsabench.store.files import FILE_MODE, StoreWriteError, write_all as _write_all, write_atomic as _write_atomic
+from dsabench.store.files import (FILE_MODE, MAX_CASES_BYTES, MAX_MANIFEST_BYTES, StoreWriteError, read_regular,
+                                  write_all as _write_all, write_atomic as _write_atomic)
 from dsabench.store.lock import LOCK, RunLock, lock_run_dir
 from dsabench.store.schema import (  # noqa: F401 - the writer's types, for `from dsabench.store import rundir as store`
     SCHEMA_VERSION, STATUSES, Attempt, Manifest, ProtocolSettings, Record, RunOptions, WorkerInfo, machine, record_key,
@@ -74,7 +75,11 @@ def drop_partial_tail(run_dir: Path) -> bool:
     fragment and the file would stop loading at that line.
     """
     path = Path(run_dir) / CASES
-    if not path.exists() or path.stat().st_size == 0:
+    if not path.exists():
+        return False
+    if not path.is_file():  # a FIFO or a device: opening it to write could block, and it holds no run
+        read_regular(path, "a file of JSON lines, one record a line", MAX_CASES_BYTES)  # says what it is
+    if path.stat().st_size == 0:
         return False
     with open(path, "rb+") as f:
         f.seek(-1, os.SEEK_END)
@@ -227,20 +232,11 @@ class LoadedRun:
         return tuple(r.to_json() for r in self.typed_records)
 
 
-def _read_bytes(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory; expected {what}") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror}); expected {what}") from None
-
-
 def load_manifest(run_dir: Path) -> Manifest:
     path = Path(run_dir) / MANIFEST
-    if not path.exists():
+    if not os.path.lexists(path):
         raise InputError(f"{run_dir}: not a run directory ({MANIFEST} missing)")
-    return decode_manifest(_read_bytes(path, "a run manifest (a JSON object)"), str(path))
+    return decode_manifest(read_regular(path, "a run manifest (a JSON object)", MAX_MANIFEST_BYTES), str(path))
 
 
 def read_manifest(run_dir: Path) -> dict:
@@ -255,9 +251,9 @@ def load_records(run_dir: Path) -> tuple[list[Record], list[str]]:
     recorded twice (two writers before runs were locked) keeps its first record, and says so.
     """
     path = Path(run_dir) / CASES
-    if not path.exists():
+    if not os.path.lexists(path):
         return [], [f"{path}: no cases recorded yet"]
-    data = _read_bytes(path, "a file of JSON lines, one record a line")
+    data = read_regular(path, "a file of JSON lines, one record a line", MAX_CASES_BYTES)
     lines = data.split(b"\n")
     last = len(lines) - 1
     while last >= 0 and not lines[last].strip():

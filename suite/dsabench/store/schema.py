@@ -9,9 +9,8 @@ are recomputed at analysis time. Older files reach the current version through o
 
 from __future__ import annotations
 
-import math
 import re
-from typing import Any, Literal, Mapping, Union
+from typing import Annotated, Literal, Mapping, Union
 
 import msgspec
 
@@ -19,7 +18,27 @@ SCHEMA_VERSION = 3
 
 STATUSES = ("ok", "capture_failed", "oom", "crashed", "unsupported", "invalid", "nonfinite")
 
-Scalar = Union[str, int, float, bool, None]
+# Bounds of a run file, far beyond what a run writes and well inside what every reader can hold
+# and compute on; a file beyond one is refused at load, naming its line and key (issue 21).
+MAX_SAMPLE_MS = 86_400_000.0  # one latency sample: a day (no forward takes that long; squares and sums of
+#                               such samples stay far from float overflow, which 1e308 reached)
+MAX_SAMPLES = 2_000  # samples of one record: 4x the GPU protocol's cap of 500 (bench.protocol)
+MAX_DEPTH = 8  # levels of objects and arrays in a free-form value (device, trace, a worker's hello): runs write 4
+INT_RANGE = (-(2**63), 2**63 - 1)  # integers of a free-form value: signed 64 bits (at most 19 digits)
+
+Int = Annotated[int, msgspec.Meta(ge=INT_RANGE[0], le=INT_RANGE[1])]
+Scalar = Union[str, Int, float, bool, None]
+
+
+def _nested(levels: int):
+    """JSON values of at most `levels` levels of arrays and objects."""
+    t = Scalar
+    for _ in range(levels):
+        t = Union[Scalar, list[t], dict[str, t]]
+    return t
+
+
+Json = _nested(MAX_DEPTH - 1)  # a value inside a free-form object, which so has at most MAX_DEPTH levels
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=False):
@@ -73,9 +92,13 @@ class Timing(_Strict, frozen=True):
     chunks: tuple[Chunk, ...] = ()
 
     def __post_init__(self) -> None:
+        if len(self.samples_ms) > MAX_SAMPLES:
+            raise ValueError(f"samples_ms holds {len(self.samples_ms)} samples; expected at most {MAX_SAMPLES} "
+                             "(4x the protocol's cap)")
         for i, s in enumerate(self.samples_ms):
-            if not (math.isfinite(s) and s > 0):
-                raise ValueError(f"samples_ms[{i}] is {s!r}; expected a finite latency > 0 ms")
+            if not (0 < s <= MAX_SAMPLE_MS):  # NaN fails it too
+                raise ValueError(f"samples_ms[{i}] is {s!r}; expected a finite latency > 0 ms and <= "
+                                 f"{MAX_SAMPLE_MS:.0f} ms (a day)")
         if self.iters_per_sample < 1:
             raise ValueError(f"iters_per_sample is {self.iters_per_sample}; expected an integer >= 1")
         if self.chunks and sum(c.samples for c in self.chunks) != len(self.samples_ms):
@@ -94,23 +117,23 @@ class Record(_Strict, frozen=True):
     status: str
     message: str
     backend: str
-    device: dict[str, Any]
+    device: dict[str, Json]
     timing: Union[Timing, None] = None
     phases_ms: dict[str, list[float]] = {}
-    trace: Union[dict[str, Any], None] = None
-    memory: Union[dict[str, Any], None] = None
-    output: Union[dict[str, Any], None] = None
+    trace: Union[dict[str, Json], None] = None
+    memory: Union[dict[str, Json], None] = None
+    output: Union[dict[str, Json], None] = None
     # which forward each figure came from: timing 'eager' | 'graph'; phases_ms and memory 'eager'
     sources: dict[str, str] = {}
     started_at: str = ""
     wall_s: float = 0.0
-    worker: dict[str, Any] = {}
+    worker: dict[str, Json] = {}
     kernel: str = "reference"  # the attention kernel that ran (runs before the option: the reference path)
     repeat: int = 0  # which of the run's worker-process passes measured it (--repeats)
     # where the forward came from: 'mirror' or 'fastdeploy:<sha12>'; impl_info says the commit's sha,
     # subject, dirty flag, ops ('fastdeploy' | 'dsabench') with the reason, and the stand-in modules
     impl: str = "mirror"
-    impl_info: dict[str, Any] = {}
+    impl_info: dict[str, Json] = {}
     schema: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -233,18 +256,18 @@ class WorkerInfo(_Strict, frozen=True):
     """A worker's hello: the device it measured on, what its backend could do there, the protocol
     it settled for that device, its process id."""
 
-    device: dict[str, Any]
-    availability: dict[str, Any]
+    device: dict[str, Json]
+    availability: dict[str, Json]
     protocol: Union[ProtocolSettings, None] = None
     pid: Union[int, None] = None
     kernel: Union[str, None] = None  # the attention kernel this worker resolved for its device
-    ceilings: Union[dict[str, Any], None] = None  # copy GB/s and matmul TFLOP/s measured on it (GPU only)
-    impls: dict[str, Any] = {}  # label -> what each implementation's backend is (FastDeploy commit, ops, stand-ins)
+    ceilings: Union[dict[str, Json], None] = None  # copy GB/s and matmul TFLOP/s measured on it (GPU only)
+    impls: dict[str, Json] = {}  # label -> what each implementation's backend is (FastDeploy commit, ops, stand-ins)
     # TEARDOWN_CUPTI as the worker ran: "1" drops the profiler after each trace; None (runs before the
     # suite set it) left it attached, and eager forwards timed after a trace in that process ran slower
     profiler_teardown: Union[str, None] = None
     # --pin probe: the cores this worker could take, the one it took, each core's probe in us (bench/pin.py)
-    pin: Union[dict[str, Any], None] = None
+    pin: Union[dict[str, Json], None] = None
 
 
 class WorkerStart(_Strict, frozen=True):
@@ -291,7 +314,7 @@ class Manifest(_Strict):
     env: Env
     git: GitInfo
     workers: list[WorkerInfo] = []
-    impls: list[dict[str, Any]] = []  # where the forward came from: the mirror, or FastDeploy commits (bench.impls)
+    impls: list[dict[str, Json]] = []  # where the forward came from: the mirror, or FastDeploy commits (bench.impls)
     protocol_overrides: dict[str, Union[int, float]] = {}  # --max-time-s, --precision, --min-samples as given
     attempts: list[Attempt] = []  # each invocation's wall time and worker start-ups, appended when it ends
     schema: int = SCHEMA_VERSION
