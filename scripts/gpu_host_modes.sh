@@ -8,7 +8,8 @@
 # the call has time left, one `dsabench run --pin probe` of the same cases through the CLI.
 # Back under $OUT: env.txt, summary.txt, hm-N.jsonl.gz (every chunk of process N), log.txt,
 # pin-run.tar.gz (that run's directory).
-#   bash scripts/gpu_host_modes.sh          (DEADLINE_S, default 530: seconds this call may take)
+#   bash scripts/gpu_host_modes.sh          (DEADLINE_S, default 530: seconds this call may take;
+#   SWEEPS, BLOCK_S; HOST_MODES_ARGS=--check-on-cpu runs the same flow on a CPU, as a check of the script)
 set -uo pipefail
 out=${OUT:-/tmp/gpu_host_modes_out}
 source "$(dirname "$0")/gpu_setup.sh"
@@ -33,7 +34,7 @@ for i in 0 1 2 3; do
   echo "process $i ${traced:-fresh} limit ${limit}s" | tee -a "$out/log.txt"
   t0=$(date +%s)
   timeout -s INT -k 10 $limit python3 scripts/host_modes_gpu.py run --out /tmp/hm-$i.jsonl $traced \
-    --sweeps ${SWEEPS:-2} --block-s ${BLOCK_S:-4} >> "$out/log.txt" 2>&1
+    --sweeps ${SWEEPS:-2} --block-s ${BLOCK_S:-4} ${HOST_MODES_ARGS:-} >> "$out/log.txt" 2>&1
   echo "process $i rc=$? wall $(( $(date +%s) - t0 ))s blocks $(wc -l < /tmp/hm-$i.jsonl 2>/dev/null)" | tee -a "$out/log.txt"
 done
 python3 scripts/host_modes_gpu.py summary /tmp/hm-*.jsonl > "$out/summary.txt" 2>> "$out/log.txt"
