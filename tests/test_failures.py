@@ -110,8 +110,8 @@ printer = runner.progress_printer
 
 def with_fault(stream=sys.stderr):
     show = printer(stream)
-    def hook(record, done, total):
-        show(record, done, total)
+    def hook(record, done, total, *eta):
+        show(record, done, total, *eta)
         if done != 1:
             return
         if fault == "restart":

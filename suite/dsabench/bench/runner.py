@@ -183,7 +183,7 @@ def run_cases(
     done: frozenset = frozenset(),
 ) -> RunStats:
     """Run `cases` (Case, or (Case, impl label) pairs) over one worker per device;
-    `on_record(record, done, total)` after each append.
+    `on_record(record, done, total, eta_s)` after each append (eta_s: WorkQueue.eta_s).
 
     repeats: each case is measured in that many different worker processes (WorkQueue says which
     device takes what, and when a device needs a fresh process); repeat r of a case is handed out
@@ -226,10 +226,11 @@ def run_cases(
                     return False
                 stats.done += 1
                 stats.by_status[record["status"]] = stats.by_status.get(record["status"], 0) + 1
-                on_record(record, stats.done, total)
+                on_record(record, stats.done, total, todo.eta_s())
         return True
 
     def lost(item, device, ident: dict, why: str, kernel: str | None, rep: int) -> None:
+        todo.settled(item)
         with lock:
             stats.lost_workers.append(why)
         emit([crashed_record(c, opts, backend, ident, f"not measured: {why}", kernel, impl) for c, impl in item],
@@ -324,6 +325,7 @@ def run_cases(
                                for c, impl in item]
                     for r in records:
                         r["worker"]["pid"] = pid
+                todo.settled(item)
                 if not emit(records, device, rep):
                     return
                 last = config_of(item)
@@ -388,11 +390,13 @@ def _kill_all(handles: list[WorkerHandle], traces: Path) -> None:
             remove_scratch(traces, pid)
 
 
-def progress_printer(stream=sys.stderr) -> Callable[[dict, int, int], None]:
-    """One line per finished case: count, status, median and spread, id."""
+def progress_printer(stream=sys.stderr) -> Callable[[dict, int, int, float | None], None]:
+    """One line per finished case: count, status, median, id, the time so far and the time left by
+    the run's own cost model (schedule.item_cost at the rate the items timed so far took); no time
+    left before an item has been timed (a first case's average would count the worker's start-up)."""
     t0 = time.perf_counter()
 
-    def show(record: dict, done: int, total: int) -> None:
+    def show(record: dict, done: int, total: int, eta_s: float | None = None) -> None:
         timing = record.get("timing") or {}
         samples = sorted(timing.get("samples_ms") or [])
         if samples:
@@ -404,12 +408,12 @@ def progress_printer(stream=sys.stderr) -> Callable[[dict, int, int], None]:
         bar_n = int(20 * done / max(total, 1))
         bar = "#" * bar_n + "." * (20 - bar_n)
         elapsed = time.perf_counter() - t0
-        eta = elapsed / done * (total - done) if done else 0.0
+        left = "" if eta_s is None else f", eta {eta_s:.0f}s"
         impl = record.get("impl") or "mirror"
         shown = record["case_id"] + ("" if impl == "mirror" else f"  [{impl}]")
         print(
             f"[{bar}] {done:>{width}}/{total} {record['status']:<14} {figure}  {shown}  "
-            f"({elapsed:.0f}s, eta {eta:.0f}s)",
+            f"({elapsed:.0f}s{left})",
             file=stream,
             flush=True,
         )

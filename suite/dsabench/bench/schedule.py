@@ -103,6 +103,7 @@ class WorkQueue:
         self._pending = dict.fromkeys(range(len(self._items)))  # insertion-ordered: schedule order
         self._seen: dict = {}  # device -> record keys its current process has measured (or is measuring)
         self._done_cost = self._done_s = 0.0
+        self._left_cost = sum(self._cost)  # of the items whose records are not written yet
         self._changed = threading.Condition()
 
     def join(self, device) -> None:
@@ -123,6 +124,19 @@ class WorkQueue:
             self._done_cost += item_cost(item)
             self._done_s += seconds
             self._changed.notify_all()
+
+    def settled(self, item) -> None:
+        """An item's records are written (measured, crashed or timed out): its work is behind."""
+        with self._changed:
+            self._left_cost -= item_cost(item)
+
+    def eta_s(self) -> float | None:
+        """Seconds until every item is settled: the cost left at the rate the timed items took,
+        over the devices driving now; None until an item has been timed. Start-ups are not in it."""
+        with self._changed:
+            if not self._done_cost:
+                return None
+            return max(0.0, self._left_cost) * self._done_s / self._done_cost / max(1, len(self._seen))
 
     def take(self, device, last: str | None, busy: set, start_s: float = 0.0, wait_s: float = 0.0):
         """(repeat, item); RESTART; WAIT (after waiting up to wait_s for a change); or None when
