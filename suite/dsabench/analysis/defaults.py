@@ -10,7 +10,7 @@ DEFAULT_THRESHOLD = 0.03
 # this level. Ten times stricter than Otava's 0.001, because the p-value is computed after
 # E-divisive picked the best of ~30 split points, so it understates the chance of a fluke: on
 # flat 30-run series with 1-2% noise, 0.001 flagged 0.4-1.4% of series and 0.0001 none of 500,
-# while a 6% step still shows at p ~ 1e-10 (docs/statistics.md, `python3 -m dsabench.analysis.power --history`).
+# while a 6% step still shows at p ~ 1e-10 (docs/statistics.md, `python3 -m dsabench.analysis.power --table changepoints`).
 MAX_PVALUE = 0.0001
 
 # Smallest relative shift of the mean worth reporting (Otava's min_magnitude): below the 3%
@@ -22,8 +22,8 @@ MIN_CHANGE = 0.02
 # false alarms at AUTO_FALSE_ALARM (two-sided) given the interval's standard error and degrees of
 # freedom (gate.band_of), and never below AUTO_FLOOR: the between-process spread of the quietest
 # cases measured (CUDA Graph replays on an H200, 0.2%); a smaller change could not be confirmed by
-# a rerun. At 0.5% a 1% slowdown of those cases was caught in 63-74% of seeded trials, at 0.2% in
-# 83-98% (docs/statistics.md, scripts/gate_power.py).
+# a rerun, and a larger floor costs the 1% changes of those cases (docs/statistics.md,
+# scripts/gate_coverage.py --table auto).
 AUTO = "auto"
 AUTO_FALSE_ALARM = 0.01
 AUTO_FLOOR = 0.002
