@@ -14,12 +14,15 @@ copy shadows it).
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import json
 import os
 import shlex
 import shutil
 import subprocess
 import sys
+import urllib.parse
 import venv
 from pathlib import Path
 
@@ -57,8 +60,16 @@ def _pip(*args: str) -> None:
 
 
 def _suite_installed() -> bool:
-    spec = importlib.util.find_spec("dsabench")
-    return spec is not None and spec.origin is not None and Path(spec.origin).resolve() == REPO / "suite" / "dsabench" / "__init__.py"
+    """This checkout installed, editable, into the running environment. Not an import test: run as
+    `python3 suite/bootstrap.py`, this script's own directory holds suite/dsabench, which an import
+    finds although nothing is installed (`python -m dsabench` from the checkout would then fail)."""
+    for dist in importlib.metadata.distributions(name="dsabench"):
+        info = json.loads(dist.read_text("direct_url.json") or "{}")
+        url = urllib.parse.urlparse(info.get("url", ""))
+        if info.get("dir_info", {}).get("editable") and url.scheme == "file" and \
+                Path(urllib.parse.unquote(url.path)).resolve() == REPO:
+            return True
+    return False
 
 
 def ensure(for_tests: bool) -> None:

@@ -103,3 +103,23 @@ def test_the_users_own_selection_replaces_the_defaults(bootstrap):
 def test_ci_runs_the_slow_tests_too():
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     assert "suite/bootstrap.py test -m slow" in ci
+
+
+class _Dist:
+    def __init__(self, direct_url: str | None):
+        self.direct_url = direct_url
+
+    def read_text(self, name):
+        return self.direct_url if name == "direct_url.json" else None
+
+
+@pytest.mark.parametrize("dists, installed", [
+    ([], False),  # suite/dsabench next to the script imports, but nothing is installed
+    ([_Dist(None)], False),  # a stale dsabench.egg-info in the checkout
+    ([_Dist('{"url": "file:///elsewhere/dsabench", "dir_info": {"editable": true}}')], False),
+    ([_Dist(None), _Dist(f'{{"url": "{REPO.as_uri()}", "dir_info": {{"editable": true}}}}')], True),
+    ([_Dist(f'{{"url": "{REPO.as_uri()}", "dir_info": {{}}}}')], False),  # a copy, not this checkout's files
+])
+def test_the_bootstrap_counts_only_an_editable_install_of_this_checkout(bootstrap, monkeypatch, dists, installed):
+    monkeypatch.setattr(bootstrap.importlib.metadata, "distributions", lambda name: dists)
+    assert bootstrap._suite_installed() is installed
