@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "data" / "fastdeploy_fixture"
 FILTER = r"^(prefill|mixed)\..*\.eager$"
 CHANGED = {"slower", "faster"}
+BAND = 0.03  # the default threshold, for the per-round diagnostic's count
 
 
 def git(repo: Path, *args: str) -> str:
@@ -98,6 +99,29 @@ def _steady(base_rows, cand_rows, paired: bool) -> dict:
             "ci_high": _clean(d.ci_high), "why": d.message, "used": used, "total": total}
 
 
+def _per_round(base_rows, cand_rows) -> dict | None:
+    """Diagnostic, not a verdict: the paired level of each process taken as the median of its
+    per-round log ratios (sample i of both sides is one round) instead of the ratio of its two
+    medians, with the same Student t interval over processes. It says whether a load burst that
+    hit one side of a round, and so moved one side's median, is what a false call rests on."""
+    import math  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+    from scipy.stats import t  # noqa: PLC0415
+
+    levels = []
+    for b, c in zip(base_rows, cand_rows):
+        for gb, gc in zip(b.get("process_samples") or [], c.get("process_samples") or []):
+            n = min(len(gb), len(gc))
+            if n:
+                levels.append(float(np.median(np.log(np.asarray(gc[:n]) / np.asarray(gb[:n])))))
+    if len(levels) < 2:
+        return None
+    x = np.asarray(levels)
+    h = float(t.ppf(0.975, x.size - 1)) * float(x.std(ddof=1)) / math.sqrt(x.size)
+    return {"ratio": math.exp(x.mean()), "ci_low": math.exp(x.mean() - h), "ci_high": math.exp(x.mean() + h)}
+
+
 def judge(mode: str, runs: list[str]) -> None:
     """(In a child process, on the package under test.) Each pair's verdict, all rounds and steady
     rounds, as one JSON list."""
@@ -116,6 +140,7 @@ def judge(mode: str, runs: list[str]) -> None:
             c = rows[rows["impl"] == cand_impl].to_dict("records")
             if b and c:
                 steady[group] = _steady(b, c, paired=True)
+                steady[group]["per_round"] = _per_round(b, c)
     else:
         from dsabench.analysis.compare import compare_runs  # noqa: PLC0415
 
@@ -173,6 +198,9 @@ def _line(g: dict) -> str:
     st = g.get("steady") or {}
     steady = (f" | steady {st.get('verdict')} {_pct(st.get('ratio'))} ({st.get('used')}/{st.get('total')})"
               if st else "")
+    pr = st.get("per_round")
+    if pr:
+        steady += f" | per-round {_pct(pr['ratio'])} [{_pct(pr['ci_low'])}, {_pct(pr['ci_high'])}]"
     return (f"{g['case'].split('.')[0]} {g['verdict']} {_pct(g.get('ratio'))} "
             f"[{_pct(g.get('ci_low'))}, {_pct(g.get('ci_high'))}]{steady}")
 
@@ -188,11 +216,42 @@ def _tally(rows: list[dict], wall_s: float) -> dict:
         counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
         v = (r.get("steady") or {}).get("verdict", "none")
         steady[v] = steady.get(v, 0) + 1
+    def beyond(r) -> bool:
+        pr = (r.get("steady") or {}).get("per_round") or {}
+        return bool(pr) and (pr["ci_low"] > 1 + BAND or pr["ci_high"] < 1 - BAND)
+
     return {"pairs": len(rows), "false_verdicts": sum(r["verdict"] in CHANGED for r in rows), "verdicts": counts,
+            "per_round_beyond_band": sum(beyond(r) for r in rows),
             "false_verdicts_steady": sum((r.get("steady") or {}).get("verdict") in CHANGED for r in rows),
             "verdicts_steady": steady, "rounds_used": sum((r.get("steady") or {}).get("used", 0) for r in rows),
             "rounds_total": sum((r.get("steady") or {}).get("total", 0) for r in rows),
             "wall_s": round(wall_s, 1), "rows": rows}
+
+
+def rejudge(out: Path) -> int:
+    """The runs of an earlier invocation judged again: impls runs aa-S-impls, run pairs aa-S-run1/2."""
+    import re  # noqa: PLC0415
+
+    report: dict = {"rejudged": str(out), "modes": {}}
+    for mode, pattern in (("impls", r"aa-(\d+)-impls"), ("runs", r"aa-(\d+)-run1")):
+        seeds = sorted(int(m.group(1)) for d in out.iterdir() if (m := re.fullmatch(pattern, d.name)))
+        if not seeds:
+            continue
+        rows = []
+        for seed in seeds:
+            got = (verdicts("impls", out / f"aa-{seed}-impls") if mode == "impls"
+                   else verdicts("runs", out / f"aa-{seed}-run1", out / f"aa-{seed}-run2"))
+            for g in got:
+                g["seed"] = seed
+            rows += got
+            print(f"{mode} seed {seed:2d}: " + "; ".join(_line(g) for g in got), flush=True)
+        report["modes"][mode] = t = _tally(rows, 0.0)
+        print(f"{mode}: {t['false_verdicts']} false slower/faster of {t['pairs']} A/A pairs over {len(seeds)} seeds "
+              f"({_counts(t['verdicts'])}); on host-steady rounds {t['false_verdicts_steady']} "
+              f"({_counts(t['verdicts_steady'])}; rounds used {t['rounds_used']} of {t['rounds_total']}); "
+              f"per-round paired levels beyond +-{BAND:.0%}: {t['per_round_beyond_band']}")
+    (out / "aa.json").write_text(json.dumps(report, indent=1) + "\n")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -205,10 +264,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, help="where runs and aa.json go (default: a temporary directory, removed)")
     ap.add_argument("--run-arg", action="append", default=[], help="extra argument for every dsabench run")
     ap.add_argument("--judge", nargs="+", metavar=("MODE", "RUN"), help=argparse.SUPPRESS)  # the child's verb
+    ap.add_argument("--rejudge", type=Path, metavar="DIR",
+                    help="judge the runs an earlier --out DIR holds again (this tree's gate), rewrite its aa.json")
     args = ap.parse_args(argv)
     if args.judge:
         judge(args.judge[0], args.judge[1:])
         return 0
+    if args.rejudge:
+        return rejudge(args.rejudge)
     tmp = Path(tempfile.mkdtemp(prefix="cpu-aa-"))
     out = args.out or tmp
     out.mkdir(parents=True, exist_ok=True)
