@@ -137,7 +137,7 @@ def _point_tip(p: TrendPoint) -> str:
 def trend_svg(series: CaseSeries, *, compact: bool, change_points: bool) -> Markup:
     """The median of each run with the 95% CI of the median, runs in created_at order on x.
 
-    Marks: a red ring where compare.judge calls a run slower than the previous ok run, a green
+    Marks: a red ring where the gate (gate.decide) calls a run slower than the previous ok run, a green
     ring where faster, a dashed orange line before a change point, a cross at the bottom for a
     run where the case did not end ok (red: failed; grey: an expected finding). The y axis is
     fitted to the intervals (it does not start at 0). A compact chart draws the latest
