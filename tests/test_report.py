@@ -118,8 +118,8 @@ def test_evidence_says_what_was_run_for_both_shards_and_the_gpu_state(gpu_report
     assert "--shard 1/2" in text and "--shard 2/2" in text
     assert "0f7680a0db94bfb2071dd95e95acf4d87981571ebc3cdec4524438422e61e48b" in text
     assert "torch 2.11.0+cu130" in text and "NVIDIA H100 80GB HBM3" in text
-    assert "SM 345 / 1980 MHz, memory 2619 / 2619 MHz | gpu_idle |" in text
-    assert "max_samples 500" in text and "precision 0.01" in text
+    assert "SM 345 / 1980 MHz, memory 2619 / 2619 MHz | gpu\\_idle |" in text
+    assert "max\\_samples 500" in text and "precision 0.01" in text
 
 
 def test_evidence_tabulates_host_to_device_copies_and_syncs_per_variant(gpu_report):

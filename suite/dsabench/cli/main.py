@@ -11,6 +11,7 @@ from dsabench import __version__
 from dsabench.cli import analysis_verbs, bisect_verb, calibrate_verb, present_verbs, run_verb, workload_verbs
 from dsabench.cli.exit_codes import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 from dsabench.cli.flags import Parser
+from dsabench.cli.output import terminal_guard
 from dsabench.errors import InputError, shown
 
 
@@ -39,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     parser = build_parser()
     args = parser.parse_args(argv)
+    with terminal_guard():  # whatever a verb prints of a run's strings, no control byte reaches the terminal
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         return args.func(args)
     except InputError as exc:

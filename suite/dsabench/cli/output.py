@@ -1,12 +1,55 @@
-"""One way for every verb to say an error, a warning, and to parse a threshold flag."""
+"""One way for every verb to say an error, a warning, and to parse a threshold flag; and the
+terminal guard every verb prints through."""
 
 from __future__ import annotations
 
 import argparse
+import io
 import sys
+from contextlib import contextmanager
+from typing import Iterator, TextIO
 
 from dsabench.cli.exit_codes import EXIT_BAD_INPUT
 from dsabench.errors import shown
+from dsabench.present.text import term_text
+
+
+class TerminalText(io.TextIOBase):
+    """A text stream that passes everything on with control and format characters made visible
+    (`present.text.term_text`): a run's strings (ids, messages, a scenario's description) may hold
+    ESC sequences that retitle, clear or rewrite a terminal, and every verb prints some of them."""
+
+    def __init__(self, inner: TextIO):
+        super().__init__()
+        self.inner = inner
+
+    def write(self, text: str) -> int:
+        self.inner.write(term_text(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def isatty(self) -> bool:
+        return self.inner.isatty()
+
+    def fileno(self) -> int:
+        return self.inner.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.inner, "encoding", "utf-8")
+
+
+@contextmanager
+def terminal_guard() -> Iterator[None]:
+    """stdout and stderr through TerminalText for the life of a verb, restored after."""
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = TerminalText(out), TerminalText(err)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = out, err
 
 
 def fail(verb: str, problem: Exception | str) -> int:

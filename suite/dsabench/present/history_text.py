@@ -15,7 +15,7 @@ def format_history(history: History, markdown: bool = False) -> str:
         f"(E-divisive via apache-otava, p < {history.max_pvalue:g}, shift >= {history.min_change * 100:.1f}%)"
     )
     lines = [f"**{head}**" if markdown else head]
-    lines.extend(f"warning: {w}" for w in history.warnings)
+    lines.extend(f"warning: {md_text(w) if markdown else w}" for w in history.warnings)
     if not history.change_points:
         return "\n".join(lines) + "\n"
     header = ["case", "device", "backend", "first run", "commit", "before ms", "after ms", "change", "p"]

@@ -3,17 +3,22 @@ a table writer for the terminal and for markdown, and markdown escaping.
 
 Markdown escaping: every string that comes from a run (record messages carrying framework
 error text, run ids, device and backend names, case ids) can hold `<script>`, `<img onerror>`,
-a backtick that ends a code span, a pipe that ends a table cell, or a newline that ends a
-table row. `md_text` neutralizes all of them: HTML specials become entities, the markdown
-metacharacters that open code, emphasis, links or cells (backslash, backtick, `*`, `[`, `]`, `|`)
-get a backslash, newlines become `<br>` (underscores stay: GitHub does not emphasize inside a word,
-and statuses such as capture_failed stay readable in the raw file). `md_code` puts such a string in
-`<code>` (an HTML element, so a backtick or pipe inside cannot end it).
+an image `![p](http://host/p.png)`, a backtick that ends a code span, a pipe that ends a table
+cell, a newline that ends a table row, or terminal control bytes. `md_text` neutralizes all of
+them: control characters become visible escapes (`\x1b`), HTML specials become entities, the
+markdown metacharacters that open code, emphasis, strikethrough, links, images or cells
+(backslash, backtick, `*`, `_`, `~`, `[`, `]`, `!`, `|`) get a backslash, a bare URL or `www.` is
+broken so that it is not linked, and newlines become `<br>`. `md_code` puts such a string in
+`<code>`, every one of those characters as an entity (markdown still applies between HTML tags).
+
+Terminal: `term_text` makes any text safe to print: control characters (ESC, CR, BEL, C1) and the
+bidirectional and invisible format characters become visible escapes; newline and tab stay.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Iterable, Sequence
 
 _BYTE_UNITS = (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
@@ -70,26 +75,56 @@ def plural(n: int, one: str, many: str | None = None) -> str:
 # ------------------------------------------------------------------------------- markdown
 
 
-def md_text(value) -> str:
-    """Any string from a run, safe in markdown prose and in a table cell."""
+# Characters a terminal acts on (C0 but newline and tab, DEL, C1) and the format characters that
+# reorder or hide text (bidirectional controls, zero-width, line/paragraph separators, BOM).
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+
+
+def _visible(m: re.Match) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def term_text(value) -> str:
+    """Any text safe for a terminal: control and format characters as visible escapes (`\x1b`)."""
     text = "" if value is None else str(value)
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    for ch in "\\`*[]|":
+    return _UNSAFE.sub(_visible, text)
+
+
+def _one_text(value) -> str:
+    """A run's string with newlines as '\n' and every other control character made visible."""
+    text = "" if value is None else str(value)
+    return term_text(text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " "))
+
+
+_MD_SPECIAL = "\\`*_~[]!|"
+_BARE_LINK = re.compile(r"(?i)(?<=[a-z0-9+.-])(:)(?=//)|(?<=www)(\.)")  # http://... and www. are linked by GitHub
+
+
+def md_text(value) -> str:
+    """Any string from a run, safe in markdown prose and in a table cell: it renders as the text."""
+    text = _one_text(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    for ch in _MD_SPECIAL:
         text = text.replace(ch, "\\" + ch)
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br>")
+    text = _BARE_LINK.sub(lambda m: "\\" + m.group(), text)
+    return text.replace("\n", "<br>")
+
+
+_CODE_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
+                  **{c: f"&#{ord(c)};" for c in "'" + _MD_SPECIAL}}
 
 
 def md_code(value) -> str:
-    """A run's string as inline code: HTML-escaped inside <code>, where markdown does not apply
-    (a backtick or pipe cannot end it; a pipe is still escaped for the table row)."""
-    text = "" if value is None else str(value)
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "&#124;")
-    text = text.replace("`", "&#96;").replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br>")
-    return f"<code>{text}</code>"
+    """A run's string as inline code: <code> with every markdown and HTML special as an entity, so
+    nothing inside is markup (a backtick or pipe cannot end it, an image or link is only text)."""
+    text = "".join(_CODE_ENTITIES.get(c, c) for c in _one_text(value))
+    text = _BARE_LINK.sub(lambda m: f"&#{ord(m.group())};", text)
+    return f"<code>{text.replace(chr(10), '<br>')}</code>"
 
 
 def md_fenced(text: str) -> list[str]:
     """A fenced code block longer than any backtick run inside `text`, so it cannot be closed early."""
+    text = term_text(text)
     fence = "```"
     while fence in text:
         fence += "`"
@@ -111,7 +146,7 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Iter
     """Aligned plain-text table lines: header, dashes, rows; columns in `right` right-aligned.
     Newlines in a cell become spaces so a row stays one line."""
     right = set(right)
-    cells = [[str(c).replace("\r", " ").replace("\n", " ") for c in r] for r in [list(header), *rows]]
+    cells = [[term_text(str(c).replace("\r", " ").replace("\n", " ")) for c in r] for r in [list(header), *rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
 
     def line(r):
