@@ -350,7 +350,8 @@ def test_the_plan_gives_the_mirror_every_case_and_a_commit_one_case_per_group():
                   for g in (False, True) for v in (BASELINE, PATCHED))
     commit = ImplRun("fastdeploy:abc", "spec", checkout=object(), variant=BASELINE)
     got = plan(cases, (MIRROR_RUN, commit))
-    assert [impl for _, impl in got].count("mirror") == 4
-    mine = [c for c, impl in got if impl == "fastdeploy:abc"]
+    assert [impl for _, impl, _ in got].count("mirror") == 4
+    assert {kernel for *_, kernel in got} == {""}  # one kernel: no kernel axis
+    mine = [c for c, impl, _ in got if impl == "fastdeploy:abc"]
     assert len(mine) == 2 and all(c.variant == BASELINE for c in mine)
     assert {c.group_id for c in mine} == {c.group_id for c in cases}

@@ -57,7 +57,7 @@ def test_work_is_handed_out_longest_first_so_devices_finish_together():
     items = schedule(work_items(cases))
     costs = [item_cost(i) for i in items]
     assert costs == sorted(costs, reverse=True)
-    ids = lambda its: sorted(tuple(c.id for c, _impl in i) for i in its)  # noqa: E731
+    ids = lambda its: sorted(tuple(c.id for c, *_ in i) for i in its)  # noqa: E731
     assert ids(items) == ids(work_items(cases))  # nothing lost or repeated
 
 
@@ -138,7 +138,7 @@ def test_no_worker_process_measures_a_case_twice_and_every_item_is_handed_out_on
         got = _hand_out(items, devices)
         assert sorted(map(repr, got.taken)) == sorted(map(repr, items)), (devices, repeats)
         for p in got.processes:
-            ids = [c.id for _, item in p for c, _impl in item]
+            ids = [c.id for _, item in p for c, *_ in item]
             assert len(ids) == len(set(ids)), (devices, repeats)
 
 

@@ -61,8 +61,8 @@ def test_a_second_writer_of_a_run_directory_gets_one_line_and_exit_2(finished_ru
         r = dsabench("run", "--resume", finished_run)
         line = _one_line(r.stderr)
         assert r.returncode == 2 and f"{finished_run}: another dsabench process (pid {os.getpid()}) is writing" in line
-        r = dsabench("run", "smoke", "--out", finished_run.parent, "--run-id", "r")
-        assert r.returncode == 2 and "is writing this run" in _one_line(r.stderr)
+        r = dsabench("run", "smoke", "--out", finished_run.parent, "--run-id", "r")  # refused before the lock
+        assert r.returncode == 2 and f"{finished_run}: already holds a run" in _one_line(r.stderr)
     # the lock dies with its holder: a later resume finds nothing to do and nothing held
     r = dsabench("run", "--resume", finished_run)
     assert r.returncode == 0 and "0 of 4 cases to measure" in r.stderr, r.stderr
@@ -86,7 +86,8 @@ def test_run_ids_are_names_not_paths(run_id, tmp_path, capsys):
     out = tmp_path / "out"
     assert _cli(["run", "smoke", "--out", str(out), f"--run-id={run_id}"]) == 2
     line = _one_line(capsys.readouterr().err)
-    assert "--run-id" in line and "expected 1 to 128 letters, digits" in line and "\x00" not in line
+    expected = "expected a non-empty value" if run_id == "" else "expected 1 to 128 letters, digits"
+    assert "--run-id" in line and expected in line and "\x00" not in line
     assert not any(tmp_path.iterdir())  # nothing written, not even --out
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from dsabench.store.schema import NO_CHECK
+from dsabench.store.schema import NO_CHECK, axis_kernel
 
 # Statuses whose record carries the output digest: the cases a bit-identity check can compare.
 WITH_OUTPUT = ("ok", "nonfinite")
@@ -43,6 +43,8 @@ class CheckResult:
     oracle_checked: int = 0
     skipped: tuple[tuple[str, str], ...] = ()
     crashed: tuple[str, ...] = ()
+    # on a kernel axis: (kernel, worst relative error, cases compared) per kernel, in record order
+    oracle_by_kernel: tuple[tuple[str, float, int], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -60,7 +62,7 @@ def _skip_reason(r: dict, compared_configs: set[str]) -> str | None:
         detail = _first_line(r.get("message", ""))
         return f"no output ({r['status']}{': ' + detail if detail else ''})"
     missed = []
-    if r["config_id"] not in compared_configs:
+    if _config(r) not in compared_configs:
         missed.append("no bit-identity comparison: no other case of its config has an output")
     if "oracle_rel_error" not in out:
         missed.append(f"no oracle comparison: {out.get('oracle_skipped', NO_REASON)}")
@@ -68,17 +70,26 @@ def _skip_reason(r: dict, compared_configs: set[str]) -> str | None:
 
 
 def _named(r: dict, repeats: bool = False) -> str:
-    """The case id, the impl where it is not the mirror (one case id per impl of a run), and the
-    repeat (worker-process pass) where the run has several."""
+    """The case id, the impl where it is not the mirror (one case id per impl of a run), the
+    kernel on a kernel axis, and the repeat (worker-process pass) where the run has several."""
     impl = r.get("impl") or "mirror"
     name = r["case_id"] + ("" if impl == "mirror" else f" [{impl}]")
+    name += f" [{kernel}]" if (kernel := axis_kernel(r)) else ""
     return name + (f" (repeat {r.get('repeat', 0)})" if repeats else "")
+
+
+def _config(r: dict) -> str:
+    """What must give identical bytes: a config; on a kernel axis, a config and kernel (two kernels
+    round differently, and each is compared with the oracle instead)."""
+    kernel = axis_kernel(r)
+    return r["config_id"] + (f" [{kernel}]" if kernel else "")
 
 
 def check_outputs(records: list[dict]) -> CheckResult:
     """The verdict over raw records (one per case, impl and repeat)."""
     digests: dict[str, dict[str, str]] = defaultdict(dict)
     worst, bound, failures, nonfinite, oracle_checked = None, None, [], [], 0
+    by_kernel: dict[str, tuple[float, int]] = {}
     repeats = any(r.get("repeat", 0) for r in records)
     crashed = [f"{_named(r, repeats)}: {_first_line(r.get('message', '')) or '(no message)'}"
                for r in records if r["status"] in FAILS_CHECK]
@@ -87,13 +98,16 @@ def check_outputs(records: list[dict]) -> CheckResult:
         if r["status"] not in WITH_OUTPUT or "digest" not in out:
             continue
         # per impl and repeat too: two commits' outputs are compared, and each process's with the others
-        digests[r["config_id"]][_named(r, repeats)] = out["digest"]
+        digests[_config(r)][_named(r, repeats)] = out["digest"]
         if r["status"] == "nonfinite":
             nonfinite.append(f"{_named(r, repeats)}: {r.get('message', '')}")
         if "oracle_rel_error" in out:
             oracle_checked += 1
             err, bound = out["oracle_rel_error"], out.get("oracle_bound")
             worst = err if worst is None else max(worst, err)
+            if (kernel := axis_kernel(r)) is not None:
+                w, n = by_kernel.get(kernel, (err, 0))
+                by_kernel[kernel] = (max(w, err), n + 1)
             if bound is not None and not err <= bound:
                 failures.append(f"{_named(r, repeats)}: relative error {err:.3e} > bound {bound:.1e}")
     mismatches = []
@@ -101,7 +115,7 @@ def check_outputs(records: list[dict]) -> CheckResult:
         if len(set(by_case.values())) > 1:
             groups = defaultdict(list)
             for cid, d in by_case.items():
-                groups[d[:12]].append(cid.removeprefix(config + "."))
+                groups[d[:12]].append(cid.removeprefix(config.split(" [")[0] + "."))
             mismatches.append(f"{config}: outputs differ: " + "; ".join(f"{d}: {', '.join(c)}" for d, c in groups.items()))
     compared = {config for config, by_case in digests.items() if len(by_case) > 1}
     skipped = tuple((_named(r, repeats), why) for r in records if (why := _skip_reason(r, compared)) is not None)
@@ -116,4 +130,5 @@ def check_outputs(records: list[dict]) -> CheckResult:
         oracle_checked=oracle_checked,
         skipped=skipped,
         crashed=tuple(crashed),
+        oracle_by_kernel=tuple((k, w, n) for k, (w, n) in by_kernel.items()),
     )

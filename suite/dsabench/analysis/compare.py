@@ -5,7 +5,9 @@ Two ways to pair cases:
 - variant vs variant (`compare_variants`): inside one run, the cases of one group (same config
   and graph mode) measured with two variants, patched against baseline by default;
 - impl vs impl (`compare_impls.compare_impls`): inside one run, the cases of one group measured
-  by two implementations (two FastDeploy commits, or the mirror and a commit).
+  by two implementations (two FastDeploy commits, or the mirror and a commit);
+- kernel vs kernel (`compare_kernels.compare_kernels`): inside one run of a kernel axis, each case
+  measured with two attention kernels. On a kernel axis every other pairing stays within a kernel.
 
 Every pair is judged by the one gate (`gate.decide`): the ratio cand / base with an interval
 that includes the variance between worker processes (and between runs, with history), held
@@ -32,7 +34,7 @@ from dsabench.store.frames import Frame, manifest_commit
 from dsabench.analysis.gate import MIN_SAMPLES, Threshold, check_threshold, decide
 from dsabench.analysis.host_steady import HOST_COLUMNS, pair_host
 from dsabench.analysis.noise import UNKNOWN, Noise, case_key, history_noise, history_rows, inject_of
-from dsabench.store.schema import record_key
+from dsabench.store.schema import axis_kernel, key_of, record_key
 from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED, rank_test
 from dsabench.workload.variants import BASELINE, PATCHED, Variant, parse_variant
 
@@ -110,7 +112,7 @@ class Comparison:
     """
 
     table: pd.DataFrame
-    mode: str  # "runs", "variants" or "impls"
+    mode: str  # "runs", "variants", "impls" or "kernels"
     base_label: str
     cand_label: str
     threshold: Threshold
@@ -347,8 +349,8 @@ def compare_runs(
     mismatches = check_comparable(base, cand)
     if mismatches and not allow_mismatch:
         raise NotComparable("; ".join(mismatches) + "; pass --allow-mismatch to compare anyway")
-    b = {record_key(r["case_id"], r.get("impl")): r for r in base.df.to_dict("records")}
-    c = {record_key(r["case_id"], r.get("impl")): r for r in cand.df.to_dict("records")}
+    b = {key_of(r): r for r in base.df.to_dict("records")}
+    c = {key_of(r): r for r in cand.df.to_dict("records")}
     noise = {}
     if history is not None:
         created = pd.to_datetime(cand.manifests[cand_id].get("created_at"), utc=True, errors="coerce")
@@ -433,11 +435,12 @@ def compare_variants(
 
 def rows_by_group(df: pd.DataFrame, with_impl: bool = True) -> dict[str, list[dict]]:
     """Rows keyed by group id (the case id where a record has none), the impl appended unless
-    it is the mirror or `with_impl` is False; each key's rows in frame order."""
+    it is the mirror or `with_impl` is False, the kernel on a kernel axis (variants and impls
+    are paired within a kernel); each key's rows in frame order."""
     out: dict[str, list[dict]] = {}
     for r in df.to_dict("records"):
         key = r["group_id"] if isinstance(r["group_id"], str) else r["case_id"]
-        key = record_key(key, r.get("impl")) if with_impl else key
+        key = record_key(key, r.get("impl") if with_impl else None, axis_kernel(r))
         out.setdefault(key, []).append(r)
     return out
 

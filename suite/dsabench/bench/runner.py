@@ -120,8 +120,8 @@ class WorkerHandle:
     def run(self, item: tuple[Planned, ...], timeout_s: float, repeat: int = 0) -> tuple[list[dict] | None, str]:
         """(records, '') or (None, why the worker died). The worker must be running."""
         try:
-            self.conn.send({"cases": [c.params() for c, _ in item], "impls": [impl for _, impl in item],
-                            "repeat": repeat})
+            self.conn.send({"cases": [c.params() for c, *_ in item], "impls": [impl for _, impl, _ in item],
+                            "kernels": [kernel for *_, kernel in item], "repeat": repeat})
             if not self.conn.poll(timeout_s):
                 self.kill()
                 return None, f"timed out after {timeout_s:.0f} s; worker killed"
@@ -155,13 +155,14 @@ class WorkerHandle:
 
 
 def crashed_record(case: Case, opts: WorkerOptions, backend: str, device: dict, why: str,
-                   kernel: str | None = None, impl: str = "mirror") -> dict:
-    """`kernel`: what the worker resolved (its hello); None before any worker said: the kernel asked for."""
+                   kernel: str | None = None, impl: str = "mirror", axis_kernel: str = "") -> dict:
+    """`kernel`: what the worker resolved (its hello); None before any worker said: the kernel asked for.
+    `axis_kernel`: the case's kernel on the run's kernel axis ('' for a run of one kernel)."""
     return dict(Record(
         run_id=opts.run_id, case_id=case.id, config_id=case.config_id, group_id=case.group_id,
         params=case.params(), status="crashed", message=why, backend=backend, device=device,
-        worker={"recycle": True}, impl=impl,
-    ).to_json(), kernel=kernel or opts.kernel)
+        worker={"recycle": True}, impl=impl, kernel_axis=bool(axis_kernel),
+    ).to_json(), kernel=axis_kernel or kernel or opts.kernel)
 
 
 def _write_error(path: Path, exc: BaseException) -> str:
@@ -182,7 +183,7 @@ def run_cases(
     repeats: int = 1,
     done: frozenset = frozenset(),
 ) -> RunStats:
-    """Run `cases` (Case, or (Case, impl label) pairs) over one worker per device;
+    """Run `cases` (Case, (Case, impl label) or (Case, impl label, kernel): schedule.planned) over one worker per device;
     `on_record(record, done, total, eta_s)` after each append (eta_s: WorkQueue.eta_s).
 
     repeats: each case is measured in that many different worker processes (WorkQueue says which
@@ -197,7 +198,7 @@ def run_cases(
     remove_scratch(traces)  # what a worker killed in an earlier attempt at this run left behind
     items: list[tuple[int, tuple]] = []
     for rep in range(repeats):
-        left = tuple(p for p in planned(cases) if (record_key(p[0].id, p[1]), rep) not in done)
+        left = tuple(p for p in planned(cases) if (record_key(p[0].id, p[1], p[2]), rep) not in done)
         items += [(rep, item) for item in schedule(work_items(left, interleave))]
     total = sum(len(item) for _, item in items)
     todo = WorkQueue(items)
@@ -233,7 +234,7 @@ def run_cases(
         todo.settled(item)
         with lock:
             stats.lost_workers.append(why)
-        emit([crashed_record(c, opts, backend, ident, f"not measured: {why}", kernel, impl) for c, impl in item],
+        emit([crashed_record(c, opts, backend, ident, f"not measured: {why}", kernel, impl, k) for c, impl, k in item],
              device, rep)
 
     def started(handle: WorkerHandle, why: str) -> None:
@@ -321,8 +322,8 @@ def run_cases(
                     return  # interrupted: a case cut short is not a crash; --resume measures it
                 if records is None:
                     ident = (handle.hello or {}).get("device", {})
-                    records = [crashed_record(c, opts, backend, ident, why, (handle.hello or {}).get("kernel"), impl)
-                               for c, impl in item]
+                    records = [crashed_record(c, opts, backend, ident, why, (handle.hello or {}).get("kernel"), impl, k)
+                               for c, impl, k in item]
                     for r in records:
                         r["worker"]["pid"] = pid
                 todo.settled(item)
@@ -411,6 +412,7 @@ def progress_printer(stream=sys.stderr) -> Callable[[dict, int, int, float | Non
         left = "" if eta_s is None else f", eta {eta_s:.0f}s"
         impl = record.get("impl") or "mirror"
         shown = record["case_id"] + ("" if impl == "mirror" else f"  [{impl}]")
+        shown += f"  [{record.get('kernel')}]" if record.get("kernel_axis") else ""
         print(
             f"[{bar}] {done:>{width}}/{total} {record['status']:<14} {figure}  {shown}  "
             f"({elapsed:.0f}s{left})",

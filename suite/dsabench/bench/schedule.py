@@ -25,18 +25,19 @@ def select_shard(cases: tuple[Case, ...], k: int, n: int) -> tuple[Case, ...]:
     return tuple(c for c in cases if shard_of(c.group_id, n) == k - 1)
 
 
-Planned = tuple  # (Case, impl label): one record of the run (impls.plan.plan)
+Planned = tuple  # (Case, impl label, kernel): one record of the run (impls.plan.plan); kernel '' but on a kernel axis
 
 
 def planned(cases) -> tuple[Planned, ...]:
-    """Cases as (case, impl) pairs: a bare Case is the mirror's."""
-    return tuple(c if isinstance(c, tuple) else (c, "mirror") for c in cases)
+    """Cases as (case, impl, kernel) triples: a bare Case is the mirror's, a pair (case, impl) has
+    no kernel of its own (the run's one kernel, as each worker resolved it)."""
+    return tuple((c, "mirror", "") if not isinstance(c, tuple) else (*c, "")[:3] for c in cases)
 
 
 def work_items(cases, interleave: bool = True) -> list[tuple[Planned, ...]]:
     """What one worker measures in one go: the eager variants and impls of a case together (inputs
     shared, timing interleaved), every graph case alone (a failed capture may poison its process).
-    `cases`: Case or (Case, impl label) pairs."""
+    `cases`: Case, (Case, impl label) or (Case, impl label, kernel)."""
     pairs = planned(cases)
     if not interleave:
         return [(p,) for p in pairs]
@@ -58,7 +59,7 @@ def item_cost(item: tuple[Case, ...]) -> float:
     """A relative estimate of an item's wall time, to hand out the longest work first: each case
     costs its set-up (filling the cache, on the order of its bytes) plus its passes (attention work
     per forward, a proxy for where the protocol's time caps bind)."""
-    return sum(c.cache_bytes() / 1e9 + c.num_tokens * c.heads * c.topk / 1e7 + 1.0 for c, _ in planned(item))
+    return sum(c.cache_bytes() / 1e9 + c.num_tokens * c.heads * c.topk / 1e7 + 1.0 for c, *_ in planned(item))
 
 
 def schedule(items: list[tuple[Case, ...]]) -> list[tuple[Case, ...]]:
@@ -72,7 +73,7 @@ def config_of(item) -> str:
 
 
 def _keys(item) -> frozenset:
-    return frozenset(record_key(c.id, impl) for c, impl in planned(item))
+    return frozenset(record_key(c.id, impl, kernel) for c, impl, kernel in planned(item))
 
 
 RESTART = "restart"  # WorkQueue.take: start a fresh process on this device, then take again

@@ -48,7 +48,8 @@ class WorkerOptions:
     protocol_overrides: dict = field(default_factory=dict)
     repeats: int = 1  # processes per case: each gets 1/repeats of the protocol's time and sample caps
     inject_delay: float = 0.0  # calibrate: F x the forward's time added to every forward
-    kernel: str = "auto"  # attention kernel asked for; each worker resolves it for its device (kernels/select)
+    kernel: str = "auto"  # attention kernel asked for; each worker resolves it for its device (kernels/select);
+    # 'A,B,...': a kernel axis, each case measured with each kernel side by side (kernels/select.axis)
     impls: tuple = ()  # impls.plan.ImplRun of the run; empty: the mirror alone
     pin: str = "off"  # --pin: 'probe' pins each worker to a probed core of its own (bench/pin.py)
     repeat: int = 0  # the worker-process pass of the item being measured (set per item by the worker)
@@ -113,11 +114,12 @@ def _fail(out: Outcome, backend: Backend, exc: BaseException) -> None:
 class _CaseRun:
     """One case's way through the stages; a failing stage ends it with a status, not an exception."""
 
-    def __init__(self, backend: Backend, case: Case, opts: WorkerOptions, impl=None) -> None:
+    def __init__(self, backend: Backend, case: Case, opts: WorkerOptions, impl=None, kernel_axis: bool = False) -> None:
         from dsabench.bench.impls.plan import MIRROR_RUN  # noqa: PLC0415
 
         self.backend, self.case, self.opts = backend, case, opts
         self.impl = impl or MIRROR_RUN
+        self.kernel_axis = kernel_axis  # one of the run's kernels side by side: the kernel keys the record
         self.state = None
         self.out = Outcome()
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -244,7 +246,8 @@ class _CaseRun:
         backend, case, variant, opts = self.backend, self.case, self.case.variant, self.opts
         from dsabench.bench.impls.backends import trace_suffix  # noqa: PLC0415
 
-        path = Path(opts.run_dir) / "traces" / f"{case.id}{trace_suffix(self.impl.label)}.{backend.name}.trace.json.gz"
+        kernel = f".{backend.kernel}" if self.kernel_axis else ""  # the kernels of an axis trace the same case
+        path = Path(opts.run_dir) / "traces" / f"{case.id}{trace_suffix(self.impl.label)}{kernel}.{backend.name}.trace.json.gz"
         profiled = self.step if case.graph else (lambda: backend.forward(state, variant, backend.marker(True)))
         try:
             backend.record_trace(profiled, opts.profile_iters, path)
@@ -289,11 +292,14 @@ class _CaseRun:
             worker=self._worker_info(),
             impl=self.impl.label,
             impl_info=describe(self.impl, self.backend, self.state),
+            kernel=self.backend.kernel,  # the attention that ran (a FastDeploy commit's own ops say which)
+            kernel_axis=self.kernel_axis,
         )
 
 
-def run_group(backend, cases: list[Case], opts: WorkerOptions, impls: list[str] | None = None) -> list[Record]:
-    """Measure the variants (and impls) of one configuration (same inputs) with their timing interleaved.
+def run_group(backend, cases: list[Case], opts: WorkerOptions, impls: list[str] | None = None,
+              kernels: list[str] | None = None) -> list[Record]:
+    """Measure the variants (impls, kernels) of one configuration (same inputs) with their timing interleaved.
 
     The inputs are built once and shared: the variants differ only in the lines #7253 changed, so
     the same bytes go in. With more than one case the timed samples are taken in rounds across the
@@ -301,16 +307,19 @@ def run_group(backend, cases: list[Case], opts: WorkerOptions, impls: list[str] 
     instead of deciding which variant looks faster. Graph cases come one at a time (a failed
     capture may poison the process for the next one).
 
-    `backend` is one Backend (the mirror), or label -> Backend with `impls` naming each case's
-    impl: every impl gets its own state built from the same seeded host inputs, and the oracle's
-    background is the first state's cache, taken before any forward.
+    `backend` is one Backend (the mirror), or (impl label, kernel) -> Backend with `impls` and
+    `kernels` naming each case's impl and kernel ('' when the run has one kernel, resolved by
+    each backend): every impl gets its own state built from the same seeded host inputs, shared
+    by its kernels (they read the same cache), and the oracle's background is the first state's
+    cache, taken before any forward.
     """
     from dsabench.bench.impls.backends import by_label  # noqa: PLC0415
 
-    backends = backend if isinstance(backend, dict) else {"mirror": backend}
+    backends = backend if isinstance(backend, dict) else {("mirror", ""): backend}
     labels = list(impls) if impls else ["mirror"] * len(cases)
+    ks = list(kernels) if kernels else [""] * len(cases)
     known = by_label(opts.impls)
-    runs = [_CaseRun(backends[lb], c, opts, known.get(lb)) for c, lb in zip(cases, labels)]
+    runs = [_CaseRun(backends[(lb, k)], c, opts, known.get(lb), bool(k)) for c, lb, k in zip(cases, labels, ks)]
     for r in runs:
         r.stage("check", r.precheck)
     live = [r for r in runs if r.alive]

@@ -32,25 +32,28 @@ def worker_main(conn: Any, backend_name: str, device_env: dict, opts: WorkerOpti
     pinner = _pin_before_import(cpus)
     _log_to_file(opts.run_dir)
     from dsabench.bench.impls.backends import build, by_label, describe  # noqa: PLC0415
+    from dsabench.bench.kernels.select import axis, resolve  # noqa: PLC0415
 
     try:
-        backends = build(backend_name, device, opts.impls)
+        kernels = axis(opts.kernel)  # () for one kernel; else each case once per kernel, side by side
+        backends = build(backend_name, device, opts.impls, kernels)
         backend = next(iter(backends.values()))
         identity = backend.device_identity()
         # the protocol follows the device this worker really runs on, not a guess made before it started
         gpu = identity.get("kind") == "gpu"
         opts = opts.for_device(gpu)
-        from dsabench.bench.kernels.select import resolve  # noqa: PLC0415
         from dsabench.bench.ceilings import measure_ceilings  # noqa: PLC0415
 
-        for b in backends.values():  # each impl's backend runs the kernel usable here (FastDeploy's: its own ops)
-            b.use_kernel(resolve(opts.kernel, b.name, gpu))
+        for (_, kernel), b in backends.items():  # each backend runs its kernel, as usable here (select.resolve)
+            b.use_kernel(resolve(kernel or opts.kernel, b.name, gpu))
+        by_impl = {lb: b for (lb, _), b in reversed(list(backends.items()))}  # label -> its first kernel's backend
         pin = _pin_after_import(pinner)
         conn.send({"hello": {"device": identity, "availability": dataclasses.asdict(backend.availability()),
                              "protocol": dataclasses.asdict(opts.protocol), "pid": os.getpid(),
                              "profiler_teardown": os.environ["TEARDOWN_CUPTI"],
-                             "kernel": backend.kernel, "ceilings": measure_ceilings(backend.name) if gpu else None,
-                             "impls": {lb: describe(impl, backends[lb]) for lb, impl in by_label(opts.impls).items()},
+                             "kernel": ",".join(dict.fromkeys(b.kernel for b in backends.values())),
+                             "ceilings": measure_ceilings(backend.name) if gpu else None,
+                             "impls": {lb: describe(impl, by_impl[lb]) for lb, impl in by_label(opts.impls).items()},
                              "pin": pin}})
     except Exception as exc:  # noqa: BLE001
         conn.send({"fatal": f"{type(exc).__name__}: {exc}"})
@@ -65,10 +68,10 @@ def worker_main(conn: Any, backend_name: str, device_env: dict, opts: WorkerOpti
         first = False
         # the profiled pass shows what runs, which is the same in every process: the first pass traces
         mine = dataclasses.replace(opts, repeat=msg.get("repeat", 0), trace=opts.trace and not msg.get("repeat"))
-        records = run_group(backends, cases, mine, msg.get("impls"))
+        records = run_group(backends, cases, mine, msg.get("impls"), msg.get("kernels"))
         out = []
         for r in records:
-            doc = dict(r.to_json(), kernel=getattr(backends.get(r.impl), "kernel", backend.kernel))
+            doc = r.to_json()
             if pin is not None:
                 doc["worker"] = {**doc["worker"], "pin": {"core": pin["core"], "probe_us": pin["probe_us"]}}
             out.append(doc)

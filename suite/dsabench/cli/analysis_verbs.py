@@ -35,16 +35,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from dsabench.analysis.compare import compare_runs, compare_variants  # noqa: PLC0415
     from dsabench.present.fit import WIDTH  # noqa: PLC0415
     from dsabench.analysis.compare_impls import compare_impls  # noqa: PLC0415
+    from dsabench.analysis.compare_kernels import compare_kernels  # noqa: PLC0415
     from dsabench.present.compare_text import format_markdown, format_table  # noqa: PLC0415
     from dsabench.store.frames import load_runs  # noqa: PLC0415
 
     try:
         base = load_runs([args.base])
-        if args.variants and args.impls:
-            return _fail("compare", "--variants and --impls: give one of them")
+        if sum(map(bool, (args.variants, args.impls, args.kernels))) > 1:
+            return _fail("compare", "--variants, --impls and --kernels: give one of them")
         if (args.base_impl or args.cand_impl) and not args.impls:
             return _fail("compare", "--base-impl/--cand-impl: only with --impls")
-        if args.impls:
+        if (args.base_kernel or args.cand_kernel) and not args.kernels:
+            return _fail("compare", "--base-kernel/--cand-kernel: only with --kernels")
+        if args.kernels:
+            if args.cand is not None:
+                return _fail("compare", f"--kernels compares inside one run; got a second run {args.cand}")
+            result = compare_kernels(base, args.base_kernel, args.cand_kernel, threshold=args.threshold)
+        elif args.impls:
             if args.cand is not None:
                 return _fail("compare", f"--impls compares inside one run; got a second run {args.cand}")
             result = compare_impls(base, args.base_impl, args.cand_impl, threshold=args.threshold)
@@ -185,6 +192,13 @@ def register(subparsers) -> None:
                    help="with --impls: the base impl, its label (mirror, fastdeploy:SHA12) or a SHA prefix "
                         "(default: the first of the run's two impls)")
     p.add_argument("--cand-impl", metavar="IMPL", help="with --impls: the candidate impl (default: the second)")
+    p.add_argument("--kernels", action="store_true",
+                   help="compare two attention kernels inside the one run BASE, made with a kernel axis "
+                        "(dsabench run --kernel flashmla,triton,reference): the same cases, cand kernel vs base kernel")
+    p.add_argument("--base-kernel", metavar="KERNEL",
+                   help="with --kernels: the base kernel (default: the first the run asked for)")
+    p.add_argument("--cand-kernel", metavar="KERNEL",
+                   help="with --kernels: the candidate kernel (default: the second the run asked for)")
     p.add_argument("--base-variant", type=flags.variant("--base-variant"), default="baseline",
                    help="with --variants: 'baseline', 'patched' or SCALE+LAYOUT (default baseline)")
     p.add_argument("--cand-variant", type=flags.variant("--cand-variant"), default="patched",

@@ -1,7 +1,8 @@
 """argparse pieces every verb shares: a parser that errors in one line, and checked flag types.
 
-Every range is checked here, at parse time, so a bad flag exits 2 before anything runs. Flag
-values appear in messages escaped and cut short (`dsabench.errors.quoted`).
+Every range is checked here, at parse time, so a bad flag exits 2 before anything runs: an empty
+value, digits other than ASCII 0-9 (Python's int() and float() take '١٢'), a number beyond its
+stated range. Flag values appear in messages escaped and cut short (`dsabench.errors.quoted`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dsabench.cli.exit_codes import EXIT_BAD_INPUT
 from dsabench.errors import quoted, shown
 
 MESSAGE_LIMIT = 400  # characters of one argparse message (an unknown 100 KB flag stays one short line)
+MAX_SECONDS = 7 * 86400.0  # a time flag's largest value: a week (1e10 s overflowed a thread's timeout)
 
 # Run ids name a directory: a safe character set, no leading '.', so '.', '..' and '' are refused.
 RUN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -27,17 +29,40 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # noqa: D401
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {shown(message, MESSAGE_LIMIT)} (see {self.prog} --help)\n")
 
+    def _get_value(self, action, arg_string):
+        """Every value of every flag and argument: never empty ('' as --out is the current
+        directory), and one parsed as a number, a shard or devices without digits other than 0-9."""
+        if action.nargs in (argparse.PARSER, argparse.REMAINDER):  # a verb and the arguments it parses itself
+            return super()._get_value(action, arg_string)
+        name = "/".join(action.option_strings) or action.metavar or action.dest
+        if isinstance(arg_string, str) and not arg_string.strip():
+            raise argparse.ArgumentError(None, f"{name} {quoted(arg_string)}: expected a non-empty value")
+        parsed = callable(action.type) and action.type not in (str, Path, git_checkout)  # paths may hold any digit
+        if parsed and isinstance(arg_string, str) and any(c.isdecimal() and not c.isascii() for c in arg_string):
+            raise argparse.ArgumentError(None, f"{name} {quoted(arg_string)}: expected the digits 0-9")
+        return super()._get_value(action, arg_string)
+
 
 def shard(text: str) -> tuple[int, int]:
-    m = re.fullmatch(r"(\d+)/(\d+)", text)
+    m = re.fullmatch(r"([0-9]{1,6})/([0-9]{1,6})", text)
     if not m or not (1 <= int(m.group(1)) <= int(m.group(2))):
         raise argparse.ArgumentTypeError(f"--shard {quoted(text)}: expected K/N with 1 <= K <= N, e.g. 2/4")
     return int(m.group(1)), int(m.group(2))
 
 
+def kernel(text: str) -> str:
+    """--kernel: one kernel (or auto), or a kernel axis 'A,B,...' (bench.kernels.select.parse)."""
+    from dsabench.bench.kernels.select import parse  # noqa: PLC0415 - framework-free
+
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--{exc}") from None  # "--kernel 'x' ...; expected ..."
+
+
 def devices(text: str) -> tuple[str, ...]:
     parts = [p.strip() for p in text.split(",")]
-    if not parts or any(not re.fullmatch(r"\d+|GPU-[0-9a-fA-F-]+|cpu:\d+", p) for p in parts) or len(set(parts)) != len(parts):
+    if not parts or any(not re.fullmatch(r"[0-9]{1,4}|GPU-[0-9a-fA-F-]{1,64}|cpu:[0-9]{1,4}", p) for p in parts) or len(set(parts)) != len(parts):
         raise argparse.ArgumentTypeError(
             f"--devices {quoted(text)}: expected distinct GPU indices or UUIDs (or cpu:N for CPU workers) separated by "
             "commas, e.g. 0,1")
@@ -46,6 +71,8 @@ def devices(text: str) -> tuple[str, ...]:
 
 def _number(name: str, text: str) -> float:
     try:
+        if not text.isascii():
+            raise ValueError(text)
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{name} {quoted(text)}: expected a number") from None
@@ -54,11 +81,12 @@ def _number(name: str, text: str) -> float:
     return v
 
 
-def positive_float(name):
+def positive_float(name, high: float = MAX_SECONDS, what: str = " (a week)"):
+    """A finite number in (0, high]; by default a time in seconds of at most a week."""
     def parse(text: str) -> float:
         v = _number(name, text)
-        if not v > 0:
-            raise argparse.ArgumentTypeError(f"{name} {quoted(text)}: expected a number > 0")
+        if not 0 < v <= high:
+            raise argparse.ArgumentTypeError(f"{name} {quoted(text)}: expected a number > 0 and <= {high:g}{what}")
         return v
     return parse
 
@@ -78,7 +106,7 @@ def float_in(name: str, low: float, high: float, low_open: bool, high_open: bool
 def int_in(name: str, low: int, high: int, what: str = ""):
     """An integer in [low, high]; `what` says why."""
     def parse(text: str) -> int:
-        if not re.fullmatch(r"\d{1,20}", text.strip()) or not low <= int(text) <= high:
+        if not re.fullmatch(r"[0-9]{1,20}", text.strip()) or not low <= int(text) <= high:
             raise argparse.ArgumentTypeError(f"{name} {quoted(text)}: expected an integer from {low} to {high}{what}")
         return int(text)
     return parse
@@ -86,7 +114,7 @@ def int_in(name: str, low: int, high: int, what: str = ""):
 
 def positive_int(name):
     def parse(text: str) -> int:
-        if not re.fullmatch(r"\d+", text) or int(text) < 1:
+        if not re.fullmatch(r"[0-9]{1,20}", text) or int(text) < 1:
             raise argparse.ArgumentTypeError(f"{name} {quoted(text)}: expected an integer >= 1")
         return int(text)
     return parse

@@ -36,7 +36,15 @@ def targets_gpu(devices: Sequence[str] | None, backend: str) -> list[bool]:
 
 
 def refuse_unusable(kernel: str, source: str, backend: str, devices: Sequence[str] | None) -> None:
-    """InputError (one line) when `kernel`, asked by name, cannot run on a device the run targets."""
+    """InputError (one line) when `kernel`, asked by name, cannot run on a device the run targets;
+    for a kernel axis ('A,B'), when any of its kernels cannot."""
+    from dsabench.bench.kernels.select import axis  # noqa: PLC0415
+
+    for one in axis(kernel) or (kernel,):
+        _refuse_one(one, source if one == kernel else f"{source} {kernel!r}: kernel", backend, devices)
+
+
+def _refuse_one(kernel: str, source: str, backend: str, devices: Sequence[str] | None) -> None:
     from dsabench.bench.kernels.select import available  # noqa: PLC0415
 
     if kernel in ("auto", "reference"):

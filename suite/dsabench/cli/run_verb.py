@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import re
-import shutil
 import sys
 import threading
 from contextlib import ExitStack
@@ -30,9 +30,9 @@ def register(sub) -> None:
     from dsabench.bench.protocol import CPU_PROTOCOL, GPU_PROTOCOL, MIN_SAMPLES  # noqa: PLC0415
 
     r = sub.add_parser("run", help="measure the cases of a preset or scenario file")
-    r.add_argument("scenarios", nargs="?", default="smoke", help="preset name (smoke, pr, nightly) or a .toml file")
-    r.add_argument("--out", type=Path, default=DEFAULT_OUT, help="directory that receives the run directory")
-    r.add_argument("--backend", choices=["paddle", "torch"], default="paddle",
+    r.add_argument("scenarios", nargs="?", help="preset name (smoke, pr, nightly) or a .toml file (default smoke)")
+    r.add_argument("--out", type=Path, help=f"directory that receives the run directory (default {DEFAULT_OUT})")
+    r.add_argument("--backend", choices=["paddle", "torch"],
                    help="framework that runs the forward: paddle (FastDeploy's) or torch, its mirror (default paddle)")
     r.add_argument("--check", action="store_true",
                    help="compare outputs bit for bit across variants and with the float64 oracle; exit 1 on a mismatch")
@@ -55,12 +55,12 @@ def register(sub) -> None:
                         f"{GPU_PROTOCOL.max_samples} (default {GPU_PROTOCOL.min_samples} on a GPU, "
                         f"{CPU_PROTOCOL.min_samples} on a CPU; below 6 the 95%% interval of the median is [min, max] "
                         "and covers less)")
-    r.add_argument("--profile-iters", type=flags.int_in("--profile-iters", 0, 1000), default=5,
+    r.add_argument("--profile-iters", type=flags.int_in("--profile-iters", 0, 1000),
                    help="forwards in the profiled pass, 0 to 1000 (0: no trace; default 5)")
     r.add_argument("--no-interleave", action="store_true",
                    help="time each case on its own instead of interleaving the eager variants of a case")
     r.add_argument("--nvtx", action="store_true", help="keep NVTX ranges in the timed passes too (for an Nsight capture)")
-    r.add_argument("--pin", choices=("off", "probe"), default="off",
+    r.add_argument("--pin", choices=("off", "probe"),
                    help="probe: each worker's timing thread on a core of its own, the fastest of its cores by a host "
                         "speed probe at start and before each item, one OpenMP/torch thread, the runner on another "
                         "core (needs a CPU per worker plus one); off: as the OS schedules (default)")
@@ -78,20 +78,49 @@ def register(sub) -> None:
                         "R passes of fresh processes), so the interval of a median includes the variance between "
                         "processes (default: the scenario file's [preset] repeats, else 1); each process gets 1/R "
                         "of the time cap")
-    r.add_argument("--inject-delay", type=flags.float_in("--inject-delay", 0.0, 5.0, False, False), default=0.0, metavar="F",
+    r.add_argument("--inject-delay", type=flags.float_in("--inject-delay", 0.0, 5.0, False, False), metavar="F",
                    help=argparse.SUPPRESS)  # calibrate's known slowdown: a delay of F x the forward, every forward
     r.add_argument("--calibration", type=flags.run_id, metavar="ID",
                    help=argparse.SUPPRESS)  # calibrate's mark: the run is one of calibration ID's, no history
     r.add_argument("--wide", action="store_true",
                    help="print the end-of-run tables at full width, whole case ids on one line a row (default: "
                         "fitted to 120 columns)")
-    r.add_argument("--kernel", choices=("auto", "reference", "triton", "flashmla"),
+    r.add_argument("--kernel", type=flags.kernel, metavar="KERNEL[,KERNEL...]",
                    help="attention kernel of decode and prefill: reference (plain framework ops), triton (fused, "
                         "torch on CUDA), flashmla (when installed), auto (fastest usable on each worker's device; "
                         "default, or the scenario file's 'kernel' key). Recorded in every record; compare refuses "
-                        "runs made with different kernels")
+                        "runs made with different kernels. Several, e.g. flashmla,triton,reference: an axis, each "
+                        "case measured with each kernel side by side in one worker (compare --kernels RUN)")
     r.set_defaults(func=cmd_run)
 
+
+
+# What a run's manifest fixes (flag: its dest): --resume takes each from the manifest, so one given
+# with it would be ignored; it is refused instead. --retry-failed, --case-timeout-s and --wide
+# apply to the invocation and go with --resume. Their defaults, where they have one, are here.
+FIXED_BY_THE_RUN = {
+    "SCENARIOS": "scenarios", "--out": "out", "--backend": "backend", "--check": "check", "--devices": "devices",
+    "--shard": "shard", "--filter": "filter", "--run-id": "run_id", "--max-time-s": "max_time_s",
+    "--precision": "precision", "--min-samples": "min_samples", "--profile-iters": "profile_iters",
+    "--no-interleave": "no_interleave", "--nvtx": "nvtx", "--pin": "pin", "--impl": "impl",
+    "--measured-checkout": "measured_checkout", "--repeats": "repeats", "--inject-delay": "inject_delay",
+    "--calibration": "calibration", "--kernel": "kernel",
+}  # fmt: skip
+DEFAULTS = {"scenarios": "smoke", "out": DEFAULT_OUT, "backend": "paddle", "profile_iters": 5, "pin": "off",
+            "inject_delay": 0.0}
+
+
+def settle_flags(args) -> None:
+    """With --resume: refuse, in one line, every flag the run's manifest fixes. Without: their defaults."""
+    if args.resume is not None:
+        given = [flag for flag, dest in FIXED_BY_THE_RUN.items() if getattr(args, dest) not in (None, False)]
+        if given:
+            raise InputError(f"--resume {args.resume}: {', '.join(given)} cannot be given with --resume: a resumed run "
+                             f"measures the rest as it began, with the settings in its {store.MANIFEST}; leave "
+                             f"{'them' if len(given) > 1 else 'it'} out, or start a new run")
+    for dest, value in DEFAULTS.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, value)
 
 
 def _run_id(preset: str, backend: str) -> str:
@@ -122,6 +151,7 @@ def _cmd_run(args, stack: ExitStack) -> int:
     from dsabench.cli.device_fit import refuse_oversized  # noqa: PLC0415
     from dsabench.cli.kernel_choice import asked_kernel, refuse_unusable  # noqa: PLC0415
 
+    settle_flags(args)
     if args.profile_iters < 0:
         raise InputError(f"--profile-iters {args.profile_iters}: expected an integer >= 0")
     if args.retry_failed and args.resume is None:
@@ -170,6 +200,7 @@ def _cmd_run(args, stack: ExitStack) -> int:
             impls = impl_setup.resolve(sset.impls, f"{sset.path}: [preset]: key 'impl'", sset.path.parent, backend,
                                        stack)
 
+    _refuse_missing_backend(backend)
     cases = sset.cases
     if filt is not None:
         cases = tuple(c for c in cases if filt.search(c.id))
@@ -182,7 +213,9 @@ def _cmd_run(args, stack: ExitStack) -> int:
         from dsabench.bench.pin import plan as pin_plan  # noqa: PLC0415
 
         pin_plan(os.sched_getaffinity(0), len(devices or (None,)))
-    planned = plan(cases, impls)  # (case, impl): one record each
+    from dsabench.bench.kernels.select import axis  # noqa: PLC0415
+
+    planned = plan(cases, impls, axis(kernel))  # (case, impl, kernel on a kernel axis): one record each
 
     if manifest is None:
         manifest = store.Manifest(
@@ -201,16 +234,19 @@ def _cmd_run(args, stack: ExitStack) -> int:
         created = True
     else:
         created = False
-    if args.retry_failed:
-        from dsabench.store.retry import RETRIED, set_aside  # noqa: PLC0415
+    retry = frozenset()
+    if args.retry_failed:  # set aside once a worker has started: a run refused before leaves them in place
+        from dsabench.store.retry import RETRIED, RETRY_STATUSES, set_aside  # noqa: PLC0415
 
-        retried = set_aside(run_dir)
-        print(f"--retry-failed: {len(retried)} crashed case(s) to measure again (old records in "
+        retry = store.keys_with_status(run_dir, RETRY_STATUSES)
+        print(f"--retry-failed: {len(retry)} crashed case(s) to measure again (old records to "
               f"{run_dir / RETRIED})", file=sys.stderr)
-    done = store.finished_keys(run_dir)
-    left = sum(1 for c, impl in planned for rep in range(repeats) if (record_key(c.id, impl), rep) not in done)
+    done = store.finished_keys(run_dir) - retry
+    logs_before = store.log_names(run_dir)
+    left = sum(1 for c, impl, k in planned for rep in range(repeats) if (record_key(c.id, impl, k), rep) not in done)
     per = f"{len(planned)} cases x {repeats} worker processes" if repeats > 1 else f"{len(planned)} cases"
     shown = "" if [i.label for i in impls] == ["mirror"] else f"; impls {', '.join(i.label for i in impls)}"
+    shown += f"; kernels {kernel.replace(',', ', ')} side by side" if axis(kernel) else ""
     print(f"run {run_id}: {left} of {per} to measure ({backend} backend{shown}) -> {run_dir}", file=sys.stderr)
 
     opts = WorkerOptions(run_id=run_id, run_dir=str(run_dir), protocol=protocol, check=check,
@@ -218,7 +254,14 @@ def _cmd_run(args, stack: ExitStack) -> int:
                          protocol_overrides=protocol_overrides, kernel=kernel, repeats=repeats,
                          inject_delay=inject, impls=() if [i.label for i in impls] == ["mirror"] else impls, pin=pin)
 
+    first_hello = []
+
     def on_worker(hello: dict) -> None:
+        if not first_hello:  # the run really starts: until now a refusal changed nothing in a resumed run
+            first_hello.append(hello)
+            _writer.claim()
+            if retry:
+                set_aside(run_dir)
         worker = store.add_worker(run_dir, manifest, hello)  # the first worker's protocol becomes the run's
         if worker.protocol is not None and worker.protocol != manifest.protocol:
             print(f"warning: the worker on {hello['device'].get('kind')} device {hello['device'].get('name')} "
@@ -231,9 +274,11 @@ def _cmd_run(args, stack: ExitStack) -> int:
         stats = runner.run_cases(planned, run_dir, backend, devices or (None,), opts, runner.progress_printer(),
                                  on_worker, case_timeout_s=args.case_timeout_s, interleave=not interleave_off,
                                  repeats=repeats, done=done)
-    except runner.WorkersFailed as exc:
+    except runner.WorkersFailed as exc:  # no worker started: leave the disk as it was
         if created and _holds_nothing_measured(run_dir):
-            shutil.rmtree(run_dir)  # no worker started: leave no half-written run directory
+            store.abandon_run(_writer)
+        elif not created:
+            store.remove_new_logs(run_dir, logs_before)
         flag = f"--devices {','.join(devices)}" if devices else f"--backend {backend}"
         raise InputError(f"{flag}: {exc}") from None
     _add_attempt(run_dir, manifest, stats, started_at, devices)
@@ -313,6 +358,14 @@ def _resume_protocol(run_dir: Path, manifest):
         return Protocol(**manifest.protocol.fields())
     except (TypeError, ValueError) as exc:
         raise InputError(f"{Path(run_dir) / store.MANIFEST}: key 'protocol': {exc}") from None
+
+
+def _refuse_missing_backend(backend: str) -> None:
+    """A framework that is not installed, refused at once rather than after worker start-up (~20 s)."""
+    module, extra = ("paddle", "cpu") if backend == "paddle" else ("torch", "torch")
+    if importlib.util.find_spec(module) is None:
+        raise InputError(f"--backend {backend}: {module} is not installed; install it with pip install "
+                         f"'dsabench[{extra}]' (or '.[{extra}]' in a checkout)")
 
 
 def _holds_nothing_measured(run_dir: Path) -> bool:

@@ -218,7 +218,7 @@ def format_markdown(result: Comparison | pd.DataFrame, in_turn: Collection[str] 
     df, comp = _table_of(result)
     lines = []
     if comp is not None:
-        what = comp.mode  # runs, variants or impls
+        what = comp.mode  # runs, variants, impls or kernels
         lines += [f"### dsabench compare ({what}): base {md_code(comp.base_label)} vs candidate "
                   f"{md_code(comp.cand_label)}", "",
                   f"Device {md_text(comp.device or 'unknown')}, backend {md_text(comp.backend or 'unknown')}, "

@@ -8,6 +8,10 @@ launched inside each phase's range, per forward, mean over the pass's iterations
 `kernel_ms_<phase>`), from eager forwards with profiler ranges: not the timed pass, and not a
 CUDA Graph replay (one launch that cannot be split by phase). A CPU run measures no ceilings and
 no device time: the section says so and shows no table.
+
+A run of a kernel axis has a table per kernel and variant; where it holds FlashMLA's records (the
+kernel FastDeploy runs in production), every other kernel's table gets two more columns: the same
+phase's device time with FlashMLA in the same case, and this kernel's time over it.
 """
 
 from __future__ import annotations
@@ -82,6 +86,29 @@ def roofline_rows(row: Mapping, ceilings: Mapping) -> list[list[str]]:
 
 HEADER = ["phase", "device ms", "GFLOP", "MB", "TFLOP/s", "GB/s", "of matmul", "of copy", "floor µs", "x floor"]
 ALIGN = ["---"] + ["---:"] * (len(HEADER) - 1)
+PRODUCTION = "flashmla"  # the kernel FastDeploy's forward_mixed calls: the column every other kernel is put against
+PRODUCTION_HEADER = ["FlashMLA ms", "x FlashMLA"]
+
+
+def with_production(rows: list[list[str]], row: Mapping, production: Mapping | None) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of one table: the roofline columns, and where `production` (FlashMLA's frame
+    row of the same case) is given, its device ms of each phase and this row's ms over it."""
+    if production is None:
+        return HEADER, rows
+    theirs, mine = phase_times(production), phase_times(row)
+    out = []
+    for r in rows:
+        phase = r[0]
+        t = next((v for k, v in theirs.items() if md_text(k) == phase), None)
+        m = next((v for k, v in mine.items() if md_text(k) == phase), None)
+        out.append(r + ([f"{t:.4f}", f"{m / t:.2f}x" if m else "-"] if t else ["-", "-"]))
+    return HEADER + PRODUCTION_HEADER, out
+
+
+def _production_rows(df) -> dict:
+    """(case id, impl) -> FlashMLA's frame row, on a kernel axis that holds FlashMLA; else empty."""
+    axis = df[df["kernel_axis"].fillna(False).astype(bool) & (df["kernel"] == PRODUCTION)]
+    return {(r["case_id"], r.get("impl")): r for r in axis.to_dict("records")}
 
 
 def roofline_section(rs: RunSet, labels: Mapping[str, str]) -> list[str]:
@@ -105,9 +132,10 @@ def roofline_section(rs: RunSet, labels: Mapping[str, str]) -> list[str]:
     eager = eager[eager["variant"].isin([BASELINE.name, PATCHED.name])]
     configs = [c for c in labels if c in set(eager["config_id"])]
     shown = configs[:MAX_CONFIGS]
+    production = _production_rows(eager)
     for config in shown:
         lines += [f"### {md_text(labels.get(config, config))}", ""]
-        for row in eager[eager["config_id"] == config].sort_values("variant").to_dict("records"):
+        for row in eager[eager["config_id"] == config].sort_values(["variant", "kernel"]).to_dict("records"):
             c = ceilings.get(str(row.get("device_uuid") or "")) or next(iter(ceilings.values()))
             rows = roofline_rows(row, c)
             if not rows:
@@ -116,7 +144,9 @@ def roofline_section(rs: RunSet, labels: Mapping[str, str]) -> list[str]:
                 continue
             lines += [f"{md_text(row['variant'])} ({md_code(row['case_id'])}, {md_text(row.get('kernel'))} "
                       "attention):", ""]
-            lines += md_table(HEADER, rows, ALIGN) + [""]
+            theirs = production.get((row["case_id"], row.get("impl"))) if row.get("kernel") != PRODUCTION else None
+            header, rows = with_production(rows, row, theirs)
+            lines += md_table(header, rows, ALIGN + ["---:"] * (len(header) - len(HEADER))) + [""]
     if len(configs) > len(shown):
         lines += [md_text(f"{len(configs) - len(shown)} more configs left out of this section (at most "
                           f"{MAX_CONFIGS}); the frame's kernel_ms_<phase> columns have them all."), ""]

@@ -35,11 +35,20 @@ def variant_comparisons(frame: Frame, threshold: float = DEFAULT_THRESHOLD) -> d
 def timed_in_turn(rs: RunSet) -> set[str]:
     """Group ids whose variants were timed in separate turns: every CUDA Graph group (a graph case
     always runs alone), and every group of a shard made without interleaving (manifests before
-    the option existed did not interleave)."""
+    the option existed did not interleave); on a kernel axis also as `group#kernel`, the key
+    compare_variants gives each kernel's pair."""
     interleaved = {str(s.path) for s in rs.shards if (s.manifest.get("options") or {}).get("interleave") is True}
     df = rs.frame.df
     turn = df[(df["graph"] == True) | ~df["run_dir"].isin(interleaved)]  # noqa: E712 - a column of Python bools
-    return {str(g) for g in turn["group_id"].dropna()}
+    axis = turn[turn["kernel_axis"].fillna(False).astype(bool)]
+    return {str(g) for g in turn["group_id"].dropna()} | {f"{g}#{k}" for g, k in zip(axis["group_id"], axis["kernel"])}
+
+
+def _group(key: str) -> tuple[str, str]:
+    """(group id, ' [kernel]' or '') of a table key: on a kernel axis compare_variants pairs each
+    kernel's variants apart, keyed `group#kernel` (store.schema.record_key)."""
+    group, _, kernel = key.partition("#")
+    return group, f" [{kernel}]" if kernel else ""
 
 
 def _speedup_cell(r: dict, in_turn: bool) -> str:
@@ -90,15 +99,16 @@ def speedup_section(rs: RunSet, comps: dict[str, Comparison], labels: dict[str, 
     groups = rs.frame.df.drop_duplicates("group_id").set_index("group_id")
     order = list(labels)
     keys = sorted({k for c in comps.values() for k in c.table["case"]},
-                  key=lambda g: (order.index(groups.loc[g, "config_id"]) if g in groups.index and
+                  key=lambda k: (order.index(groups.loc[g, "config_id"]) if (g := _group(k)[0]) in groups.index and
                                  groups.loc[g, "config_id"] in order else 999, bool(groups.loc[g, "graph"])
-                                 if g in groups.index else False, g))  # fmt: skip
+                                 if g in groups.index else False, k))  # fmt: skip
     by = {name: {r["case"]: r for r in c.table.to_dict("records")} for name, c in comps.items()}
     rows = []
-    for g in keys:
-        label = labels.get(groups.loc[g, "config_id"], g) if g in groups.index else g
+    for k in keys:
+        g, kernel = _group(k)
+        label = (labels.get(groups.loc[g, "config_id"], g) if g in groups.index else g) + kernel
         mode = ("CUDA Graph" if bool(groups.loc[g, "graph"]) else "eager") if g in groups.index else ""
-        cells = [_speedup_cell(by[n][g], g in in_turn) if g in by[n] else "-" for n in comps]
+        cells = [_speedup_cell(by[n][k], g in in_turn) if k in by[n] else "-" for n in comps]
         rows.append([md_text(label), md_text(mode)] + cells)
     lines += md_table(["config", "mode"] + [md_text(n) for n in comps], rows)
     return lines + [""]
@@ -113,12 +123,12 @@ def saving_lines(rs: RunSet, comp: Comparison, labels: dict[str, str]) -> list[s
     groups = rs.frame.df.drop_duplicates("group_id").set_index("group_id")
     rows = []
     for r in comp.table.to_dict("records"):
-        base, cand, g = r.get("base_median_ms"), r.get("cand_median_ms"), r["case"]
+        base, cand, (g, kernel) = r.get("base_median_ms"), r.get("cand_median_ms"), _group(r["case"])
         if not (isinstance(base, float) and isinstance(cand, float) and base == base and cand == cand):
             continue
         per_layer, per_step = saving_per_token_us(base, cand, LAYERS)
         known = g in groups.index
-        label = labels.get(groups.loc[g, "config_id"], g) if known else g
+        label = (labels.get(groups.loc[g, "config_id"], g) if known else g) + kernel
         mode = ("CUDA Graph" if bool(groups.loc[g, "graph"]) else "eager") if known else ""
         phase = str(groups.loc[g, "phase"]) if known else ""
         unit = "per token" if phase == "decode" else "per step"
@@ -147,7 +157,7 @@ def headline(rs: RunSet, comps: dict[str, Comparison]) -> str | None:
         label = pair_finding(r)
         if label is not None:
             findings[label] = findings.get(label, 0) + 1
-        elif r["case"] in in_turn and r["verdict"] in (Verdict.FASTER.value, Verdict.SLOWER.value):
+        elif _group(r["case"])[0] in in_turn and r["verdict"] in (Verdict.FASTER.value, Verdict.SLOWER.value):
             turn[r["verdict"]] = turn.get(r["verdict"], 0) + 1
         else:
             firm[r["verdict"]] = firm.get(r["verdict"], 0) + 1

@@ -23,6 +23,7 @@ from dsabench.analysis.checks import CheckResult
 from dsabench.analysis.compare import DEFAULT_THRESHOLD
 from dsabench.errors import InputError
 from dsabench.present.evidence_impls import impls_section
+from dsabench.present.evidence_kernels import kernels_section
 from dsabench.present.evidence_checks import (
     capture_section, charts_section, copies_section, correctness_section, run_vs_run_section,
 )  # fmt: skip
@@ -119,6 +120,7 @@ def _write(rs: RunSet, out_dir: Path, baseline: RunSet | None, threshold: float,
     chart_set = charts_mod.all_charts(df, comps, out_dir, copy_bandwidth_gbs, max_configs or charts_mod.MAX_CONFIGS,
                                       timed_in_turn(rs))
     correctness, check = correctness_section(rs)
+    side_by_side = kernels_section(rs, threshold)
 
     devices = " + ".join(sorted({str(v) for v in df["device_name"].dropna()})) or "unknown device"
     backends = " + ".join(sorted({str(v) for v in df["backend"].dropna()})) or "unknown backend"
@@ -137,7 +139,9 @@ def _write(rs: RunSet, out_dir: Path, baseline: RunSet | None, threshold: float,
              f"Config labels: {md_text(label_note)}. Case ids in the tables are the full ids.", "",
              "Sections: [what was run](#what-was-run), "
              "[environment](#environment-and-gpu-state-at-the-start-of-the-run), "
-             "[speedup](#speedup-patched-vs-baseline), [roofline](#roofline-each-phase-against-this-devices-ceilings), "
+             "[speedup](#speedup-patched-vs-baseline), "
+             + ("[kernels side by side](#kernels-side-by-side), " if side_by_side else "")
+             + "[roofline](#roofline-each-phase-against-this-devices-ceilings), "
              "[copies and syncs](#host-device-copies-and-syncs-per-variant), "
              "[CUDA Graph capture](#cuda-graph-capture-per-variant), [correctness](#correctness), "
              + ("[run vs run](#run-vs-run), " if run_vs_run else "") + "[charts](#charts).", ""]  # fmt: skip
@@ -148,7 +152,7 @@ def _write(rs: RunSet, out_dir: Path, baseline: RunSet | None, threshold: float,
         left = [f"<details><summary>{len(chart_set.left_out)} configs left out of the charts (the tables above "
                 "have them all)</summary>", ""] + [f"- {md_code(c)}" for c in chart_set.left_out] + ["", "</details>",
                                                                                                    ""]  # fmt: skip
-    body = (head + what_was_run(rs) + environment(rs) + speedup_section(rs, comps, labels)
+    body = (head + what_was_run(rs) + environment(rs) + speedup_section(rs, comps, labels) + side_by_side
             + roofline_section(rs, labels) + copies_section(rs, labels)
             + capture_section(rs) + correctness + impls_section(rs, threshold) + run_vs_run
             + charts_section(chart_set.charts) + left)  # fmt: skip

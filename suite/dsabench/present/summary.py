@@ -94,7 +94,8 @@ def summary_table(records: list[dict], width: int | None = WIDTH) -> str:
     groups: dict[str, dict[str, dict]] = defaultdict(dict)
     for r in records:
         impl = r.get("impl") or "mirror"  # a FastDeploy commit's cases are a row of their own
-        groups[r["group_id"] + ("" if impl == "mirror" else f" [{impl}]")][r["params"]["variant"]] = r
+        kernel = f" [{r.get('kernel')}]" if r.get("kernel_axis") else ""  # and each kernel of a kernel axis
+        groups[r["group_id"] + ("" if impl == "mirror" else f" [{impl}]") + kernel][r["params"]["variant"]] = r
     expected: dict[str, int] = defaultdict(int)
     for g in groups.values():
         for label in _expected(g):
@@ -182,6 +183,7 @@ def format_check(result: CheckResult, records: list[dict] | None = None, width: 
                      f"error {result.oracle_worst:.3e} (bound {result.oracle_bound:.1e})"
                      + ("" if not result.oracle_failures else f"; {len(result.oracle_failures)} over the bound"))
         lines += [f"  {m}" for m in result.oracle_failures]
+        lines += [f"  kernel {k}: worst {w:.3e} over {_cases(n)}" for k, w, n in result.oracle_by_kernel]
     elif unchecked:
         lines.append(f"oracle: not run ({NO_CHECK})")
     else:

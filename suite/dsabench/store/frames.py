@@ -24,7 +24,7 @@ import pandas as pd
 from dsabench.errors import InputError
 from dsabench.store.rundir import MANIFEST, load_run
 from dsabench.store.repeats import merge_repeats
-from dsabench.store.schema import measured_commit, record_key
+from dsabench.store.schema import key_of, measured_commit
 
 # Columns every frame has, in this order, even when empty. Params of the Case follow the
 # identity columns; other per-record fields follow them; flattened trace/memory columns last.
@@ -36,7 +36,8 @@ PARAM_COLUMNS = (
 RECORD_COLUMNS = (
     "status", "message", "backend", "device_name", "device_index", "device_uuid", "commit",
     "created_at", "shard", "run_dir", "samples_ms", "median_ms", "n_samples", "clock",
-    "iters_per_sample", "stop_reason", "wall_s", "kernel", "process_samples", "process_chunks", "chunk_size",
+    "iters_per_sample", "stop_reason", "wall_s", "kernel", "kernel_axis", "process_samples", "process_chunks",
+    "chunk_size",
     "repeats",
     "impl", "impl_sha", "impl_subject", "impl_ops",
 )  # fmt: skip
@@ -169,6 +170,7 @@ def _row(record: dict, manifest: dict, run_dir: Path, commit: str | None) -> dic
         stop_reason=(timing or {}).get("stop_reason"),
         wall_s=_num(record.get("wall_s")),
         kernel=record.get("kernel") or "reference",  # attention kernel; records before the option: the reference ops
+        kernel_axis=bool(record.get("kernel_axis")),  # one of several kernels measured side by side in the run
         process_samples=record.get("process_samples") or ([samples] if samples else []),  # per worker process
         # per worker process: {"key": [repeat, pid], "chunks": [...]} (chunks empty before schema 3, rebuilt
         # by analysis.host_steady from chunk_size, the protocol's samples per chunk)
@@ -274,7 +276,7 @@ def load_frame(paths: Sequence[Path]) -> Frame:
         for i, record in enumerate(merge_repeats(run.records), start=1):
             _check_run_id(record, run.manifest, path, i)
             where = f"{path} (record {i})"
-            ident = (run_id, record_key(record["case_id"], record.get("impl")))
+            ident = (run_id, key_of(record))
             if ident in seen:
                 warnings.append(
                     f"run {run_id!r}: case {record['case_id']!r} appears twice: in {seen[ident]} and in {where}; "

@@ -19,10 +19,20 @@ LOCK = ".lock"
 
 
 class RunLock:
-    """The held lock; `release()` (or the holder's exit) frees it."""
+    """The held lock; `release()` (or the holder's exit) frees it. `made`: the directories the run's
+    creation made (its own and missing parents, shallowest first), so a refused run can remove them."""
 
-    def __init__(self, path: Path, fd: int):
-        self.path, self._fd = path, fd
+    def __init__(self, path: Path, fd: int, made: tuple[Path, ...] = (), created: bool = False):
+        self.path, self._fd, self.made, self.created = path, fd, made, created  # created: this lock made the file
+
+    def claim(self) -> None:
+        """Write this process's id into the lock file, for the message a second writer gets. Done
+        once the run really starts, so a refused one leaves the file as it was."""
+        try:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+        except (OSError, TypeError):
+            pass  # the pid is only for that message
 
     def release(self) -> None:
         if self._fd is not None:
@@ -42,11 +52,17 @@ class RunLock:
             pass
 
 
-def lock_run_dir(run_dir: Path) -> RunLock:
-    """Take the run directory's writer lock without waiting; InputError when another process holds it."""
+def lock_run_dir(run_dir: Path, claim: bool = True) -> RunLock:
+    """Take the run directory's writer lock without waiting; InputError when another process holds it.
+    claim=False leaves the file's content alone until `RunLock.claim()` (a resume that may be refused)."""
     path = Path(run_dir) / LOCK
+    created = True
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        except FileExistsError:
+            created = False
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:
         raise StoreWriteError(path, exc, "could not be created (the run directory's writer lock)") from None
     try:
@@ -60,12 +76,10 @@ def lock_run_dir(run_dir: Path) -> RunLock:
                 "(one writer per run directory)"
             ) from None
         raise InputError(f"{path}: cannot lock the run directory ({exc.strerror})") from None
-    try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-    except OSError:
-        pass  # the pid is only for the message a second writer sees
-    return RunLock(path, fd)
+    lock = RunLock(path, fd, created=created)
+    if claim:
+        lock.claim()
+    return lock
 
 
 def _holder(fd: int) -> str:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from dsabench.store.schema import record_key
+from dsabench.store.schema import key_of
 
 
 def merge_repeats(records: list[dict]) -> list[dict]:
-    """One record per case (and impl: `schema.record_key`), in first-seen order. A case with one record comes back as it is
+    """One record per case (and impl, and kernel on a kernel axis: `schema.key_of`), in first-seen order. A case with one record comes back as it is
     plus `process_samples` (one group). With several: the first ok record's figures, samples of
     every ok process pooled in `timing.samples_ms` and grouped in `process_samples`; status ok
     when any process measured it (the others are named in the message), else the first's.
@@ -18,7 +18,7 @@ def merge_repeats(records: list[dict]) -> list[dict]:
     chunks (empty before schema 3), so the host-steady analysis can pair and classify rounds."""
     by_case: dict[str, list[dict]] = defaultdict(list)
     for r in records:
-        by_case[record_key(r["case_id"], r.get("impl"))].append(r)
+        by_case[key_of(r)].append(r)
     out = []
     for group in by_case.values():
         group = sorted(group, key=lambda r: r.get("repeat", 0))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -132,15 +133,16 @@ def begin_run(path: Path, manifest: Manifest | Mapping) -> RunLock:
     """
     path = Path(path)
     checked = _manifest(manifest)
+    _refuse_a_run(path)  # before the lock: a refused run leaves the other run's lock file as it was
     made = _make_dirs(path)
     try:
         lock = lock_run_dir(path)
     except BaseException:
         remove_made(made)  # the lock file is another writer's (or nobody's): left alone
         raise
+    lock.made = tuple(made)
     try:
-        if (path / MANIFEST).exists():
-            raise InputError(f"{path}: already holds a run ({MANIFEST} exists); use --resume {path} to finish it")
+        _refuse_a_run(path)  # made meanwhile by another process
         try:
             (path / TRACES).mkdir(exist_ok=True)
         except OSError as exc:
@@ -155,12 +157,51 @@ def begin_run(path: Path, manifest: Manifest | Mapping) -> RunLock:
     return lock
 
 
+def _refuse_a_run(path: Path) -> None:
+    if os.path.lexists(path / MANIFEST):
+        raise InputError(f"{path}: already holds a run ({MANIFEST} exists); use --resume {path} to finish it")
+
+
+def abandon_run(lock: RunLock) -> None:
+    """Remove what `begin_run` made for a run whose workers never started (nothing measured): its
+    directory (or, in one that was there, its files) and the parents made for it, so a refusal
+    after worker start-up leaves the disk as it was."""
+    lock.release()
+    run_dir = lock.path.parent
+    if run_dir in lock.made:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    else:
+        shutil.rmtree(run_dir / LOGS, ignore_errors=True)
+        _remove_quietly((run_dir / MANIFEST).unlink, (run_dir / TRACES).rmdir,
+                        *(((run_dir / LOCK).unlink,) if lock.created else ()))
+    remove_made([d for d in lock.made if d != run_dir])
+
+
+def log_names(run_dir: Path) -> set[str] | None:
+    """The worker logs of a run directory now (None: no logs/ yet), for `remove_new_logs`."""
+    logs = Path(run_dir) / LOGS
+    return {p.name for p in logs.iterdir()} if logs.is_dir() else None
+
+
+def remove_new_logs(run_dir: Path, before: set[str] | None) -> None:
+    """Remove the worker logs written since `log_names` (and logs/ if it was not there): what a
+    resume whose workers never started wrote."""
+    logs = Path(run_dir) / LOGS
+    if before is None:
+        shutil.rmtree(logs, ignore_errors=True)
+        return
+    for p in logs.glob("*"):
+        if p.name not in before:
+            _remove_quietly(p.unlink)
+
+
 def resume_run(path: Path) -> tuple[RunLock, Manifest]:
-    """Lock an existing run directory for finishing it, and its manifest (validated)."""
+    """Lock an existing run directory for finishing it, and its manifest (validated). The lock is
+    not claimed (`RunLock.claim`): a resume refused before its workers start changes nothing."""
     path = Path(path)
     if not (path / MANIFEST).is_file():
         raise InputError(f"{path}: not a run directory ({MANIFEST} missing)")
-    lock = lock_run_dir(path)
+    lock = lock_run_dir(path, claim=False)
     try:
         return lock, load_manifest(path)
     except BaseException:
@@ -307,8 +348,9 @@ def load_run(run_dir: Path) -> LoadedRun:
 
 
 def _key(record) -> tuple:
-    """What makes a record unique in a run: its case (and impl), and which process pass measured it."""
-    return (record_key(record.case_id, record.impl), record.repeat)
+    """What makes a record unique in a run: its case (impl, kernel on a kernel axis), and which
+    process pass measured it."""
+    return (record_key(record.case_id, record.impl, record.kernel if record.kernel_axis else None), record.repeat)
 
 
 def finished_case_ids(run_dir: Path) -> set[str]:
@@ -317,9 +359,15 @@ def finished_case_ids(run_dir: Path) -> set[str]:
     return {r.case_id for r in records}
 
 
+def keys_with_status(run_dir: Path, statuses: tuple[str, ...]) -> frozenset:
+    """(record key, repeat) of the records whose status is one of `statuses` (`--retry-failed`)."""
+    records, _ = load_records(run_dir)
+    return frozenset(_key(r) for r in records if r.status in statuses)
+
+
 def finished_keys(run_dir: Path) -> frozenset:
     """(record key, repeat) of every record already written: what `--resume` skips (the key is
-    `schema.record_key`: the case id, and the impl unless it is the mirror)."""
+    `schema.record_key`: the case id, the impl unless it is the mirror, the kernel on a kernel axis)."""
     records, _ = load_records(run_dir)
     return frozenset(_key(r) for r in records)
 

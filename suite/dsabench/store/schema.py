@@ -129,6 +129,9 @@ class Record(_Strict, frozen=True):
     wall_s: float = 0.0
     worker: dict[str, Json] = {}
     kernel: str = "reference"  # the attention kernel that ran (runs before the option: the reference path)
+    # the run measured several kernels side by side (`--kernel A,B`): the kernel is part of the
+    # record's key (`key_of`); False (every run before the axis): one kernel, keyed by case and impl
+    kernel_axis: bool = False
     repeat: int = 0  # which of the run's worker-process passes measured it (--repeats)
     # where the forward came from: 'mirror' or 'fastdeploy:<sha12>'; impl_info says the commit's sha,
     # subject, dirty flag, ops ('fastdeploy' | 'dsabench') with the reason, and the stand-in modules
@@ -422,8 +425,21 @@ RECORD_VERSIONS_AS_IS = frozenset({1, 2})
 NO_CHECK = "the run was made without --check"
 
 
-def record_key(case_id: str, impl: str | None = "mirror") -> str:
-    """What identifies a case's record within a run: the case id, and the impl unless it is the
-    mirror (a mirror record keeps its bare case id, so runs from before impls load unchanged).
+def record_key(case_id: str, impl: str | None = "mirror", kernel: str | None = None) -> str:
+    """What identifies a case's record within a run: the case id, the impl unless it is the
+    mirror (a mirror record keeps its bare case id, so runs from before impls load unchanged),
+    and the kernel when the run measured several side by side (`#kernel`; None or '' otherwise).
     Records of one key differ only in `repeat` (the worker-process pass that measured them)."""
-    return case_id if impl in (None, "", "mirror") else f"{case_id}@{impl}"
+    key = case_id if impl in (None, "", "mirror") else f"{case_id}@{impl}"
+    return f"{key}#{kernel}" if kernel else key
+
+
+def axis_kernel(record: Mapping) -> str | None:
+    """The record's kernel where it is on the run's kernel axis (`kernel_axis`), else None."""
+    axis = record.get("kernel_axis")  # a frame cell may be NaN (a row of a run from before the axis)
+    return str(record.get("kernel")) if axis is not None and axis == axis and bool(axis) else None
+
+
+def key_of(record: Mapping) -> str:
+    """`record_key` of a record or a frame row (case id, impl, and the kernel on a kernel axis)."""
+    return record_key(record["case_id"], record.get("impl"), axis_kernel(record))

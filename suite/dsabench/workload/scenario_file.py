@@ -27,8 +27,9 @@ from dsabench.workload.limits import MAX_FILE_BYTES
 TOP_LEVEL_KEYS = ("preset", "defaults", "scenario", "exclude")
 PRESET_KEYS = ("description", "kernel", "repeats", "impl")
 MAX_REPEATS = 20
-# The attention kernel is a run option, not an axis: it is not part of a case id (the same case
-# measured with two kernels is the same case, recorded with its `kernel` beside the id).
+# The attention kernel is a run option, not a case axis: it is not part of a case id (the same case
+# measured with two kernels is the same case, recorded with its `kernel` beside the id). A list of
+# kernels is the run's kernel axis: each case measured with each, side by side (bench.kernels.select).
 KERNEL_CHOICES = ("auto", "reference", "triton", "flashmla")
 SCENARIO_KEYS = ("name", "description") + AXIS_KEYS
 
@@ -175,8 +176,12 @@ def run_kernel(where: Where, preset: dict, defaults: dict) -> str | None:
         raise where.error(f"key 'kernel' is set in both [preset] ({show(found[0][1])}) and [defaults] "
                           f"({show(found[1][1])}); expected it in one of them")
     table_name, value = found[0]
+    named = KERNEL_CHOICES[1:]
+    if isinstance(value, list) and len(value) >= 2 and all(v in named for v in value) and len(set(value)) == len(value):
+        return ",".join(value)  # a kernel axis
     if value not in KERNEL_CHOICES:
-        raise where.at(table_name).error(f"key 'kernel' is {show(value)}; expected one of {', '.join(KERNEL_CHOICES)}")
+        raise where.at(table_name).error(f"key 'kernel' is {show(value)}; expected one of {', '.join(KERNEL_CHOICES)}, "
+                                         f"or a list of two or more distinct kernels of {', '.join(named)}")
     return value
 
 

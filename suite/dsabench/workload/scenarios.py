@@ -5,7 +5,8 @@ A file is a preset (`scenarios/NAME.toml`, loaded by name) or any path ending in
     [preset]                  # optional
     description = "what the preset is for and how long it runs"
     kernel = "triton"         # optional (here or in [defaults]): auto | reference | triton | flashmla;
-                              # a run option, not an axis (not in case ids); --kernel overrides it
+                              # a run option, not an axis (not in case ids); --kernel overrides it;
+                              # a list, e.g. ["flashmla", "triton"]: each case with each kernel, side by side
     repeats = 3               # optional: worker processes per case (default 1); --repeats overrides it
     impl = "mirror"           # optional: or "fastdeploy:PATH[@COMMIT]", or a list (--impl overrides;
                               # a relative PATH is read from the file's directory)
@@ -107,7 +108,7 @@ class ScenarioSet:
     sha256: str
     description: str
     cases: tuple[Case, ...]
-    kernel: str | None = None  # the file's `kernel` key ([preset] or [defaults]); None: not set
+    kernel: str | None = None  # the file's `kernel` key ([preset] or [defaults]), a list joined by ','; None: not set
     repeats: int | None = None  # the file's [preset] `repeats`; None: not set (1)
     impls: tuple[str, ...] = ()  # [preset] impl as written; () means the mirror
 

@@ -14,19 +14,25 @@ from dsabench.bench.backends.base import Backend
 from dsabench.bench.impls.plan import MIRROR_LABEL, MIRROR_OPS_REASON, MIRROR_RUN, ImplRun
 
 
-def build(backend_name: str, device: str | None, impls: tuple[ImplRun, ...]) -> dict[str, Backend]:
-    """label -> Backend for every impl of the run (the mirror alone when `impls` is empty)."""
+def build(backend_name: str, device: str | None, impls: tuple[ImplRun, ...],
+          kernels: tuple[str, ...] = ()) -> dict[tuple[str, str], Backend]:
+    """(label, kernel) -> Backend for every impl of the run (the mirror alone when `impls` is
+    empty) and every kernel of a kernel axis (kernel '' without one: the run's one kernel, set
+    later by use_kernel). A commit is loaded once; its kernels' backends share what was loaded."""
     from dsabench.bench.backends.registry import get_backend  # noqa: PLC0415
 
-    out: dict[str, Backend] = {}
+    out: dict[tuple[str, str], Backend] = {}
     for impl in impls or (MIRROR_RUN,):
-        if impl.is_mirror:
-            out[impl.label] = get_backend(backend_name, device)
-            continue
-        from dsabench.bench.impls.fastdeploy.backend import FastDeployBackend  # noqa: PLC0415
-        from dsabench.bench.impls.fastdeploy.loader import load  # noqa: PLC0415
+        loaded = None
+        for kernel in kernels or ("",):
+            if impl.is_mirror:
+                out[(impl.label, kernel)] = get_backend(backend_name, device)
+                continue
+            from dsabench.bench.impls.fastdeploy.backend import FastDeployBackend  # noqa: PLC0415
+            from dsabench.bench.impls.fastdeploy.loader import load  # noqa: PLC0415
 
-        out[impl.label] = FastDeployBackend(load(impl.checkout), device)
+            loaded = loaded or load(impl.checkout)
+            out[(impl.label, kernel)] = FastDeployBackend(loaded, device)
     return out
 
 

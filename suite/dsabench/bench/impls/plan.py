@@ -83,12 +83,14 @@ def checkout_label(sha: str, dirty: bool, path: str) -> str:
     return f"fastdeploy:{sha[:12]}" + ("-dirty" if dirty else "")
 
 
-def plan(cases: tuple[Case, ...], impls: tuple[ImplRun, ...]) -> tuple[tuple[Case, str], ...]:
-    """(case, impl label) pairs to measure, in case order, every impl of a group side by side.
+def plan(cases: tuple[Case, ...], impls: tuple[ImplRun, ...],
+         kernels: tuple[str, ...] = ()) -> tuple[tuple[Case, str, str], ...]:
+    """(case, impl label, kernel) to measure, in case order, every impl of a group side by side.
 
     The mirror takes every case; a FastDeploy impl takes the first case of each group with its
     variant replaced by the one the commit implies (so a scenario asking only for `patched`
-    still measures a baseline commit, recorded as the baseline variant it is).
+    still measures a baseline commit, recorded as the baseline variant it is). Each of those
+    once per kernel of a kernel axis (`--kernel A,B`), beside each other; kernel '' without one.
     """
     out: list[tuple[Case, str]] = []
     seen: set[tuple[str, str]] = set()
@@ -102,4 +104,4 @@ def plan(cases: tuple[Case, ...], impls: tuple[ImplRun, ...]) -> tuple[tuple[Cas
                 continue
             seen.add(key)
             out.append((case.with_variant(impl.variant), impl.label))
-    return tuple(out)
+    return tuple((case, label, kernel) for case, label in out for kernel in kernels or ("",))

@@ -5,6 +5,10 @@ The default is the fastest available on the device: flashmla, then triton, then 
 The kernel is recorded in every record and manifest; runs made with different kernels are not
 compared unless asked for, since a kernel changes the size of every phase around the ones
 #7253 touched.
+
+Several kernels named at once (`flashmla,triton,reference`) are an axis of one run: each case is
+measured with each kernel, side by side in one worker (`axis`); records then carry the kernel in
+their key (`store.schema.key_of`), and `compare --kernels` pairs them.
 """
 
 from __future__ import annotations
@@ -51,6 +55,30 @@ def resolve(asked: str | None, backend: str, gpu: bool) -> str:
     if why:
         raise ValueError(f"kernel {asked!r} is not usable here: {why}")
     return asked
+
+
+def parse(text: str) -> str:
+    """A `--kernel` value (or a scenario file's list, joined by commas) checked: one name of
+    KERNELS or auto, or two or more distinct names of KERNELS (an axis; auto cannot be one of
+    them: each kernel of an axis is asked by name). ValueError saying what is allowed."""
+    names = [n.strip() for n in str(text).split(",")]
+    if len(names) == 1 and names[0] in (*KERNELS, "auto"):
+        return names[0]
+    allowed = f"one of {', '.join(KERNELS)} or auto, or two or more of {', '.join(KERNELS)} separated by commas"
+    bad = [n for n in names if n not in KERNELS]
+    if len(names) == 1 or bad:
+        raise ValueError(f"kernel {quoted(str(text), 80)}"
+                         + (f" ({', '.join(quoted(b, 40) for b in bad)} is not a kernel)" if len(names) > 1 else "")
+                         + f"; expected {allowed}")
+    if len(set(names)) < len(names):
+        raise ValueError(f"kernel {quoted(str(text), 80)} names a kernel twice; expected {allowed}")
+    return ",".join(names)
+
+
+def axis(asked: str | None) -> tuple[str, ...]:
+    """The kernels of a kernel axis, in the order asked; () when one kernel (or auto) is asked."""
+    names = tuple(n for n in str(asked or "").split(",") if n)
+    return names if len(names) > 1 else ()
 
 
 def framework_sees_gpu(backend: str) -> bool:
