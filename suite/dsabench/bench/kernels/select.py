@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import importlib.util
 
+from dsabench.errors import quoted
+
 KERNELS = ("reference", "triton", "flashmla")
 
 
