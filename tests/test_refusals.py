@@ -152,3 +152,28 @@ def test_a_resume_whose_workers_cannot_start_leaves_the_run_as_it_was(finished_r
     assert r.returncode == 2
     assert "paddle is broken in this environment" in r.stderr.strip().splitlines()[-1]
     assert snapshot(run) == before  # the crashed record stays, no worker log, the lock file untouched
+
+
+# ------------------------------------------------------------------------------- dashboard
+
+
+def _file_size_limit(n_bytes: int):
+    def apply() -> None:
+        import resource
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (n_bytes, n_bytes))
+    return apply
+
+
+def test_a_dashboard_that_cannot_be_written_whole_leaves_the_earlier_site_and_no_partial_one(tmp_path):
+    results = REPO / "results" / "h100-2026-11-25" / "smoke-torch-h100"
+    site = tmp_path / "site"
+    assert dsabench("dashboard", results, "--out", site, "--no-change-points").returncode == 0
+    before = snapshot(tmp_path)
+    r = dsabench("dashboard", results, "--out", site, "--no-change-points", preexec_fn=_file_size_limit(20_000))
+    assert r.returncode == 2
+    line = one_line(r.stderr)
+    assert f"--out {site}: could not write the site" in line and "is as it was" in line
+    assert snapshot(tmp_path) == before  # the earlier build whole, no '.site.building-*' beside it

@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -36,7 +39,7 @@ from dsabench.present.dashboard.pages import render_index, render_run_page, rend
 from dsabench.store.frames import load_runs
 
 # Written into DIR on every build; a non-empty DIR without it is refused, so a typo in --out
-# cannot overwrite someone's files. With it, the pages of the previous build are removed first.
+# cannot overwrite someone's files. With it, DIR is replaced whole by the new build.
 MARKER = ".dsabench-dashboard"
 
 
@@ -89,7 +92,7 @@ class Site:
         return self.out_dir / "index.html"
 
 
-def _prepare_out(out_dir: Path) -> None:
+def _check_out(out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir}: exists and is not a directory; expected a new or empty directory")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MARKER).is_file():
@@ -97,13 +100,44 @@ def _prepare_out(out_dir: Path) -> None:
             f"--out {out_dir}: directory is not empty and holds no dsabench dashboard ({MARKER} missing); "
             "expected a new or empty directory, or one an earlier `dsabench dashboard` wrote"
         )
-    if (out_dir / MARKER).is_file():  # an earlier build: remove its pages, so none goes stale
-        for pattern in ("index.html", "trends.html", "run/*.html", "trend/*.html"):
-            for old in out_dir.glob(pattern):
-                old.unlink()
-    for sub in ("", "run", "trend"):
-        (out_dir / sub).mkdir(parents=True, exist_ok=True)
-    (out_dir / MARKER).write_text("written by `dsabench dashboard`, which rewrites the pages here on each build\n")
+
+
+def _staging(out_dir: Path) -> Path:
+    """A new directory beside out_dir (same file system, so the build moves into place by rename),
+    with the site's layout and its marker."""
+    where = out_dir.absolute()
+    where.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{where.name}.building-", dir=where.parent))
+    os.chmod(stage, 0o755 & ~_umask())
+    for sub in ("run", "trend"):
+        (stage / sub).mkdir()
+    (stage / MARKER).write_text("written by `dsabench dashboard`, which replaces this directory on each build\n")
+    return stage
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _move_into_place(stage: Path, out_dir: Path) -> None:
+    """The finished build becomes out_dir: an earlier build (or an empty directory) is renamed
+    aside, the new one renamed in, the old one removed. Readers see the old site or the new one."""
+    old = None
+    if out_dir.exists():
+        where = out_dir.absolute()
+        old = Path(tempfile.mkdtemp(prefix=f".{where.name}.old-", dir=where.parent))
+        os.rename(out_dir, old / "site")
+    try:
+        os.rename(stage, out_dir)
+    except OSError:
+        if old is not None:
+            os.rename(old / "site", out_dir)  # put the earlier build back
+            shutil.rmtree(old, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def build_dashboard(
@@ -118,27 +152,39 @@ def build_dashboard(
 
     Raises InputError for unreadable runs (as every analysis verb does) and for an `out_dir`
     that is not empty and was not written by an earlier build. Pages are written one at a time,
-    so memory holds the model and one page, never the whole site.
+    so memory holds the model and one page, never the whole site, into a temporary directory
+    beside `out_dir` that replaces it only when every page is written: a build that fails (a full
+    disk) leaves `out_dir` as it was and no partial site.
     """
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     frame = load_runs([Path(p) for p in paths])
     out_dir = Path(out_dir)
     dash = collect(frame, threshold, change_points)
     assets = load_assets()
+    _check_out(out_dir)
     try:
-        _prepare_out(out_dir)
+        stage = _staging(out_dir)
     except OSError as exc:
         raise InputError(f"--out {out_dir}: cannot write there ({exc.strerror or exc}); expected a writable "
                          "directory") from None
+    try:
+        site = _write_site(dash, assets, stage, out_dir)
+        _move_into_place(stage, out_dir)
+    except OSError as exc:
+        raise InputError(f"--out {out_dir}: could not write the site ({exc.strerror or exc}); {out_dir} is as it "
+                         "was") from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)  # gone once moved into place; a failed build's partial site
+    return site
+
+
+def _write_site(dash, assets: Assets, stage: Path, out_dir: Path) -> Site:
+    """Every page into `stage`; the Site names them where they will be, under `out_dir`."""
     written = []
 
     def write(rel: str, text: str) -> None:
-        path = out_dir / rel
-        try:
-            path.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"--out {out_dir}: could not write {path} ({exc.strerror or exc})") from None
-        written.append(path)
+        (stage / rel).write_text(text, encoding="utf-8")
+        written.append(out_dir / rel)
 
     write("index.html", render_index(dash, assets))
     write("trends.html", render_trends(dash, assets))
