@@ -397,3 +397,55 @@ def test_the_worker_backend_serves_a_commit_like_the_paddle_backend(pair):
     assert backend.cache_numpy(state).shape == (case.num_blocks, 1, case.block_size, 656)
     assert backend.layout_copy_bytes(state, BASELINE) == case.cache_bytes()
     assert backend.availability().details["sha"] == pair[0].checkout.sha
+
+
+# ---- the attention kernel: what runs, what is recorded --------------------------------------------
+
+
+@pytest.mark.parametrize("phase,calls", [("decode", {"decode"}), ("prefill", {"prefill"}),
+                                         ("mixed", {"prefill", "decode"})])
+def test_with_dsabenchs_ops_each_attention_call_runs_the_backends_kernel_and_says_so(pair, phase, calls):
+    """On this CPU the kernel is the reference ops: the backend asks for it, both calls run it, and
+    what each call ran is what the record names (`kernel` and `impl_info.attention_ran`)."""
+    backend = FastDeployBackend(pair[0], "cpu")
+    backend.use_kernel("reference")
+    case = make_case(phase=phase)
+    state = backend.prepare(case, make_host_inputs(case))
+    backend.forward(state, BASELINE)
+    ran = backend.attention_ran(state)
+    assert set(ran) == calls and set(ran.values()) == {backend.kernel} == {"reference"}
+
+
+def test_fastdeploys_own_ops_call_flashmla_so_any_other_kernel_is_refused_in_one_line(pair):
+    """`ops: fastdeploy` (a GPU build with FlashMLA) cannot honour --kernel reference or triton: its
+    two attention calls are FlashMLA's. The loaded commit is this CPU's, marked as FastDeploy's ops."""
+    import dataclasses
+
+    from dsabench.errors import Unsupported
+
+    theirs = FastDeployBackend(dataclasses.replace(pair[0], ops="fastdeploy"), "cpu")
+    for kernel in ("reference", "triton"):
+        with pytest.raises(Unsupported) as err:
+            theirs.use_kernel(kernel)
+        text = str(err.value)
+        assert "\n" not in text and f"kernel {kernel!r}" in text and "ops: fastdeploy" in text
+        assert "--kernel flashmla" in text
+
+
+def test_fastdeploys_own_flash_mla_is_recorded_as_flashmla_by_the_phase_proxies():
+    """with_phases around a flash_mla module that is not dsabench's (FastDeploy's, i.e. FlashMLA)
+    notes `flashmla` for each call it forwards (around dsabench's ops the ops note it themselves:
+    the test above)."""
+    import types
+
+    from dsabench.bench.impls.fastdeploy.ops import PhaseBridge, make_ops, with_phases
+
+    bridge = PhaseBridge()
+    real = types.ModuleType("flash_mla")
+    real.get_mla_metadata = lambda *a, **k: (None, None)
+    real.flash_mla_with_kvcache = lambda q, k_cache, *a, **k: ("out", None)
+    real.flash_mla_sparse_fwd = lambda *a, **k: ("out", None, None)
+    fm, _ = with_phases(bridge, real, make_ops(bridge=bridge)[1])
+    fm.flash_mla_sparse_fwd(None, None, None, 1.0)
+    fm.flash_mla_with_kvcache(None, paddle.zeros([1], dtype="uint8"))
+    assert bridge.ran == {"prefill": "flashmla", "decode": "flashmla"}

@@ -108,6 +108,15 @@ def test_each_commits_record_says_what_its_package_import_set_in_the_environment
         assert effects["prometheus_scratch_dir_removed"] is (os.environ.get("PROMETHEUS_MULTIPROC_DIR", "") == "")
 
 
+def test_every_record_names_the_attention_kernel_that_really_ran(run):
+    """The commits run dsabench's ops on this CPU: each attention call of their checked forward ran
+    the reference ops, and the record's kernel says the same (no record claims a kernel it did not run)."""
+    for rec in _records(run[0]):
+        if rec["impl"] == "mirror" or rec["status"] != "ok":
+            continue
+        assert rec["kernel"] == "reference" and rec["impl_info"]["attention_ran"] == {"decode": "reference"}
+
+
 def test_case_ids_stay_comparable_across_impls(fd, run):
     repo, before, _, _ = fd
     records = _records(run[0])

@@ -120,6 +120,7 @@ class _CaseRun:
         self.backend, self.case, self.opts = backend, case, opts
         self.impl = impl or MIRROR_RUN
         self.kernel_axis = kernel_axis  # one of the run's kernels side by side: the kernel keys the record
+        self.attention_ran: dict | None = None
         self.state = None
         self.out = Outcome()
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -168,6 +169,7 @@ class _CaseRun:
 
         result = forward()
         backend.synchronize()
+        self.attention_ran = backend.attention_ran(state)  # the checked forward's calls, before another kernel's
         data = backend.output_bytes(result)
         output = {"digest": _digest(data), "shape": list(result.shape), "dtype": "bfloat16"}
         bad = _nonfinite(backend, result, data)
@@ -291,7 +293,8 @@ class _CaseRun:
             wall_s=round(time.perf_counter() - self.t0, 3),
             worker=self._worker_info(),
             impl=self.impl.label,
-            impl_info=describe(self.impl, self.backend, self.state),
+            impl_info={**describe(self.impl, self.backend, self.state),
+                       **({"attention_ran": self.attention_ran} if self.attention_ran is not None else {})},
             kernel=self.backend.kernel,  # the attention that ran (a FastDeploy commit's own ops say which)
             kernel_axis=self.kernel_axis,
         )

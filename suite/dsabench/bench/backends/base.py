@@ -161,6 +161,11 @@ class Backend(ABC):
         if kernel != "reference":
             raise Unsupported(f"kernel {kernel!r}: backend {self.name} runs only the reference attention")
 
+    def attention_ran(self, state: Any) -> dict | None:
+        """What each attention call of the last forward on `state` really ran, where the forward's
+        ops can differ from the backend's kernel (a FastDeploy commit's); None: the backend's kernel."""
+        return None
+
     def kernel_refusal(self, case: Case) -> str:
         """'' when forward's attention kernel takes `case`, else why not (kernels/attention.refusal)."""
         from dsabench.bench.kernels.attention import refusal  # noqa: PLC0415

@@ -178,7 +178,7 @@ def _load(checkout: Checkout, ops: str, effects: ImportEffects) -> LoadedBackend
         chosen = "fastdeploy" if runtime is not None else "dsabench"
         bridge = PhaseBridge()
         if runtime is None:
-            flash_mla, gpu = make_ops()
+            flash_mla, gpu = make_ops(bridge=bridge)  # their attention calls run what the backend asks (bridge)
             runtime = {"flash_mla": flash_mla, GPU_OPS: gpu}
             sys.modules.update(runtime)
             sys.modules[standins.PLATFORMS] = standins.FACTORIES[standins.PLATFORMS]()

@@ -5,6 +5,12 @@ not built). Each function takes the arguments FastDeploy's `forward_mixed` passe
 order, checks the ones it does not implement are unused, and calls the mirror's math
 (`dsabench.bench.backends.paddle`): the numbers are the mirror's, the call sites FastDeploy's.
 
+The two attention calls (`flash_mla_sparse_fwd`, `flash_mla_with_kvcache`) run the kernel the
+backend asks for through the bridge (`PhaseBridge.attention`, set before each forward): None is
+the mirror's plain-Paddle math; FlashMLA (bench/kernels/attention.py: `paddle.enable_compat`, as
+FastDeploy does) takes FastDeploy's arguments as FastDeploy passes them. The bridge's `ran` says
+which kernel each call really ran in the last forward, and records carry it (`attention_ran`).
+
 `with_phases` wraps either set (FastDeploy's or these) in proxies that mark each op's phase
 through a `PhaseBridge`, so a forward of FastDeploy's code is timed
 per phase like the mirror: `write_cache`, `prefill`, `decode`, `merge` are the ops themselves;
@@ -37,6 +43,8 @@ class PhaseBridge:
         self._open = None
         self.decode_cache_ptr: int | None = None
         self.decode_cache_bytes = 0
+        self.attention = None  # kernels.attention.Attention for dsabench's ops' two calls; None: plain Paddle
+        self.ran: dict[str, str] = {}  # "prefill" / "decode" -> the kernel that call ran in the last forward
 
     def open(self, name: str) -> None:
         self.close()
@@ -56,8 +64,13 @@ def _unused(op: str, **args) -> None:
             raise Unsupported(f"{op}: argument {name} is not implemented by dsabench's plain-Paddle op (got a value)")
 
 
-def make_ops(dims=DEFAULT_DIMS) -> tuple[types.ModuleType, types.ModuleType]:
-    """(flash_mla, fastdeploy.model_executor.ops.gpu) as module objects."""
+def make_ops(dims=DEFAULT_DIMS, bridge: PhaseBridge | None = None) -> tuple[types.ModuleType, types.ModuleType]:
+    """(flash_mla, fastdeploy.model_executor.ops.gpu) as module objects; the attention calls run
+    `bridge.attention` when it is set (a kernel of bench/kernels), else the plain-Paddle math."""
+    bridge = bridge or PhaseBridge()
+
+    def kernel() -> str:
+        return bridge.attention.kernel if bridge.attention is not None else "reference"
 
     def dsk_attn_write_cache(compressed_kv, k_pe, kv_cache, slot_mapping, scale, cache_quant_type):
         if cache_quant_type != "fp8_ds_mla":
@@ -69,6 +82,9 @@ def make_ops(dims=DEFAULT_DIMS) -> tuple[types.ModuleType, types.ModuleType]:
         _unused("flash_mla_sparse_fwd", attn_sink=attn_sink, topk_length=topk_length)
         if d_v != dims.kv_lora_rank:
             raise Unsupported(f"flash_mla_sparse_fwd: d_v {d_v}; FlashMLA and dsabench support {dims.kv_lora_rank}")
+        bridge.ran["prefill"] = kernel()
+        if bridge.attention is not None:  # FlashMLA takes indices >= s_kv as masked itself
+            return bridge.attention.prefill(q, kv, indices, sm_scale), None, None
         s_kv = kv.shape[0]
         # FlashMLA: "invalid indices should be set to -1 or numbers >= s_kv"
         idx = paddle.where(indices < s_kv, indices, paddle.full_like(indices, -1))
@@ -96,7 +112,9 @@ def make_ops(dims=DEFAULT_DIMS) -> tuple[types.ModuleType, types.ModuleType]:
             raise Unsupported(f"flash_mla_with_kvcache: head_dim_v {head_dim_v}; dsabench supports {dims.kv_lora_rank}")
         if softmax_scale is None:
             softmax_scale = q.shape[-1] ** -0.5
-        out = sparse_decode(q, k_cache, indices, softmax_scale)
+        bridge.ran["decode"] = kernel()
+        out = (bridge.attention.decode if bridge.attention is not None else sparse_decode)(q, k_cache, indices,
+                                                                                            softmax_scale)
         return out, None
 
     def merge_prefill_decode_output(encoder_res, decoder_res, seq_lens_encoder, seq_lens_decoder,
@@ -158,8 +176,12 @@ def with_phases(bridge: PhaseBridge, flash_mla, gpu) -> tuple[types.ModuleType, 
         return result
 
     decode = _marked(bridge, "decode", flash_mla.flash_mla_with_kvcache)
+    prefill = _marked(bridge, "prefill", flash_mla.flash_mla_sparse_fwd)
+    theirs = not getattr(flash_mla, "__dsabench__", False)  # FastDeploy's flash_mla: FlashMLA itself runs
 
     def flash_mla_with_kvcache(q, k_cache, *args, **kwargs):
+        if theirs:
+            bridge.ran["decode"] = "flashmla"
         bridge.close()
         bridge.decode_cache_ptr = k_cache.data_ptr()
         bridge.decode_cache_bytes = int(k_cache.numel()) * k_cache.element_size()
@@ -168,7 +190,12 @@ def with_phases(bridge: PhaseBridge, flash_mla, gpu) -> tuple[types.ModuleType, 
     fm = types.ModuleType("flash_mla", f"phase-marked proxy of {flash_mla.__name__}")
     fm.get_mla_metadata = get_mla_metadata
     fm.flash_mla_with_kvcache = flash_mla_with_kvcache
-    fm.flash_mla_sparse_fwd = _marked(bridge, "prefill", flash_mla.flash_mla_sparse_fwd)
+    def flash_mla_sparse_fwd(*args, **kwargs):
+        if theirs:
+            bridge.ran["prefill"] = "flashmla"
+        return prefill(*args, **kwargs)
+
+    fm.flash_mla_sparse_fwd = flash_mla_sparse_fwd
     g = types.ModuleType(gpu.__name__, f"phase-marked proxy of {gpu.__name__}")
     g.dsk_attn_write_cache = _marked(bridge, "write_cache", gpu.dsk_attn_write_cache)
     g.merge_prefill_decode_output = _marked(bridge, "merge", gpu.merge_prefill_decode_output)
