@@ -14,6 +14,7 @@ import pytest
 
 from cli_process import REPO, dsabench
 from dsabench.cli.main import build_parser
+from test_store_writes import _limit_file_size  # a file size limit: writes past it fail as on a full disk
 
 SMALL = "decode.b1.c256.*(tensor-contiguous|scalar-view)"
 
@@ -157,23 +158,47 @@ def test_a_resume_whose_workers_cannot_start_leaves_the_run_as_it_was(finished_r
 # ------------------------------------------------------------------------------- dashboard
 
 
-def _file_size_limit(n_bytes: int):
-    def apply() -> None:
-        import resource
-        import signal
-
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
-        resource.setrlimit(resource.RLIMIT_FSIZE, (n_bytes, n_bytes))
-    return apply
-
-
 def test_a_dashboard_that_cannot_be_written_whole_leaves_the_earlier_site_and_no_partial_one(tmp_path):
     results = REPO / "results" / "h100-2026-11-25" / "smoke-torch-h100"
     site = tmp_path / "site"
     assert dsabench("dashboard", results, "--out", site, "--no-change-points").returncode == 0
     before = snapshot(tmp_path)
-    r = dsabench("dashboard", results, "--out", site, "--no-change-points", preexec_fn=_file_size_limit(20_000))
+    r = dsabench("dashboard", results, "--out", site, "--no-change-points", preexec_fn=_limit_file_size(20_000))
     assert r.returncode == 2
     line = one_line(r.stderr)
     assert f"--out {site}: could not write the site" in line and "is as it was" in line
     assert snapshot(tmp_path) == before  # the earlier build whole, no '.site.building-*' beside it
+
+
+# ------------------------------------------------------------------------------- scenarios show
+
+
+SCENARIO = """[preset]
+impl = {impl}
+[[scenario]]
+name = "s"
+batch = 1
+context_len = 256
+num_blocks = 64
+heads = 16
+topk = 64
+variant = "baseline"
+"""
+
+
+@pytest.mark.parametrize("impl", ['["mirror", "mirror"]', '"fastdeploy:/nonexistent"', '"fast:deploy"',
+                                  '"fastdeploy:x@"', '"mirror"'])
+def test_scenarios_show_refuses_exactly_the_files_run_refuses_with_the_same_line(impl, tmp_path, capsys):
+    from dsabench.cli.main import main
+
+    path = tmp_path / "t.toml"
+    path.write_text(SCENARIO.format(impl=impl))
+    shown = main(["scenarios", "show", str(path)])
+    said_show = capsys.readouterr().err.strip().splitlines()
+    ran = main(["run", str(path), "--out", str(tmp_path / "out"), "--filter", "nothing-matches-this"])
+    said_run = capsys.readouterr().err.strip().splitlines()
+    assert ran == 2 and not (tmp_path / "out").exists()
+    if impl == '"mirror"':  # a good file: shown, and run goes on to its next check (no case left after --filter)
+        assert shown == 0 and "no case left after --filter" in said_run[-1]
+    else:
+        assert shown == 2 and said_show[-1] == said_run[-1], (said_show, said_run)

@@ -51,6 +51,12 @@ def resolve(texts: list[str] | tuple[str, ...], where: str, base_dir: Path | Non
     return tuple(out)
 
 
+def file_impls(sset, backend: str, stack: ExitStack) -> tuple[ImplRun, ...]:
+    """The impls of a scenario file's [preset] impl, checked as `run FILE` checks them (relative
+    paths from the file's directory): `run` and `scenarios show` refuse the same files."""
+    return resolve(sset.impls, f"{sset.path}: [preset]: key 'impl'", sset.path.parent, backend, stack)
+
+
 def manifest_entry(impl: ImplRun) -> dict:
     """What the manifest keeps of an impl: enough to name it and to resume the run with it."""
     entry = {"label": impl.label, "spec": impl.spec}

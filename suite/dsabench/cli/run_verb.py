@@ -197,8 +197,7 @@ def _cmd_run(args, stack: ExitStack) -> int:
         if args.impl:
             impls = impl_setup.resolve(args.impl, "--impl", None, backend, stack)
         else:
-            impls = impl_setup.resolve(sset.impls, f"{sset.path}: [preset]: key 'impl'", sset.path.parent, backend,
-                                       stack)
+            impls = impl_setup.file_impls(sset, backend, stack)
 
     _refuse_missing_backend(backend)
     cases = sset.cases

@@ -12,6 +12,8 @@ def register(sub) -> None:
     sl.set_defaults(func=cmd_scenarios_list)
     ss = ssub.add_parser("show", help="expanded cases of a preset or file, with estimated memory")
     ss.add_argument("name", help="preset name or .toml file")
+    ss.add_argument("--backend", choices=["paddle", "torch"], default="paddle",
+                    help="the backend a run of it would use, for the checks of its impls (default paddle, as run)")
     ss.set_defaults(func=cmd_scenarios_show)
 
     e = sub.add_parser("env", help="this machine, and which backends, graph capture and profiler targets work here")
@@ -29,11 +31,20 @@ def cmd_scenarios_list(args) -> int:
 
 
 def cmd_scenarios_show(args) -> int:
+    """The file is checked as `run` checks it (its [preset] impl resolved as a run resolves it),
+    so what this shows is what `run` would accept; the machine's checks (kernel, device memory) are run's."""
+    from contextlib import ExitStack  # noqa: PLC0415
+
+    from dsabench.cli.impl_setup import file_impls  # noqa: PLC0415
     from dsabench.present.cases_table import format_cases_table  # noqa: PLC0415
     from dsabench.workload.scenarios import load_named  # noqa: PLC0415
 
     sset = load_named(args.name)
+    with ExitStack() as stack:
+        impls = file_impls(sset, args.backend, stack)
     print(f"{sset.path}  sha256 {sset.sha256[:16]}  {sset.description}")
+    if [i.label for i in impls] != ["mirror"]:
+        print(f"impls: {', '.join(i.label for i in impls)}")
     print(format_cases_table(sset.cases))
     return EXIT_OK
 
