@@ -60,8 +60,12 @@ LN2 = 0.6931471805599453
 # dequantizing K to bf16 first: exact dot operands and lse error ~1e-6 instead of ~1e-2, but
 # 1.4x slower on the H200 (docs/kernels.md). LAZY_RESCALE: rescale the accumulators only when a
 # row max grows by more than 2^8 (slower here: the branch makes the accumulators spill).
+# BF16_DEQUANT (decode only, not FOLD_SCALE): the codes (exact in bf16) multiplied in bf16 by the
+# tile scale rounded to bf16, instead of an fp32 multiply and a conversion per element; exact for
+# power-of-two scales (FlashMLA's quantizer makes those), else each tile's scale is off by up to
+# 2^-9 relative. Not measured yet: scripts/triton_tune.py times it and checks it against float64.
 DECODE_CONFIG = {"BLOCK_H": 64, "BLOCK_N": 64, "num_warps": 8, "num_stages": 2, "FOLD_SCALE": False,
-                 "LAZY_RESCALE": False}
+                 "LAZY_RESCALE": False, "BF16_DEQUANT": False}
 PREFILL_CONFIG = {"BLOCK_H": 64, "BLOCK_N": 128, "num_warps": 8, "num_stages": 1, "LAZY_RESCALE": False}
 
 
@@ -92,7 +96,7 @@ def _sparse_mla_fwd_kernel(
     stride_lt, stride_ls, stride_lh,
     qk_scale,
     KV_FP8: tl.constexpr, SPLIT: tl.constexpr, FOLD_SCALE: tl.constexpr, LAZY_RESCALE: tl.constexpr,
-    FLAT_ROWS: tl.constexpr,
+    FLAT_ROWS: tl.constexpr, BF16_DEQUANT: tl.constexpr,
     BLOCK_H: tl.constexpr, BLOCK_N: tl.constexpr,
     TILE_: tl.constexpr, DROPE: tl.constexpr, SCALE_OFF: tl.constexpr, ROPE_OFF: tl.constexpr,
 ):
@@ -149,10 +153,16 @@ def _sparse_mla_fwd_kernel(
                 s += tl.dot(q2, tl.trans(k2)) * s2[None, :]
                 s += tl.dot(q3, tl.trans(k3)) * s3[None, :]
             else:  # dequantize to bf16 first (as FlashMLA does): one accumulator chain, bf16-rounded K
-                k0 = (k0.to(tl.float32) * s0[:, None]).to(tl.bfloat16)
-                k1 = (k1.to(tl.float32) * s1[:, None]).to(tl.bfloat16)
-                k2 = (k2.to(tl.float32) * s2[:, None]).to(tl.bfloat16)
-                k3 = (k3.to(tl.float32) * s3[:, None]).to(tl.bfloat16)
+                if BF16_DEQUANT:  # a bf16 multiply by the bf16-rounded scale (exact for power-of-two scales)
+                    k0 = k0 * s0.to(tl.bfloat16)[:, None]
+                    k1 = k1 * s1.to(tl.bfloat16)[:, None]
+                    k2 = k2 * s2.to(tl.bfloat16)[:, None]
+                    k3 = k3 * s3.to(tl.bfloat16)[:, None]
+                else:
+                    k0 = (k0.to(tl.float32) * s0[:, None]).to(tl.bfloat16)
+                    k1 = (k1.to(tl.float32) * s1[:, None]).to(tl.bfloat16)
+                    k2 = (k2.to(tl.float32) * s2[:, None]).to(tl.bfloat16)
+                    k3 = (k3.to(tl.float32) * s3[:, None]).to(tl.bfloat16)
                 s = tl.dot(q0, tl.trans(k0))
                 s = tl.dot(q1, tl.trans(k1), s)
                 s = tl.dot(q2, tl.trans(k2), s)
@@ -331,6 +341,7 @@ def _launch(q3, kv, kv_fp8, num_slots, block_size, stride_kb, stride_ko, idx2, s
     common = dict(
         KV_FP8=kv_fp8, FOLD_SCALE=bool(cfg.get("FOLD_SCALE", False)),
         LAZY_RESCALE=bool(cfg.get("LAZY_RESCALE", False)), FLAT_ROWS=flat_rows, BLOCK_H=block_h, BLOCK_N=block_n, TILE_=TILE, DROPE=D_ROPE,
+        BF16_DEQUANT=bool(cfg.get("BF16_DEQUANT", False)),
         SCALE_OFF=SCALE_OFFSET, ROPE_OFF=ROPE_OFFSET,
         num_warps=int(cfg["num_warps"]), num_stages=int(cfg["num_stages"]),
     )
