@@ -177,5 +177,6 @@ def test_a_case_recorded_twice_in_one_run_keeps_the_first_record_and_says_which(
     assert main(["compare", str(cand), str(base)]) == 0
     captured = capsys.readouterr()
     case_id = json.loads(first)["case_id"]
-    said = captured.out + captured.err  # compare prints loading warnings under its table
+    # compare prints loading warnings above its table, wrapped at 120 columns: read them as prose
+    said = " ".join((captured.out + captured.err).split())
     assert f"cases.jsonl:3: case '{case_id}' recorded again; kept the first record (line 1)" in said
