@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from dsabench.cli.calibrate_verb import plan
 from dsabench.store import rundir as store
 from dsabench.store.frames import load_runs
@@ -37,6 +39,7 @@ def test_calibrate_alternates_a_to_a_and_injected_runs():
                                            ("c-aa2", 0.0)]
 
 
+@pytest.mark.slow
 def test_calibrate_measures_an_injected_run_slower_by_about_its_size_and_marks_its_runs(tmp_path):
     """A real calibration on the CPU: 5 x the step time busy-waited onto every forward (+500%) is
     called slower by the gate against a +-20% band (a generous tolerance: a verdict, not a timing;
