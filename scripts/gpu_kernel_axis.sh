@@ -29,14 +29,14 @@ rm -rf "$runs"
 
 say "kernel-check (limit $(cap 150 330)s)"
 timeout -s INT -k 15 "$(cap 150 330)" python3 -m dsabench run kernel-check --backend torch --check \
-  --out "$runs" --run-id kernel-check > "$out/kernel-check.txt" 2>&1
+  --max-time-s 1 --out "$runs" --run-id kernel-check > "$out/kernel-check.txt" 2>&1
 say "kernel-check rc=$?"
 tail -30 "$out/kernel-check.txt"
 [ -d "$runs/kernel-check" ] && tar -C "$runs" -czf "$out/kernel-check.tar.gz" kernel-check
 
 say "kernels (limit $(cap 270 100)s)"
 timeout -s INT -k 15 "$(cap 270 100)" python3 -m dsabench run kernels --backend torch \
-  --out "$runs" --run-id kernels-h200 > "$out/kernels-run.txt" 2>&1
+  --max-time-s 1.5 --out "$runs" --run-id kernels-h200 > "$out/kernels-run.txt" 2>&1
 say "kernels rc=$?"
 tail -25 "$out/kernels-run.txt"
 if [ -d "$runs/kernels-h200" ]; then
