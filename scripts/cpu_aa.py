@@ -87,10 +87,10 @@ def _steady(base_rows, cand_rows, paired: bool) -> dict:
         ref = hs.probe_reference(bp + cp)
         pairs = hs.steady_pairs(bp, cp, ref)
         bg, cg, used, total = pairs.base, pairs.cand, pairs.rounds_used, pairs.rounds_total
-    else:  # each run's own reference probe; "used" counts steady chunks of both runs
-        rb, rc = hs.probe_reference(bp), hs.probe_reference(cp)
-        bg, cg = hs.steady_groups(bp, rb), hs.steady_groups(cp, rc)
-        hb, hc = hs.case_host(bp, rb), hs.case_host(cp, rc)
+    else:  # one reference probe from both runs (as host_steady.pair_host); "used" counts steady chunks of both
+        ref = hs.probe_reference(bp + cp)
+        bg, cg = hs.steady_groups(bp, ref), hs.steady_groups(cp, ref)
+        hb, hc = hs.case_host(bp, ref), hs.case_host(cp, ref)
         used, total = hb.chunks - hb.disturbed + hc.chunks - hc.disturbed, hb.chunks + hc.chunks
     if not bg or not cg:
         return {"verdict": "undecided", "why": "no host-steady round", "used": used, "total": total}

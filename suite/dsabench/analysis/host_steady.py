@@ -366,8 +366,10 @@ def row_host_bound(row: Mapping) -> float | None:
 
 
 def pair_host(base_row: Mapping, cand_row: Mapping, paired: bool) -> dict:
-    """HOST_COLUMNS for one compared pair of frame rows. Each side's probe reference is its own
-    chunks' (a case slow in every chunk hides from it; `probe_reference` over a whole run does not)."""
+    """HOST_COLUMNS for one compared pair of frame rows. One probe reference for both sides, from
+    both sides' chunks: a run whose CPU ran slower throughout (on the development machine a whole
+    run's probe read 100 us against another's 60, its forwards' CPU time +30%) is then disturbed,
+    not compared as steady; a run on a slower host has no steady chunk, and says so."""
     out = dict.fromkeys(HOST_COLUMNS, math.nan)
     for side, row in (("base", base_row), ("cand", cand_row)):
         share = row_host_bound(row)
@@ -375,11 +377,11 @@ def pair_host(base_row: Mapping, cand_row: Mapping, paired: bool) -> dict:
     bp, cp = row_processes(base_row), row_processes(cand_row)
     if not bp or not cp:
         return out
-    rb, rc = probe_reference(bp), probe_reference(cp)
-    out["base_disturbed"] = case_host(bp, rb).disturbed_share
-    out["cand_disturbed"] = case_host(cp, rc).disturbed_share
+    ref = probe_reference(bp + cp)
+    out["base_disturbed"] = case_host(bp, ref).disturbed_share
+    out["cand_disturbed"] = case_host(cp, ref).disturbed_share
     if paired:
-        rows = round_ratios(bp, cp, probe_reference(bp + cp))
+        rows = round_ratios(bp, cp, ref)
         used = [r.ratio for r in rows if r.base.steady and r.cand.steady]
         out["rounds"] = len(rows)
         out["steady_rounds"] = len(used)
