@@ -67,9 +67,19 @@ def run_level(process_samples, samples=None) -> float:
               if isinstance(g, (list, tuple, np.ndarray)) and len(g)]
     if not groups and isinstance(samples, (list, tuple, np.ndarray)) and len(samples):
         groups = [samples]
-    meds = [float(np.median(np.asarray(g, dtype=float))) for g in groups]
+    meds = [_median(g) for g in groups]
     meds = [m for m in meds if math.isfinite(m) and m > 0]
     return float(np.exp(np.mean(np.log(meds)))) if meds else math.nan
+
+
+def _median(values) -> float:
+    """numpy's median, bit for bit (the mean of the middle two for even n), of a list: np.median's
+    per-call cost is most of a dashboard's time on a year of records of a few dozen samples."""
+    x = sorted(np.asarray(values, dtype=float).ravel().tolist())
+    n = len(x)
+    if any(v != v for v in x):
+        return math.nan
+    return x[n // 2] if n % 2 else (x[n // 2 - 1] + x[n // 2]) / 2
 
 
 def calibration_run(manifest: Mapping) -> bool:

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from dsabench.errors import InputError
 from dsabench.store.frames import Frame, expand_run_paths, load_frame
-from dsabench.store.rundir import LoadedRun, load_run
+from dsabench.store.rundir import LoadedRun, load_manifest, load_run
 
 
 @dataclass(frozen=True)
@@ -33,17 +33,18 @@ def load_run_set(paths: Sequence[Path], run_id: str | None = None, what: str = "
     listing the run ids found. A run without cases is an InputError too: there is nothing to report.
     """
     dirs = expand_run_paths(paths)
-    runs = [load_run(d) for d in dirs]
-    ids = sorted({str(r.manifest.get("run_id")) for r in runs})
+    found = [(d, load_manifest(d).run_id) for d in dirs]  # every manifest checked; records of the run picked only
+    ids = sorted({rid for _, rid in found})
     if run_id is not None:
-        runs = [r for r in runs if r.manifest.get("run_id") == run_id]
-        if not runs:
+        dirs = [d for d, rid in found if rid == run_id]
+        if not dirs:
             raise InputError(f"{what} {', '.join(map(str, paths))}: no run with run_id {run_id!r}; found {ids}")
     elif len(ids) > 1:
         raise InputError(
             f"{what} {', '.join(map(str, paths))}: holds {len(ids)} runs ({', '.join(ids)}); expected one run "
             "(pass its directory, the directories of its shards, or --run-id to pick one)"
         )
+    runs = [load_run(d) for d in dirs]
     frame = load_frame([r.path for r in runs])
     rid = next(iter(frame.manifests), None) or str(runs[0].manifest.get("run_id"))
     if frame.df.empty:

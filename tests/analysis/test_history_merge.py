@@ -1,0 +1,40 @@
+"""The change-point merge recomputes only the neighbours of a dropped point, and so finds exactly
+what recomputing every remaining point after each drop finds (seeded synthetic series)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dsabench.analysis.history import _merge
+
+analysis = pytest.importorskip("otava.analysis")
+
+
+def _merge_recomputing_all(points, series, max_pvalue, min_change):
+    tester = analysis.TTestSignificanceTester(max_pvalue)
+    points = sorted(points, key=lambda cp: cp.index)
+    while points:
+        intervals = tester.get_intervals(points)
+        points = [tester.change_point(cp.to_candidate(), series, intervals) for cp in points]
+        weakest = max(points, key=lambda cp: cp.stats.pvalue)
+        if weakest.stats.pvalue < max_pvalue:
+            weakest = min(points, key=lambda cp: cp.stats.change_magnitude())
+            if weakest.stats.change_magnitude() > min_change:
+                return points
+        points.remove(weakest)
+    return points
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_merging_by_neighbours_equals_recomputing_every_point(seed):
+    rng = np.random.default_rng(seed)
+    n = 365
+    step = 1 + 0.05 * (np.arange(n) >= rng.integers(30, 330))
+    drift = 1 + 0.03 * np.sin(np.arange(n) / rng.uniform(5, 60))
+    series = [float(v) for v in np.exp(rng.normal(0, 0.02, n)) * step * drift]
+    weak = analysis.split(series, 50, 0.01)
+    for max_pvalue, min_change in ((0.001, 0.0), (0.001, 0.02), (0.05, 0.01)):
+        ours = [(cp.index, cp.stats.pvalue) for cp in _merge(analysis, weak, series, max_pvalue, min_change)]
+        every = [(cp.index, cp.stats.pvalue) for cp in _merge_recomputing_all(weak, series, max_pvalue, min_change)]
+        assert ours == every
