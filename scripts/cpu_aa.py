@@ -250,8 +250,47 @@ def rejudge(out: Path) -> int:
               f"({_counts(t['verdicts'])}); on host-steady rounds {t['false_verdicts_steady']} "
               f"({_counts(t['verdicts_steady'])}; rounds used {t['rounds_used']} of {t['rounds_total']}); "
               f"per-round paired levels beyond +-{BAND:.0%}: {t['per_round_beyond_band']}")
+    report["host"] = host_figures(out)
     (out / "aa.json").write_text(json.dumps(report, indent=1) + "\n")
     return 0
+
+
+def host_figures(out: Path) -> dict:
+    """What the chunks' evidence says across every run under `out`, per case kind: rank correlation
+    of the probe with the forward's CPU time and with its wall time, of the run delay share with
+    the wall time; the forward's CPU time in chunks whose probe was slow (host_steady.PROBE_SLOW x
+    the 2% quantile) and in the others."""
+    import numpy as np  # noqa: PLC0415
+    from scipy.stats import spearmanr  # noqa: PLC0415
+
+    from dsabench.analysis.host_steady import PROBE_REF_QUANTILE, PROBE_SLOW  # noqa: PLC0415
+
+    figures = {}
+    for kind in ("prefill", "mixed"):
+        rows = []
+        for path in sorted(out.glob("aa-*/cases.jsonl")):
+            for line in path.read_text().splitlines():
+                r = json.loads(line)
+                if r["case_id"].startswith(kind) and r["status"] == "ok":
+                    rows += [(c["probe_us"], c["cpu_ms"] / c["samples"], c["host_ms"] / c["samples"],
+                              c["run_delay_ms"] / c["host_ms"]) for c in r["timing"].get("chunks") or []
+                             if c.get("probe_us") and c.get("run_delay_ms") is not None]
+        if len(rows) < 3:
+            continue
+        probe, cpu, wall, delay = (np.asarray(x) for x in zip(*rows))
+        slow = probe > PROBE_SLOW * np.quantile(probe, PROBE_REF_QUANTILE)
+        figures[kind] = {
+            "chunks": len(rows), "rho_probe_cpu": float(spearmanr(probe, cpu)[0]),
+            "rho_probe_wall": float(spearmanr(probe, wall)[0]), "rho_delay_wall": float(spearmanr(delay, wall)[0]),
+            "slow_probe_share": float(slow.mean()),
+            "cpu_ms_slow_probe": float(np.median(cpu[slow])) if slow.any() else None,
+            "cpu_ms_other": float(np.median(cpu[~slow])) if (~slow).any() else None}
+        f = figures[kind]
+        print(f"host, {kind}: {f['chunks']} chunks; rank correlation probe~CPU time per forward {f['rho_probe_cpu']:+.2f}, "
+              f"probe~wall {f['rho_probe_wall']:+.2f}, run delay share~wall {f['rho_delay_wall']:+.2f}; "
+              f"{f['slow_probe_share']:.0%} of chunks with a slow probe, CPU time per forward {f['cpu_ms_slow_probe']:.0f} "
+              f"ms there vs {f['cpu_ms_other']:.0f} ms")
+    return figures
 
 
 def main(argv=None) -> int:
