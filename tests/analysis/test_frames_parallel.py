@@ -1,4 +1,4 @@
-"""Many runs load in worker processes (store.frames.PARALLEL_MIN_RUNS): the frame, its manifests,
+"""Many runs load in worker processes (store.frames.PARALLEL_MIN_RUNS, forked workers): the frame, its manifests,
 run directories and warnings are exactly those of loading them in this process, in path order
 (shards of one run split between loaders, a case two shards both ran, a truncated last line)."""
 
@@ -30,7 +30,6 @@ def test_loading_in_worker_processes_gives_the_frame_of_loading_in_this_one(buil
     paths = _runs(builder)
     serial = frames.load_frame(paths)
     monkeypatch.setattr(frames, "PARALLEL_MIN_RUNS", 2)
-    monkeypatch.setattr(frames, "MAX_LOADERS", 2)
     parallel = frames.load_frame(paths)
     pd.testing.assert_frame_equal(parallel.df, serial.df)
     assert parallel.warnings == serial.warnings and len(serial.warnings) == 10

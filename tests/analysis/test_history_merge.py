@@ -38,3 +38,16 @@ def test_merging_by_neighbours_equals_recomputing_every_point(seed):
         ours = [(cp.index, cp.stats.pvalue) for cp in _merge(analysis, weak, series, max_pvalue, min_change)]
         every = [(cp.index, cp.stats.pvalue) for cp in _merge_recomputing_all(weak, series, max_pvalue, min_change)]
         assert ours == every
+
+
+def test_series_searched_in_worker_processes_give_the_change_points_of_one_process(builder, monkeypatch):
+    from analysis.test_analysis_history import medians, write_history
+    from dsabench.analysis import history
+    from dsabench.store.frames import load_runs
+
+    cases = {builder.case(batch=b): medians(b, step_at=10 + b) for b in (1, 2, 4, 8)}
+    frame = load_runs([write_history(builder, cases)])
+    one = history.find_change_points(frame)
+    monkeypatch.setattr(history, "PARALLEL_MIN_SERIES", 2)
+    forked = history.find_change_points(frame)
+    assert forked.change_points == one.change_points and len(one.change_points) >= 3

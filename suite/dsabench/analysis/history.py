@@ -15,6 +15,7 @@ Otava rather than MongoDB's signal-processing-algorithms).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -25,11 +26,16 @@ import pandas as pd
 from dsabench.analysis.defaults import MAX_PVALUE, MIN_CHANGE
 from dsabench.analysis.noise import calibration_run
 from dsabench.errors import InputError
+from dsabench.store import forked
 from dsabench.store.frames import Frame
 
 # Otava analyses the series in windows of this many runs (its default); a change is located
 # inside a window, so a history longer than this is still searched end to end.
 WINDOW_LEN = 50
+
+# This many case series or more are searched in forked workers (store.forked): a year of nightlies
+# is hundreds of series of hundreds of runs, each search CPU-bound and independent.
+PARALLEL_MIN_SERIES = 32
 
 # Fewer runs than this (of one case, device and backend) are not searched: each side of a
 # change point needs at least two runs for the t-test to have a variance.
@@ -213,9 +219,13 @@ def find_change_points(
     if frame.df["created_at"].isna().any():
         missing = sorted(frame.df.loc[frame.df["created_at"].isna(), "run_id"].astype(str).unique())
         warnings.append(f"runs {missing} have no readable created_at in their manifest; they sort last")
-    for (device, backend, kernel, case_id), s in series.groupby(SERIES_KEY, sort=True):
+    groups = list(series.groupby(SERIES_KEY, sort=True))
+    search = functools.partial(change_point_indices, max_pvalue=max_pvalue, min_change=min_change,
+                               window_len=window_len)
+    found_in = forked.fork_map(search, [s["median_ms"].to_numpy(dtype=float) for _, s in groups],
+                               min_items=PARALLEL_MIN_SERIES)
+    for ((device, backend, kernel, case_id), s), points in zip(groups, found_in):
         values = s["median_ms"].to_numpy(dtype=float)
-        points = change_point_indices(values, max_pvalue, min_change, window_len)
         edges = [0] + [i for i, _ in points] + [len(values)]
         for k, (i, p) in enumerate(points):
             before = values[edges[k] : i]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import gc
 import json
 import math
-import multiprocessing
 import os
 import statistics
 import sys
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from dsabench.errors import InputError
+from dsabench.store import forked
 from dsabench.store.rundir import MANIFEST, load_run
 from dsabench.store.repeats import merge_repeats
 from dsabench.store.schema import key_of, measured_commit
@@ -285,11 +285,10 @@ def load_frame(paths: Sequence[Path]) -> Frame:
             gc.enable()
 
 
-# Runs at or above this many load in worker processes, MAX_LOADERS of them at most: a year of
-# nightly runs (81,000 records) is CPU-bound decoding and row building, which splits by run; fewer
-# runs load in this process (a worker's fork and the transfer of its rows cost ~0.1 s).
+# Runs at or above this many load in forked worker processes (store.forked): a year of nightly
+# runs (81,000 records) is CPU-bound decoding and row building, which splits by run; fewer load in
+# this process (a worker's fork and the transfer of its rows cost ~0.1 s).
 PARALLEL_MIN_RUNS = 24
-MAX_LOADERS = 2  # the 2 cores a nightly dashboard is meant to run on; each holds its share of rows once
 
 
 def _load_frame(paths: Sequence[Path]) -> Frame:
@@ -300,14 +299,9 @@ def _load_frame(paths: Sequence[Path]) -> Frame:
         if key not in done:
             done.add(key)
             unique.append(path)
-    loaders = min(MAX_LOADERS, len(os.sched_getaffinity(0)), len(unique) // max(PARALLEL_MIN_RUNS // 2, 1))
-    if loaders > 1 and len(unique) >= PARALLEL_MIN_RUNS and "fork" in multiprocessing.get_all_start_methods():
-        step = -(-len(unique) // (4 * loaders))  # contiguous slices, in order, a few per loader for balance
-        with multiprocessing.get_context("fork").Pool(loaders) as pool:
-            parts = pool.map(_part, [unique[i:i + step] for i in range(0, len(unique), step)], chunksize=1)
-    else:
-        parts = [_part(unique)]
-    return _merge_parts(parts)
+    step = max(1, -(-len(unique) // (4 * forked.MAX_WORKERS)))  # contiguous slices in order, a few a worker
+    slices = [unique[i:i + step] for i in range(0, len(unique), step)] if len(unique) >= PARALLEL_MIN_RUNS else [unique]
+    return _merge_parts(forked.fork_map(_part, slices, min_items=2))
 
 
 def _part(paths: Sequence[Path]) -> dict:
