@@ -35,3 +35,22 @@ def test_loading_in_worker_processes_gives_the_frame_of_loading_in_this_one(buil
     assert parallel.warnings == serial.warnings and len(serial.warnings) == 10
     assert parallel.manifests == serial.manifests and parallel.run_dirs == serial.run_dirs
     assert len(serial.df) == 18 and set(serial.df["run_id"]) == {f"n{d}" for d in range(9)}
+
+
+def test_fork_map_gives_results_in_order_from_closures_and_raises_a_workers_error(capfd):
+    import pytest
+
+    from dsabench.errors import InputError
+    from dsabench.store.forked import fork_map
+
+    scale = 3
+    assert fork_map(lambda x: x * scale, list(range(40)), min_items=2) == [3 * x for x in range(40)]
+
+    def bad(x):
+        if x == 7:
+            raise InputError("item 7 is damaged")
+        return x
+
+    with pytest.raises(InputError, match="item 7 is damaged"):
+        fork_map(bad, list(range(20)), min_items=2)
+    assert "Traceback" not in capfd.readouterr().err  # the stopped workers end without a word

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from typing import Callable, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -22,11 +23,36 @@ def workers(n_items: int, min_items: int) -> int:
     return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0)), n_items))
 
 
+_TASK: tuple = ()  # (fn, items) of the fork_map under way: forked workers inherit it, so neither is pickled
+
+
+def _one(i: int):
+    fn, items = _TASK
+    return fn(items[i])
+
+
 def fork_map(fn: Callable[[T], R], items: Sequence[T], min_items: int) -> list[R]:
-    """[fn(x) for x in items], in forked workers when there are min_items or more. An exception
-    in fn is raised here as in the loop (the first item's that failed among those done)."""
+    """[fn(x) for x in items], in forked workers when there are min_items or more. fn and the
+    items reach the workers by the fork (a closure or a figure will do); only results travel
+    back, pickled. An exception in fn is raised here as in the loop."""
+    global _TASK
     n = workers(len(items), min_items)
     if n == 1:
         return [fn(x) for x in items]
-    with multiprocessing.get_context("fork").Pool(n) as pool:
-        return pool.map(fn, items, chunksize=max(1, len(items) // (8 * n)))
+    _TASK = (fn, items)
+    pool = multiprocessing.get_context("fork").Pool(n, initializer=_quiet)
+    try:
+        out = pool.map(_one, range(len(items)), chunksize=max(1, len(items) // (8 * n)))
+        pool.close()  # the workers exit on their own
+        return out
+    finally:
+        pool.terminate()
+        pool.join()
+        _TASK = ()
+
+
+def _quiet() -> None:
+    """A worker leaves Ctrl-C to its parent and ends on SIGTERM without a word: the CLI's own
+    handlers (SIGTERM as an interrupt) would print a traceback from each worker the pool stops."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)

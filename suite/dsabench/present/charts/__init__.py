@@ -23,11 +23,15 @@ from dsabench.present.charts.latency import latency_chart
 from dsabench.present.charts.memory import memory_chart
 from dsabench.present.charts.phases import phases_chart
 from dsabench.present.charts.speedup import CopyBandwidth, copy_bandwidth, speedup_chart
+from dsabench.store.forked import fork_map
 
 # Configs drawn per chart: each config is a row (or panel) of every chart, and a figure with
 # hundreds of rows is neither readable nor cheap to render (a 222-config nightly ran out of
 # memory in savefig). 12 keeps a chart at PR-page size; the evidence tables keep every config.
 MAX_CONFIGS = 12
+# Charts of this many rows (cases x variants) or more are drawn in forked workers (store.forked):
+# a nightly run's take about a minute, a smoke run's a few seconds, less than the forks are worth.
+PARALLEL_MIN_ROWS = 48
 
 
 @dataclass(frozen=True)
@@ -49,14 +53,15 @@ def all_charts(df: pd.DataFrame, comparisons: Mapping[str, Comparison], out_dir:
     out_dir = Path(out_dir)
     kept, left_out = select_configs(df, max_configs)
     shown = df[df["config_id"].isin(kept)] if left_out else df
-    with rc_context(RC):
-        charts = [
-            latency_chart(shown, out_dir),
-            speedup_chart(shown, comparisons, out_dir, copy_bandwidth_gbs, in_turn),
-            copies_chart(shown, out_dir),
-            phases_chart(shown, out_dir),
-            memory_chart(shown, out_dir),
-        ]
+    draw = [
+        lambda: latency_chart(shown, out_dir),
+        lambda: speedup_chart(shown, comparisons, out_dir, copy_bandwidth_gbs, in_turn),
+        lambda: copies_chart(shown, out_dir),
+        lambda: phases_chart(shown, out_dir),
+        lambda: memory_chart(shown, out_dir),
+    ]
+    with rc_context(RC):  # drawing is CPU-bound matplotlib (a nightly run's charts: ~1 min): 2 at a time
+        charts = fork_map(lambda chart: chart(), draw, 2) if len(shown) >= PARALLEL_MIN_ROWS else [d() for d in draw]
     if left_out:
         note = (f"drawn for {len(kept)} of {len(kept) + len(left_out)} configs (spread over the run's order); "
                 "the evidence lists the configs left out")
