@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 from typing import Callable, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -40,7 +41,7 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T], min_items: int) -> list[R
     if n == 1:
         return [fn(x) for x in items]
     _TASK = (fn, items)
-    pool = multiprocessing.get_context("fork").Pool(n, initializer=_quiet)
+    pool = _pool(n)
     try:
         out = pool.map(_one, range(len(items)), chunksize=max(1, len(items) // (8 * n)))
         pool.close()  # the workers exit on their own
@@ -49,6 +50,21 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T], min_items: int) -> list[R
         pool.terminate()
         pool.join()
         _TASK = ()
+
+
+def _pool(n: int):
+    """A fork pool whose workers hold _quiet's signal dispositions from their first instruction:
+    they are set here around the fork, since a worker stopped before its initializer ran would
+    otherwise meet the parent's handlers (the CLI's, or a test runner's) and print a traceback."""
+    ctx = multiprocessing.get_context("fork")
+    if threading.current_thread() is not threading.main_thread():  # signal.signal works in the main thread only
+        return ctx.Pool(n, initializer=_quiet)
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN), signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        return ctx.Pool(n, initializer=_quiet)
+    finally:
+        signal.signal(signal.SIGINT, old[0])
+        signal.signal(signal.SIGTERM, old[1])
 
 
 def _quiet() -> None:
