@@ -66,3 +66,16 @@ def test_the_smallest_detectable_change_grows_with_the_noise_and_falls_with_proc
     assert smallest_detectable(0.03, 0.001, 0.01, 9) < smallest_detectable(0.03, 0.001, 0.01, 3)
     assert smallest_detectable(0.03, 0.02, 0.001, 9) == pytest.approx(smallest_detectable(0.03, 0.02, 0.001, 3), rel=0.2)
     assert math.isnan(smallest_detectable(0.03, math.nan, math.nan, 3))
+
+
+def test_detection_is_judged_against_the_size_the_workers_measured_where_the_records_have_it():
+    """The workers measured +4.9% (plain against delayed forwards in one process); the runs' levels,
+    with their own noise, say +2.7%: the size judged against is the workers', and the level shift is
+    kept beside it. A case without a worker figure falls back on its levels."""
+    rng = np.random.default_rng(4)
+    aa = [run(rng, ["a", "b"], between=0.0005) for _ in range(3)]
+    inj = {0.05: [run(rng, ["a", "b"], level=1.027, between=0.0005)]}
+    a, b = calibrate(aa, inj, threshold=0.03, sizes={0.05: {"a": 0.049}}, n_boot=300)
+    assert a.measured[0.05] == 0.049 and a.size_source[0.05] == "worker"
+    assert a.level_shift[0.05] == pytest.approx(0.027, abs=0.002)
+    assert b.size_source[0.05] == "levels" and b.measured[0.05] == b.level_shift[0.05]

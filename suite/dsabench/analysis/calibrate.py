@@ -5,9 +5,12 @@ Input: several runs of the same cases with the same code (A/A), and runs with a 
 injected into every forward (`run --inject-delay F`, F a fraction of the case's step time).
 Every pair is judged by the very gate `compare` uses (`gate.decide`), so what this reports is
 what a comparison on this machine would do. The run-to-run noise a pair is judged with comes
-from the A/A runs *other* than the ones in the pair (a run never vouches for its own noise),
-and each injected run's slowdown is measured (its level over the A/A runs'), since a delay sized
-from a step's wall time is not the size the device sees. Pure functions over per-case sample groups.
+from the A/A runs *other* than the ones in the pair (a run never vouches for its own noise).
+Detection is judged against the slowdown each injected run really carried, not the size asked for
+(a delay sized from a step's wall time is not what the forward sees): the size the workers
+measured, plain against delayed forwards in the same process (`bench/inject.measured_size`), where
+the records have it, else the injected runs' level over the A/A runs' (runs before it: a cross-run
+figure with the runs' own noise in it). Pure functions over per-case sample groups.
 """
 
 from __future__ import annotations
@@ -32,8 +35,10 @@ POWER = 0.95
 
 @dataclass(frozen=True)
 class CaseCalibration:
-    """One case's calibration. measured maps an injected fraction to the slowdown its runs
-    really showed (their level over the mean A/A level, minus 1)."""
+    """One case's calibration. measured maps an injected fraction to the slowdown detection is
+    judged against: the workers' measured size (median over the injected processes) where
+    recorded (size_source 'worker'), else level_shift (size_source 'levels'); level_shift: the
+    injected runs' level over the mean A/A level, minus 1 (what the timed runs showed, noise and all)."""
 
     case_id: str
     run_to_run: float  # sd of the A/A runs' log levels
@@ -43,6 +48,8 @@ class CaseCalibration:
     noisy_pairs: int
     detected: Mapping[float, tuple[int, int]] = field(default_factory=dict)  # fraction -> (slower, pairs)
     measured: Mapping[float, float] = field(default_factory=dict)  # fraction -> measured slowdown
+    level_shift: Mapping[float, float] = field(default_factory=dict)  # fraction -> injected level / A/A level - 1
+    size_source: Mapping[float, str] = field(default_factory=dict)  # fraction -> 'worker' or 'levels'
     mde: float = math.nan  # smallest slowdown detected with POWER, from the noise model
 
     @property
@@ -92,9 +99,10 @@ def _noise_without(levels: Sequence[float], skip: set[int]) -> Noise:
 
 
 def calibrate(aa_runs: Sequence[RunGroups], injected: Mapping[float, Sequence[RunGroups]], threshold: Threshold,
-              *, n_boot: int = 1000) -> list[CaseCalibration]:
+              *, sizes: Mapping[float, Mapping[str, float]] | None = None, n_boot: int = 1000) -> list[CaseCalibration]:
     """Judge every A/A pair and every (A/A run, injected run) pair of each case present in all
-    A/A runs; each pair's noise comes from the other A/A runs (3 or more of them give one)."""
+    A/A runs; each pair's noise comes from the other A/A runs (3 or more of them give one).
+    sizes: per injected fraction, per case, the slowdown the workers measured (module docstring)."""
     if len(aa_runs) < 2:
         raise ValueError(f"calibrate: {len(aa_runs)} A/A run(s); expected at least 2 (3 or more for a noise estimate)")
     cases = sorted(set.intersection(*(set(r) for r in aa_runs)))
@@ -108,7 +116,7 @@ def calibrate(aa_runs: Sequence[RunGroups], injected: Mapping[float, Sequence[Ru
             pairs += 1
             alarms += d.verdict in ("slower", "faster")
             noisy += d.noisy
-        detected, measured = {}, {}
+        detected, measured, shift, source = {}, {}, {}, {}
         for frac, runs in sorted(injected.items()):
             hit = total = 0
             for j, (i, inj) in enumerate(itertools.product(range(len(aa_runs)), runs)):
@@ -121,10 +129,15 @@ def calibrate(aa_runs: Sequence[RunGroups], injected: Mapping[float, Sequence[Ru
             inj_levels = [run_level(r[case]) for r in runs if case in r]
             detected[frac] = (hit, total)
             if inj_levels:
-                measured[frac] = float(np.mean(inj_levels) / np.mean(levels) - 1)
+                shift[frac] = float(np.mean(inj_levels) / np.mean(levels) - 1)
+            worker = (sizes or {}).get(frac, {}).get(case)
+            if worker is not None and math.isfinite(worker):
+                measured[frac], source[frac] = float(worker), "worker"
+            elif frac in shift:
+                measured[frac], source[frac] = shift[frac], "levels"
         procs = min(len(r[case]) for r in aa_runs)
         run_spread = series_noise(levels).spread if len(levels) >= 3 else math.nan
         proc_spread = pooled_process_spread([r[case] for r in aa_runs])
-        out.append(CaseCalibration(case, run_spread, proc_spread, pairs, alarms, noisy, detected, measured,
-                                   smallest_detectable(threshold, run_spread, proc_spread, procs)))
+        out.append(CaseCalibration(case, run_spread, proc_spread, pairs, alarms, noisy, detected, measured, shift,
+                                   source, smallest_detectable(threshold, run_spread, proc_spread, procs)))
     return out

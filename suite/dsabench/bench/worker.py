@@ -213,15 +213,20 @@ class _CaseRun:
             self.step = _nvtx_iterations(self.step)
 
     def _inject(self) -> None:
-        """calibrate's known slowdown: F x this step's own time, added to every call of it."""
+        """calibrate's known slowdown: F x this step's own time, added to every call of it, of the kind
+        that adds its size to this forward (`inject`), and the slowdown it really adds, measured."""
         from dsabench.bench import inject  # noqa: PLC0415
 
-        base = inject.step_ms(self.step, self.backend.synchronize)
+        sync = self.backend.synchronize
+        base = inject.step_ms(self.step, sync)
         gpu = getattr(self.backend, "gpu", False)
         delay_ms = self.opts.inject_delay * base
-        self.step = inject.with_delay(self.step, inject.delay_for(self.backend.name, gpu, delay_ms))
+        kind, delay = inject.delay_for(self.backend.name, gpu, self.case.graph, delay_ms)
+        delayed = inject.with_delay(self.step, delay)
+        size = inject.measured_size(self.step, delayed, sync, base)
+        self.step = delayed
         self.out.data.setdefault("output", {})["inject"] = {
-            "fraction": self.opts.inject_delay, "delay_ms": delay_ms, "step_ms": base}
+            "fraction": self.opts.inject_delay, "kind": kind, "delay_ms": delay_ms, "step_ms": base, **size}
 
     def time_alone(self) -> None:
         self.out.data["timing"] = _timing(self.backend, self.step, self.opts.protocol)

@@ -91,6 +91,24 @@ def check_plan(out: Path, args: argparse.Namespace) -> None:
                          "finish it, or another --run-id for a new calibration")
 
 
+def measured_sizes(out: Path, runs: list[tuple[str, float]]) -> dict[float, dict[str, float]]:
+    """Per injected fraction, per case: the median of the slowdowns its workers measured (each
+    record's output.inject.measured; runs before it have none, and calibrate falls back on levels)."""
+    import statistics  # noqa: PLC0415
+
+    from dsabench.store.rundir import read_records  # noqa: PLC0415
+
+    found: dict[float, dict[str, list[float]]] = {}
+    for run_id, frac in runs:
+        if not frac:
+            continue
+        for rec in read_records(out / run_id)[0]:
+            size = ((rec.get("output") or {}).get("inject") or {}).get("measured")
+            if rec.get("status") == "ok" and isinstance(size, (int, float)):
+                found.setdefault(frac, {}).setdefault(rec["case_id"], []).append(float(size))
+    return {f: {c: statistics.median(v) for c, v in cases.items()} for f, cases in found.items()}
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from dsabench.analysis.calibrate import calibrate  # noqa: PLC0415
     from dsabench.present.calibration import write_calibration  # noqa: PLC0415
@@ -130,7 +148,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         for r, f in runs:
             if f:
                 injected.setdefault(f, []).append(groups[r])
-        result = calibrate(aa, injected, args.threshold)
+        result = calibrate(aa, injected, args.threshold, sizes=measured_sizes(out, runs))
         paths = write_calibration(result, out, args.threshold, args.repeats)
     except DsabenchError as exc:
         return _fail("calibrate", exc)

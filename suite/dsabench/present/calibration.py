@@ -20,9 +20,16 @@ def _pct(v: float) -> str:
     return "-" if v is None or not math.isfinite(v) else f"{v * 100:.1f}%"
 
 
+_SOURCE = {"worker": "measured in the workers", "levels": "measured from run levels"}
+
+
 def _measured_range(result: Sequence[CaseCalibration], f: float) -> str:
     vals = [c.measured[f] for c in result if f in c.measured and math.isfinite(c.measured[f])]
-    return "not measured" if not vals else f"measured {_signed(min(vals))} to {_signed(max(vals))}"
+    if not vals:
+        return "not measured"
+    how = " and ".join(sorted({_SOURCE.get(c.size_source.get(f, "levels"), "measured") for c in result
+                               if f in c.measured}))
+    return f"{how} {_signed(min(vals))} to {_signed(max(vals))}"
 
 
 def _threshold_text(threshold) -> str:
@@ -60,9 +67,9 @@ def table_lines(result: Sequence[CaseCalibration], threshold, repeats: int) -> l
                         f"; {sum(c.detected[f][0] for c in small)}/{sum(c.detected[f][1] for c in small)} where it is "
                         "within the threshold (a call there would be wrong)"))
     lines.append("run-to-run: sd of the A/A runs' log levels; processes: pooled sd of per-process log levels within a "
-                 "run; measured: the injected runs' level over the A/A runs' (the delay is sized from a step's wall "
-                 "time: a host-bound forward hides device delay, the delay's launch adds to it), and detection is "
-                 "judged against it; detectable: smallest slowdown called slower with 95% power under that noise "
+                 "run; measured: the slowdown the injection really added, plain against delayed forwards in the "
+                 "same worker (runs before that record: the injected runs' level over the A/A runs'), and detection "
+                 "is judged against it; detectable: smallest slowdown called slower with 95% power under that noise "
                  "(t approximation); noisy: pairs the gate marked noisy")
     return lines
 
@@ -86,7 +93,9 @@ def write_calibration(result: Sequence[CaseCalibration], out: Path, threshold, r
     data.write_text(json.dumps(_finite({
         "threshold": threshold, "repeats": repeats,
         "cases": [{**asdict(c), "detected": {str(k): list(v) for k, v in c.detected.items()},
-                   "measured": {str(k): v for k, v in c.measured.items()}} for c in result],
+                   "measured": {str(k): v for k, v in c.measured.items()},
+                   "level_shift": {str(k): v for k, v in c.level_shift.items()},
+                   "size_source": {str(k): v for k, v in c.size_source.items()}} for c in result],
     }), indent=2, allow_nan=False))
     png = _chart(result, out, threshold)
     return {"table": table, "json": data, **png}

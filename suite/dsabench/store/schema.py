@@ -235,7 +235,7 @@ class RunOptions(_Strict, frozen=True):
     nvtx_in_timed: bool
     kernel: str = "reference"  # asked for (auto resolved per worker); runs before the option used the reference path
     repeats: int = 1  # worker processes per case: each case is measured in this many different processes
-    inject_delay: float = 0.0  # calibrate: a device delay added to every forward, as a fraction of the forward
+    inject_delay: float = 0.0  # calibrate: F x the forward added to every forward (bench/inject.py: its kind, measured)
     calibration: Union[str, None] = None  # the calibrate run id that made this run: kept out of history and dashboards
     # workers pinned to one core each (`--pin`): 'off' (schema < 3: never pinned) or 'probe' (the
     # fastest of the worker's own cores by the host probe, re-probed between items; bench/pin.py)

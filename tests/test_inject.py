@@ -1,0 +1,56 @@
+"""calibrate's known slowdown (`bench/inject.py`): the delay adds what it says to a real eager
+forward, the record says its kind and the size measured, and the gate sees it. Real Paddle on the CPU."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from dsabench.analysis.gate import decide
+from dsabench.bench import inject
+from dsabench.bench.protocol import CPU_PROTOCOL
+
+F = 1.0  # +100%: far above this shared CPU's noise, so the verdict is about the delay, not the load
+
+
+def _measure(backend, tmp_path, fraction: float) -> dict:
+    from conftest import make_case
+    from dsabench.bench.worker import WorkerOptions, run_group
+
+    protocol = replace(CPU_PROTOCOL, warmup_min_iters=1, warmup_min_ms=0.0, max_time_s=0.1)
+    opts = WorkerOptions(run_id="inj", run_dir=str(tmp_path), protocol=protocol, profile_iters=0, phase_iters=1,
+                         trace=False, inject_delay=fraction)
+    (record,) = [r.to_json() for r in run_group(backend, [make_case()], opts)]
+    assert record["status"] == "ok", record["message"]
+    return record
+
+
+def test_an_injected_eager_forward_is_measured_slower_by_about_its_size(paddle_backend, tmp_path):
+    """+100% busy-waited after every eager forward: the record names the kind (a host wait: a CPU has
+    no device to spin) and the slowdown measured in the worker, within a generous band of the size
+    asked for; the gate, over three processes a side, calls the injected side slower against a band
+    of a quarter of the size (a verdict, not a timing: this shared CPU's forwards vary by up to 60%)."""
+    plain, injected = [], []
+    for _ in range(3):  # alternating, so the machine's drift falls on both sides
+        plain.append(_measure(paddle_backend, tmp_path, 0.0))
+        injected.append(_measure(paddle_backend, tmp_path, F))
+    assert all("inject" not in r["output"] for r in plain)
+    for r in injected:
+        size = r["output"]["inject"]
+        assert size["kind"] == inject.HOST_WAIT and size["fraction"] == F
+        assert size["delay_ms"] > 0 and size["plain_ms"] > 0
+        assert F / 2 < size["measured"] < 2 * F
+    groups = lambda rs: [r["timing"]["samples_ms"] for r in rs]  # noqa: E731
+    verdict = decide(groups(plain), groups(injected), F / 4)
+    assert verdict.verdict == "slower", verdict.message
+
+
+def test_the_delay_kind_follows_what_bounds_the_forward():
+    kind, wait = inject.delay_for("paddle", False, False, 0.01)
+    assert kind == inject.HOST_WAIT
+    wait()  # a busy wait of 10 us returns
+    try:
+        inject.delay_for("paddle", True, True, 0.01)
+    except ValueError as exc:
+        assert "needs the torch backend" in str(exc)
+    else:
+        raise AssertionError("Paddle on a GPU has no spin kernel: refused")
