@@ -9,7 +9,8 @@ for cases with two levels, where the chunks sit against the split (how empty the
 the levels is) and the slow/fast ratio; per worker process of a case, whether it mixed both levels,
 was slow throughout or never slow; the between-process spread of a case's median over all chunks
 and over steady chunks only; baseline/patched of each decode eager configuration from rounds where
-both sides were steady, both slow, and all rounds. Benchmark figures for a reader, not a test.
+both sides were steady, both slow, and all rounds; in runs that traced, the untraced second pass
+against the traced first per kind of eager case. Benchmark figures for a reader, not a test.
 """
 
 from __future__ import annotations
@@ -90,6 +91,36 @@ def analyse(run_dir: Path, filt: re.Pattern | None) -> list[str]:
             out += _levels(rows)
         out += _processes(rows)
     out += _steady_ratios(by_kind.get("decode eager", []), ref)
+    if (manifest.get("options") or {}).get("profile_iters"):
+        out += _passes(by_kind, ref)
+    return out
+
+
+def _passes(by_kind, ref) -> list[str]:
+    """The untraced second pass against the first, which traced (--profile-iters > 0, repeat 0):
+    per kind of eager case, the signed median over cases of pass 1's median over pass 0's, over
+    all chunks and over steady ones, and each pass's share of upper-level chunks."""
+    out = []
+    for k in ("decode eager", "other eager"):
+        diffs, steady, upper = [], [], ([], [])
+        for _, ps, h in by_kind.get(k, []):
+            passes = {p.key[0]: p for p in ps}
+            if 0 not in passes or 1 not in passes:
+                continue
+            two = (passes[0], passes[1])
+            diffs.append(np.median([s for g in two[1].samples_ms for s in g]) /
+                         np.median([s for g in two[0].samples_ms for s in g]) - 1)
+            kept = []
+            for i, p in enumerate(two):
+                flags = hs.classify(p, h.levels, ref)
+                upper[i].append(np.mean(["level" in c.reasons for c in flags]))
+                kept.append([s for g, c in zip(p.samples_ms, flags) if c.steady for s in g])
+            if kept[0] and kept[1]:
+                steady.append(np.median(kept[1]) / np.median(kept[0]) - 1)
+        if diffs:
+            out.append(f"  {k}, pass 1 (never traced) vs pass 0 (traced first), signed median over {len(diffs)} cases: "
+                       f"all chunks {pct(diffs, 50):+.1%}, steady chunks {pct(steady, 50):+.1%} ({len(steady)} cases); "
+                       f"upper-level share pass 0 {np.mean(upper[0]):.2f}, pass 1 {np.mean(upper[1]):.2f}")
     return out
 
 

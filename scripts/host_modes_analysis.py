@@ -142,6 +142,18 @@ def settings_section(rows) -> list[str]:
                   if _setting_of(rows, pos) == s and _traced(rows, p) == traced]
             parts.append(f"{'traced' if traced else 'never traced'} {fmt_t(xs)}")
         out.append(f"   {NAMES[s]:18s} " + "; ".join(parts))
+    out.append("   fast level per process (median of its lower-level chunks, all settings), traced processes marked T; "
+               "traced over never traced (means of the two)")
+    for key in sorted({(r["config"], r["variant"]) for r in rows}):
+        per = {}
+        for p in procs:
+            meds = [m for r in rows if r["proc"] == p and (r["config"], r["variant"]) == key
+                    for m, u in zip(r["_p"].medians_ms, r["upper"]) if not u]
+            per[p] = float(np.median(meds))
+        t = np.mean([v for p, v in per.items() if _traced(rows, p)])
+        u = np.mean([v for p, v in per.items() if not _traced(rows, p)])
+        out.append(f"   {key[0]:6s} {key[1]:8s} " + "  ".join(
+            f"{p}{'T' if _traced(rows, p) else ' '} {v:.4f}" for p, v in per.items()) + f"  | {t / u - 1:+.1%}")
     return out
 
 
@@ -320,7 +332,7 @@ def ratio_section(rows) -> list[str]:
 
 def same_case_section(runs) -> list[str]:
     out = ["== 5. The pin run's cases in every run that has them (b64 c4096 eager, Triton): per process its median "
-           "over all chunks, the spread (SD of process medians / mean) over all chunks and over steady chunks, the "
+           "over all chunks @ its CPU / share of its chunks with a slow probe, the spread (SD of process medians / mean) over all chunks and over steady chunks, the "
            "disturbed share; baseline/patched from steady rounds (rounds used of all)"]
     for run_dir, recs, m in runs:
         sides = defaultdict(list)
@@ -336,10 +348,12 @@ def same_case_section(runs) -> list[str]:
         ref = hs.probe_reference(p for ps in sides.values() for p in ps)
         for case, ps in sorted(sides.items()):
             meds = [float(np.median([s for g in p.samples_ms for s in g])) for p in ps]
+            where = [f"{m:.3f}@{p.evidence[0].get('cpu')}/{np.mean([(e.get('probe_us') or 0) > hs.PROBE_SLOW * ref for e in p.evidence]):.0%}"
+                     for m, p in zip(meds, ps)]
             steady = [float(np.median(g)) for g in hs.steady_groups(ps, ref)]
             h = hs.case_host(ps, ref)
             short = case.split(".")[4] + " " + case.rsplit(".", 2)[-2]
-            out.append(f"   {run_dir.name:16s} pin {pin:5s} {short:23s} processes {' '.join(f'{x:.3f}' for x in meds)} "
+            out.append(f"   {run_dir.name:16s} pin {pin:5s} {short:23s} processes {' '.join(where)} "
                        f"| spread all {_pct(_spread(meds))}, steady {_pct(_spread(steady))} ({len(steady)} processes) "
                        f"| disturbed {h.disturbed_share:.0%}")
         for config in sorted({c.split(".")[4] for c in sides}):
