@@ -50,6 +50,29 @@ def test_pinning_more_workers_than_cores_allow_is_refused_naming_the_count(tmp_p
         pin.plan({0, 1}, 2, tmp_path)
 
 
+def test_auto_pins_only_where_every_worker_runs_on_a_gpu_and_each_has_a_choice_of_cores():
+    assert pin.auto_mode([True], 16)[0] == "probe"
+    assert pin.auto_mode([True, True], 5)[0] == "probe"  # two workers: 2 CPUs each and one for the runner
+    mode, why = pin.auto_mode([True, True], 4)
+    assert mode == "off" and "4 CPU(s) for 2 GPU worker(s); probing needs 5" in why
+    assert pin.auto_mode([False], 128) == ("off", "not every worker runs on a GPU")
+    assert pin.auto_mode([True, False], 128)[0] == "off"  # a CPU worker would time its forward on one core
+    assert pin.auto_mode([], 128)[0] == "off"
+
+
+def test_a_run_by_default_records_what_auto_resolved_to_and_never_pins_a_cpu_worker(tmp_path):
+    from dsabench.bench.env import gpus
+    from dsabench.cli.run_verb import _auto_pin
+
+    assert _auto_pin(("cpu:0",)) == "off"
+    assert _auto_pin(None) == pin.auto_mode([bool(gpus())], len(os.sched_getaffinity(0)))[0]
+    r = dsabench("run", "smoke", "--filter", r"^prefill.*scalar-view\.eager$", "--devices", "cpu:0", "--out", tmp_path,
+                 "--run-id", "d", "--max-time-s", "0.05", "--profile-iters", "0")
+    assert r.returncode == 0, r.stderr
+    manifest = store.read_manifest(tmp_path / "d")
+    assert manifest["options"]["pin"] == "off" and manifest["workers"][0]["pin"] is None
+
+
 def test_a_pinned_thread_runs_on_the_fastest_probed_core_and_its_other_threads_elsewhere():
     allowed = os.sched_getaffinity(0)
     if len(allowed) < 2:

@@ -18,6 +18,11 @@ busy neighbour on the VM's host) better than preemption. So the core is not fixe
 
 What the worker found is in the manifest (`WorkerInfo.pin`) and, per item, in each record's
 `worker.pin`. Framework-free except for `one_framework_thread`, which asks torch only when loaded.
+
+`--pin auto`, the default, is `probe` where every worker runs on a GPU and `off` elsewhere
+(`auto_mode`): on the H200, with no other load on the host, 47% of an unpinned timing thread's
+chunks fell in the slow mode against 16% pinned to a probed core (docs/design.md note 15); on a
+CPU the forward is the CPU's own work, and one core with one thread would change what is measured.
 """
 
 from __future__ import annotations
@@ -26,11 +31,13 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import Sequence
 
 from dsabench.bench.host import probe_us
 from dsabench.errors import InputError
 
-PIN_MODES = ("off", "probe")
+# What --pin takes; a run records the mode auto resolved to (manifest options.pin: off or probe)
+PIN_CHOICES = ("auto", "off", "probe")
 THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 # Probes per candidate core, the fastest kept (host.probe_us already takes the best of 3).
 PROBES_PER_CORE = 3
@@ -84,6 +91,18 @@ def plan(allowed: set[int], workers: int, topology: Path = _TOPOLOGY) -> tuple[t
                          f"expected at least {workers + 1} (a core per worker and one for the runner), or --pin off")
     rest = groups[1:]
     return groups[0], [tuple(c for g in rest[i::workers] for c in g) for i in range(workers)]
+
+
+def auto_mode(gpu_workers: Sequence[bool], cpus: int) -> tuple[str, str]:
+    """What `--pin auto` resolves to, and why: 'probe' when every worker runs on a GPU and there
+    are two CPUs per worker and one for the runner (a choice of core for each worker's timing
+    thread and another for its other threads); 'off' otherwise."""
+    if not gpu_workers or not all(gpu_workers):
+        return "off", "not every worker runs on a GPU"
+    need = 2 * len(gpu_workers) + 1
+    if cpus < need:
+        return "off", f"{cpus} CPU(s) for {len(gpu_workers)} GPU worker(s); probing needs {need}"
+    return "probe", f"{len(gpu_workers)} GPU worker(s), {cpus} CPUs"
 
 
 def set_process_affinity(cpus) -> None:

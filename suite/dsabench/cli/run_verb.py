@@ -27,6 +27,7 @@ DEFAULT_OUT = Path("results") / "runs"
 
 
 def register(sub) -> None:
+    from dsabench.bench.pin import PIN_CHOICES  # noqa: PLC0415
     from dsabench.bench.protocol import CPU_PROTOCOL, GPU_PROTOCOL, MIN_SAMPLES  # noqa: PLC0415
 
     r = sub.add_parser("run", help="measure the cases of a preset or scenario file")
@@ -60,10 +61,12 @@ def register(sub) -> None:
     r.add_argument("--no-interleave", action="store_true",
                    help="time each case on its own instead of interleaving the eager variants of a case")
     r.add_argument("--nvtx", action="store_true", help="keep NVTX ranges in the timed passes too (for an Nsight capture)")
-    r.add_argument("--pin", choices=("off", "probe"),
+    r.add_argument("--pin", choices=PIN_CHOICES,
                    help="probe: each worker's timing thread on a core of its own, the fastest of its cores by a host "
                         "speed probe at start and before each item, one OpenMP/torch thread, the runner on another "
-                        "core (needs a CPU per worker plus one); off: as the OS schedules (default)")
+                        "core (needs a CPU per worker plus one); off: as the OS schedules; auto (default): probe when "
+                        "every worker runs on a GPU and there are 2 CPUs per worker plus one, else off (the manifest "
+                        "records which)")
     r.add_argument("--impl", action="append", metavar="IMPL",
                    help="where the forward comes from: 'mirror' (default) or 'fastdeploy:PATH[@COMMIT]' (FastDeploy's "
                         "own forward_mixed from the tree at PATH, at COMMIT through a git worktree); repeat it to "
@@ -106,7 +109,7 @@ FIXED_BY_THE_RUN = {
     "--measured-checkout": "measured_checkout", "--repeats": "repeats", "--inject-delay": "inject_delay",
     "--calibration": "calibration", "--kernel": "kernel",
 }  # fmt: skip
-DEFAULTS = {"scenarios": "smoke", "out": DEFAULT_OUT, "backend": "paddle", "profile_iters": 5, "pin": "off",
+DEFAULTS = {"scenarios": "smoke", "out": DEFAULT_OUT, "backend": "paddle", "profile_iters": 5, "pin": "auto",
             "inject_delay": 0.0}
 
 
@@ -121,6 +124,20 @@ def settle_flags(args) -> None:
     for dest, value in DEFAULTS.items():
         if getattr(args, dest) is None:
             setattr(args, dest, value)
+
+
+def _auto_pin(devices) -> str:
+    """--pin auto on this host: probe for GPU workers (NVML sees a GPU and no cpu:N device is asked
+    for), off otherwise (bench/pin.auto_mode); said on stderr when it pins."""
+    from dsabench.bench.env import gpus  # noqa: PLC0415
+    from dsabench.bench.pin import auto_mode  # noqa: PLC0415
+
+    seen = bool(gpus())
+    workers = [seen and not str(d).startswith("cpu:") for d in (devices or (None,))]
+    mode, why = auto_mode(workers, len(os.sched_getaffinity(0)))
+    if mode == "probe":
+        print(f"pin: probe (--pin auto: {why}); --pin off leaves the cores to the OS", file=sys.stderr)
+    return mode
 
 
 def _run_id(preset: str, backend: str) -> str:
@@ -208,6 +225,8 @@ def _cmd_run(args, stack: ExitStack) -> int:
     if not cases:
         raise InputError(f"{sset.path}: no case left after --filter/--shard; nothing to run")
     refuse_oversized(cases, devices)  # before allocating anything: cases the device cannot hold
+    if pin == "auto":  # resolved once, recorded as resolved: a resume measures the rest as the run began
+        pin = _auto_pin(devices)
     if pin == "probe":  # before the run directory: a core per worker and one for the runner
         from dsabench.bench.pin import plan as pin_plan  # noqa: PLC0415
 
@@ -261,6 +280,9 @@ def _cmd_run(args, stack: ExitStack) -> int:
             _writer.claim()
             if retry:
                 set_aside(run_dir)
+        if pin == "probe" and hello["device"].get("kind") != "gpu":
+            print(f"warning: --pin probe on a {hello['device'].get('kind')} worker: its forward runs on one core "
+                  "with one thread (--pin off for the framework's own threads)", file=sys.stderr)
         worker = store.add_worker(run_dir, manifest, hello)  # the first worker's protocol becomes the run's
         if worker.protocol is not None and worker.protocol != manifest.protocol:
             print(f"warning: the worker on {hello['device'].get('kind')} device {hello['device'].get('name')} "

@@ -238,7 +238,8 @@ class RunOptions(_Strict, frozen=True):
     inject_delay: float = 0.0  # calibrate: F x the forward added to every forward (bench/inject.py: its kind, measured)
     calibration: Union[str, None] = None  # the calibrate run id that made this run: kept out of history and dashboards
     # workers pinned to one core each (`--pin`): 'off' (schema < 3: never pinned) or 'probe' (the
-    # fastest of the worker's own cores by the host probe, re-probed between items; bench/pin.py)
+    # fastest of the worker's own cores by the host probe, re-probed between items; bench/pin.py);
+    # --pin auto, the default, is recorded as the one of them it resolved to (pin.auto_mode)
     pin: Literal["off", "probe"] = "off"
 
     def __post_init__(self) -> None:
