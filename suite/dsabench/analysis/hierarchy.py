@@ -8,7 +8,9 @@ they were and gives intervals far narrower than the spread between processes, an
 With two or more processes the unit of replication is the process: `level_interval` takes each
 process's log median as one observation and gives a Student t interval with the degrees of
 freedom those observations have (R - 1 for paired sides, on the per-process log ratios; Rb + Rc
-- 2 unpaired, pooled variance). A percentile bootstrap over 2 or 3 processes cannot do this: it
+- 2 unpaired, pooled variance). A paired process's log ratio is the median of its per-round log
+ratios (`paired_log_ratios`), not the ratio of its two medians: a load burst that hits one side of
+one round moves one of many ratios, where it could move one side's median. A percentile bootstrap over 2 or 3 processes cannot do this: it
 missed the true ratio in 31% of A/A pairs at R = 2 (docs/statistics.md). A history of earlier
 runs adds its run-to-run spread with its own degrees of freedom.
 
@@ -168,6 +170,25 @@ def log_levels(groups: Groups, name: str = "log_levels") -> np.ndarray:
     return np.log(levels)
 
 
+def paired_log_ratios(base: Groups, cand: Groups) -> np.ndarray:
+    """Per process, the median of log(cand_i / base_i) over its samples i: sample i of both sides
+    was taken in the same interleaved round (the protocol gives the sides one chunk size), so each
+    term is one round's ratio. A process whose sides differ in length (an old or damaged record)
+    gives the log ratio of its two medians instead. Same process counts on both sides expected."""
+    b, c = _groups(base, "paired_log_ratios: base"), _groups(cand, "paired_log_ratios: cand")
+    if len(b) != len(c):
+        raise ValueError(f"paired_log_ratios: {len(b)} base processes, {len(c)} cand; expected the same processes")
+    out = []
+    for i, (xb, xc) in enumerate(zip(b, c)):
+        if np.any(xb <= 0) or np.any(xc <= 0):
+            raise ValueError(f"paired_log_ratios: process {i} holds a latency <= 0; expected positive latencies")
+        if xb.size == xc.size:
+            out.append(float(np.median(np.log(xc) - np.log(xb))))
+        else:
+            out.append(float(np.log(np.median(xc)) - np.log(np.median(xb))))
+    return np.asarray(out)
+
+
 def _t(confidence: float, df: float) -> float:
     from scipy.stats import t  # noqa: PLC0415 - scipy is 1 s to import; only the analysis verbs need it
 
@@ -179,8 +200,9 @@ def level_interval(base: Groups, cand: Groups, *, paired: bool = False, history:
     """Ratio cand / base of the geometric mean of process medians, with a Student t interval.
 
     paired (the two sides measured in the same processes, same count): the observations are the
-    per-process log ratios, R - 1 degrees of freedom; pairing cancels what moves a process's two
-    sides together. Unpaired: the difference of mean log levels, pooled variance, Rb + Rc - 2
+    per-process log ratios (`paired_log_ratios`: each the median of its rounds' ratios), R - 1
+    degrees of freedom; pairing cancels what moves a process's two sides together; the ratio is
+    the geometric mean of the per-process ratios. Unpaired: the difference of mean log levels, pooled variance, Rb + Rc - 2
     degrees of freedom. history (spread, df): the sd of earlier runs' log levels and its degrees
     of freedom; a run's level varies by it, so the difference of two runs by sqrt(2) x it. With
     both, the two variance estimates of the difference are pooled by their degrees of freedom,
@@ -195,7 +217,7 @@ def level_interval(base: Groups, cand: Groups, *, paired: bool = False, history:
     if paired and rb == rc:
         if rb < 2:
             return None
-        r = xc - xb
+        r = paired_log_ratios(base, cand)
         est = float(r.mean())
         spread = float(r.std(ddof=1))
         var, df = spread**2 / rb, rb - 1.0
