@@ -44,10 +44,10 @@ def _patched_vs_baseline(base: dict, cand: dict) -> str:
     change = (1 - d.ratio) * 100  # percent of baseline's time saved (negative: more time)
     word = "less" if change >= 0 else "more"
     text = f"patched {abs(change):.1f}% {word} time"
-    if d.ci_low == d.ci_low:
-        lo, hi = sorted((abs(1 - d.ci_low) * 100, abs(1 - d.ci_high) * 100))
-        text += f" ({lo:.1f}-{hi:.1f}%)" if (1 - d.ci_low) * (1 - d.ci_high) > 0 else \
-            f" ({(1 - d.ci_high) * 100:+.1f}% to {(1 - d.ci_low) * 100:+.1f}%)"
+    if d.ci_low == d.ci_low:  # the interval in the headline's direction: + is more of what it says
+        sign = 1 if change >= 0 else -1
+        lo, hi = sorted((sign * (1 - d.ci_low) * 100, sign * (1 - d.ci_high) * 100))
+        text += f" ({lo:.1f}-{hi:.1f}%)" if lo > 0 else f" ({lo:+.1f}% to {hi:+.1f}%)"
     verdict = d.verdict.value + (" (noisy)" if d.noisy else "")
     why = [] if d.verdict.value in ("slower", "faster") else [_SHORT.get(d.reason.value, d.reason.value)]
     if d.noisy:
@@ -76,7 +76,8 @@ def _cell(r: dict | None) -> str:
         label = finding(_row(r))
         return label.split(":")[0] if label else r["status"]  # the kind is said once below the table
     s = summarize(r["timing"]["samples_ms"])
-    return f"{fmt_ms(s.median)} ±{s.rel_ci_halfwidth * 100:.2g}%"
+    half = s.rel_ci_halfwidth * 100
+    return f"{fmt_ms(s.median)} ±{half:.2g}%" if half < 99.5 else f"{fmt_ms(s.median)} ±{half:.0f}%"  # never 2.1e+02
 
 
 def _expected(g: dict[str, dict]) -> list[str]:
