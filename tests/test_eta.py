@@ -44,3 +44,14 @@ def test_nothing_is_left_once_every_item_is_settled():
         q.finished(item, 1.0)
         q.settled(item)
     assert q.eta_s() == 0.0
+
+
+def test_a_progress_line_shows_the_median_of_an_even_count_as_the_mean_of_the_middle_two():
+    import io
+
+    from dsabench.bench.runner import progress_printer
+
+    out = io.StringIO()
+    record = {"case_id": "decode.x", "status": "ok", "timing": {"samples_ms": [4.0, 1.0, 2.0, 3.0]}}
+    progress_printer(out)(record, 1, 1)
+    assert " 2.5000 ms  decode.x" in out.getvalue()
