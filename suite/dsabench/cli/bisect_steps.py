@@ -91,11 +91,19 @@ def load(out_dir: Path) -> State:
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise InputError(f"{path}: key 'schema' is {data.get('schema') if isinstance(data, dict) else None!r}; "
                          f"expected {SCHEMA}")
+    pending = data.get("pending")
+    if pending is not None and not (isinstance(pending, dict) and {"index", "repeats", "run"} <= pending.keys()):
+        raise InputError(f"{path}: key 'pending' is {pending!r}; expected null or an object with index, repeats "
+                         "and run; start the bisection again")
     try:
-        return State(Settings(**data["settings"]), plan_from_dict(data["plan"]),
-                     [attempt_from_dict(a) for a in data["attempts"]], data.get("pending"))
-    except (KeyError, TypeError, ValueError) as exc:
+        state = State(Settings(**data["settings"]), plan_from_dict(data["plan"]),
+                      [attempt_from_dict(a) for a in data["attempts"]], pending)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # AttributeError: an attempt not an object
         raise InputError(f"{path}: damaged state ({type(exc).__name__}: {exc}); start the bisection again") from None
+    if len(state.plan.commits) < 2:
+        raise InputError(f"{path}: key 'plan.commits' holds {len(state.plan.commits)} commit(s); expected GOOD, "
+                         "BAD and those between; start the bisection again")
+    return state
 
 
 def probe(settings: Settings, sha: str) -> str | None:
