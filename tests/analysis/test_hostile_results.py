@@ -137,6 +137,16 @@ def _device_int(digits: int):
     return lambda doc: json.dumps(doc).replace('"device": {', '"device": {"n": ' + "9" * digits + ", ", 1)
 
 
+def _chunks(first: dict):
+    """The record's samples as two chunks, the first with `first`'s fields (the second makes up the count)."""
+    def change(doc):
+        n = len(doc["timing"]["samples_ms"])
+        one = {"round": 0, "samples": 1, "start_s": 1.0, "host_ms": 1.0, **first}
+        doc["timing"]["chunks"] = [one, {"round": 1, "samples": n - one["samples"], "start_s": 2.0, "host_ms": 1.0}]
+        return json.dumps(doc)
+    return change
+
+
 BEYOND = {  # damage of line 1 -> what its one line says after "cases.jsonl:1: "
     "a record nested 1,000 deep": (_nested(1000), "key 'device[...]", f"nested deeper than {MAX_DEPTH} levels"),
     "a record nested one level too deep": (_nested(MAX_DEPTH), "key 'device[...]", f"nested deeper than {MAX_DEPTH} levels"),
@@ -149,6 +159,10 @@ BEYOND = {  # damage of line 1 -> what its one line says after "cases.jsonl:1: "
     "a negative sample": (_first_sample("-1.5"), "key 'timing': samples_ms[0] is -1.5", "> 0 ms"),
     "2,000,000 samples": (_samples(2_000_000), "key 'timing': samples_ms holds 2000000 samples",
                           f"expected at most {MAX_SAMPLES}"),
+    "a chunk of -2 samples": (_chunks({"samples": -2}), "key 'timing.chunks[0].samples'", "expected an integer >= 1"),
+    "a chunk in round -1": (_chunks({"round": -1}), "key 'timing.chunks[0].round'", "expected an integer >= 0"),
+    "a chunk of negative host time": (_chunks({"host_ms": -5.0}), "key 'timing.chunks[0].host_ms'",
+                                      "expected a number >= 0"),
 }
 
 

@@ -45,6 +45,8 @@ def explain(exc: msgspec.ValidationError) -> str:
         detail = f"expected {m.group(1)}, got {m.group(2)}"
     elif detail == "Number out of range":
         detail = "number out of range; expected a finite number"
+    elif (b := re.fullmatch(r"Expected `(int|float)` ([<>]=) (\S+)", detail)) and b[3] not in map(str, INT_RANGE):
+        detail = f"out of range; expected {'an integer' if b[1] == 'int' else 'a number'} {b[2]} {b[3]}"  # a field's own bound
     elif re.fullmatch(r"Expected `int` [<>]= -?\d+|Integer value out of range", detail):
         detail = f"integer out of range; expected an integer from {INT_RANGE[0]} to {INT_RANGE[1]} (64 bits)"
     return f"key '{_clip(path)}': {_clip(detail)}" if path else _clip(detail)

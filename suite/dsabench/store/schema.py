@@ -60,10 +60,10 @@ class Chunk(_Strict, frozen=True):
     probe_us: the host speed probe timed just before the chunk (bench/host.probe_us).
     """
 
-    round: int
-    samples: int
+    round: Annotated[int, msgspec.Meta(ge=0, le=MAX_SAMPLES)]  # a round holds a chunk of 1 or more samples
+    samples: Annotated[int, msgspec.Meta(ge=1, le=MAX_SAMPLES)]
     start_s: float
-    host_ms: float
+    host_ms: Annotated[float, msgspec.Meta(ge=0)]  # perf_counter's difference: never negative
     device_ms: Union[float, None] = None
     cpu_ms: Union[float, None] = None
     cpu: Union[int, None] = None
