@@ -177,6 +177,19 @@ def test_compare_variants_pairs_patched_with_baseline_within_each_group(builder)
         compare_variants(frame, "fastest")
 
 
+def test_the_header_says_how_the_ratio_is_made_paired_within_a_run_and_not_across_runs(builder):
+    a, b = builder.case(variant=BASELINE), builder.case(variant=PATCHED)
+    run = builder.simple_run("r", {a: builder.samples(1), b: builder.samples(2, median_ms=0.8)})
+    other = builder.simple_run("s", {a: builder.samples(3), b: builder.samples(4)})
+    within = compare_variants(load_frame([run]))
+    across = compare_runs(load_frame([run]), load_frame([other]))
+    said = "of each process's median ratio over the rounds both sides shared"
+    for text in (format_table(within, width=None), format_markdown(within)):
+        assert "geometric mean of process medians (eager cases: " + said in text
+    for text in (format_table(across, width=None), format_markdown(across)):
+        assert "geometric mean of process medians" in text and said not in text
+
+
 def test_format_table_names_both_runs_and_lists_every_pair(builder):
     a, b = builder.case(batch=1), builder.case(batch=2)
     base = builder.simple_run("base", {a: builder.samples(1), b: builder.samples(2)}, commit="1234567890abcdef" * 2)
@@ -316,7 +329,7 @@ def test_compare_help_shows_a_plain_percent_sign(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["compare", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "95% bootstrap interval" in out and "%%" not in out
+    assert "95% Student t interval" in out and "%%" not in out
 
 
 def _gpu_worker(teardown):

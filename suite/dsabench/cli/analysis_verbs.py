@@ -158,7 +158,10 @@ def register(subparsers) -> None:
         help="compare two runs case by case, or two variants inside one run",
         description=(
             "Judge each case as faster, slower, same, undecided, new, missing, failed or not_comparable from the "
-            "ratio of medians CAND / BASE and its 95% bootstrap interval. BASE and CAND are run directories "
+            "ratio CAND / BASE of the geometric mean of worker-process medians (sides timed in the same processes, "
+            "--variants/--impls/--kernels: of each process's median round ratio) and its 95% Student t interval over "
+            "the processes (and earlier runs, with --history; a within-process bootstrap where a side has one "
+            "process, which calls no change). BASE and CAND are run directories "
             "(or directories holding the shards of one run)."
         ),
     )
@@ -177,7 +180,7 @@ def register(subparsers) -> None:
                    help="exit 1 when a case is slower (noisy or not), or failed only in CAND; a noisy case left "
                         "undecided does not fail it (stderr says how large a change it could hide)")  # fmt: skip
     p.add_argument("--allow-mismatch", action="store_true",
-                   help="compare runs from different device models or backends anyway")  # fmt: skip
+                   help="compare runs from different device models, backends, attention kernels or injected delays anyway")  # fmt: skip
     p.add_argument("--history", type=Path, nargs="+", metavar="DIR",
                    help="earlier runs (results directories or runs): each case's run-to-run noise is estimated from "
                         "the runs of the same case, device model, backend, kernel, impl and injected delay made before "

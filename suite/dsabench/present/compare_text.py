@@ -97,9 +97,17 @@ def _note(row) -> str:
     if label is not None:
         parts = [f"{label} ({row['message']})"]
     if row["base_status"] == "ok" and row["cand_status"] == "ok":
+        parts.append(rests_on_note(row))
         parts.append(_evidence(row))
         parts.append(host_note(row))
     return "; ".join(p for p in parts if p)
+
+
+def rests_on_note(row) -> str:
+    """What the verdict was judged on, when not plainly all samples: an eager case across runs on
+    its host-steady chunks (gate.decide), or on all samples with the reason."""
+    on = row.get("rests_on")
+    return f"judged on {on}" if isinstance(on, str) and on and on != "all samples" else ""
 
 
 def host_note(row) -> str:
@@ -156,6 +164,10 @@ def counts_line(df: pd.DataFrame) -> str:
     return ", ".join(parts) or "no cases"
 
 
+# Within a run, eager sides timed in the same worker processes are paired round by round (compare.pair_rows).
+_PAIRED = " (eager cases: of each process's median ratio over the rounds both sides shared)"
+
+
 def _header(comp: Comparison | None) -> list[str]:
     return HEADER if comp is None else [h if h != "95% CI" else f"{comp.confidence * 100:g}% CI" for h in HEADER]
 
@@ -170,7 +182,8 @@ def format_table(result: Comparison | pd.DataFrame, width: int | None = WIDTH) -
         lines += wrap(
             f"device {comp.device or 'unknown'}, backend {comp.backend or 'unknown'}, "
             f"attention kernel {comp.kernel or 'unknown'}, threshold {threshold_text(comp)}, "
-            "ratio = cand / base of the geometric mean of process medians", width
+            f"ratio = cand / base of the geometric mean of process medians{_PAIRED if comp.mode != 'runs' else ''}",
+            width,
         )
         for m in comp.mismatches:
             lines += wrap(f"warning: {m} (compared anyway: --allow-mismatch)", width)
@@ -223,7 +236,8 @@ def format_markdown(result: Comparison | pd.DataFrame, in_turn: Collection[str] 
                   f"{md_code(comp.cand_label)}", "",
                   f"Device {md_text(comp.device or 'unknown')}, backend {md_text(comp.backend or 'unknown')}, "
                   f"attention kernel {md_text(comp.kernel or 'unknown')}. "
-                  "Change = ratio cand / base of the geometric mean of process medians; "
+                  "Change = ratio cand / base of the geometric mean of process medians"
+                  f"{_PAIRED if what != 'runs' else ''}; "
                   f"{comp.confidence * 100:g}% CI over worker processes (and earlier runs, with --history); a change "
                   f"counts when the whole interval lies beyond the band, {md_text(threshold_text(comp))}, however "
                   "noisy the case; *(noisy)*: the case's own spread exceeds the threshold."]  # fmt: skip

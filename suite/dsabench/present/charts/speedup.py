@@ -90,7 +90,7 @@ def _speedups(comparisons: Mapping[str, Comparison]) -> pd.DataFrame:
 
 def speedup_chart(df: pd.DataFrame, comparisons: Mapping[str, Comparison], out_dir: Path,
                   copy_bandwidth_gbs: float | None = None, in_turn: Collection[str] = ()) -> Chart:
-    """Speedup over baseline (baseline / variant, with the bootstrap interval of compare) against
+    """Speedup over baseline (baseline / variant, with the interval of compare's gate) against
     num_blocks, one row of panels per family of configs that sweeps num_blocks, eager and CUDA
     Graph side by side, plus the layout-copy bound 1 + t_copy / t_patched with t_copy =
     2 * cache_bytes / bandwidth (`copy_bandwidth`)."""
@@ -203,6 +203,7 @@ def speedup_chart(df: pd.DataFrame, comparisons: Mapping[str, Comparison], out_d
         add_legend(fig, legend_y, list(legend.values()), list(legend.keys()), ncols=3)
     png, svg = save_chart(fig, out_dir, "speedup")
     return Chart("speedup", "Speedup over baseline vs num_blocks", png, svg,
-                 "Median latency of baseline over each variant (above 1 = faster than baseline) against the number of "
-                 "cache blocks, with the 95% bootstrap interval of the ratio, and the bound a full layout copy at the "
+                 "Baseline's latency over each variant's (above 1 = faster than baseline; compare --variants' ratio, "
+                 "inverted) against the number of cache blocks, with the gate's 95% interval of the ratio over worker "
+                 "processes, and the bound a full layout copy at the "
                  "given bandwidth would explain.", tuple(notes))  # fmt: skip

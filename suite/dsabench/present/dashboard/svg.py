@@ -265,8 +265,8 @@ def short_labels(keys: Sequence[str]) -> list[str]:
 
 
 def speedup_svg(comparison: Comparison, title: str) -> Markup:
-    """Forest plot: per group, speedup = baseline median / patched median with its 95% bootstrap
-    interval (the inverse of compare's ratio), on a log axis with a line at 1 (no change).
+    """Forest plot: per group, speedup = baseline / patched with the gate's 95% interval (the
+    inverse of compare's ratio and interval), on a log axis with a line at 1 (no change).
     Colour is compare's verdict on the patched variant. Pairs without a ratio are not drawn.
     The left margin grows with the longest row label, so no label is ever clipped."""
     rows = []
