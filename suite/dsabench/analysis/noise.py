@@ -132,9 +132,3 @@ def history_noise(rows: pd.DataFrame, order_column: str = "created_at") -> Mappi
     for r in rows.sort_values([order_column, "run_id"], kind="stable")[used].to_dict("records"):
         series.setdefault(case_key(r, r["inject_delay"]), []).append(r["level"])
     return {k: series_noise(v) for k, v in series.items()}
-
-
-def pooled_spread(noises: Iterable[Noise]) -> float:
-    """Median spread of the cases with a known noise: a machine-level figure for reports."""
-    vals = [n.spread for n in noises if n.known]
-    return float(np.median(vals)) if vals else math.nan

@@ -112,14 +112,6 @@ def int_in(name: str, low: int, high: int, what: str = ""):
     return parse
 
 
-def positive_int(name):
-    def parse(text: str) -> int:
-        if not re.fullmatch(r"[0-9]{1,20}", text) or int(text) < 1:
-            raise argparse.ArgumentTypeError(f"{name} {quoted(text)}: expected an integer >= 1")
-        return int(text)
-    return parse
-
-
 def min_samples(text: str) -> int:
     """--min-samples: at least the protocol's minimum, at most the GPU protocol's sample cap."""
     from dsabench.bench.protocol import GPU_PROTOCOL, MIN_SAMPLES  # noqa: PLC0415
