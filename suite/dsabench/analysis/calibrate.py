@@ -18,17 +18,28 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Mapping, Sequence, Union
 
 import numpy as np
 
 from dsabench.analysis.defaults import AUTO, AUTO_FALSE_ALARM, AUTO_FLOOR
 from dsabench.analysis.gate import Threshold, decide
 from dsabench.analysis.hierarchy import Groups, log_levels
+from dsabench.analysis.host_steady import steady_sides
 from dsabench.analysis.noise import UNKNOWN, Noise, run_level, series_noise
 
-# One run: case id -> its samples grouped per process.
-RunGroups = Mapping[str, Groups]
+# One run: case id -> its samples grouped per process, or its frame row (process_samples beside
+# process_chunks: an eager case is then judged on its host-steady chunks, as compare judges it).
+RunGroups = Mapping[str, Union[Groups, Mapping]]
+
+
+def _groups(side) -> Groups:
+    return side["process_samples"] if isinstance(side, Mapping) else side
+
+
+def _judge(base, cand, threshold: Threshold, noise: Noise, n_boot: int, seed: int):
+    steady = steady_sides(base, cand) if isinstance(base, Mapping) and isinstance(cand, Mapping) else None
+    return decide(_groups(base), _groups(cand), threshold, noise=noise, steady=steady, n_boot=n_boot, seed=seed)
 
 POWER = 0.95
 
@@ -108,11 +119,10 @@ def calibrate(aa_runs: Sequence[RunGroups], injected: Mapping[float, Sequence[Ru
     cases = sorted(set.intersection(*(set(r) for r in aa_runs)))
     out = []
     for case in cases:
-        levels = [run_level(r[case]) for r in aa_runs]
+        levels = [run_level(_groups(r[case])) for r in aa_runs]
         alarms = noisy = pairs = 0
         for k, (i, j) in enumerate(itertools.combinations(range(len(aa_runs)), 2)):
-            d = decide(aa_runs[i][case], aa_runs[j][case], threshold, noise=_noise_without(levels, {i, j}),
-                       n_boot=n_boot, seed=k)
+            d = _judge(aa_runs[i][case], aa_runs[j][case], threshold, _noise_without(levels, {i, j}), n_boot, k)
             pairs += 1
             alarms += d.verdict in ("slower", "faster")
             noisy += d.noisy
@@ -123,10 +133,9 @@ def calibrate(aa_runs: Sequence[RunGroups], injected: Mapping[float, Sequence[Ru
                 if case not in inj:
                     continue
                 total += 1
-                d = decide(aa_runs[i][case], inj[case], threshold, noise=_noise_without(levels, {i}), n_boot=n_boot,
-                           seed=j)
+                d = _judge(aa_runs[i][case], inj[case], threshold, _noise_without(levels, {i}), n_boot, j)
                 hit += d.verdict == "slower"
-            inj_levels = [run_level(r[case]) for r in runs if case in r]
+            inj_levels = [run_level(_groups(r[case])) for r in runs if case in r]
             detected[frac] = (hit, total)
             if inj_levels:
                 shift[frac] = float(np.mean(inj_levels) / np.mean(levels) - 1)
@@ -135,9 +144,9 @@ def calibrate(aa_runs: Sequence[RunGroups], injected: Mapping[float, Sequence[Ru
                 measured[frac], source[frac] = float(worker), "worker"
             elif frac in shift:
                 measured[frac], source[frac] = shift[frac], "levels"
-        procs = min(len(r[case]) for r in aa_runs)
+        procs = min(len(_groups(r[case])) for r in aa_runs)
         run_spread = series_noise(levels).spread if len(levels) >= 3 else math.nan
-        proc_spread = pooled_process_spread([r[case] for r in aa_runs])
+        proc_spread = pooled_process_spread([_groups(r[case]) for r in aa_runs])
         out.append(CaseCalibration(case, run_spread, proc_spread, pairs, alarms, noisy, detected, measured, shift,
                                    source, smallest_detectable(threshold, run_spread, proc_spread, procs)))
     return out

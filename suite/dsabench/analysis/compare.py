@@ -32,7 +32,7 @@ from dsabench.analysis.defaults import DEFAULT_THRESHOLD
 from dsabench.errors import InputError, quoted
 from dsabench.store.frames import Frame, manifest_commit
 from dsabench.analysis.gate import MIN_SAMPLES, Threshold, check_threshold, decide
-from dsabench.analysis.host_steady import HOST_COLUMNS, pair_host
+from dsabench.analysis.host_steady import HOST_COLUMNS, SteadySides, pair_host, steady_sides
 from dsabench.analysis.noise import UNKNOWN, Noise, case_key, history_noise, history_rows, inject_of
 from dsabench.store.schema import axis_kernel, key_of, record_key
 from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED, rank_test
@@ -97,6 +97,7 @@ class Decision:
     noise: float = math.nan
     band: float = math.nan
     processes: int = 0
+    rests_on: str = ""  # what the verdict was judged on: all samples, or the host-steady chunks (gate.decide)
 
     def __post_init__(self) -> None:
         if not self.why:
@@ -150,7 +151,7 @@ class Comparison:
 TABLE_COLUMNS = (
     "case", "config_id", "base_case_id", "cand_case_id", "base_status", "cand_status",
     "base_median_ms", "cand_median_ms", "base_n", "cand_n", "ratio", "ci_low", "ci_high",
-    "p_value", "verdict", "reason", "message", "why", "noisy", "noise", "band", "processes",
+    "p_value", "verdict", "reason", "message", "why", "noisy", "noise", "band", "processes", "rests_on",
 )  # fmt: skip
 # Trace figures carried into the table as base_<name> / cand_<name> when either side has them:
 # the evidence of what a variant removed (host-to-device copies, layout copies, memory).
@@ -174,18 +175,19 @@ def process_groups(row) -> list[list[float]]:
 
 
 def gate_decision(base_groups, cand_groups, threshold: Threshold, *, noise: Noise = UNKNOWN, paired: bool = False,
-                  confidence: float = CONFIDENCE, n_boot: int = N_BOOT, seed: int | None = SEED) -> Decision:
+                  steady: SteadySides | None = None, confidence: float = CONFIDENCE, n_boot: int = N_BOOT,
+                  seed: int | None = SEED) -> Decision:
     """The gate (`gate.decide`) as a Decision, with the Mann-Whitney p of the pooled samples
     beside it (reported, never deciding)."""
     if not sum(len(g) for g in base_groups) or not sum(len(g) for g in cand_groups):
         side = "base" if not sum(len(g) for g in base_groups) else "cand"
         return Decision(Verdict.NOT_COMPARABLE, Reason.NO_SAMPLES, f"{side} has status ok but no timing samples")
-    r = decide(base_groups, cand_groups, threshold, noise=noise, paired=paired, confidence=confidence,
+    r = decide(base_groups, cand_groups, threshold, noise=noise, paired=paired, steady=steady, confidence=confidence,
                n_boot=n_boot, seed=seed)
     pooled_b, pooled_c = sum(map(list, base_groups), []), sum(map(list, cand_groups), [])
     p = rank_test(pooled_b, pooled_c) if min(len(pooled_b), len(pooled_c)) >= MIN_SAMPLES else math.nan
     return Decision(Verdict(r.verdict), Reason(r.reason), r.message, r.ratio, r.ci_low, r.ci_high, p, r.why,
-                    r.noisy, r.noise, r.band, r.processes)
+                    r.noisy, r.noise, r.band, r.processes, r.rests_on)
 
 
 def _pair(key: str, base, cand, threshold: Threshold, confidence: float, n_boot: int, seed, *,
@@ -233,13 +235,14 @@ def _pair(key: str, base, cand, threshold: Threshold, confidence: float, n_boot:
             "latencies of two clocks do not compare",
         )
     else:
+        steady = None if paired else steady_sides(base, cand)  # paired rounds share the host already
         d = gate_decision(process_groups(base), process_groups(cand), threshold, noise=noise, paired=paired,
-                          confidence=confidence, n_boot=n_boot, seed=seed)
+                          steady=steady, confidence=confidence, n_boot=n_boot, seed=seed)
         row.update(pair_host(base, cand, paired))  # what the host did: disturbed chunks, steady rounds
     row.update(
         ratio=d.ratio, ci_low=d.ci_low, ci_high=d.ci_high, p_value=d.p_value,
         verdict=d.verdict.value, reason=d.reason.value, message=d.message, why=d.why, noisy=d.noisy,
-        noise=d.noise, band=d.band, processes=d.processes,
+        noise=d.noise, band=d.band, processes=d.processes, rests_on=d.rests_on,
     )  # fmt: skip
     return row
 

@@ -12,13 +12,21 @@ The band is the threshold, or with `auto` each case's own: the width that holds 
 to AUTO_FALSE_ALARM (two-sided) given the interval's standard error and degrees of freedom, never
 below AUTO_FLOOR. One process a side with no history is never called changed: nothing measures
 the spread between processes, so no interval could cover it (`within_run_precision_only`).
+
+A cross-run comparison of an eager (host-bound) case may hand in `steady`, its sides' host-steady
+chunks by evidence alone (`host_steady.steady_sides`: probe, run delay, steal; never the chunks'
+own time). With two processes or more a side left, the verdict rests on them, and says so ("on 412
+of 600 chunks host-steady ..."), with what all samples would say where that differs; else on all
+samples, saying why. The evidence is blind to the code: a slowdown of the code, uniform or
+intermittent, lands in steady and disturbed chunks alike and is judged, never set aside
+(docs/statistics.md has the options weighed on the H200's runs).
 docs/statistics.md has the coverage, false alarms and power, measured.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import Sequence, Union
 
@@ -26,6 +34,7 @@ import numpy as np
 
 from dsabench.analysis.defaults import AUTO, AUTO_FALSE_ALARM, AUTO_FLOOR, DEFAULT_THRESHOLD
 from dsabench.analysis.hierarchy import Groups, Interval, level_interval, ratio_interval
+from dsabench.analysis.host_steady import SteadySides
 from dsabench.analysis.noise import UNKNOWN, Noise
 from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED
 
@@ -56,6 +65,7 @@ class GateResult:
     processes: int
     df: float = math.nan
     source: str = ""
+    rests_on: str = "all samples"  # or the host-steady chunks it was judged on (SteadySides.text)
 
 
 def _pct(x: float) -> str:
@@ -112,13 +122,31 @@ def _noisy_text(iv: Interval, paired: bool, limit: float, threshold: Threshold) 
 
 
 def decide(base: Groups, cand: Groups, threshold: Threshold, *, noise: Noise = UNKNOWN, paired: bool = False,
-           confidence: float = CONFIDENCE, n_boot: int = N_BOOT, seed: int | None = SEED) -> GateResult:
+           steady: SteadySides | None = None, confidence: float = CONFIDENCE, n_boot: int = N_BOOT,
+           seed: int | None = SEED) -> GateResult:
     """Verdict on cand vs base, each a list of per-process sample lists (ms).
 
     paired: both sides measured in the same worker processes, interleaved (variants or impls of
     one eager group). noise: the case's run-to-run noise from history (unpaired sides only).
+    steady: the host-steady chunks of both sides (unpaired eager cases; module docstring).
     """
     check_threshold(threshold)
+    every = _judge(base, cand, threshold, noise, paired, confidence, n_boot, seed)
+    if steady is None or paired:
+        return every
+    if not steady.usable:
+        why = f"on all samples: fewer than 2 processes a side were mostly host-steady ({steady.text()})"
+        return replace(every, message=f"{every.message}; {why}",
+                       rests_on=f"all samples (host-steady chunks in fewer than 2 processes a side: {steady.text()})")
+    st = _judge(steady.base, steady.cand, threshold, noise, paired, confidence, n_boot, seed)
+    message = f"{st.message}; on {steady.text()}"
+    if every.verdict != st.verdict:  # never silent: what all samples, host-disturbed chunks and all, would say
+        message += f"; all samples: {every.verdict} {_pct(every.ratio)} ({_pct(every.ci_low)} to {_pct(every.ci_high)})"
+    return replace(st, message=message, rests_on=steady.text())
+
+
+def _judge(base: Groups, cand: Groups, threshold: Threshold, noise: Noise, paired: bool, confidence: float,
+           n_boot: int, seed: int | None) -> GateResult:
     nb, nc = sum(len(g) for g in base), sum(len(g) for g in cand)
     if min(nb, nc) < MIN_SAMPLES:
         why = f"base has {nb} samples, cand {nc}; a verdict needs at least {MIN_SAMPLES} on each side"

@@ -13,6 +13,11 @@ The rule, per chunk (`classify`); a chunk is host-disturbed when any of these ho
   their logarithms, the upper centre at least LEVEL_GAP x the lower, the split explaining at
   least LEVEL_R2 of the variance, and the chunk above the geometric middle of the two centres.
 
+What the gate rests on (`steady_sides`, docs/statistics.md) is the evidence alone: a cross-run
+comparison of an eager case is judged on the chunks whose probe, run delay and steal were steady,
+never on `level`, which reads the chunk's own time: an intermittent slowdown of the code would
+make an upper level of its own, and `level` would set it aside as the host's.
+
 The first three need the evidence recorded since schema 3; `level` needs only the samples, so it
 also classifies older runs, whose chunks are rebuilt as blocks of the protocol's chunk size in the
 order taken (`ProcessChunks.rebuilt`). What `level` cannot see: a case slow in every chunk of a
@@ -173,19 +178,26 @@ class ChunkClass:
     reasons: tuple[str, ...]  # why disturbed: 'probe', 'run_delay', 'steal', 'level'
 
 
+def evidence_reasons(ev: Mapping, probe_ref_us: float | None) -> list[str]:
+    """Why a chunk's recorded evidence calls it disturbed ('probe', 'run_delay', 'steal'); empty
+    when it does not. Independent of the chunk's time, hence of the code measured."""
+    reasons = []
+    probe = ev.get("probe_us")
+    if probe is not None and probe_ref_us and probe > PROBE_SLOW * probe_ref_us:
+        reasons.append("probe")
+    host_ms = ev.get("host_ms") or 0.0
+    for name in ("run_delay", "steal"):
+        value = ev.get(f"{name}_ms")
+        if value is not None and host_ms > 0 and value > SHARE_LIMIT * host_ms:
+            reasons.append(name)
+    return reasons
+
+
 def classify(process: ProcessChunks, side_levels: Levels, probe_ref_us: float | None) -> tuple[ChunkClass, ...]:
     """Each chunk of `process` by the rule of the module docstring."""
     out = []
     for median, ev in zip(process.medians_ms, process.evidence):
-        reasons = []
-        probe = ev.get("probe_us")
-        if probe is not None and probe_ref_us and probe > PROBE_SLOW * probe_ref_us:
-            reasons.append("probe")
-        host_ms = ev.get("host_ms") or 0.0
-        for name in ("run_delay", "steal"):
-            value = ev.get(f"{name}_ms")
-            if value is not None and host_ms > 0 and value > SHARE_LIMIT * host_ms:
-                reasons.append(name)
+        reasons = evidence_reasons(ev, probe_ref_us)
         if side_levels.split_ms is not None and median > side_levels.split_ms:
             reasons.append("level")
         out.append(ChunkClass(not reasons, tuple(reasons)))
@@ -249,6 +261,69 @@ def steady_groups(processes: Sequence[ProcessChunks], probe_ref_us: float | None
         if kept:
             out.append(kept)
     return out
+
+
+# A process keeps its place in the steady judgement only with this many evidence-steady chunks, and
+# at least this share of its chunks. A process in the slow mode throughout (one of three in 4 of
+# the H200's 6 gate runs) shows the odd chunk with a fast probe whose own time is still slow: the
+# probe sees 76% of slow chunks, so where most chunks read slow, most of the few that read fast are
+# slow too, and their median would be the slow mode's. With half or more reading steady, fewer
+# than a third of those are slow (at the H200's rates), and their median stays on the fast level.
+MIN_STEADY_CHUNKS = 3
+MIN_STEADY_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class SteadySides:
+    """What a cross-run comparison of an eager case rests on: per side, the samples of the chunks the
+    evidence calls steady (`evidence_reasons`, one probe reference for both sides), grouped per
+    process, each process with fewer than MIN_STEADY_CHUNKS such chunks or fewer than MIN_STEADY_SHARE
+    of its own left out; the chunks kept of all, and the processes kept of all per side."""
+
+    base: list
+    cand: list
+    chunks_kept: int
+    chunks: int
+    base_processes: tuple[int, int]
+    cand_processes: tuple[int, int]
+
+    @property
+    def usable(self) -> bool:
+        """Two processes or more a side: what a t interval over processes needs."""
+        return len(self.base) >= 2 and len(self.cand) >= 2
+
+    def text(self) -> str:
+        (kb, nb), (kc, nc) = self.base_processes, self.cand_processes
+        return (f"{self.chunks_kept} of {self.chunks} chunks host-steady by probe, run delay and steal "
+                f"({kb} of {nb} processes base, {kc} of {nc} cand with half or more of theirs steady)")
+
+
+def _steady_side(processes: Sequence[ProcessChunks], probe_ref_us: float | None) -> tuple[list, int, int]:
+    groups, kept, total = [], 0, 0
+    for p in processes:
+        steady = [g for g, ev in zip(p.samples_ms, p.evidence) if not evidence_reasons(ev, probe_ref_us)]
+        total += len(p.samples_ms)
+        if len(steady) >= max(MIN_STEADY_CHUNKS, MIN_STEADY_SHARE * len(p.samples_ms)):
+            groups.append([s for g in steady for s in g])
+            kept += len(steady)
+    return groups, kept, total
+
+
+def steady_sides(base_row: Mapping, cand_row: Mapping) -> SteadySides | None:
+    """The host-steady share of two frame rows (or merged records) of one eager case in two runs;
+    None for a CUDA Graph case (a replay waits on the device, not the host) and when a side's chunks
+    carry no evidence (runs before schema 3, rebuilt chunks) or no probe."""
+    if base_row.get("graph") in (True, 1) or cand_row.get("graph") in (True, 1):  # numpy's bool too
+        return None
+    bp, cp = row_processes(base_row), row_processes(cand_row)
+    if not bp or not cp or any(p.rebuilt for p in bp + cp):
+        return None
+    ref = probe_reference(bp + cp)
+    if ref is None:
+        return None
+    b, kb, nb = _steady_side(bp, ref)
+    c, kc, nc = _steady_side(cp, ref)
+    return SteadySides(b, c, kb + kc, nb + nc, (len(b), len(bp)), (len(c), len(cp)))
 
 
 @dataclass(frozen=True)

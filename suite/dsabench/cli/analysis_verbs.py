@@ -109,7 +109,7 @@ def _write_json(result, path: Path) -> None:
         return v.item() if hasattr(v, "item") else v
 
     cols = ["case", "verdict", "reason", "why", "noisy", "noise", "band", "ratio", "ci_low", "ci_high", "p_value",
-            "base_median_ms", "cand_median_ms", "processes", "base_status", "cand_status", "message",
+            "base_median_ms", "cand_median_ms", "processes", "rests_on", "base_status", "cand_status", "message",
             "base_disturbed", "cand_disturbed", "steady_ratio", "steady_rounds", "rounds", "base_host_bound",
             "cand_host_bound"]
     doc = {"mode": result.mode, "base": result.base_label, "cand": result.cand_label, "threshold": result.threshold,

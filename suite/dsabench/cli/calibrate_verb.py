@@ -142,7 +142,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         for run_id, frac in runs:
             df = load_runs([out / run_id]).df
             ok = df[df["status"] == "ok"]
-            groups[run_id] = {r["case_id"]: r["process_samples"] for r in ok.to_dict("records")}
+            groups[run_id] = {r["case_id"]: r for r in ok.to_dict("records")}  # rows: eager cases judged on steady chunks
         aa = [groups[r] for r, f in runs if not f]
         injected: dict[float, list] = {}
         for r, f in runs:

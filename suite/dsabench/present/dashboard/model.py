@@ -28,7 +28,7 @@ from typing import Mapping
 
 import pandas as pd
 
-from dsabench.analysis.host_steady import CaseHost, case_host, probe_reference, row_processes
+from dsabench.analysis.host_steady import CaseHost, case_host, probe_reference, row_processes, steady_sides
 from dsabench.analysis.compare import (
     Comparison, Decision, Reason, Verdict, compare_variants, gate_decision, process_groups,
 )
@@ -241,7 +241,9 @@ def _vs_previous(prev: Mapping, row: Mapping, threshold: float, noise: Noise) ->
             Verdict.NOT_COMPARABLE, Reason.CLOCK_DIFFERS,
             f"previous run timed with clock {prev['clock']!r}, this one with {row['clock']!r}",
         )  # fmt: skip
-    return gate_decision(process_groups(prev), process_groups(row), threshold, noise=noise)
+    graph = (row.get("_params") or {}).get("graph") in (True, 1)
+    steady = None if graph else steady_sides(prev, row)  # an eager case rests on its host-steady chunks
+    return gate_decision(process_groups(prev), process_groups(row), threshold, noise=noise, steady=steady)
 
 
 def _change_points(frame: Frame, wanted: bool) -> tuple[str | None, dict]:
