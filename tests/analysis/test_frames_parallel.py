@@ -54,3 +54,36 @@ def test_fork_map_gives_results_in_order_from_closures_and_raises_a_workers_erro
     with pytest.raises(InputError, match="item 7 is damaged"):
         fork_map(bad, list(range(20)), min_items=2)
     assert "Traceback" not in capfd.readouterr().err  # the stopped workers end without a word
+
+
+def test_fork_map_says_when_a_worker_is_killed_and_leaves_no_worker_behind():
+    """The out-of-memory killer's SIGKILL on a loader: an error naming it, not a wait without end."""
+    import multiprocessing
+    import os
+    import signal
+
+    import pytest
+
+    from dsabench.store.forked import fork_map, workers
+
+    if workers(8, 2) < 2:
+        pytest.skip("no fork, or a single CPU: fork_map runs in this process")
+
+    def killed(x):
+        if x == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return x
+
+    def stuck(signum, frame):
+        raise AssertionError("fork_map waited 60 s for a worker that was killed")
+
+    before = set(multiprocessing.active_children())
+    previous = signal.signal(signal.SIGALRM, stuck)
+    signal.alarm(60)
+    try:
+        with pytest.raises(ChildProcessError, match=r"ended abruptly \(exit .*-9"):
+            fork_map(killed, list(range(8)), min_items=2)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert set(multiprocessing.active_children()) <= before
