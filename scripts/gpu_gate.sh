@@ -6,9 +6,10 @@
 #   injected runs alternating so slow drift of the machine falls on every kind (about 50-60 s a run
 #   on an H200: 3 worker start-ups of ~5 s, 12 cases x 3 processes); each run is marked as
 #   calibrate's (`--calibration gate`), so no history or dashboard takes it for a measurement.
-# Then, on the host, every comparison with `compare --json` (3% band, and --threshold auto), the
-# exit code of `--fail-on-regression`, `calibrate --no-run` over the A/A, +5% and +1.5% runs, and
-# gate-summary.txt: per kind of pair, how many cases were called slower / faster / same / undecided.
+# Then, on the host (scripts/gate_rejudge.sh), every comparison with `compare --json` (3% band, and
+# --threshold auto), the exit code of `--fail-on-regression`, `calibrate --no-run` over the A/A, +5%
+# and +1.5% runs, and gate-summary.txt: per kind of pair, how many cases were called slower / faster
+# / same / undecided, and what the eager verdicts rested on.
 # Everything lands under $OUT: env.txt, walls.txt, NAME.log per run, compare/*.json|txt,
 # calibration.*, gate-summary.txt, gate-runs.tar.gz (the run directories, without traces).
 # Environment: BACKEND (torch), FILTER (pr's 8192-block decode cases), MAX_TIME_S (per case, split
@@ -55,52 +56,7 @@ measure gate-inj010 0.01 "(?=.*\.graph$)$filter"
 measure gate-aa2 0 "$filter"
 measure gate-inj250 0.25 "(?=.*\.eager$)$filter"
 measure gate-inj015 0.015 "$filter"
-# ---- the compares (host only) ----
-judge_pair() {  # judge_pair NAME BASE CAND [compare args]: table, JSON and the exit code of --fail-on-regression
-  local name=$1 base=$runs/$2 cand=$runs/$3; shift 3
-  [ -f "$base/manifest.json" ] && [ -f "$cand/manifest.json" ] || return
-  python3 -m dsabench compare "$base" "$cand" --allow-mismatch --fail-on-regression --json "$out/compare/$name.json" "$@" \
-    > "$out/compare/$name.txt" 2>&1
-  echo "$name exit=$?" >> "$out/compare/exit-codes.txt"
-}
-for band in fixed auto; do
-  extra=(); [ $band = auto ] && extra=(--threshold auto)
-  for pair in "aa0 aa1" "aa0 aa2" "aa1 aa2"; do set -- $pair; judge_pair "$band-aa-$1-$2" gate-$1 gate-$2 "${extra[@]}"; done
-  for inj in inj050 inj250 inj015 inj010; do
-    for a in aa0 aa1 aa2; do judge_pair "$band-$inj-vs-$a" gate-$a gate-$inj "${extra[@]}"; done
-  done
-done
-python3 -m dsabench calibrate "$preset" --backend "$backend" --aa-runs 3 --inject 0.05,0.015 --repeats 3 --no-run \
-  --out "$(dirname "$runs")" --run-id gate > "$out/calibrate.log" 2>&1
-cp "$runs"/calibration.* "$out/" 2>/dev/null
-python3 - "$out/compare" > "$out/gate-summary.txt" <<'EOF'
-import json, sys
-from collections import Counter
-from pathlib import Path
-
-folder = Path(sys.argv[1])
-codes = dict(line.split(" exit=") for line in (folder / "exit-codes.txt").read_text().split("\n") if line)
-kinds: dict[str, list] = {}
-for f in sorted(folder.glob("*.json")):
-    band, kind = f.stem.split("-", 1)
-    kind = "aa" if kind.startswith("aa") else kind.split("-vs-")[0]
-    kinds.setdefault(f"{band} {kind}", []).append((f.stem, json.loads(f.read_text())))
-print("pairs of a kind: verdict counts over every case of every pair (graph / eager), exit codes of "
-      "--fail-on-regression; the 3% band ('fixed') and --threshold auto")
-for key, docs in kinds.items():
-    by = {"graph": Counter(), "eager": Counter()}
-    noisy = Counter()
-    for _, doc in docs:
-        for p in doc["pairs"]:
-            mode = "graph" if str(p["case"]).endswith(".graph") else "eager"
-            by[mode][p["verdict"]] += 1
-            noisy[mode] += bool(p.get("noisy"))
-    exits = ", ".join(f"{stem.split('-vs-')[-1] if '-vs-' in stem else stem.split('-', 2)[2]}={codes.get(stem, '?')}"
-                      for stem, _ in docs)
-    cells = "; ".join(f"{mode}: " + ", ".join(f"{n} {v}" for v, n in sorted(c.items())) + f" ({noisy[mode]} noisy)"
-                      for mode, c in by.items() if c)
-    print(f"{key:16s} {len(docs)} pair(s): {cells}; exit {exits}")
-EOF
-cat "$out/gate-summary.txt"
+# ---- the compares (host only): scripts/gate_rejudge.sh, which judges committed runs again the same way ----
+PYTHON=python3 PRESET="$preset" BACKEND="$backend" bash "$(dirname "$0")/gate_rejudge.sh" "$runs" "$out"
 tar -C "$(dirname "$runs")" --exclude="*/traces" -czf "$out/gate-runs.tar.gz" gate
 echo "total wall_s=$(( $(date +%s) - t_start ))" | tee -a "$out/walls.txt"
