@@ -180,6 +180,7 @@ def test_only_first_parent_commits_touching_a_loaded_file_are_walked_unless_all_
     (("{repo}", "{good}",), "PATH, GOOD and BAD are required"),
     (("--resume", "{tmp}", "{repo}"), "a resumed bisection keeps the settings"),
     (("--resume", "{tmp}"), "state.json is missing"),
+    (("{repo}", "{good}", "{bad}", "--kernel", "triton"), "--kernel 'triton': not usable with --backend paddle"),
 ])  # fmt: skip
 def test_bad_input_is_one_line_and_exit_2_with_nothing_written(fd, tmp_path, capsys, monkeypatch, args, message):
     repo, shas, scenario, cache = fd

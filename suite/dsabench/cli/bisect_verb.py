@@ -92,6 +92,7 @@ def _start(args):
     from dsabench.analysis.bisect_plan import Commit, Plan  # noqa: PLC0415
     from dsabench.bench.impls.fastdeploy import history  # noqa: PLC0415
     from dsabench.cli import bisect_steps as steps  # noqa: PLC0415
+    from dsabench.cli import kernel_choice  # noqa: PLC0415
     from dsabench.workload import scenarios  # noqa: PLC0415
 
     if not (args.path and args.good and args.bad):
@@ -106,6 +107,8 @@ def _start(args):
         scenario = str(Path(sset.path).resolve())
     if args.filter is not None and not any(args.filter.search(c.id) for c in sset.cases):
         raise InputError(f"--filter {args.filter.pattern!r}: no case of {scenario} matches; nothing to measure")
+    # a kernel a step's run would refuse (every step runs `dsabench run` on the paddle backend), refused now
+    kernel_choice.refuse_unusable(*kernel_choice.asked_kernel(args.kernel, sset.kernel, str(sset.path)), "paddle", None)
     firsts = history.first_parent(repo, args.good, args.bad, label)
     good_sha = history.resolve_commit(repo, args.good, label)
     bad_sha = firsts[-1][0]
