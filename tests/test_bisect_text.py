@@ -53,7 +53,18 @@ def test_markdown_escapes_what_a_commit_subject_can_hold():
 
 def test_improvement_speaks_of_the_faster_commit():
     rep = report(plan_of(4, improvement=True), culprit_at(2))
-    assert headline(rep).startswith("first faster commit:") and "made the forward faster" in format_text(rep)
+    assert headline(rep).startswith("first faster commit:") and "made the forward faster" in " ".join(
+        format_text(rep).split())
+
+
+def test_the_text_fits_120_columns_with_each_steps_reason_under_its_row_and_whole_rows_when_wide():
+    rep = report(plan_of(12), culprit_at(7, {8: "crash", 9: "noload", 10: "noload"}))
+    text = format_text(rep)
+    assert max(len(line) for line in text.splitlines() if not line.startswith("first ")) <= 120
+    reasons = [r[9] for r in step_rows(rep)]
+    assert all(r.split("; ")[0][:40] in text for r in reasons)  # each reason shown, under its row
+    wide = format_text(rep, width=None).splitlines()
+    assert all(any(line.rstrip().endswith(r) for line in wide) for r in reasons)  # a row each, reason last
 
 
 def test_the_chart_is_saved_as_png_and_svg_with_skips_and_the_culprit(tmp_path):

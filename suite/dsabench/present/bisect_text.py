@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dsabench.analysis.bisect_plan import BAD, GOOD, SKIP, UNDECIDED, Attempt, Outcome, Plan
-from dsabench.present.text import fmt_ms, md_code, md_fenced, md_table, md_text, plural, text_table
+from dsabench.present import fit
+from dsabench.present.text import fmt_ms, md_code, md_fenced, md_table, md_text, plural
 
 VERDICT_TEXT = {GOOD: "like GOOD", BAD: "like BAD", SKIP: "skipped", UNDECIDED: "undecided", "ends": "ends only"}
 SUBJECT_CHARS = 48
@@ -113,13 +114,17 @@ def _medians_note(rep: BisectReport) -> str:
             + "; the verdicts are the gate's on each pair, not a reading of these medians")
 
 
-def format_text(rep: BisectReport) -> str:
-    lines = [_walk_line(rep), "", headline(rep)]
+def format_text(rep: BisectReport, width: int | None = fit.WIDTH) -> str:
+    """The bisection for a terminal or a CI log, fitted to `width` (present.fit: a step's reason
+    under its row where the row would be wider; None: one line a row)."""
+    lines = [*fit.wrap(_walk_line(rep), width), "", headline(rep)]
     if rep.outcome.kind == "found" and rep.culprit_stat:
         lines += ["  " + ln for ln in rep.culprit_stat.splitlines()]
-    lines += ["", *text_table(HEADER, step_rows(rep), right=(0, 4, 5, 6, 7)), _medians_note(rep), ""]
-    lines.append(f"every step's run is in {rep.out_dir}/steps/; re-judge one with: dsabench compare --impls "
-                 f"{rep.out_dir}/steps/RUN --base-impl {rep.plan.commits[0].sha[:12]} --cand-impl SHA")
+    lines += ["", *fit.table(HEADER, step_rows(rep), right=(0, 4, 5, 6, 7), width=width),
+              *fit.wrap(_medians_note(rep), width), ""]
+    lines += [f"every step's run is in {rep.out_dir}/steps/; re-judge one with:",  # the command whole, to paste
+              f"  dsabench compare --impls {rep.out_dir}/steps/RUN --base-impl {rep.plan.commits[0].sha[:12]} "
+              "--cand-impl SHA"]
     if rep.chart:
         lines.append(f"chart of the medians along the commits walked: {rep.chart}")
     return "\n".join(lines) + "\n"
