@@ -31,7 +31,7 @@ def test_each_repeat_is_its_own_process_pass_and_loads_as_one_case_grouped_per_p
     assert all(len(s) == sum(map(len, g)) for s, g in zip(df["samples_ms"], df["process_samples"]))
     assert store.read_manifest(tmp_path / "r")["options"]["repeats"] == 3
     again = dsabench("run", "--resume", tmp_path / "r")
-    assert again.returncode == 0 and "0 of 2 cases x 3 worker processes" in again.stderr
+    assert again.returncode == 0 and "0 of 6 (2 cases x 3 worker processes) to measure" in again.stderr, again.stderr
 
 
 def test_calibrate_alternates_a_to_a_and_injected_runs():

@@ -262,7 +262,9 @@ def _cmd_run(args, stack: ExitStack) -> int:
     done = store.finished_keys(run_dir) - retry
     logs_before = store.log_names(run_dir)
     left = sum(1 for c, impl, k in planned for rep in range(repeats) if (record_key(c.id, impl, k), rep) not in done)
-    per = f"{len(planned)} cases x {repeats} worker processes" if repeats > 1 else f"{len(planned)} cases"
+    # each case is measured once per worker process: 'left' counts those measurements, as the total does
+    per = (f"{len(planned) * repeats} ({len(planned)} cases x {repeats} worker processes)" if repeats > 1
+           else f"{len(planned)} cases")
     shown = "" if [i.label for i in impls] == ["mirror"] else f"; impls {', '.join(i.label for i in impls)}"
     shown += f"; kernels {kernel.replace(',', ', ')} side by side" if axis(kernel) else ""
     print(f"run {run_id}: {left} of {per} to measure ({backend} backend{shown}) -> {run_dir}", file=sys.stderr)
