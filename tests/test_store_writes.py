@@ -9,6 +9,7 @@ import os
 import resource
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,7 @@ import pytest
 
 from dsabench.cli.main import main
 from dsabench.store import rundir as store
+from dsabench.store.files import write_atomic
 from dsabench.store.lock import lock_run_dir
 from dsabench.store.schema import Timing
 from dsabench.workload.cases import Case
@@ -151,6 +153,19 @@ def test_manifest_and_cases_get_the_same_file_mode(tmp_path, umask):
         os.umask(old)
     modes = {name: (run / name).stat().st_mode & 0o777 for name in (store.MANIFEST, store.CASES)}
     assert modes == {store.MANIFEST: 0o644 & ~umask, store.CASES: 0o644 & ~umask}
+
+
+def test_an_atomic_write_syncs_the_file_then_the_directory_that_holds_its_new_name(tmp_path, monkeypatch):
+    synced = []  # what each real fsync was of, in order
+    real = os.fsync
+
+    def spy(fd):
+        synced.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    write_atomic(tmp_path / "state.json", b"{}\n")
+    assert synced == ["file", "dir"] and (tmp_path / "state.json").read_bytes() == b"{}\n"
 
 
 @pytest.mark.parametrize("out", ["afile/sub", "/proc/dsabench-x"])

@@ -31,10 +31,22 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename over it (mode FILE_MODE & ~umask).
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or a new name in `directory` durable: until the directory itself is synced, a
+    power loss can leave the old name (or none) though the file's data was synced."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
-    On failure the temporary file is removed and `path` is as it was.
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, fsync, rename over it (mode FILE_MODE & ~umask),
+    then fsync the directory, so that the rename too survives a power loss.
+
+    On failure the temporary file is removed and `path` is as it was (or, when only the directory's
+    sync failed, already the new file).
     """
     path = Path(path)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
@@ -46,6 +58,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise StoreWriteError(path, exc) from None
