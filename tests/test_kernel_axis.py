@@ -232,6 +232,19 @@ def test_compare_kernels_pairs_each_case_of_two_kernels_and_calls_the_scaled_one
     assert ref.table["ratio"].tolist() == pytest.approx([1 / 9, 1 / 9], rel=1e-6)
 
 
+@pytest.mark.parametrize("threshold", [1.5, -0.1, "loose"])
+def test_compare_kernels_and_impls_refuse_a_threshold_outside_0_1_before_judging_as_variants_do(
+        cpu_run, tmp_path, threshold):
+    from dsabench.analysis.compare import compare_variants
+    from dsabench.analysis.compare_impls import compare_impls
+    from dsabench.analysis.compare_kernels import compare_kernels
+
+    frame = load_runs([as_axis(cpu_run, tmp_path / "ax")])
+    for compare in (compare_kernels, compare_impls, compare_variants):  # impls: refused before the run's impls
+        with pytest.raises(ValueError, match=rf"^compare: threshold is {threshold!r}; expected a fraction in \[0, 1\)"):
+            compare(frame, threshold=threshold)
+
+
 def test_compare_variants_and_run_vs_run_pair_within_a_kernel(cpu_run, tmp_path):
     from dsabench.analysis.compare import compare_runs, compare_variants
 

@@ -20,6 +20,7 @@ from dsabench.analysis.compare import (
     rows_by_group,
     within_run,
 )
+from dsabench.analysis.gate import check_threshold
 from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED
 from dsabench.errors import InputError
 from dsabench.store.frames import Frame
@@ -75,6 +76,7 @@ def compare_impls(
 
     Without names the run must hold exactly two impls: the first given to `dsabench run` is base.
     """
+    check_threshold(threshold, "compare")
     run_id = _one_run(frame, "RUN")
     impls = impls_of(frame)
     if base_impl is None and cand_impl is None:

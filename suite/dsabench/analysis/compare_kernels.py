@@ -10,6 +10,7 @@ it holds every phase the kernels share (scale, write cache, layout, merge) besid
 from __future__ import annotations
 
 from dsabench.analysis.compare import DEFAULT_THRESHOLD, Comparison, Threshold, _one_run, pair_rows, within_run
+from dsabench.analysis.gate import check_threshold
 from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED
 from dsabench.errors import InputError
 from dsabench.store.frames import Frame
@@ -39,6 +40,7 @@ def compare_kernels(
     """Inside one run of a kernel axis, pair each case's records of two kernels and judge them
     (cand vs base). Without names: the first two kernels as the run asked for them (for
     `flashmla,triton,reference`, triton against flashmla)."""
+    check_threshold(threshold, "compare")
     run_id = _one_run(frame, "RUN")
     kernels = kernels_of(frame)
     if len(kernels) < 2:
