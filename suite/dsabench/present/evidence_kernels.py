@@ -15,6 +15,7 @@ from dsabench.analysis.compare_kernels import compare_kernels, kernels_of
 from dsabench.present.evidence_speed import timed_in_turn
 from dsabench.present.runset import RunSet
 from dsabench.present.text import md_code, md_table, md_text
+from dsabench.store.schema import record_key
 
 
 def _cell(r: dict | None, in_turn: bool) -> str:
@@ -46,7 +47,7 @@ def kernels_section(rs: RunSet, threshold: float = DEFAULT_THRESHOLD) -> list[st
     in_turn = timed_in_turn(rs)
     rows = []
     for r in base.sort_values(["graph", "case_id"]).to_dict("records"):
-        key = r["case_id"] if (r.get("impl") or "mirror") == "mirror" else f"{r['case_id']}@{r['impl']}"
+        key = record_key(r["case_id"], r.get("impl"))  # as compare_kernels keys its pairs
         mine = r["median_ms"] if r["status"] == "ok" and r["median_ms"] == r["median_ms"] else None
         cells = [_cell(by[k].get(key), r["group_id"] in in_turn) for k in comps]
         rows.append([md_code(key), f"{mine:.4f}" if mine is not None else md_text(r["status"]), *cells])
