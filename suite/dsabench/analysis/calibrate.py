@@ -63,10 +63,6 @@ class CaseCalibration:
     size_source: Mapping[float, str] = field(default_factory=dict)  # fraction -> 'worker' or 'levels'
     mde: float = math.nan  # smallest slowdown detected with POWER, from the noise model
 
-    @property
-    def false_alarm_rate(self) -> float:
-        return self.false_alarms / self.aa_pairs if self.aa_pairs else math.nan
-
 
 def _t(p: float, df: float) -> float:
     from scipy.stats import t  # noqa: PLC0415

@@ -28,9 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from statistics import NormalDist
-from typing import Sequence, Union
-
-import numpy as np
+from typing import Union
 
 from dsabench.analysis.defaults import AUTO, AUTO_FALSE_ALARM, AUTO_FLOOR, DEFAULT_THRESHOLD
 from dsabench.analysis.hierarchy import Groups, Interval, level_interval, ratio_interval
@@ -187,8 +185,3 @@ def _judge(base: Groups, cand: Groups, threshold: Threshold, noise: Noise, paire
     return result("undecided", "ci_crosses_threshold",
                   f"crosses the edge of +-{edge}: the change may be anywhere from {_pct(iv.low)} to {_pct(iv.high)}; "
                   "more worker processes (--repeats) or earlier runs (--history) narrow it")
-
-
-def flat_groups(samples: Sequence[float]) -> list[list[float]]:
-    """Samples of a record without process grouping (old runs): one process."""
-    return [list(np.asarray(samples, dtype=float))]
