@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -166,6 +168,28 @@ def test_only_first_parent_commits_touching_a_loaded_file_are_walked_unless_all_
     assert [s for s, _ in history.walked(commits, "", False)] == shas[1:]
     assert len(history.walked(commits, "", True)) == hist.LAST + 2
     assert "fastdeploy/platforms/__init__.py" in history.loaded_files()
+
+
+# ---- what reaches stderr ---------------------------------------------------------------------------
+
+
+def test_a_bisection_whose_good_commit_does_not_load_says_only_its_one_line(fd, tmp_path):
+    # its own process, as a user's: Paddle, imported there first by the probe of GOOD, warns that
+    # ccache is missing, and that warning is not the user's business
+    repo, shas, _, _ = fd
+    r = bisect(fd, repo, shas[hist.NO_IMPORT], shas[-1], "--out", tmp_path / "b")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and "does not load" in r.stderr and "ccache" not in r.stderr, r.stderr
+
+
+def test_matplotlib_says_nothing_at_info_where_paddle_set_the_root_logger_to_info(tmp_path):
+    # bisect imports Paddle (probing a commit), then draws its chart; a fresh MPLCONFIGDIR makes
+    # matplotlib build its font cache, which it announces at INFO
+    code = ("import logging, paddle; assert logging.getLogger().getEffectiveLevel() <= logging.INFO; "
+            "import dsabench.present.charts.bisect")
+    r = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "MPLCONFIGDIR": str(tmp_path / "mpl")})
+    assert r.returncode == 0 and r.stderr == "", r.stderr
 
 
 # ---- bad input: one line, exit 2, nothing written -------------------------------------------------

@@ -25,6 +25,9 @@ def _one(text: str, where: str, base_dir: Path | None, backend: str, stack: Exit
     if backend != "paddle":
         raise InputError(f"{where}: impl {spec.label!r} runs FastDeploy's Paddle code; expected --backend paddle "
                          f"(got {backend!r})")
+    from dsabench.bench.backends.registry import quiet_paddle_import  # noqa: PLC0415
+
+    quiet_paddle_import()  # the loader imports Paddle in this process (bisect's probe, run's check of its commits)
     from dsabench.bench.impls.fastdeploy.checkout import checkout  # noqa: PLC0415
     from dsabench.bench.impls.fastdeploy.loader import load  # noqa: PLC0415
 

@@ -9,10 +9,15 @@ from dsabench.bench.backends.base import Backend
 BACKENDS = ("paddle", "torch")
 
 
+def quiet_paddle_import() -> None:
+    """Before anything imports Paddle in this process: Paddle warns at import that ccache (for
+    building C++ extensions, which the suite never does) is missing; not the user's business."""
+    warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
+
+
 def get_backend(name: str, device: str | None = None) -> Backend:
     if name == "paddle":
-        # Paddle warns at import that ccache (for building C++ extensions, which the suite never does) is missing.
-        warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
+        quiet_paddle_import()
         from dsabench.bench.backends.paddle import PaddleBackend  # noqa: PLC0415
 
         return PaddleBackend(device)

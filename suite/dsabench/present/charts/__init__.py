@@ -9,9 +9,15 @@ names the others, and every chart's notes say so.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Collection, Mapping
+
+# Before matplotlib is imported: it says at INFO when it builds its font cache ("generated new
+# fontManager"), and where a framework set the root logger to INFO (Paddle does at import: bisect
+# imports it to probe a commit, then draws) that line reached the user's stderr. Warnings still do.
+logging.getLogger("matplotlib").setLevel(logging.WARNING)
 
 import pandas as pd
 from matplotlib import rc_context
