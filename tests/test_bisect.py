@@ -23,6 +23,7 @@ import cli_process  # noqa: E402
 from dsabench.analysis.compare_impls import compare_impls  # noqa: E402
 from dsabench.bench.impls.fastdeploy import history  # noqa: E402
 from dsabench.cli.main import main  # noqa: E402
+from dsabench.errors import InputError  # noqa: E402
 from dsabench.store.frames import load_runs  # noqa: E402
 
 # One decode case whose cache (128 blocks, 5.4 MB) is copied by GOOD's layout line.
@@ -168,6 +169,61 @@ def test_only_first_parent_commits_touching_a_loaded_file_are_walked_unless_all_
     assert [s for s, _ in history.walked(commits, "", False)] == shas[1:]
     assert len(history.walked(commits, "", True)) == hist.LAST + 2
     assert "fastdeploy/platforms/__init__.py" in history.loaded_files()
+
+
+@pytest.fixture
+def merged(tmp_path):
+    r"""A history where GOOD came in through a merge's second parent:
+
+        A --- B --- M --- C      (main: C's first-parent chain is C, M, B, A)
+         \         /
+          G -------              (a branch off A, merged into main by M)
+    """
+    from test_fastdeploy_impl import _git
+
+    repo = tmp_path / "merged"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "config", "user.email", "bench@example.invalid")
+    _git(repo, "config", "user.name", "bench")
+    sha = {}
+
+    def commit(name: str) -> None:
+        (repo / f"{name}.txt").write_text(name)
+        _git(repo, "add", "-A")
+        _git(repo, "commit", "-qm", name)
+        sha[name] = _git(repo, "rev-parse", "HEAD")
+
+    commit("A")
+    _git(repo, "checkout", "-q", "-b", "side")
+    commit("G")
+    _git(repo, "checkout", "-q", "main")
+    commit("B")
+    _git(repo, "merge", "-q", "--no-ff", "side", "-m", "Merge side")
+    sha["M"] = _git(repo, "rev-parse", "HEAD")
+    commit("C")
+    return repo, sha
+
+
+def test_a_good_commit_off_bads_first_parent_chain_is_refused_naming_the_merge_that_brought_it_in(merged):
+    # `G..C --first-parent` is M, B, C... and B, older than the merge, never held G: a walk over it
+    # would call B a midpoint 'after GOOD'
+    repo, sha = merged
+    with pytest.raises(InputError) as refused:
+        history.first_parent(repo, sha["G"], sha["C"], "bisect")
+    line = str(refused.value)
+    assert "\n" not in line and "is not on BAD" in line and "first-parent chain" in line
+    assert f"merge {sha['M'][:12]} 'Merge side'" in line
+    on_chain = history.first_parent(repo, sha["A"], sha["C"], "bisect")
+    assert [c[0] for c in on_chain] == [sha["B"], sha["M"], sha["C"]]
+    assert [c[0] for c in history.first_parent(repo, sha["M"], sha["C"], "bisect")] == [sha["C"]]
+
+
+def test_bisect_refuses_a_good_commit_off_the_chain_in_one_line_exit_2_with_nothing_written(merged, tmp_path, capsys):
+    repo, sha = merged
+    assert main(["bisect", str(repo), sha["G"], sha["C"], "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "first-parent chain" in err and not (tmp_path / "out").exists()
 
 
 # ---- what reaches stderr ---------------------------------------------------------------------------

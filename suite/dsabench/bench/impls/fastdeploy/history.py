@@ -44,7 +44,9 @@ def repository(path: str, label: str) -> tuple[Path, str]:
 
 def first_parent(repo: Path, good: str, bad: str, label: str) -> list[tuple[str, str, tuple[str, ...]]]:
     """(sha, subject, files changed against the first parent) of each first-parent commit after
-    GOOD up to BAD, oldest first."""
+    GOOD up to BAD, oldest first. GOOD must lie on BAD's first-parent chain: one that came in
+    through a merge's other side is refused, since `GOOD..BAD --first-parent` would also walk the
+    mainline commits from before that merge, none of which holds GOOD (`_merge_of`)."""
     good_sha, bad_sha = resolve_commit(repo, good, f"{label} GOOD"), resolve_commit(repo, bad, f"{label} BAD")
     if good_sha == bad_sha:
         raise InputError(f"{label}: GOOD {good!r} and BAD {bad!r} are the same commit {good_sha[:12]}; expected GOOD "
@@ -53,15 +55,36 @@ def first_parent(repo: Path, good: str, bad: str, label: str) -> list[tuple[str,
         raise InputError(f"{label}: GOOD {good!r} ({good_sha[:12]}) is not an ancestor of BAD {bad!r} "
                          f"({bad_sha[:12]}); expected GOOD older than BAD on one history")
     res = _git(repo, "log", "--first-parent", "--reverse", "--diff-merges=first-parent", "--no-renames", "--name-only",
-               "--format=%x01%H%x02%s", f"{good_sha}..{bad_sha}")
+               "--format=%x01%H%x02%P%x02%s", f"{good_sha}..{bad_sha}")
     if res.returncode != 0:
         raise InputError(f"{label}: git log {good_sha[:12]}..{bad_sha[:12]} failed: {res.stderr.strip()[:200]}")
-    out = []
+    out, first_parent_of_oldest = [], None
     for block in res.stdout.split("\x01")[1:]:
         head, _, names = block.partition("\n")
-        sha, _, subject = head.partition("\x02")
+        sha, parents, subject = (head.split("\x02", 2) + ["", ""])[:3]
+        if first_parent_of_oldest is None:
+            first_parent_of_oldest = (parents.split() or [""])[0]
         out.append((sha.strip(), subject.strip(), tuple(n for n in names.splitlines() if n.strip())))
+    if first_parent_of_oldest != good_sha:  # on the chain, the oldest commit after GOOD has GOOD as its first parent
+        sha, subject = _merge_of(repo, good_sha, [c[:2] for c in out])
+        raise InputError(f"{label}: GOOD {good!r} ({good_sha[:12]}) is not on BAD {bad!r}'s first-parent chain: it came "
+                         f"in with merge {sha[:12]} {subject!r}, and the chain before that merge never held it; "
+                         "expected a GOOD on the chain (that merge, if it is good, or a first-parent commit after it)")
     return out
+
+
+def _merge_of(repo: Path, good_sha: str, chain: list[tuple[str, str]]) -> tuple[str, str]:
+    """(sha, subject) of the oldest commit of `chain` (first-parent, oldest first, ending at BAD,
+    which holds GOOD) that holds GOOD: the merge that brought it in. Holding GOOD only ever starts
+    along the chain, so a binary search finds it."""
+    lo, hi = 0, len(chain) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _git(repo, "merge-base", "--is-ancestor", good_sha, chain[mid][0]).returncode == 0:
+            hi = mid
+        else:
+            lo = mid + 1
+    return chain[lo]
 
 
 def walked(commits, prefix: str, all_commits: bool) -> list[tuple[str, str]]:
