@@ -5,6 +5,7 @@ on the terminal every control byte (an ESC sequence that retitles or clears it) 
 
 from __future__ import annotations
 
+import html
 import re
 
 from hypothesis import given, strategies as st
@@ -45,6 +46,32 @@ def test_an_image_a_link_and_a_bare_url_stay_text():
     assert md_code(HOSTILE_ID) == "<code>run0 &#33;&#91;p&#93;(http&#58;//host/p.png)</code>"
     assert md_text("see www.example.com") == "see www\\.example.com"
     assert md_text("capture_failed") == "capture\\_failed"
+
+
+# What GitHub links in a comment's text (beyond markdown), each of which notifies someone or cross-
+# references an issue: a mention or team, an e-mail address, owner/repo@SHA, an issue or PR, GH-N.
+GITHUB_LINKS = re.compile(r"(?:^|[^A-Za-z0-9_])@[A-Za-z0-9]|[A-Za-z0-9.+_-]@[A-Za-z0-9_.-]*\.[A-Za-z0-9]"
+                          r"|@[0-9a-fA-F]{7,40}\b|#[0-9]|(?i:\bgh-[0-9])")
+PINGS = "cc @alice @org/team: fixes #123, see owner/repo#45 and GH-6; blame bob@example.com (x/y@abcdef1)"
+
+
+def _as_github_reads(md: str) -> str:
+    """The text a reader sees, where GitHub looks for mentions: escapes and entities resolved."""
+    return html.unescape(re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", md.replace("<br>", "\n")))
+
+
+def test_a_message_mentions_no_one_references_no_issue_and_links_no_address():
+    for out in (md_text(PINGS), md_code(PINGS)[len("<code>"):-len("</code>")]):
+        seen = _as_github_reads(out)
+        assert not GITHUB_LINKS.search(seen), seen
+        assert seen.replace("\u200d", "") == PINGS  # it reads the same: a zero-width joiner after each '@', '#', 'GH-'
+    assert md_text("case@fastdeploy:1a2b#triton") == "case@fastdeploy:1a2b#triton"  # a case key, copied as it is
+
+
+@given(st.text(alphabet="@#/.-_&;ghGH ab09\\`*"))
+def test_no_string_from_a_run_becomes_a_github_link_in_markdown(text):
+    for out in (md_text(text), md_code(text)[len("<code>"):-len("</code>")]):
+        assert not GITHUB_LINKS.search(_as_github_reads(out)), out
 
 
 @given(st.text())

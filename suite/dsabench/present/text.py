@@ -11,6 +11,12 @@ markdown metacharacters that open code, emphasis, strikethrough, links, images o
 broken so that it is not linked, and newlines become `<br>`. `md_code` puts such a string in
 `<code>`, every one of those characters as an entity (markdown still applies between HTML tags).
 
+Both also break what GitHub links beyond markdown, which would notify people from a PR comment: a
+mention (`@user`, `@org/team`), an issue or PR reference (`#123`, `owner/repo#123`, `GH-123`) and
+an e-mail address get a zero-width joiner (as the entity `&#8205;`: the terminal guard would show
+the character itself escaped) after the `@`, `#` or `GH-`, so GitHub's patterns, which need a
+letter or digit there, no longer match; the text reads the same.
+
 Terminal: `term_text` makes any text safe to print: control characters (ESC, CR, BEL, C1) and the
 bidirectional and invisible format characters become visible escapes; newline and tab stay.
 """
@@ -101,13 +107,27 @@ _MD_SPECIAL = "\\`*_~[]!|"
 _BARE_LINK = re.compile(r"(?i)(?<=[a-z0-9+.-])(:)(?=//)|(?<=www)(\.)")  # http://... and www. are linked by GitHub
 
 
+# Where GitHub links, in the text as it reads (before escaping): a mention or team ('@' after no
+# word character, then a letter or digit), an e-mail address ('@' then a domain with a dot), a commit
+# of another repository (owner/repo@ + a SHA), an issue or PR ('#' + a digit, bare or after
+# owner/repo) and 'GH-' + a digit. A zero-width joiner there breaks each; an '@' inside a case key
+# ('case@impl') is left be. The joiner goes in as U+200D (which `_one_text` has already made
+# visible wherever the run's own text held one) and comes out as its entity.
+_GITHUB_REF = re.compile(
+    r"(?<=(?<![A-Za-z0-9_])@)(?=[A-Za-z0-9])|(?<=@)(?=[A-Za-z0-9_.-]*\.[A-Za-z0-9])|(?<=@)(?=[0-9a-fA-F]{7,40}\b)"
+    r"|(?<=#)(?=[0-9])|(?i:(?<=\bgh-))(?=[0-9])")
+_ZWJ, ZWJ_ENTITY = "\u200d", "&#8205;"
+
+
 def md_text(value) -> str:
-    """Any string from a run, safe in markdown prose and in a table cell: it renders as the text."""
-    text = _one_text(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Any string from a run, safe in markdown prose and in a table cell: it renders as the text
+    and pings no one (module docstring)."""
+    text = _GITHUB_REF.sub(_ZWJ, _one_text(value))
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     for ch in _MD_SPECIAL:
         text = text.replace(ch, "\\" + ch)
     text = _BARE_LINK.sub(lambda m: "\\" + m.group(), text)
-    return text.replace("\n", "<br>")
+    return text.replace(_ZWJ, ZWJ_ENTITY).replace("\n", "<br>")
 
 
 _CODE_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
@@ -117,9 +137,9 @@ _CODE_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
 def md_code(value) -> str:
     """A run's string as inline code: <code> with every markdown and HTML special as an entity, so
     nothing inside is markup (a backtick or pipe cannot end it, an image or link is only text)."""
-    text = "".join(_CODE_ENTITIES.get(c, c) for c in _one_text(value))
+    text = "".join(_CODE_ENTITIES.get(c, c) for c in _GITHUB_REF.sub(_ZWJ, _one_text(value)))
     text = _BARE_LINK.sub(lambda m: f"&#{ord(m.group())};", text)
-    return f"<code>{text.replace(chr(10), '<br>')}</code>"
+    return f"<code>{text.replace(_ZWJ, ZWJ_ENTITY).replace(chr(10), '<br>')}</code>"
 
 
 def md_fenced(text: str) -> list[str]:
