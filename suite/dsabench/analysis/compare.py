@@ -21,11 +21,10 @@ measured coverage, false alarms and power.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
 from dsabench.analysis.defaults import DEFAULT_THRESHOLD
@@ -33,6 +32,7 @@ from dsabench.errors import InputError, quoted
 from dsabench.store.frames import Frame, manifest_commit
 from dsabench.analysis.gate import MIN_SAMPLES, Threshold, check_threshold, decide
 from dsabench.analysis.host_steady import HOST_COLUMNS, SteadySides, pair_host, steady_sides
+from dsabench.analysis.pairing import judged_sides, process_groups
 from dsabench.analysis.noise import UNKNOWN, Noise, case_key, history_noise, history_rows, inject_of
 from dsabench.store.schema import axis_kernel, key_of, record_key
 from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED, rank_test
@@ -161,19 +161,6 @@ EVIDENCE_COLUMNS = ("htod_count", "sync_calls", "layout_copy_bytes", "peak_bytes
 CONTEXT_COLUMNS = ("graph", "scale_mode", "layout_mode")
 
 
-def _samples(row) -> list[float]:
-    s = row["samples_ms"]
-    return list(s) if isinstance(s, (list, tuple, np.ndarray)) else []
-
-
-def process_groups(row) -> list[list[float]]:
-    """The row's samples per worker process (`process_samples`), or all of them as one process."""
-    g = row.get("process_samples")
-    if isinstance(g, (list, tuple, np.ndarray)) and len(g) and all(isinstance(x, (list, tuple, np.ndarray)) for x in g):
-        return [list(x) for x in g if len(x)]
-    return [_samples(row)]
-
-
 def gate_decision(base_groups, cand_groups, threshold: Threshold, *, noise: Noise = UNKNOWN, paired: bool = False,
                   steady: SteadySides | None = None, confidence: float = CONFIDENCE, n_boot: int = N_BOOT,
                   seed: int | None = SEED) -> Decision:
@@ -236,8 +223,11 @@ def _pair(key: str, base, cand, threshold: Threshold, confidence: float, n_boot:
         )
     else:
         steady = None if paired else steady_sides(base, cand)  # paired rounds share the host already
-        d = gate_decision(process_groups(base), process_groups(cand), threshold, noise=noise, paired=paired,
-                          steady=steady, confidence=confidence, n_boot=n_boot, seed=seed)
+        sides = judged_sides(base, cand, paired)  # paired: process with process, by identity
+        d = gate_decision(sides.base, sides.cand, threshold, noise=noise, paired=sides.paired, steady=steady,
+                          confidence=confidence, n_boot=n_boot, seed=seed)
+        if sides.rests_on:  # the row says which processes the verdict left out
+            d = replace(d, rests_on=sides.rests_on)
         row.update(pair_host(base, cand, paired))  # what the host did: disturbed chunks, steady rounds
     row.update(
         ratio=d.ratio, ci_low=d.ci_low, ci_high=d.ci_high, p_value=d.p_value,

@@ -174,7 +174,9 @@ def paired_log_ratios(base: Groups, cand: Groups) -> np.ndarray:
     """Per process, the median of log(cand_i / base_i) over its samples i: sample i of both sides
     was taken in the same interleaved round (the protocol gives the sides one chunk size), so each
     term is one round's ratio. A process whose sides differ in length (an old or damaged record)
-    gives the log ratio of its two medians instead. Same process counts on both sides expected."""
+    gives the log ratio of its two medians instead. base[i] and cand[i] must be one process: callers
+    pair them by the identity each carries (`analysis.pairing`), never by place in a list of the ok
+    ones, where a repeat lost on one side shifts every later one."""
     b, c = _groups(base, "paired_log_ratios: base"), _groups(cand, "paired_log_ratios: cand")
     if len(b) != len(c):
         raise ValueError(f"paired_log_ratios: {len(b)} base processes, {len(c)} cand; expected the same processes")

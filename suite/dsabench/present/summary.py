@@ -12,6 +12,7 @@ from collections import defaultdict
 
 from dsabench.analysis.checks import NO_CHECK, CheckResult
 from dsabench.analysis.compare import DEFAULT_THRESHOLD, gate_decision
+from dsabench.analysis.pairing import judged_sides
 from dsabench.analysis.stats import summarize
 from dsabench.present.findings import finding
 from dsabench.present import fit
@@ -22,14 +23,6 @@ from dsabench.workload.variants import ALL_VARIANTS
 VARIANT_ORDER = [v.name for v in ALL_VARIANTS]
 
 
-def _groups(record: dict) -> list[list[float]]:
-    """The record's samples per worker process (`store.merge_repeats`), or all of them as one."""
-    g = record.get("process_samples")
-    if isinstance(g, list) and g and all(isinstance(x, list) for x in g):
-        return [x for x in g if x]
-    return [list(record["timing"]["samples_ms"])]
-
-
 def _patched_vs_baseline(base: dict, cand: dict) -> str:
     """Direction, interval and verdict of patched against baseline, from the gate (eager variants
     paired by process, as compare --variants pairs them): 'patched 22.8% less time (21.9-23.6%),
@@ -37,8 +30,8 @@ def _patched_vs_baseline(base: dict, cand: dict) -> str:
     for name, r in (("baseline", base), ("patched", cand)):
         if r["status"] != "ok" or not (r.get("timing") or {}).get("samples_ms"):
             return f"{name} {finding(_row(r)) or r['status']}"
-    paired = not (base.get("params") or {}).get("graph")
-    d = gate_decision(_groups(base), _groups(cand), DEFAULT_THRESHOLD, paired=paired)
+    sides = judged_sides(base, cand, paired=not (base.get("params") or {}).get("graph"))  # by process identity
+    d = gate_decision(sides.base, sides.cand, DEFAULT_THRESHOLD, paired=sides.paired)
     if not d.ratio == d.ratio:
         return f"{d.verdict.value}: {_SHORT.get(d.reason.value, d.why)}"
     change = (1 - d.ratio) * 100  # percent of baseline's time saved (negative: more time)
@@ -52,6 +45,8 @@ def _patched_vs_baseline(base: dict, cand: dict) -> str:
     why = [] if d.verdict.value in ("slower", "faster") else [_SHORT.get(d.reason.value, d.reason.value)]
     if d.noisy:
         why.append(f"processes spread {d.noise:.1%}")
+    if sides.rests_on:
+        why.append(f"on {sides.rests_on}")
     return f"{text}, {verdict}" + (f": {', '.join(why)}" if why else "")
 
 
