@@ -14,7 +14,8 @@
 # would start with under 45 s left is skipped; the summary keeps 40 s), MAX_TIME_S (1.8: per case,
 # split over its processes), PROFILE_ITERS (0: a traced first pass costs ~4 s a group, and processes
 # traced first showed no residue on 2026-12-03), KERNEL (triton), BACKEND (torch), PRESET (pr),
-# FILTER, REPEATS (the preset's), DEFAULT_ARGS (empty: the default; a CPU check passes --pin probe
+# FILTER, REPEATS (the preset's), SEQUENCE (the runs in order: auto-1 off-1 auto-2 off-2 auto-3 off-3;
+# auto-1 auto-2 auto-3 off-1 measures the default three times first), DEFAULT_ARGS (empty: the default; a CPU check passes --pin probe
 # to take the pinned path where auto resolves to off), RUNS_DIR (a new temporary directory).
 # A CPU check of the whole flow (its figures mean nothing):
 #   PATH=$PWD/.venv/bin:$PATH OUT=/tmp/confirm-check PRESET=smoke BACKEND=torch KERNEL=reference \
@@ -52,9 +53,12 @@ measure() {  # measure NAME [--pin MODE]: one run, stopped by SIGINT at what the
     | tee -a "$out/walls.txt"
   grep -E "^pin: |^wall time|records in|^incomplete|^interrupted" "$out/$name.log"
 }
-for n in 1 2 3; do
-  measure "auto-$n" ${DEFAULT_ARGS:-}
-  measure "off-$n" --pin off
+for name in ${SEQUENCE:-auto-1 off-1 auto-2 off-2 auto-3 off-3}; do
+  case "$name" in
+    auto-*) measure "$name" ${DEFAULT_ARGS:-} ;;
+    off-*) measure "$name" --pin off ;;
+    *) echo "SEQUENCE: $name is neither auto-N nor off-N" >&2; exit 2 ;;
+  esac
 done
 python3 scripts/host_confirm.py "$runs" --out "$out/confirm" 2>&1 | tail -n 60
 tar -C "$runs" --exclude="*/traces" -czf "$out/confirm-runs.tar.gz" .
