@@ -218,7 +218,10 @@ def _tally(rows: list[dict], wall_s: float) -> dict:
         steady[v] = steady.get(v, 0) + 1
     def beyond(r) -> bool:
         pr = (r.get("steady") or {}).get("per_round") or {}
-        return bool(pr) and (pr["ci_low"] > 1 + BAND or pr["ci_high"] < 1 - BAND)
+        from dsabench.analysis.gate import edges  # noqa: PLC0415
+
+        low, high = edges(BAND)  # the gate's band, symmetric on the log scale
+        return bool(pr) and (pr["ci_low"] > high or pr["ci_high"] < low)
 
     return {"pairs": len(rows), "false_verdicts": sum(r["verdict"] in CHANGED for r in rows), "verdicts": counts,
             "per_round_beyond_band": sum(beyond(r) for r in rows),
@@ -249,7 +252,7 @@ def rejudge(out: Path) -> int:
         print(f"{mode}: {t['false_verdicts']} false slower/faster of {t['pairs']} A/A pairs over {len(seeds)} seeds "
               f"({_counts(t['verdicts'])}); on host-steady rounds {t['false_verdicts_steady']} "
               f"({_counts(t['verdicts_steady'])}; rounds used {t['rounds_used']} of {t['rounds_total']}); "
-              f"per-round paired levels beyond +-{BAND:.0%}: {t['per_round_beyond_band']}")
+              f"per-round paired levels beyond the {BAND:.0%} band: {t['per_round_beyond_band']}")
     report["host"] = host_figures(out)
     (out / "aa.json").write_text(json.dumps(report, indent=1) + "\n")
     return 0

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from dsabench.analysis.defaults import AUTO, AUTO_FLOOR
-from dsabench.analysis.gate import decide
+from dsabench.analysis.gate import band_text, decide, edges
 from dsabench.analysis.hierarchy import level_interval, median_interval, paired_log_ratios, ratio_interval
 from dsabench.analysis.noise import MIN_RUNS, Noise, series_noise
 from dsabench.analysis.power import Setting, measure
@@ -51,7 +51,42 @@ def test_a_noisy_case_whose_interval_crosses_the_band_is_undecided_noisy_with_it
     base, cand = synthetic(rng, processes=2, between=0.2), synthetic(rng, processes=2, between=0.2, level=1.1)
     r = decide(base, cand, 0.03)
     assert r.verdict == "undecided" and r.reason == "ci_crosses_threshold" and r.noisy
-    assert "crosses the edge" in r.why and "noisy" in r.why
+    assert "crosses an edge of -2.9% to +3.0%" in r.why and "noisy" in r.why
+
+
+SWAPPED = {"slower": "faster", "faster": "slower", "same": "same", "undecided": "undecided"}
+
+
+@pytest.mark.parametrize("paired", [False, True])
+@pytest.mark.parametrize("threshold", [0.03, AUTO])
+@pytest.mark.parametrize("factor", [0.90, 0.955, 0.97, 0.9709, 1.0, 1.03, 1.045, 1.11])
+def test_swapping_base_and_cand_swaps_slower_and_faster_with_the_interval_mirrored(paired, threshold, factor):
+    """The band is symmetric on the log scale, as the interval is: cand vs base and base vs cand
+    give the inverse ratio, the inverse interval (its ends exchanged) and the mirrored verdict,
+    with the same band, at changes on either side of either edge."""
+    rng = np.random.default_rng(int(factor * 1e4))
+    levels = [1.0, 1.02, 0.98]
+    base, cand = at_levels(rng, levels, within=0.002), at_levels(rng, levels, factor, within=0.002)
+    forth = decide(base, cand, threshold, paired=paired)
+    back = decide(cand, base, threshold, paired=paired)
+    assert back.verdict == SWAPPED[forth.verdict] and back.reason.replace("below", "above") == \
+        forth.reason.replace("below", "above")
+    assert back.ratio == pytest.approx(1 / forth.ratio, rel=1e-12)
+    assert (back.ci_low, back.ci_high) == pytest.approx((1 / forth.ci_high, 1 / forth.ci_low), rel=1e-12)
+    assert back.band == pytest.approx(forth.band, rel=1e-12) and back.noisy == forth.noisy
+
+
+def test_the_faster_edge_is_one_over_one_plus_the_band_not_one_minus_it():
+    """An interval ending at -2.99% lies below 1 / 1.03 (-2.91%): faster, as its mirror, starting at
+    +3.08%, is slower. Against 1 - 3% (-3.0%) it would have been undecided one way, slower the other."""
+    assert edges(0.03) == pytest.approx((1 / 1.03, 1.03)) and band_text(0.03) == "-2.9% to +3.0%"
+    rng = np.random.default_rng(1)
+    levels = [1.0, 1.3, 0.9]
+    base, cand = at_levels(rng, levels, within=0.002), at_levels(rng, levels, 0.969, within=0.002)
+    forth, back = decide(base, cand, 0.03, paired=True), decide(cand, base, 0.03, paired=True)
+    assert 1 / 1.03 > forth.ci_high >= 0.97  # between the two candidate edges
+    assert forth.verdict == "faster" and "entirely below -2.9%" in forth.why
+    assert back.verdict == "slower" and "entirely above +3.0%" in back.why
 
 
 def test_quiet_unpaired_processes_call_a_ten_percent_slowdown_with_two_processes_a_side():

@@ -48,7 +48,7 @@ def test_a_noisy_case_left_undecided_does_not_fail_the_job_and_says_how_large_a_
     cand = builder.simple_run("cand", {case: processes(rng, [1.2, 1.0, 1.1])})
     assert run_cli("compare", base, cand, "--fail-on-regression") == 0
     text = capsys.readouterr()
-    assert "undecided (noisy)" in text.out and "crosses the edge of +-3.0%" in text.out
+    assert "undecided (noisy)" in text.out and "crosses an edge of -2.9% to +3.0%" in text.out
     assert "1 noisy case(s) undecided, not counted as regressions" in text.err
     assert "the largest slowdown their intervals allow is +" in text.err
 
@@ -60,12 +60,12 @@ def test_every_row_that_is_not_a_plain_change_carries_its_reason_in_text_markdow
     out = tmp_path / "gate.json"
     assert run_cli("compare", base, cand, "--json", out) == 0
     text = capsys.readouterr().out
-    assert "within +-3.0%" in text and "a verdict needs at least 5 on each side" in text
+    assert "within -2.9% to +3.0%" in text and "a verdict needs at least 5 on each side" in text
     assert run_cli("compare", base, cand, "--markdown") == 0
     md = capsys.readouterr().out
-    assert "within +-3.0%" in md and "a verdict needs at least 5 on each side" in md
+    assert "within -2.9% to +3.0%" in md and "a verdict needs at least 5 on each side" in md
     rows = {r["case"]: r for r in json.loads(out.read_text())["pairs"]}
-    assert rows[same.id]["reason"] == "ci_within_threshold" and rows[same.id]["why"].startswith("within +-3.0%")
+    assert rows[same.id]["reason"] == "ci_within_threshold" and rows[same.id]["why"].startswith("within -2.9% to +3.0%")
     assert rows[thin.id]["reason"] == "too_few_samples" and "at least 5" in rows[thin.id]["why"]
 
 

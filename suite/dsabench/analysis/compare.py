@@ -11,7 +11,8 @@ Two ways to pair cases:
 
 Every pair is judged by the one gate (`gate.decide`): the ratio cand / base with an interval
 that includes the variance between worker processes (and between runs, with history), held
-against a band of +-threshold around 1 (or each case's own band, `--threshold auto`). Only an
+against a band around 1 (1 / (1 + threshold) to 1 + threshold, `gate.edges`; or each case's own
+band, `--threshold auto`). Only an
 interval entirely outside the band is a change, whatever the case's noise; one inside it is
 "same"; one crossing its edge is "undecided", never quietly rounded to either. A case whose own
 spread exceeds the threshold carries `noisy` beside its verdict. docs/statistics.md has the

@@ -4,7 +4,9 @@
 The interval of the ratio stands on what varies between runs: per-process log levels with a
 Student t quantile of their degrees of freedom (`hierarchy.level_interval`), plus the case's
 run-to-run noise from history where given (`noise`). A change is called when the whole interval
-lies beyond the band, whatever the noise: a confident change is never swallowed. `noisy` is a
+lies beyond the band, whatever the noise: a confident change is never swallowed. The band is
+symmetric on the log scale, as the interval is: slower beyond 1 + band, faster below 1 / (1 + band)
+(`edges`), so swapping base and cand swaps the verdict exactly. `noisy` is a
 qualifier, not a verdict: the case's own spread exceeds the threshold, so its interval is wide
 and an `undecided` there can hide a change as large as the interval's far end.
 
@@ -70,6 +72,19 @@ def _pct(x: float) -> str:
     return f"{(x - 1) * 100:+.1f}%"
 
 
+def edges(band: float) -> tuple[float, float]:
+    """The band's edges on the ratio cand / base: 1 / (1 + band) and 1 + band, the same distance
+    from 1 on the log scale, where the interval is symmetric; so a ratio r and its inverse 1 / r are
+    judged alike, and swapping base and cand swaps slower and faster exactly (docs/statistics.md)."""
+    return 1.0 / (1.0 + band), 1.0 + band
+
+
+def band_text(band: float) -> str:
+    """The band as changes: '-2.9% to +3.0%' for 3%."""
+    lo, hi = edges(band)
+    return f"{_pct(lo)} to {_pct(hi)}"
+
+
 def check_threshold(threshold: Threshold, name: str = "decide") -> None:
     if threshold == AUTO:
         return
@@ -86,10 +101,10 @@ def _quantile(p: float, df: float) -> float:
 
 
 def band_of(threshold: Threshold, iv: Interval, confidence: float = CONFIDENCE) -> float:
-    """The band a change must clear. AUTO: exp((t_(1 - a/2) - t_(0.5 + c/2)) x se) - 1, so that
-    the interval's lower end clears it exactly when the change is significant at the two-sided
-    level a = AUTO_FALSE_ALARM; at least AUTO_FLOOR. A within-process interval's se is read off
-    its width (normal)."""
+    """The band a change must clear (its edges: `edges`). AUTO: exp((t_(1 - a/2) - t_(0.5 + c/2))
+    x se) - 1, so that the interval's lower end clears 1 + band (its upper end 1 / (1 + band))
+    exactly when the change is significant at the two-sided level a = AUTO_FALSE_ALARM; at least
+    AUTO_FLOOR. A within-process interval's se is read off its width (normal)."""
     if threshold != AUTO:
         return float(threshold)
     se, df = iv.se, iv.df
@@ -158,7 +173,8 @@ def _judge(base: Groups, cand: Groups, threshold: Threshold, noise: Noise, paire
     limit = DEFAULT_THRESHOLD if threshold == AUTO else float(threshold)
     noisy = math.isfinite(iv.spread) and iv.spread > limit
     numbers = f"{_pct(iv.estimate)} ({confidence * 100:g}% CI {_pct(iv.low)} to {_pct(iv.high)})"
-    edge = f"{band * 100:.1f}%" + (" (auto)" if threshold == AUTO else "")
+    auto = " (auto)" if threshold == AUTO else ""
+    low_edge, high_edge = edges(band)
 
     def result(verdict: str, reason: str, why: str) -> GateResult:
         if noisy:
@@ -172,16 +188,16 @@ def _judge(base: Groups, cand: Groups, threshold: Threshold, noise: Noise, paire
                       f"one process a side{'' if paired else ' and no history'}: the interval is one process's "
                       f"precision, not {spread}; measure with --repeats 2 or more"
                       + ("" if paired else ", or compare with --history"))
-    if iv.low > 1 + band:
-        return result("slower", "ci_above_threshold", f"entirely above +{edge}")
-    if iv.high < 1 - band:
-        return result("faster", "ci_below_threshold", f"entirely below -{edge}")
-    if 1 - band <= iv.low and iv.high <= 1 + band:
+    if iv.low > high_edge:
+        return result("slower", "ci_above_threshold", f"entirely above {_pct(high_edge)}{auto}")
+    if iv.high < low_edge:
+        return result("faster", "ci_below_threshold", f"entirely below {_pct(low_edge)}{auto}")
+    if low_edge <= iv.low and iv.high <= high_edge:
         if threshold == AUTO and band > DEFAULT_THRESHOLD:
             return result("undecided", "ci_crosses_threshold",
-                          f"within +-{edge}, but a band that wide cannot say 'same' (wider than the default "
-                          f"+-{DEFAULT_THRESHOLD * 100:.0f}%); more worker processes (--repeats) narrow it")
-        return result("same", "ci_within_threshold", f"within +-{edge}")
+                          f"within {band_text(band)}{auto}, but a band that wide cannot say 'same' (wider than the "
+                          f"default {band_text(DEFAULT_THRESHOLD)}); more worker processes (--repeats) narrow it")
+        return result("same", "ci_within_threshold", f"within {band_text(band)}{auto}")
     return result("undecided", "ci_crosses_threshold",
-                  f"crosses the edge of +-{edge}: the change may be anywhere from {_pct(iv.low)} to {_pct(iv.high)}; "
-                  "more worker processes (--repeats) or earlier runs (--history) narrow it")
+                  f"crosses an edge of {band_text(band)}{auto}: the change may be anywhere from {_pct(iv.low)} to "
+                  f"{_pct(iv.high)}; more worker processes (--repeats) or earlier runs (--history) narrow it")

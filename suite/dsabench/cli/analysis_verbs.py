@@ -13,7 +13,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from dsabench.analysis.defaults import DEFAULT_THRESHOLD, MAX_PVALUE, MIN_CHANGE
+from dsabench.analysis.defaults import AUTO_FLOOR, DEFAULT_THRESHOLD, MAX_PVALUE, MIN_CHANGE
 from dsabench.errors import DsabenchError
 from dsabench.cli import flags
 from dsabench.cli.exit_codes import EXIT_OK, EXIT_REGRESSION
@@ -168,8 +168,10 @@ def register(subparsers) -> None:
     p.add_argument("base", type=Path, metavar="BASE")
     p.add_argument("cand", type=Path, metavar="CAND", nargs="?")
     p.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD,
-                   help=f"changes within +-threshold count as same (default {DEFAULT_THRESHOLD}); 'auto': each case's "
-                        "band from its own noise (processes or history), at least +-0.5%%")  # fmt: skip
+                   help=f"the band: a ratio cand / base above 1 + threshold is slower, below 1 / (1 + threshold) faster "
+                        f"(default {DEFAULT_THRESHOLD}: +{DEFAULT_THRESHOLD * 100:.1f}%% or "
+                        f"-{(1 - 1 / (1 + DEFAULT_THRESHOLD)) * 100:.1f}%%); 'auto': each case's band from its own noise "
+                        f"(processes or history), at least {AUTO_FLOOR * 100:.1f}%%")  # fmt: skip
     p.add_argument("--json", type=Path, metavar="FILE",
                    help="also write the comparison as JSON: every pair's verdict, reason, noisy qualifier and figures")
     p.add_argument("--markdown", action="store_true", help="print markdown for a pull-request comment")

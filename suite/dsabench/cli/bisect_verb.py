@@ -55,7 +55,8 @@ def register(sub) -> None:
     p.add_argument("--all-commits", action="store_true",
                    help="walk every first-parent commit, not only those touching the files the plug-in loads")
     p.add_argument("--threshold", type=_threshold,
-                   help=f"the gate's band: changes within +-threshold are the same (default {DEFAULT_THRESHOLD})")
+                   help="the gate's band: a ratio above 1 + threshold or below 1 / (1 + threshold) is a change "
+                        f"(default {DEFAULT_THRESHOLD})")
     p.add_argument("--max-time-s", type=flags.positive_float("--max-time-s"), help="time cap of one case's timing loop")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="the bisection's directory (default results/bisect/<time>-<good>-<bad>)")

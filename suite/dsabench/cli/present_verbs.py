@@ -69,7 +69,8 @@ def _register_report(subparsers) -> None:
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="output directory (default: RUN/evidence for one RUN, else reports/<run_id>)")  # fmt: skip
     p.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD,
-                   help=f"changes within +-threshold count as same (default {DEFAULT_THRESHOLD})")  # fmt: skip
+                   help="the gate's band: a ratio cand / base above 1 + threshold or below 1 / (1 + threshold) is a "
+                        f"change (default {DEFAULT_THRESHOLD})")  # fmt: skip
     p.add_argument("--copy-bandwidth-gbs", type=_positive, metavar="GBS",
                    help="memory bandwidth (GB/s, read + write) for the layout-copy bound when the run's trace "
                         "measured no layout copy (default: none, and no bound is drawn)")  # fmt: skip
@@ -107,8 +108,8 @@ def _register_dashboard(subparsers) -> None:
     p.add_argument("paths", type=Path, nargs="+", metavar="RESULTS_DIR", help="results directories or run directories")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="new, empty, or earlier dashboard directory")
     p.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD,
-                   help="changes from the previous run of a case within +-threshold count as same "
-                        f"(default {DEFAULT_THRESHOLD})")  # fmt: skip
+                   help="changes from the previous run of a case within the band count as same: a ratio above "
+                        f"1 + threshold or below 1 / (1 + threshold) is a change (default {DEFAULT_THRESHOLD})")  # fmt: skip
     p.add_argument("--no-change-points", action="store_true", help="skip change-point detection (apache-otava)")
     p.set_defaults(func=cmd_dashboard)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dsabench.analysis.bisect_plan import BAD, GOOD, SKIP, UNDECIDED, Attempt, Outcome, Plan
+from dsabench.analysis.gate import band_text
 from dsabench.present import fit
 from dsabench.present.text import fmt_ms, md_code, md_fenced, md_table, md_text, plural
 
@@ -83,12 +84,12 @@ def _walk_line(rep: BisectReport) -> str:
     where = ", ".join(f"{k} {env[k]}" for k in ("device", "backend", "kernel", "ops") if env.get(k))
     return (f"GOOD {_commit(rep.plan, 0)} .. BAD {_commit(rep.plan, n)}: walked {how}; looking for the commit that "
             f"made the forward {'faster' if rep.plan.improvement else 'slower'} by more than the gate's band "
-            f"(threshold {band(rep.threshold)})" + (f"; {where}" if where else ""))
+            f"({band(rep.threshold)})" + (f"; {where}" if where else ""))
 
 
 def band(threshold) -> str:
-    """The gate's threshold as given: a fraction, or a named rule such as 'auto'."""
-    return f"+-{threshold * 100:g}%" if isinstance(threshold, (int, float)) else str(threshold)
+    """The gate's band as changes ('-2.9% to +3.0%' for 0.03), or a named rule such as 'auto'."""
+    return band_text(threshold) if isinstance(threshold, (int, float)) else str(threshold)
 
 
 def _effort(rep: BisectReport) -> str:

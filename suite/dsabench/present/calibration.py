@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from dsabench.analysis.calibrate import CaseCalibration
+from dsabench.analysis.gate import band_text
 from dsabench.present.text import text_table
 
 
@@ -33,7 +34,7 @@ def _measured_range(result: Sequence[CaseCalibration], f: float) -> str:
 
 
 def _threshold_text(threshold) -> str:
-    return "auto (each case's band from its noise)" if threshold == "auto" else f"+-{threshold:.1%}"
+    return "auto (each case's band from its noise)" if threshold == "auto" else band_text(threshold)
 
 
 def table_lines(result: Sequence[CaseCalibration], threshold, repeats: int) -> list[str]:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from dsabench.analysis.compare import EVIDENCE_COLUMNS, SEVERITY, Comparison, Verdict
 from dsabench.analysis.defaults import AUTO, AUTO_FALSE_ALARM, AUTO_FLOOR
+from dsabench.analysis.gate import band_text
 from dsabench.present import fit
 from dsabench.present.findings import finding
 from dsabench.present.fit import WIDTH, wrap
@@ -59,10 +60,11 @@ def _noisy(row) -> bool:
 
 
 def threshold_text(comp: Comparison) -> str:
-    """'+-3.0%', or what --threshold auto means."""
+    """'3.0% (the band -2.9% to +3.0%, symmetric on the log scale)', or what --threshold auto means."""
     if comp.threshold == AUTO:
-        return f"auto (each case's band from its own noise: {AUTO_FALSE_ALARM:.0%} false alarms, at least +-{AUTO_FLOOR:.1%})"
-    return f"+-{comp.threshold * 100:.1f}%"
+        return (f"auto (each case's band from its own noise: {AUTO_FALSE_ALARM:.0%} false alarms, at least "
+                f"{band_text(AUTO_FLOOR)})")
+    return f"{comp.threshold * 100:.1f}% (the band {band_text(comp.threshold)}, symmetric on the log scale)"
 
 
 def _ci(row) -> str:
@@ -239,7 +241,7 @@ def format_markdown(result: Comparison | pd.DataFrame, in_turn: Collection[str] 
                   "Change = ratio cand / base of the geometric mean of process medians"
                   f"{_PAIRED if what != 'runs' else ''}; "
                   f"{comp.confidence * 100:g}% CI over worker processes (and earlier runs, with --history); a change "
-                  f"counts when the whole interval lies beyond the band, {md_text(threshold_text(comp))}, however "
+                  f"counts when the whole interval lies outside the band (threshold {md_text(threshold_text(comp))}), however "
                   "noisy the case; *(noisy)*: the case's own spread exceeds the threshold."]  # fmt: skip
         lines += [f"\n> **Warning:** {md_text(m)} (compared anyway with --allow-mismatch)" for m in comp.mismatches]
         lines += [f"\n> Warning: {md_text(w)}" for w in comp.warnings]

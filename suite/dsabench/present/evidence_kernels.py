@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dsabench.analysis.compare import DEFAULT_THRESHOLD
 from dsabench.analysis.compare_kernels import compare_kernels, kernels_of
+from dsabench.analysis.gate import band_text
 from dsabench.present.evidence_speed import timed_in_turn
 from dsabench.present.runset import RunSet
 from dsabench.present.text import md_code, md_table, md_text
@@ -56,7 +57,7 @@ def kernels_section(rs: RunSet, threshold: float = DEFAULT_THRESHOLD) -> list[st
         md_text(f"The run measured each case with the kernels {', '.join(kernels)} (a kernel axis), the eager cases "
                 "interleaved in one worker on the same inputs. Each cell: that kernel's median ms per forward, its "
                 f"ratio to {first} (above 1: more time) with the 95% interval over worker processes, and the gate's "
-                f"verdict against a +-{threshold:.0%} band (dsabench compare --kernels RUN --base-kernel {first} "
+                f"verdict against a {band_text(threshold)} band (dsabench compare --kernels RUN --base-kernel {first} "
                 "--cand-kernel K). A ratio is of the whole forward (every phase, the attention among them), not of "
                 "the attention call alone; the roofline section has the device time of each phase per kernel."), "",
         *md_table(["case", f"{first} ms", *kernels[1:]], rows, ["---", "---:"] + ["---:"] * len(comps)), "",

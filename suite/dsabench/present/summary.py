@@ -12,6 +12,7 @@ from collections import defaultdict
 
 from dsabench.analysis.checks import NO_CHECK, CheckResult
 from dsabench.analysis.compare import DEFAULT_THRESHOLD, gate_decision
+from dsabench.analysis.gate import band_text
 from dsabench.analysis.pairing import judged_sides
 from dsabench.analysis.stats import summarize
 from dsabench.present.findings import finding
@@ -110,7 +111,7 @@ def summary_table(records: list[dict], width: int | None = WIDTH) -> str:
         f"attention kernel: {' + '.join(kernels) or 'none recorded'}",
         *wrap("median ms per forward, ±half-width of the 95% CI of the median (within the run); patched vs baseline: "
               f"share of baseline's time saved, its 95% interval and the verdict against a "
-              f"+-{DEFAULT_THRESHOLD:.0%} band (compare --variants: the same gate)", width),
+              f"{band_text(DEFAULT_THRESHOLD)} band (compare --variants: the same gate)", width),
     ]
     if rows:
         lines += fit.table(head, rows, width=width, id_col=0)  # a verdict that moves under its row starts "patched"

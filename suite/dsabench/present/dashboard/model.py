@@ -8,9 +8,9 @@ A year of nightly runs (365 runs x 222 cases, about 81,000 records) must build i
 the expensive parts are bounded, and each page says where:
 
 - a run is judged against the previous run of its case (the cross-run gate, with the noise of the runs before) only
-  within the latest JUDGED_RUNS runs of the series, and only where the medians moved by more
-  than the threshold: a verdict of slower or faster needs the whole interval of the ratio
-  beyond the threshold, and that interval holds the ratio itself. Older shifts are what the
+  within the latest JUDGED_RUNS runs of the series, and only where the medians moved outside the
+  gate's band (`gate.edges`): a verdict of slower or faster needs the whole interval of the ratio
+  outside it, and that interval holds the ratio itself. Older shifts are what the
   change points (`history`) are for;
 - the patched-vs-baseline comparison and the full case table are made for the latest
   FULL_RUNS runs of each device model and backend; older runs get a page with their manifest
@@ -32,6 +32,7 @@ from dsabench.analysis.host_steady import CaseHost, case_host, probe_reference, 
 from dsabench.analysis.compare import (
     Comparison, Decision, Reason, Verdict, compare_variants, gate_decision, process_groups,
 )
+from dsabench.analysis.gate import edges
 from dsabench.analysis.noise import Noise, calibration_run, run_level, series_noise
 from dsabench.analysis.history import ChangePoint, MissingDependency, find_change_points
 from dsabench.analysis.stats import Summary, summarize
@@ -310,7 +311,8 @@ def _series(df, runs, summaries, cps, threshold) -> tuple[list[CaseSeries], int]
             if summary is not None and prev is not None:
                 moved = summary.median / prev[1].median
                 clocks = isinstance(row["clock"], str) and row["clock"] != prev[0]["clock"]
-                if i >= first_judged and (abs(moved - 1) > threshold or clocks):
+                low, high = edges(threshold)  # the gate's band, symmetric on the log scale
+                if i >= first_judged and (not low <= moved <= high or clocks):
                     decision = _vs_previous(prev[0], row, threshold, series_noise(medians[:-1]))
                     judged += 1
             status = str(row["status"])

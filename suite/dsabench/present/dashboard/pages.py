@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup, escape
 
 from dsabench.analysis.compare import Comparison, Verdict
+from dsabench.analysis.gate import band_text
 from dsabench.analysis.stats import CONFIDENCE
 from dsabench.present.dashboard import model
 from dsabench.present.dashboard.model import (
@@ -90,7 +91,7 @@ def _speedups(dash: Dashboard, run: RunInfo) -> dict:
         counts["finding"] = findings
     title = f"Patched vs baseline speedup in run {run.run_id} ({run.device}, {run.backend})"
     return {"note": None, "groups": len(t), "counts": list(counts.items()), "confidence": _pct(comp.confidence),
-            "threshold": f"{comp.threshold * 100:.1f}", "findings": findings, "svg": speedup_svg(comp, title),
+            "threshold": band_text(comp.threshold), "findings": findings, "svg": speedup_svg(comp, title),
             "rows": rows}  # fmt: skip
 
 
@@ -147,7 +148,7 @@ def render_trends(dash: Dashboard, assets) -> str:
     data = {"page": "trends", "axes": list(FILTER_AXES), "items": items}
     return _render("trends.html", assets, title="trends", depth=0, data=data, dash=dash, groups=groups,
                    n_series=len(dash.series), compact_points=COMPACT_POINTS, judged_runs=JUDGED_RUNS,
-                   judged=dash.judged, confidence=_pct(CONFIDENCE), threshold=f"{dash.threshold * 100:.1f}")  # fmt: skip
+                   judged=dash.judged, confidence=_pct(CONFIDENCE), threshold=band_text(dash.threshold))  # fmt: skip
 
 
 def _point_row(dash: Dashboard, p, old: bool) -> dict:
@@ -166,7 +167,7 @@ def _point_row(dash: Dashboard, p, old: bool) -> dict:
     if p.vs_previous is not None:
         vs = p.vs_previous.message
     elif p.moved is not None:
-        why = f"older than the latest {JUDGED_RUNS} runs" if old else f"within +-{dash.threshold * 100:.1f}%"
+        why = f"older than the latest {JUDGED_RUNS} runs" if old else f"within {band_text(dash.threshold)}"
         vs = f"median {(p.moved - 1) * 100:+.1f}% ({why}: not judged)"
     else:
         vs = ""
@@ -197,7 +198,7 @@ def render_trend_page(dash: Dashboard, members: list[CaseSeries], assets) -> str
     return _render("trend.html", assets, title=f"trends {scenario}", depth=1, data=data, dash=dash,
                    heading=f"Scenario {scenario or '-'}: {first.device}, {first.backend}", device=first.device,
                    backend=first.backend, scenario=scenario, sections=sections, pages=links, page_no=page_no,
-                   table_runs=TABLE_RUNS, threshold=f"{dash.threshold * 100:.1f}", confidence=_pct(CONFIDENCE))  # fmt: skip
+                   table_runs=TABLE_RUNS, threshold=band_text(dash.threshold), confidence=_pct(CONFIDENCE))  # fmt: skip
 
 
 def _plain(value) -> Markup:
