@@ -55,3 +55,19 @@ def test_a_progress_line_shows_the_median_of_an_even_count_as_the_mean_of_the_mi
     record = {"case_id": "decode.x", "status": "ok", "timing": {"samples_ms": [4.0, 1.0, 2.0, 3.0]}}
     progress_printer(out)(record, 1, 1)
     assert " 2.5000 ms  decode.x" in out.getvalue()
+
+
+def test_a_progress_line_fits_a_ci_log_and_keeps_a_long_case_id_whole_on_a_line_of_its_own():
+    import io
+
+    from dsabench.bench.runner import PROGRESS_WIDTH, progress_printer
+
+    case = "decode.b64.c4096.p0.n65536.bs64.ch1.h128.k2048.s0.hot.tensor-contiguous.eager"
+    record = {"case_id": case, "impl": "fastdeploy:0123456789ab", "status": "ok",
+              "timing": {"samples_ms": [1.0, 2.0]}}
+    out = io.StringIO()
+    progress_printer(out)(record, 7, 1200, 3600.0)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and all(len(line) <= PROGRESS_WIDTH for line in lines)
+    assert lines[0].endswith("eta 3600s)") and "7/1200 ok" in lines[0]
+    assert lines[1].strip() == f"{case}  [fastdeploy:0123456789ab]"

@@ -392,10 +392,14 @@ def _kill_all(handles: list[WorkerHandle], traces: Path) -> None:
             remove_scratch(traces, pid)
 
 
+PROGRESS_WIDTH = 120  # present.fit.WIDTH, the width every table and sentence keeps
+
+
 def progress_printer(stream=sys.stderr) -> Callable[[dict, int, int, float | None], None]:
     """One line per finished case: count, status, median, id, the time so far and the time left by
     the run's own cost model (schedule.item_cost at the rate the items timed so far took); no time
-    left before an item has been timed (a first case's average would count the worker's start-up)."""
+    left before an item has been timed (a first case's average would count the worker's start-up).
+    A line that would pass PROGRESS_WIDTH puts the id, whole, on an indented line below."""
     t0 = time.perf_counter()
 
     def show(record: dict, done: int, total: int, eta_s: float | None = None) -> None:
@@ -413,11 +417,10 @@ def progress_printer(stream=sys.stderr) -> Callable[[dict, int, int, float | Non
         impl = record.get("impl") or "mirror"
         shown = record["case_id"] + ("" if impl == "mirror" else f"  [{impl}]")
         shown += f"  [{record.get('kernel')}]" if record.get("kernel_axis") else ""
-        print(
-            f"[{bar}] {done:>{width}}/{total} {record['status']:<14} {figure}  {shown}  "
-            f"({elapsed:.0f}s{left})",
-            file=stream,
-            flush=True,
-        )
+        head = f"[{bar}] {done:>{width}}/{total} {record['status']:<14} {figure}"
+        line = f"{head}  {shown}  ({elapsed:.0f}s{left})"
+        if len(line) > PROGRESS_WIDTH:  # a CI log's width: the id on a line of its own, whole
+            line = f"{head}  ({elapsed:.0f}s{left})\n    {shown}"
+        print(line, file=stream, flush=True)
 
     return show
