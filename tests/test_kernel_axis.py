@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -284,6 +285,10 @@ def test_the_report_puts_the_kernels_side_by_side_and_every_other_kernel_against
     side = text.split("## Kernels side by side")[1].split("\n## ")[0]
     row = next(ln for ln in side.splitlines() if "scalar-view.eager" in ln)
     assert "1.90x" in row and "9.00x" in row and row.count("slower") == 2
+    first, *cells = [c.strip() for c in row.strip("|").split("|")][1:]
+    for cell in cells:  # a cell's ms over the first kernel's is its ratio (both are gate.levels)
+        ms, ratio = re.match(r"([0-9.]+) ms, ([0-9.]+)x", cell).groups()
+        assert float(ms) / float(first) == pytest.approx(float(ratio), abs=0.006)
     roof = text.split("## Roofline")[1].split("\n## ")[0]
     tables = roof.split("attention):")
     assert len(tables) == 1 + 2 * 3  # baseline and patched, each with three kernels

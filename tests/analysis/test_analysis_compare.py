@@ -70,7 +70,7 @@ def test_compare_marks_cases_only_in_one_run_as_new_or_missing(builder):
     assert (t.loc[old.id, "verdict"], t.loc[old.id, "reason"]) == ("missing", "only_in_base")
     assert (t.loc[new.id, "verdict"], t.loc[new.id, "reason"]) == ("new", "only_in_cand")
     assert t.loc[both.id, "verdict"] == "same"
-    assert math.isnan(t.loc[new.id, "base_median_ms"])
+    assert math.isnan(t.loc[new.id, "base_pooled_median_ms"])
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ def judge_step(frame: Frame, good: str, bad: str, mid: str | None, threshold: fl
             mid_status=_status(g) if mid else "ok",
             ends_message=str(e["message"]), good_message=str(g["message"]) if g else "",
             bad_message=str(b["message"]) if b else "",
-            good_ms=_ms(e["base_median_ms"]), bad_ms=_ms(e["cand_median_ms"]),
-            mid_ms=_ms(g["cand_median_ms"]) if g else math.nan,
+            good_ms=_ms(e["base_pooled_median_ms"]), bad_ms=_ms(e["cand_pooled_median_ms"]),
+            mid_ms=_ms(g["cand_pooled_median_ms"]) if g else math.nan,
         ))  # fmt: skip
     return tuple(out)

@@ -31,7 +31,7 @@ import pandas as pd
 from dsabench.analysis.defaults import DEFAULT_THRESHOLD
 from dsabench.errors import InputError, quoted
 from dsabench.store.frames import Frame, manifest_commit
-from dsabench.analysis.gate import MIN_SAMPLES, Threshold, check_threshold, decide
+from dsabench.analysis.gate import MIN_SAMPLES, Threshold, check_threshold, decide, level
 from dsabench.analysis.host_steady import HOST_COLUMNS, SteadySides, pair_host, steady_sides
 from dsabench.analysis.pairing import judged_sides, process_groups
 from dsabench.analysis.noise import UNKNOWN, Noise, case_key, history_noise, history_rows, inject_of
@@ -83,7 +83,8 @@ class Decision:
     """The verdict on one pair of sample sets, its reason (code and words), and the numbers behind it.
 
     why: the reason in words without the figures; noisy: the case's own spread (noise) exceeds
-    the threshold, a qualifier beside any verdict; band: the band the interval was held against.
+    the threshold, a qualifier beside any verdict; band: the band the interval was held against;
+    base_level, cand_level: the levels (ms) the ratio is formed from (`gate.levels`).
     """
 
     verdict: Verdict
@@ -99,6 +100,8 @@ class Decision:
     band: float = math.nan
     processes: int = 0
     rests_on: str = ""  # what the verdict was judged on: all samples, or the host-steady chunks (gate.decide)
+    base_level: float = math.nan
+    cand_level: float = math.nan
 
     def __post_init__(self) -> None:
         if not self.why:
@@ -149,10 +152,15 @@ class Comparison:
         return t[(t["verdict"] == Verdict.UNDECIDED.value) & t["noisy"].fillna(False).astype(bool)]
 
 
+# base/cand_level_ms: the levels the ratio is formed from (gate.levels: geometric mean of process
+# medians, on the host-steady chunks where the verdict rests on them), so level_ms cand / base is
+# the ratio; base/cand_pooled_median_ms: the median of every sample of the side's record, which
+# says a different change wherever processes differ (never printed beside the ratio).
 TABLE_COLUMNS = (
     "case", "config_id", "base_case_id", "cand_case_id", "base_status", "cand_status",
-    "base_median_ms", "cand_median_ms", "base_n", "cand_n", "ratio", "ci_low", "ci_high",
-    "p_value", "verdict", "reason", "message", "why", "noisy", "noise", "band", "processes", "rests_on",
+    "base_level_ms", "cand_level_ms", "base_pooled_median_ms", "cand_pooled_median_ms", "base_n", "cand_n",
+    "ratio", "ci_low", "ci_high", "p_value", "verdict", "reason", "message", "why", "noisy", "noise", "band",
+    "processes", "rests_on",
 )  # fmt: skip
 # Trace figures carried into the table as base_<name> / cand_<name> when either side has them:
 # the evidence of what a variant removed (host-to-device copies, layout copies, memory).
@@ -175,7 +183,7 @@ def gate_decision(base_groups, cand_groups, threshold: Threshold, *, noise: Nois
     pooled_b, pooled_c = sum(map(list, base_groups), []), sum(map(list, cand_groups), [])
     p = rank_test(pooled_b, pooled_c) if min(len(pooled_b), len(pooled_c)) >= MIN_SAMPLES else math.nan
     return Decision(Verdict(r.verdict), Reason(r.reason), r.message, r.ratio, r.ci_low, r.ci_high, p, r.why,
-                    r.noisy, r.noise, r.band, r.processes, r.rests_on)
+                    r.noisy, r.noise, r.band, r.processes, r.rests_on, r.base_level, r.cand_level)
 
 
 def _pair(key: str, base, cand, threshold: Threshold, confidence: float, n_boot: int, seed, *,
@@ -194,7 +202,7 @@ def _pair(key: str, base, cand, threshold: Threshold, confidence: float, n_boot:
         row["config_id"] = r["config_id"]
         row[f"{side}_case_id"] = r["case_id"]
         row[f"{side}_status"] = r["status"]
-        row[f"{side}_median_ms"] = r["median_ms"]
+        row[f"{side}_pooled_median_ms"] = r["median_ms"]
         row[f"{side}_n"] = int(r["n_samples"]) if r["n_samples"] == r["n_samples"] else 0
         for name in EVIDENCE_COLUMNS:
             row[f"{side}_{name}"] = r.get(name, math.nan)
@@ -233,9 +241,22 @@ def _pair(key: str, base, cand, threshold: Threshold, confidence: float, n_boot:
     row.update(
         ratio=d.ratio, ci_low=d.ci_low, ci_high=d.ci_high, p_value=d.p_value,
         verdict=d.verdict.value, reason=d.reason.value, message=d.message, why=d.why, noisy=d.noisy,
-        noise=d.noise, band=d.band, processes=d.processes, rests_on=d.rests_on,
+        noise=d.noise, band=d.band, processes=d.processes, rests_on=d.rests_on, base_level_ms=d.base_level,
+        cand_level_ms=d.cand_level,
     )  # fmt: skip
+    if not d.ratio == d.ratio:  # no ratio formed (one side, a failure, too few samples): each ok side's own level
+        row.update(base_level_ms=_level_of(base), cand_level_ms=_level_of(cand))
     return row
+
+
+def _level_of(record) -> float:
+    """An ok record's level (gate.level: geometric mean of its process medians); NaN without one."""
+    if record is None or record["status"] != "ok":
+        return math.nan
+    try:
+        return level(process_groups(record))
+    except ValueError:  # no samples, or a process median <= 0
+        return math.nan
 
 
 def _table(pairs: list[dict]) -> pd.DataFrame:

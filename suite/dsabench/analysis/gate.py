@@ -33,7 +33,7 @@ from statistics import NormalDist
 from typing import Union
 
 from dsabench.analysis.defaults import AUTO, AUTO_FALSE_ALARM, AUTO_FLOOR, DEFAULT_THRESHOLD
-from dsabench.analysis.hierarchy import Groups, Interval, level_interval, ratio_interval
+from dsabench.analysis.hierarchy import Groups, Interval, level_interval, log_levels, ratio_interval
 from dsabench.analysis.host_steady import SteadySides
 from dsabench.analysis.noise import UNKNOWN, Noise
 from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED
@@ -50,6 +50,8 @@ class GateResult:
     why: the reason in words, without the figures (what a table's note shows); message: the
     figures, the reason and what the interval stands on. noise: the spread behind the interval
     (relative sd); noisy: that spread exceeds the threshold (AUTO: the default threshold).
+    base_level, cand_level: the levels in ms the ratio is formed from (`levels`), so that
+    cand_level / base_level is `ratio`; NaN where no ratio was formed.
     """
 
     verdict: str  # faster | slower | same | undecided
@@ -66,6 +68,8 @@ class GateResult:
     df: float = math.nan
     source: str = ""
     rests_on: str = "all samples"  # or the host-steady chunks it was judged on (SteadySides.text)
+    base_level: float = math.nan
+    cand_level: float = math.nan
 
 
 def _pct(x: float) -> str:
@@ -113,6 +117,26 @@ def band_of(threshold: Threshold, iv: Interval, confidence: float = CONFIDENCE) 
         df = math.inf
     extra = _quantile(1 - AUTO_FALSE_ALARM / 2, df) - _quantile(0.5 + confidence / 2, df)
     return max(AUTO_FLOOR, math.expm1(extra * se))
+
+
+def level(groups: Groups) -> float:
+    """One side's level (ms): the geometric mean of its process medians, as the gate's ratio forms it."""
+    return math.exp(float(log_levels(groups, "level").mean()))
+
+
+def levels(base: Groups, cand: Groups, iv: Interval, paired: bool) -> tuple[float, float]:
+    """The two levels (ms) the ratio is formed from, so that a table's 'base ms' and 'cand ms' say
+    the same change as its ratio: each side's geometric mean of its process medians (one process:
+    its median, the within-process bootstrap's ratio). Sides paired by round (two processes or more)
+    have a ratio that is the mean of per-process round ratios, not a ratio of two levels: there
+    cand's level is base's times that ratio. Not the pooled median of all samples, whose ratio can
+    differ from the gate's (a process weighs by its sample count there, and the median of a mix of
+    slow and fast processes lands in one of them)."""
+    xb, xc = log_levels(base, "levels: base"), log_levels(cand, "levels: cand")
+    b = math.exp(float(xb.mean()))
+    if paired and xb.size == xc.size >= 2:  # as level_interval pairs them
+        return b, b * iv.estimate
+    return b, math.exp(float(xc.mean()))
 
 
 def _basis(iv: Interval, paired: bool, noise: Noise) -> str:
@@ -175,12 +199,14 @@ def _judge(base: Groups, cand: Groups, threshold: Threshold, noise: Noise, paire
     numbers = f"{_pct(iv.estimate)} ({confidence * 100:g}% CI {_pct(iv.low)} to {_pct(iv.high)})"
     auto = " (auto)" if threshold == AUTO else ""
     low_edge, high_edge = edges(band)
+    base_level, cand_level = levels(base, cand, iv, paired)
 
     def result(verdict: str, reason: str, why: str) -> GateResult:
         if noisy:
             why = f"{why}; {_noisy_text(iv, paired, limit, threshold)}"
         return GateResult(verdict, reason, why, f"{numbers} {why}; {_basis(iv, paired, noise)}", iv.estimate,
-                          iv.low, iv.high, band, iv.spread, noisy, iv.processes, iv.df, iv.source)
+                          iv.low, iv.high, band, iv.spread, noisy, iv.processes, iv.df, iv.source,
+                          base_level=base_level, cand_level=cand_level)
 
     if iv.within_process_only:
         spread = "the ratio's spread between processes" if paired else "the spread between runs"

@@ -98,7 +98,9 @@ def _say_unresolved_noisy(result) -> None:
 
 def _write_json(result, path: Path) -> None:
     """The comparison as JSON: what was compared, and every pair with its verdict, reason code,
-    reason in words, noisy qualifier and figures (NaN as null)."""
+    reason in words, noisy qualifier and figures (NaN as null). base/cand_level_ms are the levels
+    the ratio is formed from (cand / base = ratio); base/cand_pooled_median_ms the median of all
+    of a side's samples, which is not what the verdict rests on."""
     import json  # noqa: PLC0415
 
     from dsabench.errors import InputError  # noqa: PLC0415
@@ -109,9 +111,9 @@ def _write_json(result, path: Path) -> None:
         return v.item() if hasattr(v, "item") else v
 
     cols = ["case", "verdict", "reason", "why", "noisy", "noise", "band", "ratio", "ci_low", "ci_high", "p_value",
-            "base_median_ms", "cand_median_ms", "processes", "rests_on", "base_status", "cand_status", "message",
-            "base_disturbed", "cand_disturbed", "steady_ratio", "steady_rounds", "rounds", "base_host_bound",
-            "cand_host_bound"]
+            "base_level_ms", "cand_level_ms", "base_pooled_median_ms", "cand_pooled_median_ms", "processes",
+            "rests_on", "base_status", "cand_status", "message", "base_disturbed", "cand_disturbed", "steady_ratio",
+            "steady_rounds", "rounds", "base_host_bound", "cand_host_bound"]
     doc = {"mode": result.mode, "base": result.base_label, "cand": result.cand_label, "threshold": result.threshold,
            "confidence": result.confidence, "device": result.device, "backend": result.backend,
            "kernel": result.kernel, "counts": result.counts(), "regressions": result.regressions,

@@ -60,11 +60,11 @@ def _noisy(row) -> bool:
 
 
 def threshold_text(comp: Comparison) -> str:
-    """'3.0% (the band -2.9% to +3.0%, symmetric on the log scale)', or what --threshold auto means."""
+    """'3.0% (band -2.9% to +3.0%, symmetric on the log scale)', or what --threshold auto means."""
     if comp.threshold == AUTO:
         return (f"auto (each case's band from its own noise: {AUTO_FALSE_ALARM:.0%} false alarms, at least "
                 f"{band_text(AUTO_FLOOR)})")
-    return f"{comp.threshold * 100:.1f}% (the band {band_text(comp.threshold)}, symmetric on the log scale)"
+    return f"{comp.threshold * 100:.1f}% (band {band_text(comp.threshold)}, symmetric on the log scale)"
 
 
 def _ci(row) -> str:
@@ -132,8 +132,8 @@ def host_note(row) -> str:
 
 def _rows(df: pd.DataFrame) -> list[list[str]]:
     return [
-        [verdict_text(r), fmt_change(r["ratio"]), _ci(r), fmt_p(r["p_value"]), fmt_ms(r["base_median_ms"]),
-         fmt_ms(r["cand_median_ms"]), str(r["case"]), _note(r)]
+        [verdict_text(r), fmt_change(r["ratio"]), _ci(r), fmt_p(r["p_value"]), fmt_ms(r["base_level_ms"]),
+         fmt_ms(r["cand_level_ms"]), str(r["case"]), _note(r)]
         for r in df.to_dict("records")
     ]  # fmt: skip
 
@@ -170,6 +170,15 @@ def counts_line(df: pd.DataFrame) -> str:
 _PAIRED = " (eager cases: of each process's median ratio over the rounds both sides shared)"
 
 
+def levels_text(comp: Comparison) -> str:
+    """What the ms columns hold: the levels the change is the ratio of (gate.levels), so that
+    cand ms / base ms is the change, to the printed digits; not the median of all samples."""
+    where = ("; eager cases, paired by round: cand ms = base ms x the change" if comp.mode != "runs"
+             else " (over the host-steady chunks where a row's verdict rests on them)")
+    return (f"base ms, cand ms: each side's level, the geometric mean of its process medians{where}; cand ms / base ms "
+            "is the change (not a ratio of medians of all samples)")
+
+
 def _header(comp: Comparison | None) -> list[str]:
     return HEADER if comp is None else [h if h != "95% CI" else f"{comp.confidence * 100:g}% CI" for h in HEADER]
 
@@ -184,7 +193,8 @@ def format_table(result: Comparison | pd.DataFrame, width: int | None = WIDTH) -
         lines += wrap(
             f"device {comp.device or 'unknown'}, backend {comp.backend or 'unknown'}, "
             f"attention kernel {comp.kernel or 'unknown'}, threshold {threshold_text(comp)}, "
-            f"ratio = cand / base of the geometric mean of process medians{_PAIRED if comp.mode != 'runs' else ''}",
+            f"ratio = cand / base of the geometric mean of process medians{_PAIRED if comp.mode != 'runs' else ''}; "
+            f"{levels_text(comp)}",
             width,
         )
         for m in comp.mismatches:
@@ -241,8 +251,8 @@ def format_markdown(result: Comparison | pd.DataFrame, in_turn: Collection[str] 
                   "Change = ratio cand / base of the geometric mean of process medians"
                   f"{_PAIRED if what != 'runs' else ''}; "
                   f"{comp.confidence * 100:g}% CI over worker processes (and earlier runs, with --history); a change "
-                  f"counts when the whole interval lies outside the band (threshold {md_text(threshold_text(comp))}), however "
-                  "noisy the case; *(noisy)*: the case's own spread exceeds the threshold."]  # fmt: skip
+                  f"counts when the whole interval lies outside the band, threshold {md_text(threshold_text(comp))}, however "
+                  f"noisy the case; *(noisy)*: the case's own spread exceeds the threshold. {md_text(levels_text(comp))}."]  # fmt: skip
         lines += [f"\n> **Warning:** {md_text(m)} (compared anyway with --allow-mismatch)" for m in comp.mismatches]
         lines += [f"\n> Warning: {md_text(w)}" for w in comp.warnings]
         lines.append("")

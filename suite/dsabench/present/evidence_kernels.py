@@ -28,12 +28,20 @@ def _cell(r: dict | None, in_turn: bool) -> str:
     ratio, lo, hi = r["ratio"], r["ci_low"], r["ci_high"]
     if not ratio == ratio:
         return md_text(r["verdict"])
-    text = f"{r['cand_median_ms']:.4f} ms, {ratio:.2f}x"
+    text = f"{r['cand_level_ms']:.4f} ms, {ratio:.2f}x"
     if lo == lo and hi == hi:
         text += f" ({lo:.2f}-{hi:.2f})"
     noisy = " (noisy)" if r.get("noisy") is True else ""
     turn = " (in turn)" if in_turn and r["verdict"] in ("faster", "slower") else ""
     return md_text(f"{text} {r['verdict']}{noisy}{turn}")
+
+
+def _base_level(rows: list[dict | None]) -> float | None:
+    """The first kernel's level as its comparisons give it (gate.levels: the geometric mean of its
+    process medians), so that a cell's ms over it is the cell's ratio; the same in every comparison
+    whose pairing kept the same processes."""
+    found = [r["base_level_ms"] for r in rows if r is not None and r["base_level_ms"] == r["base_level_ms"]]
+    return found[0] if found else None
 
 
 def kernels_section(rs: RunSet, threshold: float = DEFAULT_THRESHOLD) -> list[str]:
@@ -49,16 +57,19 @@ def kernels_section(rs: RunSet, threshold: float = DEFAULT_THRESHOLD) -> list[st
     rows = []
     for r in base.sort_values(["graph", "case_id"]).to_dict("records"):
         key = record_key(r["case_id"], r.get("impl"))  # as compare_kernels keys its pairs
-        mine = r["median_ms"] if r["status"] == "ok" and r["median_ms"] == r["median_ms"] else None
+        mine = _base_level([by[k].get(key) for k in comps]) if r["status"] == "ok" else None
         cells = [_cell(by[k].get(key), r["group_id"] in in_turn) for k in comps]
         rows.append([md_code(key), f"{mine:.4f}" if mine is not None else md_text(r["status"]), *cells])
     return [
         "## Kernels side by side", "",
         md_text(f"The run measured each case with the kernels {', '.join(kernels)} (a kernel axis), the eager cases "
-                "interleaved in one worker on the same inputs. Each cell: that kernel's median ms per forward, its "
+                "interleaved in one worker on the same inputs. Each cell: that kernel's ms per forward, its "
                 f"ratio to {first} (above 1: more time) with the 95% interval over worker processes, and the gate's "
                 f"verdict against a {band_text(threshold)} band (dsabench compare --kernels RUN --base-kernel {first} "
                 "--cand-kernel K). A ratio is of the whole forward (every phase, the attention among them), not of "
-                "the attention call alone; the roofline section has the device time of each phase per kernel."), "",
+                "the attention call alone; the roofline section has the device time of each phase per kernel. The ms "
+                "are each kernel's level, the geometric mean of its process medians (eager cases, paired by round: "
+                f"{first}'s level x the ratio), so a cell's ms over the {first} ms column is its ratio; not medians of "
+                "all samples."), "",
         *md_table(["case", f"{first} ms", *kernels[1:]], rows, ["---", "---:"] + ["---:"] * len(comps)), "",
     ]

@@ -123,8 +123,9 @@ def saving_lines(rs: RunSet, comp: Comparison, labels: dict[str, str]) -> list[s
     groups = rs.frame.df.drop_duplicates("group_id").set_index("group_id")
     rows = []
     for r in comp.table.to_dict("records"):
-        base, cand, (g, kernel) = r.get("base_median_ms"), r.get("cand_median_ms"), _group(r["case"])
-        if not (isinstance(base, float) and isinstance(cand, float) and base == base and cand == cand):
+        base, cand, (g, kernel) = r.get("base_level_ms"), r.get("cand_level_ms"), _group(r["case"])
+        if not (isinstance(base, float) and isinstance(cand, float) and base == base and cand == cand
+                and r["ratio"] == r["ratio"]):  # no ratio (too few samples): no speedup to put a saving beside
             continue
         per_layer, per_step = saving_per_token_us(base, cand, LAYERS)
         known = g in groups.index
@@ -136,7 +137,10 @@ def saving_lines(rs: RunSet, comp: Comparison, labels: dict[str, str]) -> list[s
                      f"{per_layer:+.1f}", f"{per_step:+.0f} ({unit})"])
     if not rows:
         return []
-    return ["Absolute saving (medians; positive: patched takes less time). Per layer: one forward_mixed, i.e. "
+    return ["Absolute saving (positive: patched takes less time), from each side's level: the geometric mean of "
+            "its process medians, the levels compare's ratio is formed from (eager cases, paired by round: patched = "
+            "baseline x the ratio), so the speedup here is the table's; not medians of all samples. Per layer: one "
+            "forward_mixed, i.e. "
             f"one layer of one step; over {LAYERS} layers: the whole model's step, which for a decode case is the "
             "time every generated token of each request saves (its requests decode in parallel), for a prefill or "
             "mixed case the time of that step.", "",

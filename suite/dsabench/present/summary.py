@@ -109,9 +109,10 @@ def summary_table(records: list[dict], width: int | None = WIDTH) -> str:
     hidden = len(groups) - len(shown)
     lines = [
         f"attention kernel: {' + '.join(kernels) or 'none recorded'}",
-        *wrap("median ms per forward, ±half-width of the 95% CI of the median (within the run); patched vs baseline: "
-              f"share of baseline's time saved, its 95% interval and the verdict against a "
-              f"{band_text(DEFAULT_THRESHOLD)} band (compare --variants: the same gate)", width),
+        *wrap("median ms per forward of all a variant's samples, ±half-width of the 95% CI of the median (within the "
+              "run); patched vs baseline: share of baseline's time saved, its 95% interval and the verdict against a "
+              f"{band_text(DEFAULT_THRESHOLD)} band (compare --variants: the same gate, on process levels, so the "
+              "share can differ from the two medians' quotient)", width),
     ]
     if rows:
         lines += fit.table(head, rows, width=width, id_col=0)  # a verdict that moves under its row starts "patched"

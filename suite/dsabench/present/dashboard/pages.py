@@ -79,7 +79,7 @@ def _speedups(dash: Dashboard, run: RunInfo) -> dict:
                    for st, v in sides if st not in (None, STATUS_OK)]
             if why and all(why):
                 finding, findings = "; ".join(dict.fromkeys(why)), findings + 1
-        rows.append({"case": r["case"], "base": ms(r["base_median_ms"]), "cand": ms(r["cand_median_ms"]),
+        rows.append({"case": r["case"], "base": ms(r["base_level_ms"]), "cand": ms(r["cand_level_ms"]),
                      "speedup": times(sp), "ci": f"{times(lo)} .. {times(hi)}" if finite(lo) else "-",
                      "verdict": r["verdict"], "noisy": r.get("noisy") is True, "finding": finding,
                      "message": r["message"]})  # fmt: skip
