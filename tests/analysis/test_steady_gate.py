@@ -44,12 +44,13 @@ def test_a_slowdown_of_the_code_on_a_third_of_the_chunks_stays_in_the_judgement(
 
 
 def test_with_fewer_than_two_mostly_steady_processes_a_side_it_judges_all_samples_and_says_why():
+    """Both runs' processes in the slow mode throughout: nothing is steady, and the hosts are alike
+    (a host that differs between the runs: tests/analysis/test_host_changed.py)."""
     rng = np.random.default_rng(2)
-    base = draw_row(rng, HostSetting())
-    slow = HostSetting(slow_process=1.0, sensitivity=1.0)  # every process of the candidate in the slow mode
-    cand = draw_row(rng, slow)
+    slow = HostSetting(slow_process=1.0, sensitivity=1.0)  # every process of both sides in the slow mode
+    base, cand = draw_row(rng, slow), draw_row(rng, slow)
     st = hs.steady_sides(base, cand)
-    assert not st.usable and st.cand_processes == (0, 3)
+    assert not st.usable and st.cand_processes == (0, 3) and not st.host.changed
     r = _judge(base, cand)
     assert r.rests_on.startswith("all samples (host-steady chunks in fewer than 2 processes a side")
     assert "fewer than 2 processes a side were mostly host-steady" in r.message

@@ -23,7 +23,7 @@ from typing import Mapping, Sequence, Union
 import numpy as np
 
 from dsabench.analysis.defaults import AUTO, AUTO_FALSE_ALARM, AUTO_FLOOR
-from dsabench.analysis.gate import Threshold, decide
+from dsabench.analysis.gate import HOST_CHANGED, Threshold, decide
 from dsabench.analysis.hierarchy import Groups, log_levels
 from dsabench.analysis.host_steady import steady_sides
 from dsabench.analysis.noise import UNKNOWN, Noise, run_level, series_noise
@@ -62,6 +62,7 @@ class CaseCalibration:
     level_shift: Mapping[float, float] = field(default_factory=dict)  # fraction -> injected level / A/A level - 1
     size_source: Mapping[float, str] = field(default_factory=dict)  # fraction -> 'worker' or 'levels'
     mde: float = math.nan  # smallest slowdown detected with POWER, from the noise model
+    withheld: int = 0  # pairs (A/A and injected) given no verdict: the two runs' hosts differ (host_changed)
 
 
 def _t(p: float, df: float) -> float:
@@ -116,12 +117,13 @@ def calibrate(aa_runs: Sequence[RunGroups], injected: Mapping[float, Sequence[Ru
     out = []
     for case in cases:
         levels = [run_level(_groups(r[case])) for r in aa_runs]
-        alarms = noisy = pairs = 0
+        alarms = noisy = pairs = withheld = 0
         for k, (i, j) in enumerate(itertools.combinations(range(len(aa_runs)), 2)):
             d = _judge(aa_runs[i][case], aa_runs[j][case], threshold, _noise_without(levels, {i, j}), n_boot, k)
             pairs += 1
             alarms += d.verdict in ("slower", "faster")
             noisy += d.noisy
+            withheld += d.reason == HOST_CHANGED
         detected, measured, shift, source = {}, {}, {}, {}
         for frac, runs in sorted(injected.items()):
             hit = total = 0
@@ -131,6 +133,7 @@ def calibrate(aa_runs: Sequence[RunGroups], injected: Mapping[float, Sequence[Ru
                 total += 1
                 d = _judge(aa_runs[i][case], inj[case], threshold, _noise_without(levels, {i}), n_boot, j)
                 hit += d.verdict == "slower"
+                withheld += d.reason == HOST_CHANGED
             inj_levels = [run_level(_groups(r[case])) for r in runs if case in r]
             detected[frac] = (hit, total)
             if inj_levels:
@@ -144,5 +147,5 @@ def calibrate(aa_runs: Sequence[RunGroups], injected: Mapping[float, Sequence[Ru
         run_spread = series_noise(levels).spread if len(levels) >= 3 else math.nan
         proc_spread = pooled_process_spread([_groups(r[case]) for r in aa_runs])
         out.append(CaseCalibration(case, run_spread, proc_spread, pairs, alarms, noisy, detected, measured, shift,
-                                   source, smallest_detectable(threshold, run_spread, proc_spread, procs)))
+                                   source, smallest_detectable(threshold, run_spread, proc_spread, procs), withheld))
     return out

@@ -15,8 +15,10 @@ against a band around 1 (1 / (1 + threshold) to 1 + threshold, `gate.edges`; or 
 band, `--threshold auto`). Only an
 interval entirely outside the band is a change, whatever the case's noise; one inside it is
 "same"; one crossing its edge is "undecided", never quietly rounded to either. A case whose own
-spread exceeds the threshold carries `noisy` beside its verdict. docs/statistics.md has the
-measured coverage, false alarms and power.
+spread exceeds the threshold carries `noisy` beside its verdict. An eager case across runs that
+falls back on all samples while the host evidence says the two runs' hosts differ gets no verdict
+(`host_changed`, `Comparison.withheld`). docs/statistics.md has the measured coverage, false alarms
+and power.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class Reason(str, Enum):
     NO_SAMPLES = "no_samples"
     CLOCK_DIFFERS = "clock_differs"
     WITHIN_RUN_ONLY = "within_run_precision_only"
+    HOST_CHANGED = "host_changed"  # an eager case across runs on all samples, the two runs' hosts differing
 
 
 # Order of rows in tables: what needs attention first.
@@ -145,11 +148,20 @@ class Comparison:
 
     def unresolved_noisy(self) -> pd.DataFrame:
         """Noisy pairs left undecided: they do not fail a gate (their interval reaches inside the
-        band), but a change up to their interval's upper end may hide there."""
+        band), but a change up to their interval's upper end may hide there. Withheld pairs
+        (`withheld`) are counted there, not here."""
         t = self.table
         if not len(t):
             return t
-        return t[(t["verdict"] == Verdict.UNDECIDED.value) & t["noisy"].fillna(False).astype(bool)]
+        return t[(t["verdict"] == Verdict.UNDECIDED.value) & t["noisy"].fillna(False).astype(bool)
+                 & (t["reason"] != Reason.HOST_CHANGED.value)]
+
+    def withheld(self) -> pd.DataFrame:
+        """Pairs given no verdict because the two runs' hosts differ (`host_changed`, gate.decide):
+        their all-sample interval measures the host; a change up to its upper end may hide there.
+        `compare --fail-on-regression` does not let them pass silently (exit 4 when nothing is slower)."""
+        t = self.table
+        return t[t["reason"] == Reason.HOST_CHANGED.value] if len(t) else t
 
 
 # base/cand_level_ms: the levels the ratio is formed from (gate.levels: geometric mean of process

@@ -21,7 +21,12 @@ own time). With two processes or more a side left, the verdict rests on them, an
 of 600 chunks host-steady ..."), with what all samples would say where that differs; else on all
 samples, saying why. The evidence is blind to the code: a slowdown of the code, uniform or
 intermittent, lands in steady and disturbed chunks alike and is judged, never set aside
-(docs/statistics.md has the options weighed on the H200's runs).
+(docs/statistics.md has the options weighed on the H200's runs). Where it falls back on all samples
+and the same evidence says the two runs' hosts differ (`host_change`: the median probe, or the
+share of time spent waiting for a CPU, beyond the chunk rule's own lines), all samples would
+measure the host: the verdict is `undecided` with reason HOST_CHANGED, the all-sample figures and
+the evidence beside it, and `compare --fail-on-regression` counts it apart (exit 4 where nothing is
+slower). Never the forwards' times: a slowdown of the code cannot make a changed host.
 docs/statistics.md has the coverage, false alarms and power, measured.
 """
 
@@ -39,6 +44,9 @@ from dsabench.analysis.noise import UNKNOWN, Noise
 from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED
 
 MIN_SAMPLES = 5
+HOST_CHANGED = "host_changed"
+# Reasons that already say no verdict is possible, whatever the host: they stand.
+_NO_VERDICT_ANYWAY = ("too_few_samples", "within_run_precision_only")
 
 Threshold = Union[float, str]  # a fraction in [0, 1), or AUTO
 
@@ -173,13 +181,28 @@ def decide(base: Groups, cand: Groups, threshold: Threshold, *, noise: Noise = U
         return every
     if not steady.usable:
         why = f"on all samples: fewer than 2 processes a side were mostly host-steady ({steady.text()})"
-        return replace(every, message=f"{every.message}; {why}",
-                       rests_on=f"all samples (host-steady chunks in fewer than 2 processes a side: {steady.text()})")
+        rests_on = f"all samples (host-steady chunks in fewer than 2 processes a side: {steady.text()})"
+        if steady.host is not None and steady.host.changed and every.reason not in _NO_VERDICT_ANYWAY:
+            return _host_changed(every, steady, rests_on, why, confidence)
+        return replace(every, message=f"{every.message}; {why}", rests_on=rests_on)
     st = _judge(steady.base, steady.cand, threshold, noise, paired, confidence, n_boot, seed)
     message = f"{st.message}; on {steady.text()}"
     if every.verdict != st.verdict:  # never silent: what all samples, host-disturbed chunks and all, would say
         message += f"; all samples: {every.verdict} {_pct(every.ratio)} ({_pct(every.ci_low)} to {_pct(every.ci_high)})"
     return replace(st, message=message, rests_on=steady.text())
+
+
+def _host_changed(every: GateResult, steady: SteadySides, rests_on: str, fallback: str,
+                  confidence: float) -> GateResult:
+    """No verdict: the sides fell back on all samples, and the evidence says their hosts differ. The
+    all-sample ratio and interval are kept (what CI reports as the most a withheld case could hide),
+    with what they would have said."""
+    why = (f"{steady.host.text()}; a verdict on all samples would measure the host, not the code; rerun both on a "
+           "quiet host, or compare within one run (--impls, --variants)")
+    numbers = f"{_pct(every.ratio)} ({confidence * 100:g}% CI {_pct(every.ci_low)} to {_pct(every.ci_high)})"
+    message = (f"{numbers}, not a verdict: {why}; {fallback}, which alone would say {every.verdict} "
+               f"({every.reason})")
+    return replace(every, verdict="undecided", reason=HOST_CHANGED, why=why, message=message, rests_on=rests_on)
 
 
 def _judge(base: Groups, cand: Groups, threshold: Threshold, noise: Noise, paired: bool, confidence: float,

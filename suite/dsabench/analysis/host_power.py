@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dsabench.analysis.defaults import DEFAULT_THRESHOLD
-from dsabench.analysis.gate import Threshold, decide
+from dsabench.analysis.gate import HOST_CHANGED, Threshold, decide
 from dsabench.analysis.host_steady import steady_sides
 
 PROBE_FAST_US, PROBE_SLOW_US = 60.0, 100.0
@@ -73,12 +73,13 @@ class HostRates:
     undecided: int
     covered: int  # intervals holding 1 + change (uniform changes only: an intermittent one has no single truth)
     steady: int  # trials judged on host-steady chunks (the rest fell back on all samples)
+    withheld: int = 0  # of the undecided: fell back, and the sides' hosts differ (gate.HOST_CHANGED)
 
 
 def measure_host(s: HostSetting, change: float = 0.0, trials: int = 1000, seed: int = 0, intermittent: float = 1.0,
                  use_steady: bool = True) -> HostRates:
     """Judge `trials` seeded cross-run pairs; use_steady False: the gate on all samples (today's)."""
-    counts = dict(slower=0, faster=0, same=0, undecided=0, covered=0, steady=0)
+    counts = dict(slower=0, faster=0, same=0, undecided=0, covered=0, steady=0, withheld=0)
     for t in range(trials):
         rng = np.random.default_rng([seed, t])
         base, cand = draw_row(rng, s), draw_row(rng, s, change, intermittent)
@@ -87,6 +88,7 @@ def measure_host(s: HostSetting, change: float = 0.0, trials: int = 1000, seed: 
         counts[r.verdict] += 1
         counts["covered"] += bool(r.ci_low <= 1 + change <= r.ci_high)
         counts["steady"] += r.rests_on != "all samples" and not r.rests_on.startswith("all samples")
+        counts["withheld"] += r.reason == HOST_CHANGED
     return HostRates(trials, **counts)
 
 

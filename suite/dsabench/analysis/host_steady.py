@@ -16,7 +16,8 @@ The rule, per chunk (`classify`); a chunk is host-disturbed when any of these ho
 What the gate rests on (`steady_sides`, docs/statistics.md) is the evidence alone: a cross-run
 comparison of an eager case is judged on the chunks whose probe, run delay and steal were steady,
 never on `level`, which reads the chunk's own time: an intermittent slowdown of the code would
-make an upper level of its own, and `level` would set it aside as the host's.
+make an upper level of its own, and `level` would set it aside as the host's. Where too few chunks
+are steady and the two runs' hosts differ by the same evidence (`host_change`), no verdict.
 
 The first three need the evidence recorded since schema 3; `level` needs only the samples, so it
 also classifies older runs, whose chunks are rebuilt as blocks of the protocol's chunk size in the
@@ -36,6 +37,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from dsabench.analysis.host_change import HostChange, host_change
 from dsabench.analysis.stats import summarize
 
 PROBE_SLOW = 1.3  # a probe this much slower than the run's reference: the CPU itself runs slower
@@ -278,7 +280,8 @@ class SteadySides:
     """What a cross-run comparison of an eager case rests on: per side, the samples of the chunks the
     evidence calls steady (`evidence_reasons`, one probe reference for both sides), grouped per
     process, each process with fewer than MIN_STEADY_CHUNKS such chunks or fewer than MIN_STEADY_SHARE
-    of its own left out; the chunks kept of all, and the processes kept of all per side."""
+    of its own left out; the chunks kept of all, and the processes kept of all per side; host: the
+    two sides' host states over all their chunks (`host_change`), for a fallback on all samples."""
 
     base: list
     cand: list
@@ -286,6 +289,7 @@ class SteadySides:
     chunks: int
     base_processes: tuple[int, int]
     cand_processes: tuple[int, int]
+    host: HostChange | None = None
 
     @property
     def usable(self) -> bool:
@@ -323,7 +327,7 @@ def steady_sides(base_row: Mapping, cand_row: Mapping) -> SteadySides | None:
         return None
     b, kb, nb = _steady_side(bp, ref)
     c, kc, nc = _steady_side(cp, ref)
-    return SteadySides(b, c, kb + kc, nb + nc, (len(b), len(bp)), (len(c), len(cp)))
+    return SteadySides(b, c, kb + kc, nb + nc, (len(b), len(bp)), (len(c), len(cp)), host_change(bp, cp))
 
 
 @dataclass(frozen=True)

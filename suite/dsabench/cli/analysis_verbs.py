@@ -2,7 +2,8 @@
 
 `register(subparsers)` adds them to the main parser's subparsers; each sets `func`, and the
 main CLI calls `args.func(args)`, which returns the exit code: 0 fine, 1 regression found
-(compare with --fail-on-regression), 2 bad input (the error goes to stderr, one line).
+(compare with --fail-on-regression), 2 bad input (the error goes to stderr, one line), 4 nothing
+slower but cases withheld because the host changed between runs (compare with --fail-on-regression).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from dsabench.analysis.defaults import AUTO_FLOOR, DEFAULT_THRESHOLD, MAX_PVALUE, MIN_CHANGE
 from dsabench.errors import DsabenchError
 from dsabench.cli import flags
-from dsabench.cli.exit_codes import EXIT_OK, EXIT_REGRESSION
+from dsabench.cli.exit_codes import EXIT_OK, EXIT_REGRESSION, EXIT_UNJUDGED
 from dsabench.cli.output import fail as _fail, threshold_or_auto as _threshold, warn as _warn
 
 # The analysis (pandas, scipy) is imported by the verb that runs, not when the parser is built.
@@ -74,6 +75,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return _fail("compare", exc)
     sys.stdout.write(format_markdown(result) if args.markdown else format_table(result, None if args.wide else WIDTH))
     _say_unresolved_noisy(result)
+    withheld = _say_withheld(result)
     if args.fail_on_regression and result.regressions:
         print(
             f"dsabench compare: {result.regressions} regression(s) (slower, or failed only in CAND); "
@@ -81,7 +83,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_REGRESSION
+    if args.fail_on_regression and withheld:
+        print(f"dsabench compare: no regression shown, but {withheld} case(s) unjudged (host_changed); exit "
+              f"{EXIT_UNJUDGED}", file=sys.stderr)
+        return EXIT_UNJUDGED
     return EXIT_OK
+
+
+def _say_withheld(result) -> int:
+    """Cases given no verdict because the two runs' hosts differ: how many, and the largest
+    slowdown their all-sample intervals allow. Returns how many."""
+    t = result.withheld()
+    if not len(t):
+        return 0
+    worst = t.loc[t["ci_high"].idxmax()]
+    print(f"dsabench compare: {len(t)} case(s) withheld, no verdict: the host differs between the runs (probe or "
+          f"waiting for a CPU; reason host_changed), so all samples would measure the host, not the code; the largest "
+          f"slowdown their intervals allow is {(worst['ci_high'] - 1) * 100:+.1f}% ({worst['case']}); rerun both on a "
+          "quiet host, or compare within one run (--impls, --variants)", file=sys.stderr)
+    return len(t)
 
 
 def _say_unresolved_noisy(result) -> None:
@@ -117,6 +137,7 @@ def _write_json(result, path: Path) -> None:
     doc = {"mode": result.mode, "base": result.base_label, "cand": result.cand_label, "threshold": result.threshold,
            "confidence": result.confidence, "device": result.device, "backend": result.backend,
            "kernel": result.kernel, "counts": result.counts(), "regressions": result.regressions,
+           "withheld": len(result.withheld()),
            "warnings": list(result.warnings) + list(result.mismatches),
            "pairs": [{c: clean(r.get(c)) for c in cols} for r in result.table.to_dict("records")]}
     try:
@@ -182,7 +203,9 @@ def register(subparsers) -> None:
                         "fitted to 120 columns)")
     p.add_argument("--fail-on-regression", action="store_true",
                    help="exit 1 when a case is slower (noisy or not), or failed only in CAND; a noisy case left "
-                        "undecided does not fail it (stderr says how large a change it could hide)")  # fmt: skip
+                        "undecided does not fail it (stderr says how large a change it could hide); exit 4 when "
+                        "nothing is slower but a case got no verdict because the host changed between the runs "
+                        "(host_changed; stderr says how many and what they could hide)")  # fmt: skip
     p.add_argument("--allow-mismatch", action="store_true",
                    help="compare runs from different device models, backends, attention kernels or injected delays anyway")  # fmt: skip
     p.add_argument("--history", type=Path, nargs="+", metavar="DIR",

@@ -1,6 +1,7 @@
 """`dsabench` command line: the parser of every verb, and the one place errors become exit codes.
 
-Exit codes: 0 fine, 1 regression or failed check, 2 bad input, 130 interrupted.
+Exit codes: 0 fine, 1 regression or failed check, 2 bad input, 3 run incomplete, 4 compare: cases
+unjudged (the host changed between the runs), 130 interrupted (cli/exit_codes.py says each).
 """
 
 from __future__ import annotations

@@ -54,6 +54,12 @@ def table_lines(result: Sequence[CaseCalibration], threshold, repeats: int) -> l
              "pair judged by compare's gate (t intervals over processes; run-to-run noise from the other A/A runs)",
              *text_table(head, rows, right=range(1, len(head))),
              f"A/A: {alarms} false verdicts in {pairs} case comparisons ({_pct(alarms / pairs if pairs else math.nan)})"]
+    withheld = [c for c in result if c.withheld]
+    if withheld:  # not a miss or a false alarm of the gate: no verdict, and why
+        lines.append(f"withheld (host_changed): {sum(c.withheld for c in withheld)} comparisons of "
+                     f"{len(withheld)} case(s) got no verdict: an eager case on all samples, the two runs' hosts "
+                     "differing by probe or waiting for a CPU (" + ", ".join(f"{c.case_id} {c.withheld}" for c in withheld)
+                     + "); such an A/A pair is no false alarm, such an injected pair is not called slower")
     for f in fracs:
         hit = sum(c.detected[f][0] for c in result)
         tot = sum(c.detected[f][1] for c in result)

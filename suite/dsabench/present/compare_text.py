@@ -13,7 +13,7 @@ from typing import Collection
 
 import pandas as pd
 
-from dsabench.analysis.compare import EVIDENCE_COLUMNS, SEVERITY, Comparison, Verdict
+from dsabench.analysis.compare import EVIDENCE_COLUMNS, SEVERITY, Comparison, Reason, Verdict
 from dsabench.analysis.defaults import AUTO, AUTO_FALSE_ALARM, AUTO_FLOOR
 from dsabench.analysis.gate import band_text
 from dsabench.present import fit
@@ -150,7 +150,8 @@ def _table_of(result: Comparison | pd.DataFrame) -> tuple[pd.DataFrame, Comparis
 
 def counts_line(df: pd.DataFrame) -> str:
     """'1 slower, 2 failed, 4 same, 2 of them noisy, 3 findings': verdicts in severity order, the
-    noisy qualifier counted across them, expected findings apart."""
+    noisy qualifier counted across them, the undecided withheld because the host changed
+    (`host_changed`) named, expected findings apart."""
     rows = df.to_dict("records") if len(df) else []
     findings = sum(1 for r in rows if pair_finding(r) is not None)
     found: dict[str, int] = {}
@@ -161,6 +162,9 @@ def counts_line(df: pd.DataFrame) -> str:
     noisy = sum(1 for r in rows if pair_finding(r) is None and _noisy(r))
     if noisy:
         parts.append(f"{noisy} of them noisy")
+    withheld = sum(1 for r in rows if r.get("reason") == Reason.HOST_CHANGED.value)
+    if withheld:
+        parts.append(f"{withheld} withheld: the host changed between the runs")
     if findings:
         parts.append(f"{findings} expected finding{'s' if findings != 1 else ''} (n/a or finding)")
     return ", ".join(parts) or "no cases"

@@ -57,6 +57,7 @@ _SHORT = {
     "ci_crosses_threshold": "interval crosses the band's edge",
     "within_run_precision_only": "one process: no spread between processes measured",
     "too_few_samples": "too few samples",
+    "host_changed": "the host differs between the runs",
 }
 
 
