@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "data" / "fastdeploy_fixture"
 FILTER = r"^(prefill|mixed)\..*\.eager$"
 CHANGED = {"slower", "faster"}
+WITHHELD = "host_changed"  # the gate's reason for an eager case across runs on a host that changed (gate.HOST_CHANGED)
 BAND = 0.03  # the default threshold, for the per-round diagnostic's count
 
 
@@ -201,7 +202,8 @@ def _line(g: dict) -> str:
     pr = st.get("per_round")
     if pr:
         steady += f" | per-round {_pct(pr['ratio'])} [{_pct(pr['ci_low'])}, {_pct(pr['ci_high'])}]"
-    return (f"{g['case'].split('.')[0]} {g['verdict']} {_pct(g.get('ratio'))} "
+    held = " (host changed)" if g.get("reason") == WITHHELD else ""
+    return (f"{g['case'].split('.')[0]} {g['verdict']}{held} {_pct(g.get('ratio'))} "
             f"[{_pct(g.get('ci_low'))}, {_pct(g.get('ci_high'))}]{steady}")
 
 
@@ -224,6 +226,7 @@ def _tally(rows: list[dict], wall_s: float) -> dict:
         return bool(pr) and (pr["ci_low"] > high or pr["ci_high"] < low)
 
     return {"pairs": len(rows), "false_verdicts": sum(r["verdict"] in CHANGED for r in rows), "verdicts": counts,
+            "withheld": sum(r.get("reason") == WITHHELD for r in rows),
             "per_round_beyond_band": sum(beyond(r) for r in rows),
             "false_verdicts_steady": sum((r.get("steady") or {}).get("verdict") in CHANGED for r in rows),
             "verdicts_steady": steady, "rounds_used": sum((r.get("steady") or {}).get("used", 0) for r in rows),
@@ -250,7 +253,8 @@ def rejudge(out: Path) -> int:
             print(f"{mode} seed {seed:2d}: " + "; ".join(_line(g) for g in got), flush=True)
         report["modes"][mode] = t = _tally(rows, 0.0)
         print(f"{mode}: {t['false_verdicts']} false slower/faster of {t['pairs']} A/A pairs over {len(seeds)} seeds "
-              f"({_counts(t['verdicts'])}); on host-steady rounds {t['false_verdicts_steady']} "
+              f"({_counts(t['verdicts'])}; withheld, the host changed between the runs: {t['withheld']}); "
+              f"on host-steady rounds {t['false_verdicts_steady']} "
               f"({_counts(t['verdicts_steady'])}; rounds used {t['rounds_used']} of {t['rounds_total']}); "
               f"per-round paired levels beyond the {BAND:.0%} band: {t['per_round_beyond_band']}")
     report["host"] = host_figures(out)
@@ -337,7 +341,8 @@ def main(argv=None) -> int:
             report["modes"][mode] = _tally(rows, time.perf_counter() - t0)
             t = report["modes"][mode]
             print(f"{mode}: {t['false_verdicts']} false slower/faster of {t['pairs']} A/A pairs over {args.repeats} "
-                  f"seeds ({_counts(t['verdicts'])}); on host-steady rounds {t['false_verdicts_steady']} "
+                  f"seeds ({_counts(t['verdicts'])}; withheld, the host changed: {t['withheld']}); "
+                  f"on host-steady rounds {t['false_verdicts_steady']} "
                   f"({_counts(t['verdicts_steady'])}; rounds used {t['rounds_used']} of {t['rounds_total']}); "
                   f"{t['wall_s']:.0f} s")
         (out / "aa.json").write_text(json.dumps(report, indent=1) + "\n")
