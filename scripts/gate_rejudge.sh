@@ -3,7 +3,8 @@
 # any machine: every compare (the 3% band and --threshold auto) with its JSON and the exit code of
 # --fail-on-regression, calibrate --no-run over the A/A, +5% and +1.5% runs, and gate-summary.txt:
 # per kind of pair, the verdicts over every case of every pair (graph / eager), how many were noisy,
-# and what the eager verdicts rested on (host-steady chunks, or all samples).
+# what the eager verdicts rested on (host-steady chunks, or all samples), and how many were withheld
+# because the host changed between the runs (reason host_changed; --fail-on-regression exits 4).
 #   bash scripts/gate_rejudge.sh RUNS OUT    RUNS: the directory holding gate-aa0.. (gpu_gate.sh's
 #                                            $RUNS_DIR/gate); OUT: where compare/, calibration.* and
 #                                            gate-summary.txt go (calibrate works on a copy of RUNS)
@@ -50,7 +51,7 @@ print("pairs of a kind: verdict counts over every case of every pair (graph / ea
       "verdicts rested on; exit codes of --fail-on-regression; the 3% band ('fixed') and --threshold auto")
 for key, docs in kinds.items():
     by = {"graph": Counter(), "eager": Counter()}
-    noisy, steady = Counter(), 0
+    noisy, steady, withheld = Counter(), 0, 0
     for _, doc in docs:
         for p in doc["pairs"]:
             if p["verdict"] == "failed":
@@ -58,6 +59,7 @@ for key, docs in kinds.items():
             mode = "graph" if str(p["case"]).endswith(".graph") else "eager"
             by[mode][p["verdict"]] += 1
             noisy[mode] += bool(p.get("noisy"))
+            withheld += p.get("reason") == "host_changed"
             steady += mode == "eager" and "host-steady by probe" in str(p.get("rests_on") or "") \
                 and not str(p.get("rests_on")).startswith("all samples")
     exits = ", ".join(f"{stem.split('-vs-')[-1] if '-vs-' in stem else stem.split('-', 2)[2]}={codes.get(stem, '?')}"
@@ -66,6 +68,7 @@ for key, docs in kinds.items():
                       for mode, c in by.items() if c)
     eager = sum(by["eager"].values())
     rest = f"; eager on host-steady chunks in {steady} of {eager}" if eager else ""
+    rest += f", {withheld} withheld (host_changed)" if withheld else ""
     print(f"{key:16s} {len(docs)} pair(s): {cells}{rest}; exit {exits}")
 PY
 cat "$out/gate-summary.txt"
