@@ -17,12 +17,19 @@ dashboard <= 60 s, <= 50 MB on disk, <= 1 GB; report, history and compare --hist
 each; compare of two runs <= 10 s) are printed beside them. On a shared machine the wall time
 includes waiting for a CPU: the load average is printed, and CPU time is the steadier figure.
 `--tree DIR` times the package under DIR/suite instead (e.g. an exported older commit), so that
-a before and an after are measured in turn under the same load (`--rounds`).
+a before and an after are measured in turn under the same load (`--rounds`); the median of the
+rounds is printed at the end, with the load averages (1, 5, 15 min) at each.
+
+The loaders keep each run's rows between invocations (store.frame_cache). `--cache warm` (the
+default) times them with every run already cached, as a nightly job finds its history but the
+newest run (primed by one untimed load); `--cache cold` gives each timed process an empty cache
+(it builds every run's rows and writes them); `--cache off` neither reads nor writes one.
 
     python scripts/scale_bench.py                       # 365 runs into /tmp/dsabench-scale
     python scripts/scale_bench.py --runs 30 --dir /tmp/small
     python scripts/scale_bench.py --only dashboard      # reuse the history already written
-    python scripts/scale_bench.py --tree /tmp/before --tree . --rounds 2   # before/after, in turn
+    python scripts/scale_bench.py --tree /tmp/before --tree . --rounds 3   # before/after, in turn
+    python scripts/scale_bench.py --only history --cache cold --rounds 3    # first loads, no cache yet
 """
 
 from __future__ import annotations
@@ -113,11 +120,13 @@ def write_history(root: Path, runs: int, seed: int = 0) -> int:
     return n
 
 
-def _measure(argv: list[str], tree: Path | None = None) -> tuple[float, float, float, int, str]:
+def _measure(argv: list[str], tree: Path | None = None, cache: str | None = None) -> tuple[float, float, float, int, str]:
     """(wall s, CPU s, max RSS MiB, exit code, last output line) of one fresh process. CPU time
     (user + system) is the figure to trust on a shared machine; wall time includes waiting.
     `tree`: import dsabench from tree/suite instead of the installed package."""
     env = dict(os.environ)
+    if cache is not None:
+        env["DSABENCH_CACHE_DIR"] = cache
     if tree is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(Path(tree).resolve() / "suite"), env.get("PYTHONPATH", "")])
     start = time.perf_counter()
@@ -148,6 +157,8 @@ def main() -> int:
     ap.add_argument("--tree", type=Path, action="append",
                     help="a checkout (or exported tree) whose suite/ to time; repeat it to time several in turn")
     ap.add_argument("--rounds", type=int, default=1, help="times each tree is timed, trees in turn")
+    ap.add_argument("--cache", choices=("warm", "cold", "off"), default="warm",
+                    help="the loaders' cache of run rows: primed (warm), empty for each process (cold), or off")
     args = ap.parse_args()
     history = args.dir / "history"
     meta = history / ".scale-bench"
@@ -172,8 +183,14 @@ def main() -> int:
         "compare": cli + ["compare", str(runs[-2]), str(runs[-1])],
     }
     trees = args.tree or [None]
+    cache_dir = args.dir / "cache"
+    if args.cache == "warm":
+        for tree in trees:  # one untimed load of the whole history fills the cache of each tree's code
+            _measure([sys.executable, "-c", "import sys; from dsabench.store.frames import load_runs; "
+                      "load_runs([sys.argv[1]])", str(history)], tree, str(cache_dir))
     print(f"{'verb':<18} {'tree':<14} {'wall s':>7} {'CPU s':>7} {'target s':>9} {'max RSS MiB':>12} "
-          f"{'target MiB':>11} {'load':>5}  exit  last line")
+          f"{'target MiB':>11} {'load 1/5/15':>14}  exit  last line")
+    walls: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.rounds):
         for verb, argv in verbs.items():
             if args.only and verb not in args.only:
@@ -181,18 +198,27 @@ def main() -> int:
             for tree in trees:
                 if verb == "dashboard":
                     shutil.rmtree(out, ignore_errors=True)
-                load = os.getloadavg()[0]
-                wall, cpu, rss, rc, last = _measure(argv, tree)
+                cache = {"warm": str(cache_dir), "off": "off"}.get(args.cache)
+                if cache is None:
+                    shutil.rmtree(args.dir / "cold-cache", ignore_errors=True)
+                    cache = str(args.dir / "cold-cache")
+                load = "/".join(f"{v:.1f}" for v in os.getloadavg())
+                wall, cpu, rss, rc, last = _measure(argv, tree, cache)
                 t_s, t_mb = TARGETS[verb]
                 name = "installed" if tree is None else str(tree)[-14:]
+                walls.setdefault((verb, name), []).append(wall)
                 print(f"{verb:<18} {name:<14} {wall:7.1f} {cpu:7.1f} {t_s:9.0f} {rss:12.0f} {t_mb or '-':>11} "
-                      f"{load:5.1f}  {rc:>4}  {last}", flush=True)
+                      f"{load:>14}  {rc:>4}  {last}", flush=True)
                 if verb == "dashboard" and out.is_dir() and rc == 0:
                     files, mb, on_disk = _disk(out)
                     biggest = max((p for p in out.rglob("*.html")), key=lambda p: p.stat().st_size)
                     print(f"{'':<18} site: {files} files, {mb:.1f} MB content, {on_disk:.1f} MB on disk "
                           f"(target <= {DASHBOARD_DISK_MB:g} MB); largest page {biggest.relative_to(out)} "
                           f"{biggest.stat().st_size / 1e6:.2f} MB")  # fmt: skip
+    if args.rounds > 1:
+        print(f"median wall s of {args.rounds} rounds (cache {args.cache}):")
+        for (verb, name), w in walls.items():
+            print(f"  {verb:<18} {name:<14} {float(np.median(w)):7.1f}   ({', '.join(f'{x:.1f}' for x in w)})")
     return 0
 
 

@@ -32,3 +32,12 @@ def paddle_backend():
     from dsabench.bench.backends.registry import get_backend
 
     return get_backend("paddle")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _frame_cache_of_the_session(tmp_path_factory):
+    """Loaded runs' rows are cached (store.frame_cache) in a directory of this session, never the
+    user's; set in the environment, so the CLI processes the tests start use it too."""
+    import os
+
+    os.environ["DSABENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("frame-cache"))

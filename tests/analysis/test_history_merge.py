@@ -40,6 +40,19 @@ def test_merging_by_neighbours_equals_recomputing_every_point(seed):
         assert ours == every
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_split_gives_points_carrying_the_statistics_of_the_segments_between_them(seed):
+    """What `_merge` starts from as it comes, without recomputing it first."""
+    rng = np.random.default_rng(seed)
+    drift = 1 + 0.03 * np.sin(np.arange(365) / rng.uniform(5, 60))
+    series = [float(v) for v in np.exp(rng.normal(0, 0.02, 365)) * (1 + 0.05 * (np.arange(365) >= 120)) * drift]
+    weak = analysis.split(series, 50, 0.01)
+    tester = analysis.TTestSignificanceTester(0.01)
+    intervals = tester.get_intervals(weak)
+    again = [tester.change_point(cp.to_candidate(), series, intervals) for cp in weak]
+    assert len(weak) >= 2 and [(cp.index, cp.stats) for cp in again] == [(cp.index, cp.stats) for cp in weak]
+
+
 def test_series_searched_in_worker_processes_give_the_change_points_of_one_process(builder, monkeypatch):
     from analysis.test_analysis_history import medians, write_history
     from dsabench.analysis import history

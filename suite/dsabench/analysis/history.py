@@ -70,12 +70,12 @@ def _merge(analysis, points: list, series: list[float], max_pvalue: float, min_c
     way (maintainers suspected the same in apache/otava#96). A point's statistics depend only on
     the segment between its neighbours, so after a drop the two points either side of the gap are
     recomputed, and only they: the same result as recomputing every point, in O(k) t-tests rather
-    than O(k^2) (a year of nightlies has dozens of first-pass candidates per case).
+    than O(k^2) (a year of nightlies has dozens of first-pass candidates per case). `points` come
+    from `otava.analysis.split`, whose statistics are already those of the segments between them.
     """
     tester = analysis.TTestSignificanceTester(max_pvalue)
+    series = np.asarray(series, dtype=float)  # the t-tests' slices as views, not copied lists (the same sums)
     points = sorted(points, key=lambda cp: cp.index)
-    intervals = tester.get_intervals(points)
-    points = [tester.change_point(cp.to_candidate(), series, intervals) for cp in points]
     while points:
         weakest = max(points, key=lambda cp: cp.stats.pvalue)
         if weakest.stats.pvalue < max_pvalue:

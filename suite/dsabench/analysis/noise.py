@@ -95,11 +95,11 @@ def inject_of(manifest: Mapping) -> float:
 
 def history_rows(df: pd.DataFrame, manifests: Mapping[str, Mapping], *, before=None, exclude: Iterable[str] = (),
                  include_calibration: bool = False) -> pd.DataFrame:
-    """The ok rows of earlier runs that may vouch for a comparison's noise, with `inject_delay`
-    and `level` columns: runs in `exclude` (the compared runs themselves) are left out, so are
-    runs made at or after `before` (CAND's created_at) and, unless asked, calibrate's runs."""
+    """The ok rows of earlier runs that may vouch for a comparison's noise, with an `inject_delay`
+    column: runs in `exclude` (the compared runs themselves) are left out, so are runs made at or
+    after `before` (CAND's created_at) and, unless asked, calibrate's runs."""
     if df.empty:
-        return df.assign(inject_delay=pd.Series(dtype=float), level=pd.Series(dtype=float))
+        return df.assign(inject_delay=pd.Series(dtype=float))
     skip = set(exclude)
     if not include_calibration:
         skip |= {rid for rid, m in manifests.items() if calibration_run(m)}
@@ -107,9 +107,8 @@ def history_rows(df: pd.DataFrame, manifests: Mapping[str, Mapping], *, before=N
     if before is not None and not pd.isna(before):
         when = pd.to_datetime(rows["created_at"], utc=True, errors="coerce")
         rows = rows[when < pd.Timestamp(before)]
-    rows = rows.assign(inject_delay=rows["run_id"].map(lambda r: inject_of(manifests.get(r) or {})),
-                       level=[run_level(p, s) for p, s in zip(rows["process_samples"], rows["samples_ms"])])
-    return rows
+    inject = {r: inject_of(manifests.get(r) or {}) for r in rows["run_id"].unique()}  # once a run, not once a row
+    return rows.assign(inject_delay=rows["run_id"].map(lambda r: inject[r]))
 
 
 def _text(value, default: str) -> str:
@@ -122,13 +121,32 @@ def case_key(row: Mapping, inject_delay: float) -> tuple:
             _text(row.get("kernel"), "reference"), _text(row.get("impl"), "mirror"), float(inject_delay or 0.0))
 
 
+def _counts(level: float) -> bool:
+    """A level `series_noise` uses: finite and positive."""
+    return level is not None and math.isfinite(float(level)) and float(level) > 0
+
+
 def history_noise(rows: pd.DataFrame, order_column: str = "created_at") -> Mapping[tuple, Noise]:
-    """Per case key (`case_key`): the noise of its runs' levels in `rows` (from `history_rows`)."""
+    """Per case key (`case_key`): the noise of its runs' levels in `rows` (from `history_rows`),
+    ordered by order_column then run_id. Only the newest MAX_RUNS levels that count are used, so
+    only they are computed (`run_level`), newest first: a year of nightly rows is 70,000 levels,
+    of which a comparison uses ~6,000."""
     if rows.empty:
         return {}
-    series: dict[tuple, list[float]] = {}
-    used = [c for c in ("case_id", "device_name", "backend", "kernel", "impl", "inject_delay", "level")
-            if c in rows.columns]  # the columns case_key reads: a year of rows as dicts of every column took 9 s
-    for r in rows.sort_values([order_column, "run_id"], kind="stable")[used].to_dict("records"):
-        series.setdefault(case_key(r, r["inject_delay"]), []).append(r["level"])
-    return {k: series_noise(v) for k, v in series.items()}
+    rows = rows.sort_values([order_column, "run_id"], kind="stable")
+    names = [c for c in ("case_id", "device_name", "backend", "kernel", "impl") if c in rows.columns]
+    places: dict[tuple, list[int]] = {}
+    for i, (values, inject) in enumerate(zip(zip(*(rows[c].tolist() for c in names)), rows["inject_delay"].tolist())):
+        places.setdefault(case_key(dict(zip(names, values)), inject), []).append(i)
+    processes, samples = rows["process_samples"].tolist(), rows["samples_ms"].tolist()
+    out = {}
+    for key, where in places.items():
+        newest: list[float] = []
+        for i in reversed(where):
+            level = run_level(processes[i], samples[i])
+            if _counts(level):
+                newest.append(level)
+                if len(newest) == MAX_RUNS:
+                    break
+        out[key] = series_noise(newest[::-1])
+    return out

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from dsabench.errors import InputError
-from dsabench.store import forked
+from dsabench.store import forked, frame_cache
 from dsabench.store.rundir import MANIFEST, load_run
 from dsabench.store.repeats import merge_repeats
 from dsabench.store.schema import key_of, measured_commit
@@ -274,7 +274,8 @@ def load_frame(paths: Sequence[Path]) -> Frame:
     that appears twice under one run_id (two shards ran it, or a file was concatenated) keeps
     the record loaded first (paths in the order given) and Frame.warnings names both places.
     Newer schemas and damaged files are refused by store; a truncated last line is skipped and
-    reported in Frame.warnings.
+    reported in Frame.warnings. A run whose files are unchanged since an earlier load comes from
+    the cache of its rows (store.frame_cache), the same frame without decoding it again.
     """
     paused = gc.isenabled()
     gc.disable()  # millions of small containers, none of them cyclic: collections cost 40% of loading
@@ -285,9 +286,10 @@ def load_frame(paths: Sequence[Path]) -> Frame:
             gc.enable()
 
 
-# Runs at or above this many load in forked worker processes (store.forked): a year of nightly
-# runs (81,000 records) is CPU-bound decoding and row building, which splits by run; fewer load in
-# this process (a worker's fork and the transfer of its rows cost ~0.1 s).
+# Runs at or above this many to build (not in the cache) load in forked worker processes
+# (store.forked): a year of nightly runs (81,000 records) is CPU-bound decoding and row building,
+# which splits by run; fewer load in this process (a worker's fork and the transfer of its rows
+# cost ~0.1 s).
 PARALLEL_MIN_RUNS = 24
 
 
@@ -299,28 +301,35 @@ def _load_frame(paths: Sequence[Path]) -> Frame:
         if key not in done:
             done.add(key)
             unique.append(path)
-    step = max(1, -(-len(unique) // (4 * forked.MAX_WORKERS)))  # contiguous slices in order, a few a worker
-    slices = [unique[i:i + step] for i in range(0, len(unique), step)] if len(unique) >= PARALLEL_MIN_RUNS else [unique]
-    return _merge_parts(forked.fork_map(_part, slices, min_items=2))
+    # each run's rows from the cache where its files are unchanged (store.frame_cache), the rest built
+    looked = [frame_cache.get(path) for path in unique]
+    parts = [part for _, part in looked]
+    todo = [i for i, part in enumerate(parts) if part is None]
+    step = max(1, -(-len(todo) // (4 * forked.MAX_WORKERS)))  # contiguous slices in order, a few a worker
+    slices = [todo[i:i + step] for i in range(0, len(todo), step)] if len(todo) >= PARALLEL_MIN_RUNS else [todo]
+    built = forked.fork_map(lambda s: [_run_part(unique[i]) for i in s], slices, min_items=2)
+    for s, runs in zip(slices, built):
+        for i, part in zip(s, runs):
+            parts[i] = part
+            frame_cache.put(unique[i], looked[i][0], part)
+    return _merge_parts(parts)
 
 
-def _part(paths: Sequence[Path]) -> dict:
-    """Rows of some runs (in order) as columns, and per run what merging needs: its id, manifest,
-    warnings and each row's (record key, case id)."""
+def _run_part(path: Path) -> dict:
+    """One run's rows as columns, and what merging needs: its id, manifest, warnings and each
+    row's (record key, case id)."""
     rows = _Columns()
-    runs = []
-    for path in paths:
-        run = load_run(path)
-        commit = measured_commit(run.typed_manifest)
-        idents = []
-        # records as plain data straight from the typed ones (tuples for arrays; NaN stays NaN, which
-        # every cell reads as the JSON form's None): ~2.5x faster than the JSON round trip of `records`
-        for i, record in enumerate(merge_repeats([msgspec.to_builtins(r) for r in run.typed_records]), start=1):
-            _check_run_id(record, run.manifest, path, i)
-            idents.append((key_of(record), record["case_id"]))
-            rows.append(_row(record, run.manifest, path, commit))
-        runs.append((path, run.typed_manifest.run_id, run.manifest, run.warnings, idents))
-    return {"cols": rows.cols, "n": rows.n, "runs": runs}
+    run = load_run(path)
+    commit = measured_commit(run.typed_manifest)
+    idents = []
+    # records as plain data straight from the typed ones (tuples for arrays; NaN stays NaN, which
+    # every cell reads as the JSON form's None): ~2.5x faster than the JSON round trip of `records`
+    for i, record in enumerate(merge_repeats([msgspec.to_builtins(r) for r in run.typed_records]), start=1):
+        _check_run_id(record, run.manifest, path, i)
+        idents.append((key_of(record), record["case_id"]))
+        rows.append(_row(record, run.manifest, path, commit))
+    return {"cols": rows.cols, "n": rows.n, "runs": [(path, run.typed_manifest.run_id, run.manifest, run.warnings,
+                                                       idents)]}
 
 
 def _merge_parts(parts: list[dict]) -> Frame:
