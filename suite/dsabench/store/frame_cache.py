@@ -126,7 +126,7 @@ def put(run_dir: Path, key: tuple, value: object) -> None:
         except BaseException:
             os.unlink(tmp)
             raise
-    except OSError:  # read-only or full: the verb reads; the cache is only a shortcut
+    except Exception:  # read-only, full, or rows pickle cannot write: the verb reads; the cache is only a shortcut
         return
     _prune(path.parent.parent, path.parent.name)
 
