@@ -33,12 +33,12 @@ import pandas as pd
 from dsabench.analysis.defaults import DEFAULT_THRESHOLD
 from dsabench.errors import InputError, quoted
 from dsabench.store.frames import Frame, manifest_commit
-from dsabench.analysis.gate import MIN_SAMPLES, Threshold, check_threshold, decide, level
+from dsabench.analysis.gate import Threshold, check_threshold, decide, level
 from dsabench.analysis.host_steady import HOST_COLUMNS, SteadySides, pair_host, steady_sides
 from dsabench.analysis.pairing import judged_sides, process_groups
 from dsabench.analysis.noise import UNKNOWN, Noise, case_key, history_noise, history_rows, inject_of
 from dsabench.store.schema import axis_kernel, key_of, record_key
-from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED, rank_test
+from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED
 from dsabench.workload.variants import BASELINE, PATCHED, Variant, parse_variant
 
 
@@ -87,7 +87,8 @@ class Decision:
 
     why: the reason in words without the figures; noisy: the case's own spread (noise) exceeds
     the threshold, a qualifier beside any verdict; band: the band the interval was held against;
-    base_level, cand_level: the levels (ms) the ratio is formed from (`gate.levels`).
+    base_level, cand_level: the levels (ms) the ratio is formed from (`gate.levels`); p_value: the
+    gate's two-sided p, of the very test its interval comes from (`GateResult.p_value`).
     """
 
     verdict: Verdict
@@ -185,16 +186,15 @@ CONTEXT_COLUMNS = ("graph", "scale_mode", "layout_mode")
 def gate_decision(base_groups, cand_groups, threshold: Threshold, *, noise: Noise = UNKNOWN, paired: bool = False,
                   steady: SteadySides | None = None, confidence: float = CONFIDENCE, n_boot: int = N_BOOT,
                   seed: int | None = SEED) -> Decision:
-    """The gate (`gate.decide`) as a Decision, with the Mann-Whitney p of the pooled samples
-    beside it (reported, never deciding)."""
+    """The gate (`gate.decide`) as a Decision; its p is the gate's own (`GateResult.p_value`: the test
+    its interval inverts, over process levels), never a test over all samples, which would treat the
+    samples of one worker process as independent."""
     if not sum(len(g) for g in base_groups) or not sum(len(g) for g in cand_groups):
         side = "base" if not sum(len(g) for g in base_groups) else "cand"
         return Decision(Verdict.NOT_COMPARABLE, Reason.NO_SAMPLES, f"{side} has status ok but no timing samples")
     r = decide(base_groups, cand_groups, threshold, noise=noise, paired=paired, steady=steady, confidence=confidence,
                n_boot=n_boot, seed=seed)
-    pooled_b, pooled_c = sum(map(list, base_groups), []), sum(map(list, cand_groups), [])
-    p = rank_test(pooled_b, pooled_c) if min(len(pooled_b), len(pooled_c)) >= MIN_SAMPLES else math.nan
-    return Decision(Verdict(r.verdict), Reason(r.reason), r.message, r.ratio, r.ci_low, r.ci_high, p, r.why,
+    return Decision(Verdict(r.verdict), Reason(r.reason), r.message, r.ratio, r.ci_low, r.ci_high, r.p_value, r.why,
                     r.noisy, r.noise, r.band, r.processes, r.rests_on, r.base_level, r.cand_level)
 
 

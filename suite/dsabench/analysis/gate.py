@@ -59,7 +59,10 @@ class GateResult:
     figures, the reason and what the interval stands on. noise: the spread behind the interval
     (relative sd); noisy: that spread exceeds the threshold (AUTO: the default threshold).
     base_level, cand_level: the levels in ms the ratio is formed from (`levels`), so that
-    cand_level / base_level is `ratio`; NaN where no ratio was formed.
+    cand_level / base_level is `ratio`; NaN where no ratio was formed. p_value: two-sided, of the
+    test the interval inverts (`Interval.p_value`: t over process levels or per-process ratios, with
+    history where given), so p < 1 - confidence exactly when the interval excludes no change (ratio
+    1); NaN where the interval stands on no spread between processes or runs.
     """
 
     verdict: str  # faster | slower | same | undecided
@@ -78,6 +81,7 @@ class GateResult:
     rests_on: str = "all samples"  # or the host-steady chunks it was judged on (SteadySides.text)
     base_level: float = math.nan
     cand_level: float = math.nan
+    p_value: float = math.nan
 
 
 def _pct(x: float) -> str:
@@ -229,7 +233,7 @@ def _judge(base: Groups, cand: Groups, threshold: Threshold, noise: Noise, paire
             why = f"{why}; {_noisy_text(iv, paired, limit, threshold)}"
         return GateResult(verdict, reason, why, f"{numbers} {why}; {_basis(iv, paired, noise)}", iv.estimate,
                           iv.low, iv.high, band, iv.spread, noisy, iv.processes, iv.df, iv.source,
-                          base_level=base_level, cand_level=cand_level)
+                          base_level=base_level, cand_level=cand_level, p_value=iv.p_value)
 
     if iv.within_process_only:
         spread = "the ratio's spread between processes" if paired else "the spread between runs"

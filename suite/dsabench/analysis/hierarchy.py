@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Sequence
 
 import numpy as np
@@ -61,6 +62,23 @@ class Interval:
     @property
     def within_process_only(self) -> bool:
         return self.source == WITHIN_PROCESS
+
+    @property
+    def p_value(self) -> float:
+        """Two-sided p of the test this interval inverts: 2 (1 - T_df(|log estimate| / se)), normal
+        where df is infinite; below 1 - confidence exactly when the interval excludes 1 (no change).
+        NaN for a within-process bootstrap: one process's precision says nothing of the spread
+        between processes or runs, so a p from it would call a change where the gate cannot."""
+        if self.within_process_only or not self.se >= 0 or not self.estimate > 0:
+            return math.nan
+        z = abs(math.log(self.estimate))
+        if self.se == 0:  # every process alike: the interval is its estimate alone
+            return 1.0 if z == 0 else 0.0
+        if not math.isfinite(self.df):
+            return 2 * NormalDist().cdf(-z / self.se)
+        from scipy.stats import t  # noqa: PLC0415 - scipy is 1 s to import; only the analysis verbs need it
+
+        return float(2 * t.sf(z / self.se, self.df))
 
 
 def _groups(groups: Groups, name: str) -> list[np.ndarray]:

@@ -155,17 +155,3 @@ def bootstrap_ratio_ci(
     lo, hi = np.quantile(ratios, [alpha / 2, 1 - alpha / 2])
     return ratio, float(lo), float(hi)
 
-
-def rank_test(base: Sequence[float], cand: Sequence[float]) -> float:
-    """Two-sided p-value of the Mann-Whitney U test (scipy, exact for small samples, else normal
-    approximation with tie and continuity correction): the probability of a rank separation
-    at least this large if both samples came from one distribution. A small p says "different",
-    not "different by enough to matter"; the gate decides on the ratio interval instead.
-    """
-    b = _finite_array(base, "rank_test: base")
-    c = _finite_array(cand, "rank_test: cand")
-    if np.all(b == b[0]) and np.all(c == b[0]):
-        return 1.0  # identical constants: scipy would divide by zero variance
-    from scipy import stats as _sp  # noqa: PLC0415 - 1 s to import; the timing workers never need it
-
-    return float(_sp.mannwhitneyu(c, b, alternative="two-sided").pvalue)

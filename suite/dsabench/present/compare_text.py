@@ -183,6 +183,14 @@ def levels_text(comp: Comparison) -> str:
             "is the change (not a ratio of medians of all samples)")
 
 
+def p_text(comp: Comparison) -> str:
+    """What the p column is: the gate's own test (`Interval.p_value`), so it agrees with the CI."""
+    return (f"p: two-sided, of the gate's t test over process levels (per-process ratios where paired; earlier runs "
+            f"with --history), the same test as the interval, so p < {1 - comp.confidence:.2g} exactly when the "
+            f"{comp.confidence * 100:g}% CI excludes no change; not a test over all samples; '-' where no interval "
+            "spans processes or runs")
+
+
 def _header(comp: Comparison | None) -> list[str]:
     return HEADER if comp is None else [h if h != "95% CI" else f"{comp.confidence * 100:g}% CI" for h in HEADER]
 
@@ -198,7 +206,7 @@ def format_table(result: Comparison | pd.DataFrame, width: int | None = WIDTH) -
             f"device {comp.device or 'unknown'}, backend {comp.backend or 'unknown'}, "
             f"attention kernel {comp.kernel or 'unknown'}, threshold {threshold_text(comp)}, "
             f"ratio = cand / base of the geometric mean of process medians{_PAIRED if comp.mode != 'runs' else ''}; "
-            f"{levels_text(comp)}",
+            f"{levels_text(comp)}; {p_text(comp)}",
             width,
         )
         for m in comp.mismatches:
@@ -256,7 +264,8 @@ def format_markdown(result: Comparison | pd.DataFrame, in_turn: Collection[str] 
                   f"{_PAIRED if what != 'runs' else ''}; "
                   f"{comp.confidence * 100:g}% CI over worker processes (and earlier runs, with --history); a change "
                   f"counts when the whole interval lies outside the band, threshold {md_text(threshold_text(comp))}, however "
-                  f"noisy the case; *(noisy)*: the case's own spread exceeds the threshold. {md_text(levels_text(comp))}."]  # fmt: skip
+                  f"noisy the case; *(noisy)*: the case's own spread exceeds the threshold. {md_text(levels_text(comp))}. "
+                  f"{md_text(p_text(comp))}."]  # fmt: skip
         lines += [f"\n> **Warning:** {md_text(m)} (compared anyway with --allow-mismatch)" for m in comp.mismatches]
         lines += [f"\n> Warning: {md_text(w)}" for w in comp.warnings]
         lines.append("")
