@@ -278,7 +278,7 @@ def test_async_copies_launches_and_queries_are_not_sync_calls(name):
 
 @pytest.mark.parametrize("content, problem", [
     (b"this is not json", "not JSON"),
-    (gzip.compress(b"{\"traceEvents\": [ truncated"), "not JSON"),
+    (gzip.compress(b"{\"traceEvents\": [ truncated", mtime=0), "not JSON"),
     (b"\x1f\x8b\x08\x00garbage", "gzip"),
     (b"{\"schemaVersion\": 1}", "traceEvents"),
     (b"[{\"ph\": \"X\", \"name\": \"a\", \"ts\": 1, \"dur\": 1}]", "traceEvents"),
