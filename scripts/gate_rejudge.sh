@@ -4,7 +4,9 @@
 # --fail-on-regression, calibrate --no-run over the A/A, +5% and +1.5% runs, and gate-summary.txt:
 # per kind of pair, the verdicts over every case of every pair (graph / eager), how many were noisy,
 # what the eager verdicts rested on (host-steady chunks, or all samples), and how many were withheld
-# because the host changed between the runs (reason host_changed; --fail-on-regression exits 4).
+# because the host changed between the runs (reason host_changed), and how many cases were not judged
+# yet may hide a slowdown of +3% or more (undecided or withheld: --fail-on-regression exits 4 on them
+# where nothing is slower; analysis/unjudged.py).
 #   bash scripts/gate_rejudge.sh RUNS OUT    RUNS: the directory holding gate-aa0.. (gpu_gate.sh's
 #                                            $RUNS_DIR/gate); OUT: where compare/, calibration.* and
 #                                            gate-summary.txt go (calibrate works on a copy of RUNS)
@@ -52,6 +54,7 @@ print("pairs of a kind: verdict counts over every case of every pair (graph / ea
 for key, docs in kinds.items():
     by = {"graph": Counter(), "eager": Counter()}
     noisy, steady, withheld = Counter(), 0, 0
+    unjudged = sum(doc.get("unjudged_count", 0) for _, doc in docs)
     for _, doc in docs:
         for p in doc["pairs"]:
             if p["verdict"] == "failed":
@@ -69,6 +72,7 @@ for key, docs in kinds.items():
     eager = sum(by["eager"].values())
     rest = f"; eager on host-steady chunks in {steady} of {eager}" if eager else ""
     rest += f", {withheld} withheld (host_changed)" if withheld else ""
+    rest += f"; {unjudged} not judged that may hide +3% or more (exit 4 where nothing is slower)" if unjudged else ""
     print(f"{key:16s} {len(docs)} pair(s): {cells}{rest}; exit {exits}")
 PY
 cat "$out/gate-summary.txt"

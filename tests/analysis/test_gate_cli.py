@@ -1,5 +1,6 @@
-"""The gate as CI meets it: `compare --fail-on-regression` on a noisy regression, what a noisy
-undecided case does to the exit code, the reason of every row in text, markdown and JSON,
+"""The gate as CI meets it: `compare --fail-on-regression` on a noisy regression, what a case
+left undecided does to the exit code (4 where its interval allows a material slowdown, 1 where
+another case is slower, 0 where it allows none), the reason of every row in text, markdown and JSON,
 `--threshold auto`, and which earlier runs vouch for a case's noise (`--history`)."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import math
 import numpy as np
 
 from dsabench.analysis.compare import compare_runs
+from dsabench.cli.exit_codes import EXIT_REGRESSION, EXIT_UNJUDGED
 from dsabench.cli.main import build_parser
 from dsabench.store.frames import load_runs
 
@@ -41,16 +43,72 @@ def test_a_noisy_case_slower_beyond_any_doubt_fails_the_job_and_every_output_say
     assert "**slower (noisy)**" in capsys.readouterr().out
 
 
-def test_a_noisy_case_left_undecided_does_not_fail_the_job_and_says_how_large_a_change_it_could_hide(builder, capsys):
+def test_a_noisy_case_left_undecided_that_may_hide_a_slowdown_exits_4_and_says_what_would_judge_it(
+        builder, tmp_path, capsys):
     rng = np.random.default_rng(1)
-    case = builder.case()
+    case = builder.case(graph=False)
     base = builder.simple_run("base", {case: processes(rng, [1.0, 1.3, 0.9])})
-    cand = builder.simple_run("cand", {case: processes(rng, [1.2, 1.0, 1.1])})
-    assert run_cli("compare", base, cand, "--fail-on-regression") == 0
+    cand = builder.simple_run("cand", {case: processes(rng, [1.1, 1.3, 1.05], factor=1.25)})  # +25%, noisy processes
+    out = tmp_path / "gate.json"
+    assert run_cli("compare", base, cand, "--fail-on-regression", "--json", out) == EXIT_UNJUDGED == 4
     text = capsys.readouterr()
     assert "undecided (noisy)" in text.out and "crosses an edge of -2.9% to +3.0%" in text.out
-    assert "1 noisy case(s) undecided, not counted as regressions" in text.err
-    assert "the largest slowdown their intervals allow is +" in text.err
+    (row,) = json.loads(out.read_text())["pairs"]
+    assert row["ci_low"] < 1 < 1.03 < row["ci_high"]  # the interval crosses the band: could be a large slowdown
+    first, second = text.err.splitlines()[:2]
+    assert "1 case(s) not judged that may hide a slowdown of +3.0% or more" in first
+    assert f"their intervals allow up to {(row['ci_high'] - 1) * 100:+.1f}% ({case.id})" in first
+    assert "why: 1 noisy (processes spread " in first
+    assert "what would judge them: about --repeats " in second and "worker processes a side" in second
+    assert "compare within one run (--impls, --variants), or with earlier runs (--history)" in second
+    assert second.endswith("exit 4")
+    doc = json.loads(out.read_text())
+    assert doc["unjudged_count"] == 1 and doc["withheld"] == 0 and doc["regressions"] == 0
+    (u,) = doc["unjudged"]
+    assert (u["case"], u["reason"], u["ci_high"]) == (case.id, "noisy", row["ci_high"])
+    assert u["repeats_to_judge"] > 3  # more processes than the three it had
+    assert run_cli("compare", base, cand) == 0  # without --fail-on-regression: said on stderr, exit 0
+    assert "1 case(s) not judged" in capsys.readouterr().err
+
+
+def _quiet_pair(builder, seed, base_levels, cand_levels):
+    """Two runs of one graph-like case (processes within 0.1% of each other), and its row under auto."""
+    rng = np.random.default_rng(seed)
+    case = builder.case()
+    base = builder.simple_run("base", {case: processes(rng, base_levels, within=0.001)})
+    cand = builder.simple_run("cand", {case: processes(rng, cand_levels, within=0.001)})
+    (row,) = compare_runs(load_runs([base]), load_runs([cand]), threshold="auto").table.to_dict("records")
+    return base, cand, row
+
+
+def test_a_quiet_a_a_pair_with_threshold_auto_passes_though_its_narrow_band_leaves_it_undecided(builder, capsys):
+    base, cand, row = _quiet_pair(builder, 1, [1.0, 1.001, 0.999], [1.0, 1.001, 0.999])
+    assert row["verdict"] == "undecided" and row["ci_high"] < 1.01  # crosses a band of 0.2%, allows no +3%
+    assert run_cli("compare", base, cand, "--fail-on-regression", "--threshold", "auto") == 0
+    assert "not judged" not in capsys.readouterr().err
+
+
+def test_a_slower_case_beside_an_unjudged_one_exits_1_and_stderr_names_both(builder, capsys):
+    rng = np.random.default_rng(3)
+    quiet, noisy = builder.case(batch=1), builder.case(batch=2, graph=False)
+    base = builder.simple_run("base", {quiet: processes(rng, [1.0, 1.001, 0.999]),
+                                       noisy: processes(rng, [1.0, 1.3, 0.9])})
+    cand = builder.simple_run("cand", {quiet: processes(rng, [1.0, 1.001, 0.999], factor=1.10),
+                                       noisy: processes(rng, [1.1, 1.3, 1.05], factor=1.25)})
+    assert run_cli("compare", base, cand, "--fail-on-regression") == EXIT_REGRESSION == 1
+    err = capsys.readouterr().err
+    assert "1 case(s) not judged that may hide a slowdown" in err and "1 regression(s)" in err
+    assert "exit 4" not in err and err.rstrip().endswith("exit 1")
+
+
+def test_an_undecided_case_whose_interval_allows_no_material_slowdown_passes(builder, capsys):
+    base, cand, row = _quiet_pair(builder, 0, [1.0, 1.004, 0.996], [1.0, 1.01, 1.012])
+    assert row["verdict"] == "undecided" and 0.99 < row["ci_low"] < 1 and 1.01 < row["ci_high"] < 1.03
+    assert run_cli("compare", base, cand, "--fail-on-regression", "--threshold", "auto") == 0  # -0.5% .. +2%
+    assert "not judged" not in capsys.readouterr().err
+    # a threshold given is the edge itself: at 1% the same interval may hide a slowdown of the size asked about
+    assert run_cli("compare", base, cand, "--fail-on-regression", "--threshold", "0.01") == EXIT_UNJUDGED
+    assert "may hide a slowdown of +1.0% or more" in capsys.readouterr().err
 
 
 def test_every_row_that_is_not_a_plain_change_carries_its_reason_in_text_markdown_and_json(builder, tmp_path, capsys):

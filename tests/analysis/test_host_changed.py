@@ -16,6 +16,7 @@ from dsabench.analysis import host_steady as hs
 from dsabench.analysis.calibrate import calibrate
 from dsabench.analysis.compare import Reason, compare_runs
 from dsabench.analysis.gate import HOST_CHANGED, decide
+from dsabench.analysis.unjudged import unjudged
 from dsabench.cli.exit_codes import EXIT_REGRESSION, EXIT_UNJUDGED
 from dsabench.cli.main import build_parser
 from dsabench.present.calibration import table_lines
@@ -146,7 +147,8 @@ def test_compare_withholds_it_in_every_output_and_ci_gets_a_distinct_exit_code(b
     comp = compare_runs(load_runs([base]), load_runs([cand]))
     (row,) = comp.table.to_dict("records")
     assert (row["verdict"], row["reason"]) == ("undecided", Reason.HOST_CHANGED.value)
-    assert len(comp.withheld()) == 1 and not len(comp.unresolved_noisy()) and comp.regressions == 0
+    assert len(comp.withheld()) == 1 and comp.regressions == 0
+    assert [(u.kind, u.ci_high) for u in unjudged(comp)] == [("host_changed", row["ci_high"])]
     assert "1 withheld: the host changed between the runs" in format_table(comp, None)
     assert "the host differs between runs: probe median 62 us base vs 104 us cand" in format_markdown(comp)
 
@@ -157,11 +159,13 @@ def test_compare_withholds_it_in_every_output_and_ci_gets_a_distinct_exit_code(b
     out = tmp_path / "gate.json"
     assert cli("compare", base, cand, "--fail-on-regression", "--json", out) == EXIT_UNJUDGED == 4
     err = capsys.readouterr().err
-    assert "1 case(s) withheld, no verdict: the host differs between the runs" in err
-    assert f"the largest slowdown their intervals allow is {(row['ci_high'] - 1) * 100:+.1f}%" in err
+    assert "1 case(s) not judged that may hide a slowdown of +3.0% or more" in err
+    assert f"their intervals allow up to {(row['ci_high'] - 1) * 100:+.1f}%" in err
+    assert "1 withheld: the host differs between the runs" in err and "rerun both on a quiet host" in err
     assert "exit 4" in err
     doc = json.loads(out.read_text())
-    assert doc["withheld"] == 1 and doc["regressions"] == 0
+    assert doc["withheld"] == 1 and doc["regressions"] == 0 and doc["unjudged_count"] == 1
+    assert doc["unjudged"][0]["reason"] == "host_changed"
     assert doc["pairs"][0]["reason"] == "host_changed" and "probe median" in doc["pairs"][0]["why"]
     assert cli("compare", base, cand) == 0  # without --fail-on-regression: said on stderr, exit 0
     assert "withheld" in capsys.readouterr().err

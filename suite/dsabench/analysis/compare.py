@@ -88,7 +88,8 @@ class Decision:
     why: the reason in words without the figures; noisy: the case's own spread (noise) exceeds
     the threshold, a qualifier beside any verdict; band: the band the interval was held against;
     base_level, cand_level: the levels (ms) the ratio is formed from (`gate.levels`); p_value: the
-    gate's two-sided p, of the very test its interval comes from (`GateResult.p_value`).
+    gate's two-sided p, of the very test its interval comes from (`GateResult.p_value`); se, df: the
+    interval's standard error of the log ratio and its degrees of freedom (`unjudged` sizes --repeats from them).
     """
 
     verdict: Verdict
@@ -106,6 +107,8 @@ class Decision:
     rests_on: str = ""  # what the verdict was judged on: all samples, or the host-steady chunks (gate.decide)
     base_level: float = math.nan
     cand_level: float = math.nan
+    se: float = math.nan
+    df: float = math.nan
 
     def __post_init__(self) -> None:
         if not self.why:
@@ -147,20 +150,11 @@ class Comparison:
         broke = (t["verdict"] == Verdict.FAILED.value) & (t["reason"] == Reason.CAND_FAILED.value)
         return int((slower | broke).sum())
 
-    def unresolved_noisy(self) -> pd.DataFrame:
-        """Noisy pairs left undecided: they do not fail a gate (their interval reaches inside the
-        band), but a change up to their interval's upper end may hide there. Withheld pairs
-        (`withheld`) are counted there, not here."""
-        t = self.table
-        if not len(t):
-            return t
-        return t[(t["verdict"] == Verdict.UNDECIDED.value) & t["noisy"].fillna(False).astype(bool)
-                 & (t["reason"] != Reason.HOST_CHANGED.value)]
-
     def withheld(self) -> pd.DataFrame:
         """Pairs given no verdict because the two runs' hosts differ (`host_changed`, gate.decide):
         their all-sample interval measures the host; a change up to its upper end may hide there.
-        `compare --fail-on-regression` does not let them pass silently (exit 4 when nothing is slower)."""
+        `compare --fail-on-regression` does not let them pass silently (exit 4 when nothing is slower;
+        `unjudged` counts them with the undecided that may hide a material slowdown)."""
         t = self.table
         return t[t["reason"] == Reason.HOST_CHANGED.value] if len(t) else t
 
@@ -173,7 +167,7 @@ TABLE_COLUMNS = (
     "case", "config_id", "base_case_id", "cand_case_id", "base_status", "cand_status",
     "base_level_ms", "cand_level_ms", "base_pooled_median_ms", "cand_pooled_median_ms", "base_n", "cand_n",
     "ratio", "ci_low", "ci_high", "p_value", "verdict", "reason", "message", "why", "noisy", "noise", "band",
-    "processes", "rests_on",
+    "processes", "rests_on", "se", "df",
 )  # fmt: skip
 # Trace figures carried into the table as base_<name> / cand_<name> when either side has them:
 # the evidence of what a variant removed (host-to-device copies, layout copies, memory).
@@ -195,7 +189,7 @@ def gate_decision(base_groups, cand_groups, threshold: Threshold, *, noise: Nois
     r = decide(base_groups, cand_groups, threshold, noise=noise, paired=paired, steady=steady, confidence=confidence,
                n_boot=n_boot, seed=seed)
     return Decision(Verdict(r.verdict), Reason(r.reason), r.message, r.ratio, r.ci_low, r.ci_high, r.p_value, r.why,
-                    r.noisy, r.noise, r.band, r.processes, r.rests_on, r.base_level, r.cand_level)
+                    r.noisy, r.noise, r.band, r.processes, r.rests_on, r.base_level, r.cand_level, r.se, r.df)
 
 
 def _pair(key: str, base, cand, threshold: Threshold, confidence: float, n_boot: int, seed, *,
@@ -254,7 +248,7 @@ def _pair(key: str, base, cand, threshold: Threshold, confidence: float, n_boot:
         ratio=d.ratio, ci_low=d.ci_low, ci_high=d.ci_high, p_value=d.p_value,
         verdict=d.verdict.value, reason=d.reason.value, message=d.message, why=d.why, noisy=d.noisy,
         noise=d.noise, band=d.band, processes=d.processes, rests_on=d.rests_on, base_level_ms=d.base_level,
-        cand_level_ms=d.cand_level,
+        cand_level_ms=d.cand_level, se=d.se, df=d.df,
     )  # fmt: skip
     if not d.ratio == d.ratio:  # no ratio formed (one side, a failure, too few samples): each ok side's own level
         row.update(base_level_ms=_level_of(base), cand_level_ms=_level_of(cand))

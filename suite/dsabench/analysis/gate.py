@@ -62,7 +62,8 @@ class GateResult:
     cand_level / base_level is `ratio`; NaN where no ratio was formed. p_value: two-sided, of the
     test the interval inverts (`Interval.p_value`: t over process levels or per-process ratios, with
     history where given), so p < 1 - confidence exactly when the interval excludes no change (ratio
-    1); NaN where the interval stands on no spread between processes or runs.
+    1); NaN where the interval stands on no spread between processes or runs. se: the standard error
+    of the log ratio behind the interval, with df (NaN for a within-process bootstrap).
     """
 
     verdict: str  # faster | slower | same | undecided
@@ -82,6 +83,7 @@ class GateResult:
     base_level: float = math.nan
     cand_level: float = math.nan
     p_value: float = math.nan
+    se: float = math.nan
 
 
 def _pct(x: float) -> str:
@@ -233,7 +235,7 @@ def _judge(base: Groups, cand: Groups, threshold: Threshold, noise: Noise, paire
             why = f"{why}; {_noisy_text(iv, paired, limit, threshold)}"
         return GateResult(verdict, reason, why, f"{numbers} {why}; {_basis(iv, paired, noise)}", iv.estimate,
                           iv.low, iv.high, band, iv.spread, noisy, iv.processes, iv.df, iv.source,
-                          base_level=base_level, cand_level=cand_level, p_value=iv.p_value)
+                          base_level=base_level, cand_level=cand_level, p_value=iv.p_value, se=iv.se)
 
     if iv.within_process_only:
         spread = "the ratio's spread between processes" if paired else "the spread between runs"

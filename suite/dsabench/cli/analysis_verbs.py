@@ -3,7 +3,8 @@
 `register(subparsers)` adds them to the main parser's subparsers; each sets `func`, and the
 main CLI calls `args.func(args)`, which returns the exit code: 0 fine, 1 regression found
 (compare with --fail-on-regression), 2 bad input (the error goes to stderr, one line), 4 nothing
-slower but cases withheld because the host changed between runs (compare with --fail-on-regression).
+slower but a case not judged that may hide a material slowdown (compare with --fail-on-regression:
+`analysis.unjudged`; a noisy or crossing interval reaching the slower edge, or the host changed).
 """
 
 from __future__ import annotations
@@ -74,46 +75,29 @@ def cmd_compare(args: argparse.Namespace) -> int:
     except DsabenchError as exc:
         return _fail("compare", exc)
     sys.stdout.write(format_markdown(result) if args.markdown else format_table(result, None if args.wide else WIDTH))
-    _say_unresolved_noisy(result)
-    withheld = _say_withheld(result)
-    if args.fail_on_regression and result.regressions:
-        print(
-            f"dsabench compare: {result.regressions} regression(s) (slower, or failed only in CAND); "
-            f"exit {EXIT_REGRESSION}",
-            file=sys.stderr,
-        )
-        return EXIT_REGRESSION
-    if args.fail_on_regression and withheld:
-        print(f"dsabench compare: no regression shown, but {withheld} case(s) unjudged (host_changed); exit "
-              f"{EXIT_UNJUDGED}", file=sys.stderr)
-        return EXIT_UNJUDGED
-    return EXIT_OK
+    return _exit_code(result, args.fail_on_regression)
 
 
-def _say_withheld(result) -> int:
-    """Cases given no verdict because the two runs' hosts differ: how many, and the largest
-    slowdown their all-sample intervals allow. Returns how many."""
-    t = result.withheld()
-    if not len(t):
-        return 0
-    worst = t.loc[t["ci_high"].idxmax()]
-    print(f"dsabench compare: {len(t)} case(s) withheld, no verdict: the host differs between the runs (probe or "
-          f"waiting for a CPU; reason host_changed), so all samples would measure the host, not the code; the largest "
-          f"slowdown their intervals allow is {(worst['ci_high'] - 1) * 100:+.1f}% ({worst['case']}); rerun both on a "
-          "quiet host, or compare within one run (--impls, --variants)", file=sys.stderr)
-    return len(t)
+def _exit_code(result, fail_on_regression: bool) -> int:
+    """Slower (or failed only in CAND) beats not judged: 1; else a case not judged that may hide a
+    material slowdown (`unjudged`): 4, never a silent pass; else 0. stderr says which, and why."""
+    from dsabench.analysis.unjudged import slowdown_edge, unjudged  # noqa: PLC0415
+    from dsabench.present.unjudged_text import unjudged_lines  # noqa: PLC0415
 
-
-def _say_unresolved_noisy(result) -> None:
-    """Noisy cases left undecided do not fail the gate: their interval reaches inside the band, so
-    the evidence does not show a change. Say so, and how large a change they could hide."""
-    t = result.unresolved_noisy()
-    if not len(t):
-        return
-    worst = t.loc[t["ci_high"].idxmax()]
-    print(f"dsabench compare: {len(t)} noisy case(s) undecided, not counted as regressions; the largest slowdown "
-          f"their intervals allow is {(worst['ci_high'] - 1) * 100:+.1f}% ({worst['case']}); more worker processes "
-          "(--repeats) or --history narrow them", file=sys.stderr)
+    items = unjudged(result)
+    lines = unjudged_lines(items, slowdown_edge(result.threshold), within_run=result.mode != "runs")
+    code = EXIT_OK
+    if fail_on_regression and result.regressions:
+        code = EXIT_REGRESSION
+    elif fail_on_regression and items:
+        code = EXIT_UNJUDGED
+        lines[-1] += f"; nothing shown slower: exit {EXIT_UNJUDGED}"
+    for line in lines:
+        print(line, file=sys.stderr)
+    if code == EXIT_REGRESSION:
+        print(f"dsabench compare: {result.regressions} regression(s) (slower, or failed only in CAND); "
+              f"exit {EXIT_REGRESSION}", file=sys.stderr)
+    return code
 
 
 def _write_json(result, path: Path) -> None:
@@ -137,13 +121,29 @@ def _write_json(result, path: Path) -> None:
     doc = {"mode": result.mode, "base": result.base_label, "cand": result.cand_label, "threshold": result.threshold,
            "confidence": result.confidence, "device": result.device, "backend": result.backend,
            "kernel": result.kernel, "counts": result.counts(), "regressions": result.regressions,
-           "withheld": len(result.withheld()),
+           "withheld": len(result.withheld()), **_unjudged_json(result),
            "warnings": list(result.warnings) + list(result.mismatches),
            "pairs": [{c: clean(r.get(c)) for c in cols} for r in result.table.to_dict("records")]}
     try:
         Path(path).write_text(json.dumps(doc, indent=1, allow_nan=False, default=str) + "\n")
     except OSError as exc:
         raise InputError(f"--json {path}: could not be written ({exc.strerror or exc})") from None
+
+
+def _unjudged_json(result) -> dict:
+    """--json's account of the cases not judged that may hide a material slowdown (`unjudged`): each
+    with what stopped it, the largest ratio its interval allows (null: no interval) and about how many
+    processes a side would judge it (null: unknown, or too many); the edge they are held against."""
+    from dsabench.analysis.unjudged import slowdown_edge, unjudged  # noqa: PLC0415
+
+    def num(v: float):
+        return v if math.isfinite(v) else None
+
+    items = unjudged(result)
+    return {"unjudged_count": len(items), "unjudged_edge": slowdown_edge(result.threshold),
+            "unjudged": [{"case": u.case, "reason": u.kind, "ratio": num(u.ratio), "ci_high": num(u.ci_high),
+                          "spread": num(u.spread), "processes": u.processes, "repeats_to_judge": u.repeats}
+                         for u in items]}
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -196,16 +196,18 @@ def register(subparsers) -> None:
                         f"-{(1 - 1 / (1 + DEFAULT_THRESHOLD)) * 100:.1f}%%); 'auto': each case's band from its own noise "
                         f"(processes or history), at least {AUTO_FLOOR * 100:.1f}%%")  # fmt: skip
     p.add_argument("--json", type=Path, metavar="FILE",
-                   help="also write the comparison as JSON: every pair's verdict, reason, noisy qualifier and figures")
+                   help="also write the comparison as JSON: every pair's verdict, reason, noisy qualifier and "
+                        "figures, and the cases not judged that may hide a slowdown ('unjudged')")
     p.add_argument("--markdown", action="store_true", help="print markdown for a pull-request comment")
     p.add_argument("--wide", action="store_true",
                    help="print the table at full width: whole case ids, a row each for expected findings (default: "
                         "fitted to 120 columns)")
     p.add_argument("--fail-on-regression", action="store_true",
-                   help="exit 1 when a case is slower (noisy or not), or failed only in CAND; a noisy case left "
-                        "undecided does not fail it (stderr says how large a change it could hide); exit 4 when "
-                        "nothing is slower but a case got no verdict because the host changed between the runs "
-                        "(host_changed; stderr says how many and what they could hide)")  # fmt: skip
+                   help="exit 1 when a case is slower (noisy or not), or failed only in CAND; else exit 4 when a "
+                        "case got no verdict and may hide a material slowdown: undecided (noisy or not) with an "
+                        f"interval reaching the threshold's slower edge (auto: +{DEFAULT_THRESHOLD * 100:.1f}%%) or "
+                        "beyond, or withheld because the host changed between the runs (host_changed); stderr says "
+                        "how many, the largest slowdown they allow, why, and what would judge them; else 0")  # fmt: skip
     p.add_argument("--allow-mismatch", action="store_true",
                    help="compare runs from different device models, backends, attention kernels or injected delays anyway")  # fmt: skip
     p.add_argument("--history", type=Path, nargs="+", metavar="DIR",
