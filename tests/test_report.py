@@ -58,15 +58,16 @@ def assert_svg(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def gpu_report(tmp_path_factory):
+    """The committed H100 run's bundle with SVGs (--svg): the chart tests below read their text."""
     out = tmp_path_factory.mktemp("gpu") / "evidence"
-    assert cli("report", *GPU_SHARDS, "--out", out) == 0
+    assert cli("report", *GPU_SHARDS, "--out", out, "--svg") == 0
     return out
 
 
 # ------------------------------------------------------------------ the committed H100 run
 
 
-def test_report_of_the_committed_gpu_run_writes_evidence_and_every_chart_as_png_and_svg(gpu_report):
+def test_report_with_svg_writes_evidence_and_every_chart_as_png_and_svg(gpu_report):
     assert (gpu_report / "evidence.md").is_file()
     for name in CHARTS:
         assert_real_image(gpu_report / f"{name}.png")
@@ -79,6 +80,42 @@ def test_evidence_links_only_files_that_exist(gpu_report):
     assert {f"{n}.png" for n in CHARTS} | {f"{n}.svg" for n in CHARTS} <= set(links)
     for link in links:
         assert (gpu_report / link).is_file(), link
+
+
+def test_without_svg_report_writes_png_only_and_links_only_what_it_wrote(tmp_path, capsys):
+    run = _cpu_run(tmp_path, "r")
+    out = tmp_path / "out"
+    assert cli("report", run, "--out", out, "--svg") == 0
+    assert {p.name for p in out.glob("*.svg")} == {f"{n}.svg" for n in CHARTS}
+    assert "10 chart files (PNG + SVG)" in capsys.readouterr().out
+    # Again into the same directory without --svg: the earlier bundle's SVGs go with it, and
+    # evidence.md links no SVG; every link it has is a file that is there.
+    assert cli("report", run, "--out", out) == 0
+    assert "5 chart files (PNG)" in capsys.readouterr().out
+    assert not list(out.glob("*.svg"))
+    text = (out / "evidence.md").read_text()
+    links = re.findall(r"\]\(([^)#]+)\)", text)
+    assert {f"{n}.png" for n in CHARTS} <= set(links) and not any(link.endswith(".svg") for link in links)
+    for link in links:
+        assert (out / link).is_file(), link
+    for name in CHARTS:
+        assert_real_image(out / f"{name}.png")
+
+
+def test_evidence_tabulates_every_cases_time_per_phase(gpu_report):
+    text = (gpu_report / "evidence.md").read_text()
+    ok = load_run_set(GPU_SHARDS).frame.df["status"].eq("ok").sum()
+    assert "[time per phase](#time-per-phase-per-case)" in text
+    section = text.split("## Time per phase per case", 1)[1].split("</details>", 1)[0]
+    assert f"per case ({ok} cases that ran)" in section and "device kernel ms per forward" in section
+    rows = [line for line in section.splitlines() if line.startswith("| decode") or line.startswith("| prefill")
+            or line.startswith("| mixed")]  # fmt: skip
+    assert len(rows) == ok
+    # an eager case split by phase, its total their sum; a graph replay, which the trace does not split
+    cells = next(r for r in rows if "| baseline | eager |" in r).strip("|").split("|")
+    phases = [float(c) for c in cells[3:-1] if c.strip() != "-"]
+    assert float(cells[-1]) == pytest.approx(sum(phases), rel=0.01)
+    assert any("| graph |" in r and "(graph replay, not split by phase)" in r for r in rows)
 
 
 def test_evidence_carries_the_capture_error_text_per_variant(gpu_report):
@@ -176,7 +213,7 @@ def test_a_cpu_paddle_run_made_here_gets_a_report_with_host_phase_times_and_no_d
     out = tmp_path / "x" / "evidence"  # the default: RUN/evidence
     for name in CHARTS:
         assert_real_image(out / f"{name}.png")
-        assert_svg(out / f"{name}.svg")
+    assert not list(out.glob("*.svg"))  # PNG only without --svg
     text = (out / "evidence.md").read_text()
     assert "paddle" in text and "**bit-identical**" in text
     # Paddle on the CPU copies the cache in the contiguous layout (by data pointer), but its trace has
@@ -368,7 +405,7 @@ def _cpu_run(root: Path, name: str, blocks=(16, 64), repeats: int = 1) -> Path:
 
 
 def test_a_cpu_run_draws_no_unsupported_labels_and_names_the_missing_graph_once(tmp_path):
-    report = build_report(load_run_set([_cpu_run(tmp_path, "cpu")]), tmp_path / "out")
+    report = build_report(load_run_set([_cpu_run(tmp_path, "cpu")]), tmp_path / "out", svg=True)
     texts = [t for t, _ in _svg_texts(tmp_path / "out" / "latency.svg")]
     assert not any("unsupported" in t for t in texts)
     assert any("CUDA Graph not drawn, no case of it ran (n/a: no CUDA Graph on CPU: 4 cases)" in t for t in texts)
@@ -376,9 +413,26 @@ def test_a_cpu_run_draws_no_unsupported_labels_and_names_the_missing_graph_once(
     assert "n/a: no CUDA Graph on CPU" in md and "**failed**" not in md
 
 
+def test_the_two_grids_draw_a_few_configs_and_say_where_the_rest_are(tmp_path):
+    from dsabench.present.charts import GRID_CONFIGS
+
+    blocks = (8, 16, 32, 64, 128, 256, 512, 1024)
+    assert len(blocks) > GRID_CONFIGS
+    report = build_report(load_run_set([_cpu_run(tmp_path, "big", blocks=blocks)]), tmp_path / "out", svg=True)
+    panels = {t.split(",")[0] for t, _ in _svg_texts(tmp_path / "out" / "phases.svg")
+              if re.fullmatch(r"decode n\d+, eager(: zoom)?", t)}  # the configs of the panel titles
+    assert len(panels) == GRID_CONFIGS and panels < {f"decode n{n}" for n in blocks}
+    latency = {t for t, _ in _svg_texts(tmp_path / "out" / "latency.svg")}
+    assert {f"decode n{n}" for n in blocks} <= latency  # the other charts draw every config
+    md = report.path.read_text()
+    assert f"drawn for {GRID_CONFIGS} of {len(blocks)} configs" in md
+    assert "every case is in the evidence's per-case table of time per phase" in md
+    assert f"per case ({2 * len(blocks)} cases that ran)" in md  # each config's two eager cases
+
+
 def test_a_large_run_draws_a_bounded_number_of_configs_and_lists_the_rest(tmp_path):
     run = _cpu_run(tmp_path, "big", blocks=(16, 32, 64, 128, 256))
-    report = build_report(load_run_set([run]), tmp_path / "out", max_configs=3)
+    report = build_report(load_run_set([run]), tmp_path / "out", max_configs=3, svg=True)
     assert len(report.left_out) == 2
     md = report.path.read_text()
     assert "2 configs left out of the charts" in md

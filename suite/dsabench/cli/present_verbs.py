@@ -41,20 +41,21 @@ def cmd_report(args: argparse.Namespace) -> int:
         out = args.out or default_out(args.runs, rs.run_id)
         report = build_report(rs, out, baseline=base, threshold=args.threshold,
                               copy_bandwidth_gbs=args.copy_bandwidth_gbs,
-                              allow_mismatch=args.allow_mismatch)  # fmt: skip
+                              allow_mismatch=args.allow_mismatch, svg=args.svg)  # fmt: skip
     except DsabenchError as exc:
         return _fail("report", exc)
     except OSError as exc:  # e.g. a full disk while writing: nothing is left behind (build_report)
         return _fail("report", f"--out {out}: cannot write {exc.filename or 'the bundle'}: {exc.strerror or exc}")
     _warn("report", rs.frame.warnings)
-    print(f"wrote {report.path} and {2 * len(report.charts)} chart files (PNG + SVG) for run {rs.run_id!r}")
+    files = sum(1 + (c.svg is not None) for c in report.charts)
+    print(f"wrote {report.path} and {files} chart files ({'PNG + SVG' if args.svg else 'PNG'}) for run {rs.run_id!r}")
     return EXIT_OK
 
 
 def _register_report(subparsers) -> None:
     p = subparsers.add_parser(
         "report",
-        help="PR evidence bundle of one run: evidence.md and charts (PNG + SVG)",
+        help="PR evidence bundle of one run: evidence.md and charts (PNG; SVG with --svg)",
         description=(
             "Write evidence.md (what ran, environment, patched-vs-baseline speedup with intervals, every variant vs "
             "baseline, copies and syncs, CUDA Graph capture, correctness, and with --baseline a run-vs-run table) "
@@ -76,6 +77,9 @@ def _register_report(subparsers) -> None:
                         "measured no layout copy (default: none, and no bound is drawn)")  # fmt: skip
     p.add_argument("--allow-mismatch", action="store_true",
                    help="with --baseline: compare runs from different device models or backends anyway")  # fmt: skip
+    p.add_argument("--svg", action="store_true",
+                   help="write each chart as SVG as well as PNG, linked from evidence.md (a large run's charts take "
+                        "nearly twice as long)")  # fmt: skip
     p.set_defaults(func=cmd_report)
 
 

@@ -149,8 +149,9 @@ def run_vs_run_section(base: RunSet, rs: RunSet, threshold: float, allow_mismatc
 def charts_section(charts) -> list[str]:
     lines = ["## Charts", ""]
     for c in charts:
+        svg = f" ([SVG]({c.svg.name}))" if c.svg is not None else ""  # an SVG only where one was written
         lines += [f"### {md_text(c.title)}", "", f"![{md_text(c.title)}]({c.png.name})", "",
-                  f"{c.description} ([SVG]({c.svg.name}))", ""]  # fmt: skip
+                  f"{c.description}{svg}", ""]  # fmt: skip
         lines += [f"- Note: {md_text(n)}" for n in c.notes if n]
         lines += [""] if c.notes else []
     return lines

@@ -1,14 +1,16 @@
 """PR evidence bundle: one run (its shards included) -> a directory with `evidence.md` and the
-charts it links (PNG + SVG).
+charts it links (PNG; SVG as well when asked for, `svg=True`).
 
 `evidence.md` says what was run (evidence_setup), the speedup of patched over baseline with
-intervals and how far they can be trusted (evidence_speed), copies and syncs, CUDA Graph capture
-with the framework's error text, correctness and, with a baseline run, the run-vs-run table
-(evidence_checks). Presentation only: every number comes from the records, `compare` or
-`checks`. Every string taken from a run is escaped (text.md_text, md_code, md_fenced).
+intervals and how far they can be trusted (evidence_speed), copies and syncs, time per phase
+case by case (evidence_phases), CUDA Graph capture with the framework's error text, correctness
+and, with a baseline run, the run-vs-run table (evidence_checks). Presentation only: every number
+comes from the records, `compare` or `checks`. Every string taken from a run is escaped
+(text.md_text, md_code, md_fenced).
 
 The bundle is written into a staging directory beside `out_dir` and moved into place at the
-end, so a failure leaves neither an empty `out_dir` nor half a bundle.
+end, so a failure leaves neither an empty `out_dir` nor half a bundle. A chart SVG of an earlier
+bundle there is removed when this one writes none, so no chart beside evidence.md is older than it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dsabench.analysis.compare import DEFAULT_THRESHOLD
 from dsabench.errors import InputError
 from dsabench.present.evidence_impls import impls_section
 from dsabench.present.evidence_kernels import kernels_section
+from dsabench.present.evidence_phases import phases_section
 from dsabench.present.evidence_checks import (
     capture_section, charts_section, copies_section, correctness_section, run_vs_run_section,
 )  # fmt: skip
@@ -75,35 +78,40 @@ def _staging(out_dir: Path) -> tuple[Path, list[Path]]:
         raise InputError(f"--out {out_dir}: cannot write in {parent}: {exc.strerror or exc}") from None
 
 
-def _move_into_place(stage: Path, out_dir: Path) -> None:
+def _move_into_place(stage: Path, out_dir: Path, charts) -> None:
+    """The staged files into out_dir; an earlier bundle's SVG of a chart now drawn without one goes."""
     if not out_dir.exists():
         os.replace(stage, out_dir)
         return
     for f in stage.iterdir():
         os.replace(f, out_dir / f.name)
     stage.rmdir()
+    for c in charts:
+        if c.svg is None:
+            (out_dir / f"{c.name}.svg").unlink(missing_ok=True)
 
 
 def build_report(rs: RunSet, out_dir: Path, *, baseline: RunSet | None = None,
                  threshold: float = DEFAULT_THRESHOLD, copy_bandwidth_gbs: float | None = None,
-                 allow_mismatch: bool = False, max_configs: int | None = None) -> Report:
-    """Write evidence.md and the charts for one run into out_dir (created if missing; files of an
-    earlier bundle there are replaced). Nothing is left behind when it fails."""
+                 allow_mismatch: bool = False, max_configs: int | None = None, svg: bool = False) -> Report:
+    """Write evidence.md and the charts (PNG, and SVG with svg) for one run into out_dir (created
+    if missing; files of an earlier bundle there are replaced). Nothing is left behind when it fails."""
     out_dir = Path(out_dir)
     stage, made = _staging(out_dir)
     try:
-        report = _write(rs, stage, baseline, threshold, copy_bandwidth_gbs, allow_mismatch, max_configs)
-        _move_into_place(stage, out_dir)
+        report = _write(rs, stage, baseline, threshold, copy_bandwidth_gbs, allow_mismatch, max_configs, svg)
+        _move_into_place(stage, out_dir, report.charts)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         remove_made(made)
         raise
-    moved = tuple(replace(c, png=out_dir / c.png.name, svg=out_dir / c.svg.name) for c in report.charts)
+    moved = tuple(replace(c, png=out_dir / c.png.name, svg=None if c.svg is None else out_dir / c.svg.name)
+                  for c in report.charts)
     return Report(out_dir / EVIDENCE, moved, report.check, report.comparisons, report.left_out)
 
 
 def _write(rs: RunSet, out_dir: Path, baseline: RunSet | None, threshold: float, copy_bandwidth_gbs: float | None,
-           allow_mismatch: bool, max_configs: int | None) -> Report:
+           allow_mismatch: bool, max_configs: int | None, svg: bool) -> Report:
     from dsabench.present import charts as charts_mod  # noqa: PLC0415 - matplotlib only for this verb
 
     df = rs.frame.df
@@ -118,7 +126,7 @@ def _write(rs: RunSet, out_dir: Path, baseline: RunSet | None, threshold: float,
     labels, label_note = charts_mod.config_labels(df)
     run_vs_run = run_vs_run_section(baseline, rs, threshold, allow_mismatch) if baseline is not None else []
     chart_set = charts_mod.all_charts(df, comps, out_dir, copy_bandwidth_gbs, max_configs or charts_mod.MAX_CONFIGS,
-                                      timed_in_turn(rs))
+                                      timed_in_turn(rs), svg=svg)
     correctness, check = correctness_section(rs)
     side_by_side = kernels_section(rs, threshold)
 
@@ -143,6 +151,7 @@ def _write(rs: RunSet, out_dir: Path, baseline: RunSet | None, threshold: float,
              + ("[kernels side by side](#kernels-side-by-side), " if side_by_side else "")
              + "[roofline](#roofline-each-phase-against-this-devices-ceilings), "
              "[copies and syncs](#host-device-copies-and-syncs-per-variant), "
+             "[time per phase](#time-per-phase-per-case), "
              "[CUDA Graph capture](#cuda-graph-capture-per-variant), [correctness](#correctness), "
              + ("[run vs run](#run-vs-run), " if run_vs_run else "") + "[charts](#charts).", ""]  # fmt: skip
     if rs.frame.warnings:
@@ -153,7 +162,7 @@ def _write(rs: RunSet, out_dir: Path, baseline: RunSet | None, threshold: float,
                 "have them all)</summary>", ""] + [f"- {md_code(c)}" for c in chart_set.left_out] + ["", "</details>",
                                                                                                    ""]  # fmt: skip
     body = (head + what_was_run(rs) + environment(rs) + speedup_section(rs, comps, labels) + side_by_side
-            + roofline_section(rs, labels) + copies_section(rs, labels)
+            + roofline_section(rs, labels) + copies_section(rs, labels) + phases_section(rs, labels)
             + capture_section(rs) + correctness + impls_section(rs, threshold) + run_vs_run
             + charts_section(chart_set.charts) + left)  # fmt: skip
     path = out_dir / EVIDENCE

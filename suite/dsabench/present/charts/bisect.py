@@ -96,7 +96,7 @@ def bisect_chart(plan: Plan, attempts: tuple[Attempt, ...], outcome: Outcome, ou
         Line2D([], [], marker="x", color=COLORS[SKIP], linestyle="none", label="skipped (does not load or run)"),
     ]
     add_legend(fig, legend_y, handles, ncols=3)
-    png, svg = save_chart(fig, Path(out_dir), "bisect")
+    png, svg = save_chart(fig, Path(out_dir), "bisect", svg=True)
     return Chart("bisect", "Medians along the commits walked", png, svg,
                  "Each step's median per forward of GOOD, the midpoint and BAD, measured in one run.")
 

@@ -1,10 +1,12 @@
 """What every evidence chart shares: colours, config labels, the figure grid with its legend
-and footnote bands, saving (PNG + SVG), and the marks for cases without a bar.
+and footnote bands, saving (PNG, and SVG when asked), and the marks for cases without a bar.
 
-Matplotlib figures (Agg, no pyplot state). Every chart is saved as PNG and SVG (text kept as
-text, no raster elements, fixed hash salt and no date, so regenerating an unchanged run gives
-identical files). A case without a bar says why where the bar would be: an expected finding of
-the case (findings.py) in grey, a failure in red.
+Matplotlib figures (Agg, no pyplot state). Every chart is saved as PNG; as SVG too when the caller
+asks (`report --svg`): text kept as text, no raster elements, fixed hash salt and no date, so
+regenerating an unchanged run gives identical files. SVG is not the default: a second rendering
+of every chart nearly doubles the cost of a large run's charts, and the evidence shows the PNGs.
+A case without a bar says why where the bar would be: an expected finding of the case
+(findings.py) in grey, a failure in red.
 """
 
 from __future__ import annotations
@@ -69,13 +71,14 @@ ABBREVIATIONS = (
 
 @dataclass(frozen=True)
 class Chart:
-    """One saved figure: its file stem, title, the two files, what it shows, and caveats found
-    while drawing (e.g. no layout copy measured), which the report prints under the image."""
+    """One saved figure: its file stem, title, its PNG, its SVG (None when not asked for), what it
+    shows, and caveats found while drawing (e.g. no layout copy measured), which the report prints
+    under the image."""
 
     name: str
     title: str
     png: Path
-    svg: Path
+    svg: Path | None
     description: str
     notes: tuple[str, ...] = ()
 
@@ -170,17 +173,20 @@ def add_legend(fig: Figure, legend_y: float, handles, labels=None, ncols: int = 
     fig.legend(**kw, loc="lower center", bbox_to_anchor=(0.5, legend_y), ncols=ncols, frameon=False)
 
 
-def save_chart(fig: Figure, out_dir: Path, name: str) -> tuple[Path, Path]:
+def save_chart(fig: Figure, out_dir: Path, name: str, svg: bool) -> tuple[Path, Path | None]:
+    """OUT_DIR/NAME.png, and OUT_DIR/NAME.svg when svg is true (else None in its place)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    png, svg = out_dir / f"{name}.png", out_dir / f"{name}.svg"
+    png = out_dir / f"{name}.png"
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=PNG_DPI, metadata={"Software": None})
     # Charts are flat colours plus antialiased text: a 256-colour palette looks the same and is
     # 3-4x smaller than matplotlib's RGBA, which keeps a committed bundle small.
     with Image.open(buf) as im:
         im.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(png, optimize=True)
-    fig.savefig(svg, metadata={"Date": None, "Creator": None})
-    return png, svg
+    if not svg:
+        return png, None
+    fig.savefig(out_dir / f"{name}.svg", metadata={"Date": None, "Creator": None})
+    return png, out_dir / f"{name}.svg"
 
 
 def run_title(df: pd.DataFrame) -> str:
@@ -252,6 +258,16 @@ def variants_of(df: pd.DataFrame) -> list[str]:
 def cell_of(df: pd.DataFrame, config_id: str, variant: str, graph: bool) -> dict | None:
     sel = df[(df["config_id"] == config_id) & (df["variant"] == variant) & (df["graph"] == graph)]
     return None if sel.empty else sel.iloc[0].to_dict()
+
+
+def cell_index(df: pd.DataFrame) -> dict[tuple[str, str, bool], dict]:
+    """The case of each (config id, variant, CUDA Graph or not) of a frame, its first row as `cell_of`
+    finds it: one pass over the frame, where a filter per bar took seconds of a large run's grid."""
+    cells: dict[tuple[str, str, bool], dict] = {}
+    for row in df.to_dict("records"):
+        if isinstance(row["graph"], (bool, np.bool_)):
+            cells.setdefault((row["config_id"], row["variant"], bool(row["graph"])), row)
+    return cells
 
 
 def samples_of(row: dict) -> list[float]:

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
 from dsabench.present.charts.common import (
-    DIRECTIONS, MISSING_COLOR, MODE_NAMES, SYNC_COLOR, Chart, bar_label, cell_of, new_figure, fmt_count, add_legend,
+    DIRECTIONS, MISSING_COLOR, MODE_NAMES, SYNC_COLOR, Chart, bar_label, cell_index, new_figure, fmt_count, add_legend,
     no_device_events, ok_modes, run_title, save_chart, status_mark, variant_axis, variants_of, config_labels,
 )  # fmt: skip
 from dsabench.present.text import fmt_bytes
@@ -43,13 +43,13 @@ def dtod_explanation(df: pd.DataFrame) -> str | None:
             "the same in every variant, and not a host transfer or the layout copy")
 
 
-def copies_chart(df: pd.DataFrame, out_dir: Path) -> Chart:
+def copies_chart(df: pd.DataFrame, out_dir: Path, *, svg: bool = False) -> Chart:
     """Per iteration, from the trace of the profiled pass: memcpy count by direction and host
     sync calls (left panel of each mode), memcpy bytes by direction (right panel, log scale,
     the same range in every panel)."""
     labels, note = config_labels(df)
     description = ("Per forward, from the profiler trace: memcpy count and bytes by direction (HtoD, DtoH, DtoD) and "
-                   "host synchronization calls, for every variant of every case.")  # fmt: skip
+                   "host synchronization calls, for every variant of each config drawn.")  # fmt: skip
     if no_device_events(df):
         why = (f"no device events in this run's traces ({run_title(df)}): memcpy and sync counts are device-side "
                "figures, so there is nothing to draw")  # fmt: skip
@@ -57,8 +57,8 @@ def copies_chart(df: pd.DataFrame, out_dir: Path) -> Chart:
                                note, legend_rows=0)  # fmt: skip
         axes[0][0].text(0.5, 0.5, textwrap.fill(why, 90), ha="center", va="center", color=MISSING_COLOR)
         axes[0][0].set_axis_off()
-        png, svg = save_chart(fig, out_dir, "copies")
-        return Chart("copies", "Copies and syncs per iteration", png, svg, description, (why,))
+        png, svg_path = save_chart(fig, out_dir, "copies", svg)
+        return Chart("copies", "Copies and syncs per iteration", png, svg_path, description, (why,))
     (modes, dropped), variants, configs = ok_modes(df), variants_of(df), list(labels)
     dtod = dtod_explanation(df)
     fig, axes, legend_y = new_figure(len(configs), 2 * len(modes), 4.4, 2.4,
@@ -73,6 +73,7 @@ def copies_chart(df: pd.DataFrame, out_dir: Path) -> Chart:
     top_n = float(np.nanmax(ok[[f"{c}_count" for _, c, _ in DIRECTIONS] + ["sync_calls"]].to_numpy(dtype=float),
                             initial=1.0)) if len(ok) else 1.0  # fmt: skip
     b_lo, b_hi = 0.5, max(top_b, 1.0) * 8
+    cells = cell_index(df)
     for r, cid in enumerate(configs):
         for m, graph in enumerate(modes):
             ax_n, ax_b = axes[r][2 * m], axes[r][2 * m + 1]
@@ -81,10 +82,11 @@ def copies_chart(df: pd.DataFrame, out_dir: Path) -> Chart:
                 ax_b.set_yscale("log")
                 ax_b.set_ylim(b_lo, b_hi)
                 ax_b.yaxis.set_major_locator(LogLocator(base=1024))
+                ax_b.yaxis.set_minor_locator(NullLocator())  # base-10 minor ticks between powers of 1024 mislead
                 ax_b.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_bytes(v)))
             any_bytes, any_traced = False, False
             for i, variant in enumerate(variants):
-                row = cell_of(df, cid, variant, graph)
+                row = cells.get((cid, variant, graph))
                 if row is None or row["status"] != "ok" or not (row["trace_iterations"] > 0):
                     status = "not run" if row is None else ("no trace" if row["status"] == "ok" else row)
                     status_mark(ax_n, i, status, horizontal=False, size=7)
@@ -117,6 +119,6 @@ def copies_chart(df: pd.DataFrame, out_dir: Path) -> Chart:
     handles = [Patch(color=c, label=f"{n} memcpy") for n, _, c in DIRECTIONS]
     handles.append(Patch(facecolor=SYNC_COLOR, hatch="///", edgecolor="white", label="host sync calls"))
     add_legend(fig, legend_y, handles, ncols=len(handles))
-    png, svg = save_chart(fig, out_dir, "copies")
-    return Chart("copies", "Copies and syncs per iteration", png, svg, description,
+    png, svg_path = save_chart(fig, out_dir, "copies", svg)
+    return Chart("copies", "Copies and syncs per iteration", png, svg_path, description,
                  tuple(n for n in (dtod, dropped) if n))

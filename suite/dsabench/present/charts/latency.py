@@ -10,12 +10,12 @@ from matplotlib.patches import Patch
 
 from dsabench.analysis.stats import summarize
 from dsabench.present.charts.common import (
-    MODE_COLORS, MODE_NAMES, Chart, cell_of, new_figure, grid_shape, hide_unused, add_legend, ok_modes, run_title,
+    MODE_COLORS, MODE_NAMES, Chart, cell_index, new_figure, grid_shape, hide_unused, add_legend, ok_modes, run_title,
     samples_of, save_chart, status_mark, variants_of, config_labels,
 )  # fmt: skip
 
 
-def latency_chart(df: pd.DataFrame, out_dir: Path) -> Chart:
+def latency_chart(df: pd.DataFrame, out_dir: Path, *, svg: bool = False) -> Chart:
     """Median latency per case, one panel per config, variants down the side, eager and CUDA
     Graph bars side by side, each with the 95% CI of the median (stats.summarize). A case that
     did not produce samples says why where its bar would be: an expected finding in grey (the
@@ -31,6 +31,7 @@ def latency_chart(df: pd.DataFrame, out_dir: Path) -> Chart:
                         note + "\nbars: median of the per-iteration samples; whiskers: 95% CI of the median "
                         "(binomial order statistics, stats.summarize)" + (f"\n{dropped}" if dropped else ""))
     height = 0.8 / len(modes)
+    cells = cell_index(df)
     for ax, cid in zip(axes.flat, configs):
         sub = df[df["config_id"] == cid]
         variants = variants_of(sub)
@@ -39,7 +40,7 @@ def latency_chart(df: pd.DataFrame, out_dir: Path) -> Chart:
         for i, variant in enumerate(variants):
             for j, graph in enumerate(modes):
                 y = i - 0.4 + height * (j + 0.5)
-                row = cell_of(sub, cid, variant, graph)
+                row = cells.get((cid, variant, graph))
                 samples = samples_of(row) if row else []
                 if row is None or row["status"] != "ok" or not samples:
                     marks.append((y, "not run" if row is None else "no samples" if row["status"] == "ok" else row))
@@ -63,8 +64,8 @@ def latency_chart(df: pd.DataFrame, out_dir: Path) -> Chart:
     handles = [Patch(color=MODE_COLORS[m], label=MODE_NAMES[m]) for m in modes]
     handles.append(Line2D([], [], color="black", marker="|", linestyle="-", markersize=6, label="95% CI of the median"))
     add_legend(fig, legend_y, handles, ncols=len(handles))
-    png, svg = save_chart(fig, out_dir, "latency")
-    return Chart("latency", "Latency per case and variant", png, svg,
+    png, svg_path = save_chart(fig, out_dir, "latency", svg)
+    return Chart("latency", "Latency per case and variant", png, svg_path,
                  "Median latency per forward for every case, eager and CUDA Graph side by side, with the 95% CI "
                  "of the median; a case without samples says why: an expected finding of the case in grey "
                  "(e.g. the tensor scale's failed capture), a failure in red.", (dropped,) if dropped else ())

@@ -11,14 +11,14 @@ import pandas as pd
 from matplotlib.patches import Patch
 
 from dsabench.present.charts.common import (
-    MISSING_COLOR, MODE_COLORS, MODE_NAMES, VARIANT_COLORS, Chart, bar_label, cell_of, new_figure, grid_shape,
+    MISSING_COLOR, MODE_COLORS, MODE_NAMES, VARIANT_COLORS, Chart, bar_label, cell_index, new_figure, grid_shape,
     hide_unused, add_legend, ok_modes, run_title, save_chart, status_mark, variant_axis, variants_of, config_labels,
     figures_source,
 )  # fmt: skip
 from dsabench.present.text import byte_unit, fmt_bytes
 
 
-def memory_chart(df: pd.DataFrame, out_dir: Path) -> Chart:
+def memory_chart(df: pd.DataFrame, out_dir: Path, *, svg: bool = False) -> Chart:
     """Peak device memory one forward allocates above its inputs, per variant (eager and CUDA
     Graph), and the bytes the layout phase allocates (the contiguous copy of the cache)."""
     labels, note = config_labels(df)
@@ -32,8 +32,8 @@ def memory_chart(df: pd.DataFrame, out_dir: Path) -> Chart:
         fig, axes, _ = new_figure(1, 1, 8.0, 1.6, title, note, legend_rows=0)
         axes[0][0].text(0.5, 0.5, textwrap.fill(why, 90), ha="center", va="center", color=MISSING_COLOR)
         axes[0][0].set_axis_off()
-        png, svg = save_chart(fig, out_dir, "memory")
-        return Chart("memory", "Peak memory per variant", png, svg, description, (why,))
+        png, svg_path = save_chart(fig, out_dir, "memory", svg)
+        return Chart("memory", "Peak memory per variant", png, svg_path, description, (why,))
     rows, cols = grid_shape(len(configs))
     fig, axes, legend_y = new_figure(rows, cols, 5.2, 2.9, title,
                                   note + "\npeak: allocator peak during one forward minus what was allocated before "
@@ -44,6 +44,7 @@ def memory_chart(df: pd.DataFrame, out_dir: Path) -> Chart:
               for m in modes]  # fmt: skip
     series.append(("layout alloc, eager", "layout_alloc_bytes", False, VARIANT_COLORS["tensor+view"], "xx"))
     width = 0.8 / len(series)
+    cells = cell_index(df)
     for ax, cid in zip(axes.flat, configs):
         sub = df[df["config_id"] == cid]
         top = float(np.nanmax(sub[["peak_bytes", "layout_alloc_bytes"]].to_numpy(dtype=float), initial=0.0))
@@ -51,12 +52,12 @@ def memory_chart(df: pd.DataFrame, out_dir: Path) -> Chart:
         ymax = (top / size or 1.0) * 1.3
         ax.set_ylim(0, ymax)
         for i, variant in enumerate(variants):
-            if all(cell_of(sub, cid, variant, m) is None for m in modes):
+            if all(cells.get((cid, variant, m)) is None for m in modes):
                 status_mark(ax, i, "not run", horizontal=False, size=6.5)
                 continue
             for k, (name, col, graph, color, hatch) in enumerate(series):
                 x = i - 0.4 + width * (k + 0.5)
-                row = cell_of(sub, cid, variant, graph)
+                row = cells.get((cid, variant, graph))
                 if row is None or row["status"] != "ok" or row[col] != row[col]:
                     if k < len(modes):
                         status = "not run" if row is None else "no figure" if row["status"] == "ok" else row
@@ -72,8 +73,8 @@ def memory_chart(df: pd.DataFrame, out_dir: Path) -> Chart:
     hide_unused(axes, len(configs))
     handles = [Patch(facecolor=c, hatch=h, edgecolor="white" if h else None, label=n) for n, _, _, c, h in series]
     add_legend(fig, legend_y, handles, ncols=len(handles))
-    png, svg = save_chart(fig, out_dir, "memory")
+    png, svg_path = save_chart(fig, out_dir, "memory", svg)
     graph_note = (f"the CUDA Graph cases' memory figures come from {source}, not from the graph replay"
                   if True in modes else "")
-    return Chart("memory", "Peak memory per variant", png, svg, description,
+    return Chart("memory", "Peak memory per variant", png, svg_path, description,
                  tuple(n for n in (graph_note, dropped) if n))

@@ -11,13 +11,14 @@ import pandas as pd
 from matplotlib.patches import Patch
 
 from dsabench.present.charts.common import (
-    MODE_NAMES, PHASE_COLORS, UNATTRIBUTED_COLOR, Chart, cell_of, new_figure, add_legend, ok_modes, run_title, save_chart,
+    MODE_NAMES, PHASE_COLORS, UNATTRIBUTED_COLOR, Chart, cell_index, new_figure, add_legend, ok_modes, run_title,
+    save_chart,
     status_mark, variant_axis, variants_of, config_labels, figures_source,
 )  # fmt: skip
 from dsabench.workload.phases import PHASE_NAMES
 
 
-def _phase_source(df: pd.DataFrame) -> str:
+def phase_source(df: pd.DataFrame) -> str:
     """'kernel' when the trace attributed device time to phases (a GPU run), else 'host'."""
     cols = [f"kernel_ms_{p}" for p in PHASE_NAMES if f"kernel_ms_{p}" in df.columns]
     if cols and (df[cols].fillna(0) > 0).any().any():
@@ -30,12 +31,12 @@ def _phase_source(df: pd.DataFrame) -> str:
 BIG_PHASES = ("decode", "prefill")
 
 
-def _phase_values(row: dict, prefix: str, phases: Sequence[str]) -> list[tuple[str, float]]:
+def phase_values(row: dict, prefix: str, phases: Sequence[str]) -> list[tuple[str, float]]:
     vals = [(p, row.get(f"{prefix}{p}", math.nan)) for p in phases]
     return [(p, float(v)) for p, v in vals if isinstance(v, (int, float)) and v == v]
 
 
-def phases_chart(df: pd.DataFrame, out_dir: Path) -> Chart:
+def phases_chart(df: pd.DataFrame, out_dir: Path, *, svg: bool = False) -> Chart:
     """Time per phase stacked per variant: device kernel time attributed to each phase by the
     trace (phase_kernel_ms) where the run has device events, else the host time of each phase
     (median of the record's phases_ms). Beside each mode's panel, a zoom without decode and
@@ -43,7 +44,7 @@ def phases_chart(df: pd.DataFrame, out_dir: Path) -> Chart:
     one grey bar (and they get no zoom panel)."""
     labels, note = config_labels(df)
     (modes, dropped), variants, configs = ok_modes(df), variants_of(df), list(labels)
-    source = _phase_source(df)
+    source = phase_source(df)
     prefix = "kernel_ms_" if source == "kernel" else "phase_ms_"
     ylabel = ("device kernel ms per forward\n(profiler trace, by phase)" if source == "kernel"
               else "host ms per phase\n(median over forwards)")  # fmt: skip
@@ -57,12 +58,13 @@ def phases_chart(df: pd.DataFrame, out_dir: Path) -> Chart:
     for graph in modes:
         columns.append((graph, False))
         rows = df[(df["graph"] == graph) & (df["status"] == "ok")].to_dict("records")
-        if any(_phase_values(r, prefix, small) for r in rows):
+        if any(phase_values(r, prefix, small) for r in rows):
             columns.append((graph, True))
     fig, axes, legend_y = new_figure(len(configs), len(columns), 4.6, 2.5, f"Time per phase ({run_title(df)})",
                                   note + f"\n{what}; the number above a bar is its total; zoom panels leave out "
                                   f"{' and '.join(BIG_PHASES)}" + (f"\n{dropped}" if dropped else ""))
     used: set[str] = set()
+    cells = cell_index(df)
     unattributed = False
     for r, cid in enumerate(configs):
         for c, (graph, zoom) in enumerate(columns):
@@ -70,13 +72,13 @@ def phases_chart(df: pd.DataFrame, out_dir: Path) -> Chart:
             top = 0.0
             marks = []
             for i, variant in enumerate(variants):
-                row = cell_of(df, cid, variant, graph)
+                row = cells.get((cid, variant, graph))
                 if row is None or row["status"] != "ok":
                     marks.append((i, "not run" if row is None else row))
                     continue
-                vals = _phase_values(row, prefix, small if zoom else PHASE_NAMES)
+                vals = phase_values(row, prefix, small if zoom else PHASE_NAMES)
                 kernel = row.get("kernel_ms", math.nan)
-                if not _phase_values(row, prefix, PHASE_NAMES) and source == "kernel" and kernel == kernel:
+                if not phase_values(row, prefix, PHASE_NAMES) and source == "kernel" and kernel == kernel:
                     if zoom:
                         marks.append((i, "not split"))
                         continue
@@ -108,12 +110,12 @@ def phases_chart(df: pd.DataFrame, out_dir: Path) -> Chart:
                              label="graph replay (trace does not split it by phase)"))  # fmt: skip
     if handles:
         add_legend(fig, legend_y, handles, ncols=min(8, len(handles)))
-    png, svg = save_chart(fig, out_dir, "phases")
+    png, svg_path = save_chart(fig, out_dir, "phases", svg)
     notes = (f"phase times are {what}",) + ((dropped,) if dropped else ())
     if source == "host" and True in modes:
         notes += (f"the CUDA Graph cases' phase times come from {graph_source}, not from the graph replay "
                   "(a replay cannot be split by phase on the host)",)
-    return Chart("phases", "Time per phase", png, svg,
+    return Chart("phases", "Time per phase", png, svg_path,
                  "Per-phase time (scale, slot_mapping, write_cache, layout, decode, prefill, merge) stacked per "
                  "variant, eager and CUDA Graph, with a zoom on the phases other than decode and prefill.",
                  notes)  # fmt: skip

@@ -89,7 +89,8 @@ def _speedups(comparisons: Mapping[str, Comparison]) -> pd.DataFrame:
 
 
 def speedup_chart(df: pd.DataFrame, comparisons: Mapping[str, Comparison], out_dir: Path,
-                  copy_bandwidth_gbs: float | None = None, in_turn: Collection[str] = ()) -> Chart:
+                  copy_bandwidth_gbs: float | None = None, in_turn: Collection[str] = (), *,
+                  svg: bool = False) -> Chart:
     """Speedup over baseline (baseline / variant, with the interval of compare's gate) against
     num_blocks, one row of panels per family of configs that sweeps num_blocks, eager and CUDA
     Graph side by side, plus the layout-copy bound 1 + t_copy / t_patched with t_copy =
@@ -201,8 +202,8 @@ def speedup_chart(df: pd.DataFrame, comparisons: Mapping[str, Comparison], out_d
             ax.grid(alpha=0.3)
     if legend:
         add_legend(fig, legend_y, list(legend.values()), list(legend.keys()), ncols=3)
-    png, svg = save_chart(fig, out_dir, "speedup")
-    return Chart("speedup", "Speedup over baseline vs num_blocks", png, svg,
+    png, svg_path = save_chart(fig, out_dir, "speedup", svg)
+    return Chart("speedup", "Speedup over baseline vs num_blocks", png, svg_path,
                  "Baseline's latency over each variant's (above 1 = faster than baseline; compare --variants' ratio, "
                  "inverted) against the number of cache blocks, with the gate's 95% interval of the ratio over worker "
                  "processes, and the bound a full layout copy at the "
