@@ -111,6 +111,25 @@ def test_an_undecided_case_whose_interval_allows_no_material_slowdown_passes(bui
     assert "may hide a slowdown of +1.0% or more" in capsys.readouterr().err
 
 
+def test_a_case_not_comparable_between_the_runs_exits_4_never_0_since_it_rules_no_slowdown_out(
+        builder, tmp_path, capsys):
+    rng = np.random.default_rng(4)
+    case = builder.case(graph=False)
+    base = builder.simple_run("base", {case: processes(rng, [1.0, 1.0, 1.0])})
+    cand = builder.run("cand", builder.processes(case, "cand", processes(rng, [1.3, 1.3, 1.3]), clock="wall"))
+    out = tmp_path / "gate.json"
+    assert run_cli("compare", base, cand, "--fail-on-regression", "--json", out) == EXIT_UNJUDGED
+    first, second = capsys.readouterr().err.splitlines()[:2]
+    assert "1 case(s) not judged" in first and "any slowdown (no interval)" in first
+    assert "1 not comparable (another clock, or no timing samples, on one side)" in first
+    assert "taken with one clock" in second and second.endswith("exit 4")
+    doc = json.loads(out.read_text())
+    (row,) = doc["pairs"]
+    assert (row["verdict"], row["reason"]) == ("not_comparable", "clock_differs")
+    assert doc["unjudged_count"] == 1 and doc["unjudged"][0]["reason"] == "not_comparable"
+    assert doc["unjudged"][0]["ci_high"] is None and doc["unjudged"][0]["repeats_to_judge"] is None
+
+
 def test_every_row_that_is_not_a_plain_change_carries_its_reason_in_text_markdown_and_json(builder, tmp_path, capsys):
     same, thin = builder.case(batch=1), builder.case(batch=2)
     base = builder.simple_run("base", {same: builder.samples(1), thin: [1.0, 1.0, 1.0]})

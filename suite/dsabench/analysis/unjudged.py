@@ -9,7 +9,9 @@ at the threshold's slower edge or beyond (`slowdown_edge`; with `--threshold aut
 threshold's, since a quiet case's own band of 0.3% is no material slowdown); one with no interval
 (too few samples) allows any. A case whose whole interval lies below that edge rules a material
 slowdown out and does not count: a quiet A/A passes. A withheld case (`host_changed`) counts
-whatever its interval, as before: an interval over two hosts bounds nothing of the code.
+whatever its interval, as before: an interval over two hosts bounds nothing of the code. So does a
+`not_comparable` case (the sides timed with different clocks, or one with no timing samples): it has
+no interval, so it rules nothing out.
 
 What would judge one: more worker processes, sized as `calibrate.smallest_detectable` sizes a
 detectable change (t quantiles of the interval's degrees of freedom, power `calibrate.POWER`),
@@ -32,7 +34,8 @@ from dsabench.analysis.gate import Threshold
 # point at comparing within one run, or --history.
 MOST_PROCESSES = 32
 
-KINDS = ("noisy", "crosses", "one_process", "too_few_samples", "host_changed")  # what stopped the verdict
+# What stopped the verdict.
+KINDS = ("noisy", "crosses", "one_process", "too_few_samples", "host_changed", "not_comparable")
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ def processes_to_judge(ratio: float, se: float, df: float, processes: int, edge:
 
 def _kind(row) -> str:
     reason = row["reason"]
+    if row["verdict"] == Verdict.NOT_COMPARABLE.value:
+        return "not_comparable"
     if reason == Reason.HOST_CHANGED.value:
         return "host_changed"
     if reason == Reason.WITHIN_RUN_ONLY.value:
@@ -94,13 +99,15 @@ def _kind(row) -> str:
 
 def unjudged(result: Comparison) -> tuple[Unjudged, ...]:
     """The undecided cases whose interval allows a slowdown at `slowdown_edge` or beyond, and every
-    withheld one; the largest slowdown allowed first (no interval: first of all)."""
+    withheld or not comparable one (no interval: a different clock, or no samples on a side); the
+    largest slowdown allowed first (no interval: first of all)."""
     t = result.table
     if not len(t):
         return ()
     edge = slowdown_edge(result.threshold)
     out = []
-    for row in t[t["verdict"] == Verdict.UNDECIDED.value].to_dict("records"):
+    no_verdict = t["verdict"].isin((Verdict.UNDECIDED.value, Verdict.NOT_COMPARABLE.value))
+    for row in t[no_verdict].to_dict("records"):
         high, kind = float(row["ci_high"]), _kind(row)
         if high < edge and kind != "host_changed":  # NaN (no interval) is never below: it rules nothing out
             continue

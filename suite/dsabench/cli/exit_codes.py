@@ -4,7 +4,8 @@ bisect: stopped without a single culprit), 4 unjudged (`compare --fail-on-regres
 slower, but some case got no verdict and a material slowdown cannot be ruled out: `undecided`,
 noisy or not, with an interval whose upper end reaches the threshold's slower edge (with
 `--threshold auto` the default threshold's, +3%), or withheld because the two runs' hosts differ,
-reason `host_changed`, whose interval measures the host; `analysis.unjudged`. A distinct code:
+reason `host_changed`, whose interval measures the host, or `not_comparable` (another clock, or
+no samples, on a side), which has none; `analysis.unjudged`. A distinct code:
 not 0, so CI never takes "could not tell" for "no regression", and not 1, since nothing was
 shown slower; 1 wins where both hold), 130 interrupted."""
 

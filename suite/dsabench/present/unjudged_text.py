@@ -16,6 +16,7 @@ _WHY = {
     "one_process": "one process a side (no spread between processes measured)",
     "too_few_samples": "too few samples (no interval)",
     "host_changed": "withheld: the host differs between the runs (probe or waiting for a CPU; host_changed)",
+    "not_comparable": "not comparable (another clock, or no timing samples, on one side)",
 }
 
 
@@ -56,6 +57,8 @@ def _advice(items: Sequence[Unjudged], within_run: bool) -> str:
         out.append("--repeats 2 or more")
     if any(u.kind == "too_few_samples" for u in items):
         out.append("more samples a case")
+    if any(u.kind == "not_comparable" for u in items):
+        out.append("timing samples on both sides, taken with one clock")
     if any(u.kind == "host_changed" for u in items):
         out.append("rerun both on a quiet host")
     text = "; ".join(out)
