@@ -9,29 +9,16 @@ median, per probe line). Benchmark figures for a reader, not a test.
 from __future__ import annotations
 
 import collections
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "suite"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dsabench.analysis import host_steady as hs  # noqa: E402
+from host_confirm import hs, load  # noqa: E402  (the run's eager sides and probe reference, read as host_confirm reads them)
 
 LINES = (1.05, 1.1, 1.15, 1.2, 1.3, None)  # probe / reference; None: every chunk
-
-
-def eager_processes(run: Path) -> dict[str, list]:
-    by_case = collections.defaultdict(list)
-    for path in sorted(run.rglob("cases.jsonl")):
-        for line in path.read_text().splitlines():
-            rec = json.loads(line)
-            if rec.get("status") == "ok" and rec["case_id"].endswith(".eager"):
-                chunks = hs.record_chunks(rec)
-                if chunks:
-                    by_case[rec["case_id"]].append(chunks)
-    return by_case
 
 
 def spread(by_case: dict, ref: float, line: float | None) -> tuple[float, int, float]:
@@ -53,12 +40,11 @@ def spread(by_case: dict, ref: float, line: float | None) -> tuple[float, int, f
 
 def main(runs: list[str]) -> None:
     for name in runs:
-        run = Path(name)
-        by_case = eager_processes(run)
+        run = load(Path(name))
+        by_case, ref = run["sides"], run["ref"]
         procs = [p for ps in by_case.values() for p in ps]
-        ref = hs.probe_reference(procs)
         if ref is None:
-            print(f"{run.name}: no eager chunk with a probe")
+            print(f"{run['dir'].name}: no eager chunk with a probe")
             continue
         reasons, chunks, waits, probes = collections.Counter(), 0, [], []
         for p in procs:
@@ -69,7 +55,7 @@ def main(runs: list[str]) -> None:
                     waits.append(((ev.get("run_delay_ms") or 0) + (ev.get("steal_ms") or 0)) / ev["host_ms"])
                 if ev.get("probe_us"):
                     probes.append(ev["probe_us"] / ref)
-        print(f"{run.name}: {chunks} eager chunks, {len(by_case)} cases; probe reference {ref:.1f} us; disturbed by "
+        print(f"{run['dir'].name}: {chunks} eager chunks, {len(by_case)} cases; probe reference {ref:.1f} us; disturbed by "
               + (", ".join(f"{k} {v}" for k, v in reasons.most_common()) or "nothing")
               + f"; waiting for a CPU median {np.median(waits):.1%}, p90 {np.quantile(waits, 0.9):.1%}"
               + f"; probe / reference median {np.median(probes):.2f}, p90 {np.quantile(probes, 0.9):.2f}")
