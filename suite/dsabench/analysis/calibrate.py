@@ -24,6 +24,7 @@ import numpy as np
 
 from dsabench.analysis.defaults import AUTO, AUTO_FALSE_ALARM, AUTO_FLOOR
 from dsabench.analysis.gate import HOST_CHANGED, Threshold, decide
+from dsabench.analysis.hierarchy import t_quantile
 from dsabench.analysis.hierarchy import Groups, log_levels
 from dsabench.analysis.host_steady import steady_sides
 from dsabench.analysis.noise import UNKNOWN, Noise, run_level, series_noise
@@ -65,12 +66,6 @@ class CaseCalibration:
     withheld: int = 0  # pairs (A/A and injected) given no verdict: the two runs' hosts differ (host_changed)
 
 
-def _t(p: float, df: float) -> float:
-    from scipy.stats import t  # noqa: PLC0415
-
-    return float(t.ppf(p, df))
-
-
 def smallest_detectable(threshold: Threshold, run_spread: float, process_spread: float, processes: int,
                         power: float = POWER) -> float:
     """Slowdown called `slower` with probability `power` (approximately): it must put the
@@ -85,9 +80,9 @@ def smallest_detectable(threshold: Threshold, run_spread: float, process_spread:
     df = 2 * processes - 2
     se = max(spreads)
     if threshold == AUTO:
-        return max((1 + AUTO_FLOOR) * math.exp((_t(0.975, df) + _t(power, df)) * se),
-                   math.exp((_t(1 - AUTO_FALSE_ALARM / 2, df) + _t(power, df)) * se)) - 1
-    return (1 + float(threshold)) * math.exp((_t(0.975, df) + _t(power, df)) * se) - 1
+        return max((1 + AUTO_FLOOR) * math.exp((t_quantile(0.975, df) + t_quantile(power, df)) * se),
+                   math.exp((t_quantile(1 - AUTO_FALSE_ALARM / 2, df) + t_quantile(power, df)) * se)) - 1
+    return (1 + float(threshold)) * math.exp((t_quantile(0.975, df) + t_quantile(power, df)) * se) - 1
 
 
 def pooled_process_spread(runs: Sequence[Groups]) -> float:

@@ -38,7 +38,7 @@ from statistics import NormalDist
 from typing import Union
 
 from dsabench.analysis.defaults import AUTO, AUTO_FALSE_ALARM, AUTO_FLOOR, DEFAULT_THRESHOLD
-from dsabench.analysis.hierarchy import Groups, Interval, level_interval, log_levels, ratio_interval
+from dsabench.analysis.hierarchy import Groups, Interval, level_interval, log_levels, ratio_interval, t_quantile
 from dsabench.analysis.host_steady import SteadySides
 from dsabench.analysis.noise import UNKNOWN, Noise
 from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED
@@ -110,14 +110,6 @@ def check_threshold(threshold: Threshold, name: str = "decide") -> None:
         raise ValueError(f"{name}: threshold is {threshold!r}; expected a fraction in [0, 1) or {AUTO!r}")
 
 
-def _quantile(p: float, df: float) -> float:
-    if not math.isfinite(df):
-        return NormalDist().inv_cdf(p)
-    from scipy.stats import t  # noqa: PLC0415 - 1 s to import; the timing workers never need it
-
-    return float(t.ppf(p, df))
-
-
 def band_of(threshold: Threshold, iv: Interval, confidence: float = CONFIDENCE) -> float:
     """The band a change must clear (its edges: `edges`). AUTO: exp((t_(1 - a/2) - t_(0.5 + c/2))
     x se) - 1, so that the interval's lower end clears 1 + band (its upper end 1 / (1 + band))
@@ -129,7 +121,7 @@ def band_of(threshold: Threshold, iv: Interval, confidence: float = CONFIDENCE) 
     if not math.isfinite(se):
         se = math.log(iv.high / iv.low) / (2 * NormalDist().inv_cdf(0.5 + confidence / 2))
         df = math.inf
-    extra = _quantile(1 - AUTO_FALSE_ALARM / 2, df) - _quantile(0.5 + confidence / 2, df)
+    extra = t_quantile(1 - AUTO_FALSE_ALARM / 2, df) - t_quantile(0.5 + confidence / 2, df)
     return max(AUTO_FLOOR, math.expm1(extra * se))
 
 

@@ -219,10 +219,18 @@ def paired_log_ratios(base: Groups, cand: Groups) -> np.ndarray:
     return np.asarray(out)
 
 
-def _t(confidence: float, df: float) -> float:
+def t_quantile(p: float, df: float) -> float:
+    """Student t's p quantile with df degrees of freedom; the normal's where df is infinite. The
+    one quantile function of the gate, its p, calibrate and the unjudged estimate."""
+    if not math.isfinite(df):
+        return NormalDist().inv_cdf(p)
     from scipy.stats import t  # noqa: PLC0415 - scipy is 1 s to import; only the analysis verbs need it
 
-    return float(t.ppf(0.5 + confidence / 2, df))
+    return float(t.ppf(p, df))
+
+
+def _t(confidence: float, df: float) -> float:
+    return t_quantile(0.5 + confidence / 2, df)
 
 
 def level_interval(base: Groups, cand: Groups, *, paired: bool = False, history: tuple[float, int] | None = None,

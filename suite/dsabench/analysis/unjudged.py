@@ -29,6 +29,7 @@ from dsabench.analysis.calibrate import POWER
 from dsabench.analysis.compare import Comparison, Reason, Verdict
 from dsabench.analysis.defaults import AUTO, DEFAULT_THRESHOLD
 from dsabench.analysis.gate import Threshold
+from dsabench.analysis.hierarchy import t_quantile
 
 # Beyond this many worker processes a side, more processes is no practical answer: say so and
 # point at comparing within one run, or --history.
@@ -73,12 +74,10 @@ def processes_to_judge(ratio: float, se: float, df: float, processes: int, edge:
     margin = abs(abs(math.log(ratio)) - math.log(edge))
     if margin == 0:
         return None
-    from scipy.stats import t  # noqa: PLC0415 - 1 s to import; only the analysis verbs need it
-
     per_process = df / (processes - 1)  # paired sides: 1 (df R - 1); unpaired: 2 (df 2R - 2)
     for n in range(processes + 1, MOST_PROCESSES + 1):
         d = per_process * (n - 1)
-        if (t.ppf(0.5 + confidence / 2, d) + t.ppf(power, d)) * se * math.sqrt(processes / n) <= margin:
+        if (t_quantile(0.5 + confidence / 2, d) + t_quantile(power, d)) * se * math.sqrt(processes / n) <= margin:
             return n
     return None
 
