@@ -64,7 +64,11 @@ def test_calibrate_measures_an_injected_run_slower_by_about_its_size_and_marks_i
     assert manifest["options"]["inject_delay"] == 5 and manifest["options"]["calibration"] == "cal"
     assert store.read_manifest(out / "cal-aa0")["options"]["calibration"] == "cal"
     rec = store.read_records(out / "cal-inj5000")[0][0]
-    assert rec["output"]["inject"]["fraction"] == 5 and rec["output"]["inject"]["delay_ms"] > 0
+    inject = rec["output"]["inject"]
+    assert inject["fraction"] == 5 and inject["delay_ms"] > 0
+    # Measured slower by at least its size, by construction: every timed forward busy-waits the delay
+    # on the clock the protocol reads, so no sample can be shorter (a slow host only lengthens them).
+    assert min(rec["timing"]["samples_ms"]) >= inject["delay_ms"] * (1 - 1e-9)
     refused = dsabench("compare", out / "cal-aa0", out / "cal-inj5000")
     assert refused.returncode == 2 and "injected delay differs" in refused.stderr
     other = dsabench(*[a if a != "5" else "4" for a in args])
