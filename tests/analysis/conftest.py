@@ -13,6 +13,7 @@ from msgspec import structs
 from dsabench.workload.cases import Case
 from dsabench.store.schema import Record, Timing
 from dsabench.store.rundir import append_record, create_run_dir
+from dsabench.store.schema import key_of
 from dsabench.workload.variants import BASELINE, Variant
 from run_files import gpu, manifest
 
@@ -76,12 +77,14 @@ class RunBuilder:
         shard: str | None = None,
         workers: tuple = (),
         options: dict | None = None,
+        cases_planned: int | None = None,
     ) -> Path:
         """A run directory; `shard` is "K/N" (the manifest stores [K, N]); `workers`: WorkerInfo hellos;
-        `options`: RunOptions fields to set (inject_delay, calibration, kernel, ...)."""
+        `options`: RunOptions fields to set (inject_delay, calibration, kernel, ...); `cases_planned`: what
+        the manifest says the run planned (default: the cases its records hold, a finished run)."""
         k_n = tuple(int(x) for x in shard.split("/")) if shard else None
         written = manifest(run_id or name, backend=backend, created_at=created_at, shard=k_n, commit=commit,
-                           gpus=(gpu(device),), cases_planned=len(records))  # fmt: skip
+                           gpus=(gpu(device),), cases_planned=len({key_of(r) for r in records}) if cases_planned is None else cases_planned)  # fmt: skip
         written = structs.replace(written, workers=tuple(workers))
         if options:
             written = structs.replace(written, options=structs.replace(written.options, **options))

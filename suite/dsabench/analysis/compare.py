@@ -68,6 +68,7 @@ class Reason(str, Enum):
     CLOCK_DIFFERS = "clock_differs"
     WITHIN_RUN_ONLY = "within_run_precision_only"
     HOST_CHANGED = "host_changed"  # an eager case across runs on all samples, the two runs' hosts differing
+    CAND_INCOMPLETE = "cand_incomplete"  # only in base, and cand's run holds less than it planned (Frame.gaps)
 
 
 # Order of rows in tables: what needs attention first.
@@ -265,6 +266,17 @@ def _level_of(record) -> float:
         return math.nan
 
 
+def _incomplete(pairs: list[dict], gaps: tuple[str, ...]) -> list[dict]:
+    """Rows only in base, where cand's run holds less than it planned (`Frame.gaps`): the case was
+    most likely meant to be measured, so it is not left out on purpose (a filter, a shard, another
+    preset) but unmeasured, and says so (`unjudged` counts it)."""
+    if not gaps:
+        return pairs
+    why = "only in base; cand's run is incomplete: " + "; ".join(gaps)
+    return [{**r, "reason": Reason.CAND_INCOMPLETE.value, "message": why, "why": why}
+            if r["reason"] == Reason.ONLY_IN_BASE.value else r for r in pairs]
+
+
 def _table(pairs: list[dict]) -> pd.DataFrame:
     cols = list(TABLE_COLUMNS) + [f"{s}_{n}" for s in ("base", "cand") for n in EVIDENCE_COLUMNS + CONTEXT_COLUMNS]
     cols += HOST_COLUMNS
@@ -386,6 +398,7 @@ def compare_runs(
                     if _kept_the_profiler(f, rid))
     pairs = [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed, noise=noise_of(c.get(k)))
              for k in sorted(b.keys() | c.keys())]
+    pairs = _incomplete(pairs, cand.gaps.get(cand_id, ()))
     devices = _values(base, base_id, "device_name", WORKER_DEVICE)
     backends = _values(base, base_id, "backend", ("backend",))
     kernels = sorted({k for f, rid in ((base, base_id), (cand, cand_id)) for k in _values(f, rid, "kernel", ("options", "kernel"))})
@@ -478,7 +491,8 @@ def within_run(frame: Frame, run_id: str, mode: str, base: str, cand: str, pairs
                confidence: float) -> Comparison:
     """The Comparison of two sides of one run (variants or impls): labels name the run once."""
     return Comparison(
-        _table(pairs), mode, f"{base} in {_label(frame, run_id)}", f"{cand} in {run_id}", threshold, confidence,
+        _table(_incomplete(pairs, frame.gaps.get(run_id, ()))), mode, f"{base} in {_label(frame, run_id)}",
+        f"{cand} in {run_id}", threshold, confidence,
         " + ".join(_values(frame, run_id, "device_name", WORKER_DEVICE)),
         " + ".join(_values(frame, run_id, "backend", ("backend",))),
         " + ".join(_values(frame, run_id, "kernel", ("options", "kernel"))), (), frame.warnings,

@@ -11,7 +11,13 @@ threshold's, since a quiet case's own band of 0.3% is no material slowdown); one
 slowdown out and does not count: a quiet A/A passes. A withheld case (`host_changed`) counts
 whatever its interval, as before: an interval over two hosts bounds nothing of the code. So does a
 `not_comparable` case (the sides timed with different clocks, or one with no timing samples): it has
-no interval, so it rules nothing out.
+no interval, so it rules nothing out. So does a case with one process a side: its interval is one
+process's precision, while the H200's eager processes differ by 11-20% from one another, so "below
+the edge" there says nothing of the next process; the gate calls no change from it, and by the same
+token no pass (its entry has no interval, ci_high NaN). So does a case only in BASE where CAND's
+run holds less than it planned (`incomplete`: killed, out of time, a shard never gathered): it was
+meant to be measured and was not. A case only in BASE of a CAND that finished its plan was left out
+on purpose (a filter, a shard, another preset) and does not count.
 
 What would judge one: more worker processes, sized as `calibrate.smallest_detectable` sizes a
 detectable change (t quantiles of the interval's degrees of freedom, power `calibrate.POWER`),
@@ -36,7 +42,7 @@ from dsabench.analysis.hierarchy import t_quantile
 MOST_PROCESSES = 32
 
 # What stopped the verdict.
-KINDS = ("noisy", "crosses", "one_process", "too_few_samples", "host_changed", "not_comparable")
+KINDS = ("noisy", "crosses", "one_process", "too_few_samples", "host_changed", "not_comparable", "incomplete")
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,8 @@ def processes_to_judge(ratio: float, se: float, df: float, processes: int, edge:
 
 def _kind(row) -> str:
     reason = row["reason"]
+    if reason == Reason.CAND_INCOMPLETE.value:
+        return "incomplete"
     if row["verdict"] == Verdict.NOT_COMPARABLE.value:
         return "not_comparable"
     if reason == Reason.HOST_CHANGED.value:
@@ -98,16 +106,20 @@ def _kind(row) -> str:
 
 def unjudged(result: Comparison) -> tuple[Unjudged, ...]:
     """The undecided cases whose interval allows a slowdown at `slowdown_edge` or beyond, and every
-    withheld or not comparable one (no interval: a different clock, or no samples on a side); the
-    largest slowdown allowed first (no interval: first of all)."""
+    withheld, not comparable (a different clock, or no samples on a side), one-process-a-side or
+    unmeasured-in-an-incomplete-CAND one (the last three: no interval); the largest slowdown allowed
+    first (no interval: first of all)."""
     t = result.table
     if not len(t):
         return ()
     edge = slowdown_edge(result.threshold)
     out = []
-    no_verdict = t["verdict"].isin((Verdict.UNDECIDED.value, Verdict.NOT_COMPARABLE.value))
+    no_verdict = t["verdict"].isin((Verdict.UNDECIDED.value, Verdict.NOT_COMPARABLE.value)) | (
+        t["reason"] == Reason.CAND_INCOMPLETE.value)
     for row in t[no_verdict].to_dict("records"):
         high, kind = float(row["ci_high"]), _kind(row)
+        if kind == "one_process":
+            high = math.nan  # one process's precision, not an interval over processes (module docstring)
         if high < edge and kind != "host_changed":  # NaN (no interval) is never below: it rules nothing out
             continue
         processes = int(row["processes"]) if row["processes"] == row["processes"] else 0

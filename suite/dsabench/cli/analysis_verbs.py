@@ -206,8 +206,10 @@ def register(subparsers) -> None:
                    help="exit 1 when a case is slower (noisy or not), or failed only in CAND; else exit 4 when a "
                         "case got no verdict and may hide a material slowdown: undecided (noisy or not) with an "
                         f"interval reaching the threshold's slower edge (auto: +{DEFAULT_THRESHOLD * 100:.1f}%%) or "
-                        "beyond, withheld because the host changed between the runs (host_changed), or not_comparable "
-                        "(another clock, or no samples, on a side); stderr says "
+                        "beyond, one process a side (whatever its interval), withheld because the host changed "
+                        "between the runs (host_changed), not_comparable (another clock, or no samples, on a side), or "
+                        "only in BASE while CAND's run holds less than it planned (stopped early, a shard not "
+                        "gathered); stderr says "
                         "how many, the largest slowdown they allow, why, and what would judge them; else 0")  # fmt: skip
     p.add_argument("--allow-mismatch", action="store_true",
                    help="compare runs from different device models, backends, attention kernels or injected delays anyway")  # fmt: skip

@@ -5,7 +5,8 @@ slower, but some case got no verdict and a material slowdown cannot be ruled out
 noisy or not, with an interval whose upper end reaches the threshold's slower edge (with
 `--threshold auto` the default threshold's, +3%), or withheld because the two runs' hosts differ,
 reason `host_changed`, whose interval measures the host, or `not_comparable` (another clock, or
-no samples, on a side), which has none; `analysis.unjudged`. A distinct code:
+no samples, on a side), which has none, or one process a side, whose interval is one process's
+precision, or only in BASE while CAND's run holds less than it planned; `analysis.unjudged`. A distinct code:
 not 0, so CI never takes "could not tell" for "no regression", and not 1, since nothing was
 shown slower; 1 wins where both hold), 130 interrupted."""
 

@@ -17,6 +17,7 @@ _WHY = {
     "too_few_samples": "too few samples (no interval)",
     "host_changed": "withheld: the host differs between the runs (probe or waiting for a CPU; host_changed)",
     "not_comparable": "not comparable (another clock, or no timing samples, on one side)",
+    "incomplete": "not measured: CAND's run holds less than it planned",
 }
 
 
@@ -61,6 +62,8 @@ def _advice(items: Sequence[Unjudged], within_run: bool) -> str:
         out.append("timing samples on both sides, taken with one clock")
     if any(u.kind == "host_changed" for u in items):
         out.append("rerun both on a quiet host")
+    if any(u.kind == "incomplete" for u in items):
+        out.append("CAND's whole plan measured (dsabench run --resume CAND, every shard gathered)")
     text = "; ".join(out)
     if not within_run:
         text += ", or compare within one run (--impls, --variants)"
