@@ -4,7 +4,9 @@ A run made with `--impl A --impl B` measured both on the same inputs, interleave
 in one worker. Pairs are made per case group (`compare.rows_by_group`, judged by the gate,
 `gate.decide`, through `compare.pair_rows`; eager groups paired by process): a FastDeploy commit
 has one case per group (the variant its code implies); where one side has several (the mirror
-runs every variant), its case of the other side's variant is taken. The labels name each commit's SHA and subject.
+runs every variant), its case of the other side's variant is taken; where both have several (the
+mirror and an injected mirror, `mirror+inject=F`), each variant is paired with the same variant,
+keyed by its case id. The labels name each commit's SHA and subject.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dsabench.analysis.gate import check_threshold
 from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED
 from dsabench.errors import InputError
 from dsabench.store.frames import Frame
+from dsabench.store.schema import axis_kernel, record_key
 
 
 def impls_of(frame: Frame) -> list[str]:
@@ -96,6 +99,10 @@ def compare_impls(
     bp, cp = {}, {}
     for key in b.keys() | c.keys():
         bs, cs = b.get(key, []), c.get(key, [])
+        if len(bs) > 1 and len(cs) > 1:  # every variant on both sides: variant with variant
+            bp.update((record_key(r["case_id"], None, axis_kernel(r)), r) for r in bs)
+            cp.update((record_key(r["case_id"], None, axis_kernel(r)), r) for r in cs)
+            continue
         if (one := _pick(bs, cs)) is not None:
             bp[key] = one
         if (one := _pick(cs, bs)) is not None:

@@ -207,10 +207,16 @@ class _CaseRun:
         if bad is not None:  # wrong whatever the other variants give: recorded, not timed
             output["nonfinite"] = bad
             self.out.status, self.out.message = "nonfinite", bad["message"]
-        if self.opts.inject_delay and bad is None:
+        if self.inject and bad is None:
             self._inject()
         if self.opts.nvtx_in_timed:
             self.step = _nvtx_iterations(self.step)
+
+    @property
+    def inject(self) -> float:
+        """The known slowdown this case's forward gets, F x its own time: the injected mirror's own
+        (`mirror+inject=F`, this impl only), else the run's (`--inject-delay`, every forward)."""
+        return self.impl.inject if self.impl.inject is not None else self.opts.inject_delay
 
     def _inject(self) -> None:
         """calibrate's known slowdown: F x this step's own time, added to every call of it, of the kind
@@ -220,13 +226,13 @@ class _CaseRun:
         sync = self.backend.synchronize
         base = inject.step_ms(self.step, sync)
         gpu = getattr(self.backend, "gpu", False)
-        delay_ms = self.opts.inject_delay * base
+        delay_ms = self.inject * base
         kind, delay = inject.delay_for(self.backend.name, gpu, self.case.graph, delay_ms)
         delayed = inject.with_delay(self.step, delay)
         size = inject.measured_size(self.step, delayed, sync, base)
         self.step = delayed
         self.out.data.setdefault("output", {})["inject"] = {
-            "fraction": self.opts.inject_delay, "kind": kind, "delay_ms": delay_ms, "step_ms": base, **size}
+            "fraction": self.inject, "kind": kind, "delay_ms": delay_ms, "step_ms": base, **size}
 
     def time_alone(self) -> None:
         self.out.data["timing"] = _timing(self.backend, self.step, self.opts.protocol)

@@ -21,7 +21,7 @@ from dsabench.errors import InputError
 def _one(text: str, where: str, base_dir: Path | None, backend: str, stack: ExitStack) -> ImplRun:
     spec = parse_impl(text, where)
     if spec.kind == "mirror":
-        return MIRROR_RUN
+        return MIRROR_RUN if spec.inject is None else ImplRun(spec.label, spec.label, inject=spec.inject)
     if backend != "paddle":
         raise InputError(f"{where}: impl {spec.label!r} runs FastDeploy's Paddle code; expected --backend paddle "
                          f"(got {backend!r})")

@@ -68,9 +68,11 @@ def register(sub) -> None:
                         "every worker runs on a GPU and there are 2 CPUs per worker plus one, else off (the manifest "
                         "records which)")
     r.add_argument("--impl", action="append", metavar="IMPL",
-                   help="where the forward comes from: 'mirror' (default) or 'fastdeploy:PATH[@COMMIT]' (FastDeploy's "
-                        "own forward_mixed from the tree at PATH, at COMMIT through a git worktree); repeat it to "
-                        "measure several interleaved per case on the same inputs; overrides [preset] impl")
+                   help="where the forward comes from: 'mirror' (default), 'fastdeploy:PATH[@COMMIT]' (FastDeploy's "
+                        "own forward_mixed from the tree at PATH, at COMMIT through a git worktree) or "
+                        "'mirror+inject=F' (the mirror with F x its forward added to every forward: a known slowdown "
+                        "to calibrate compare --impls with; F=0 is an A/A twin); repeat it to measure several "
+                        "interleaved per case on the same inputs; overrides [preset] impl")
     r.add_argument("--measured-checkout", type=flags.git_checkout, metavar="DIR",
                    help="FastDeploy git checkout whose commit SHA goes into the manifest")
     r.add_argument("--case-timeout-s", type=flags.positive_float("--case-timeout-s"), default=1800.0, metavar="S",
@@ -217,6 +219,10 @@ def _cmd_run(args, stack: ExitStack) -> int:
             impls = impl_setup.file_impls(sset, backend, stack)
 
     _refuse_missing_backend(backend)
+    injected = [i.label for i in impls if i.inject is not None]
+    if injected and inject:
+        raise InputError(f"--inject-delay {inject:g} and impl {injected[0]!r}: give one known slowdown (the impl's "
+                         "slows its own forwards, --inject-delay every forward of the run)")
     cases = sset.cases
     if filt is not None:
         cases = tuple(c for c in cases if filt.search(c.id))

@@ -1,33 +1,42 @@
 """Where the measured forward comes from: the suite's own mirror, or FastDeploy's code at a commit.
 
 `parse_impl` reads the spelling the CLI flag `--impl` and a scenario file's `impl` key take:
-`mirror` (the default) or `fastdeploy:PATH[@COMMIT]`. Framework-free: the CLI and the scenario
-loader may import it without pulling in Paddle.
+`mirror` (the default), `fastdeploy:PATH[@COMMIT]`, or `mirror+inject=F`: the mirror with a known
+slowdown of F x its own forward added to every forward (`bench.inject`), measured beside the
+plain mirror in the same rounds of the same processes. That is how a paired comparison (`compare
+--impls`) is calibrated: `mirror` vs `mirror+inject=0` is an A/A pair of identical code under two
+labels, `mirror` vs `mirror+inject=0.25` a +25% slowdown whose pairing cancels what the host does
+to both. Framework-free: the CLI and the scenario loader may import it without pulling in Paddle.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from dsabench.errors import InputError
 
 IMPL_KINDS = ("mirror", "fastdeploy")
-ALLOWED = "'mirror' or 'fastdeploy:PATH[@COMMIT]'"
+ALLOWED = "'mirror', 'mirror+inject=F' (F from 0 to 100) or 'fastdeploy:PATH[@COMMIT]'"
+INJECT_PREFIX = "mirror+inject="
+MAX_INJECT = 100.0  # F x the forward: beyond this a calibration measures the delay, not the gate
 
 
 @dataclass(frozen=True)
 class ImplSpec:
-    """One implementation to measure: `kind` and, for FastDeploy, the tree and commit asked for."""
+    """One implementation to measure: `kind`; for FastDeploy, the tree and commit asked for; for
+    an injected mirror, the delay as a fraction of the forward (None: no injection)."""
 
     kind: str
     path: str = ""
     commit: str = ""
+    inject: float | None = None
 
     @property
     def label(self) -> str:
         """The spelling the user gave, normalised: how records and reports name the impl."""
         if self.kind == "mirror":
-            return "mirror"
+            return "mirror" if self.inject is None else f"{INJECT_PREFIX}{self.inject:g}"
         return f"fastdeploy:{self.path}" + (f"@{self.commit}" if self.commit else "")
 
 
@@ -42,6 +51,16 @@ def parse_impl(text: str, where: str = "--impl") -> ImplSpec:
     raw = text.strip()
     if raw == "mirror":
         return MIRROR
+    if raw.startswith(INJECT_PREFIX):
+        value = raw[len(INJECT_PREFIX):]
+        try:
+            f = float(value)
+        except ValueError:
+            f = math.nan
+        if not (0.0 <= f <= MAX_INJECT):
+            raise InputError(f"{where}: impl {text!r}: inject {value!r}; expected a number from 0 to "
+                             f"{MAX_INJECT:g} (the delay as a fraction of the forward: 0.25 adds 25%)")
+        return ImplSpec("mirror", inject=f)
     kind, sep, rest = raw.partition(":")
     if kind != "fastdeploy" or not sep:
         raise InputError(f"{where}: impl {text!r}; expected {ALLOWED}")

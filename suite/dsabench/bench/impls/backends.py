@@ -44,7 +44,8 @@ def describe(impl: ImplRun, backend: Backend, state=None) -> dict:
     """A record's `impl_info`: ops and their reason, and for a commit its sha, subject, dirty flag,
     modules (which were stand-ins), the variant its source implies, and what the case's call read."""
     if impl.is_mirror:
-        return {"ops": "dsabench", "ops_reason": MIRROR_OPS_REASON}
+        injected = {} if impl.inject is None else {"inject": impl.inject}
+        return {"ops": "dsabench", "ops_reason": MIRROR_OPS_REASON, **injected}
     info = {**backend.loaded.describe(), "variant": impl.variant.name, "variant_from": impl.variant_from}
     if state is not None and hasattr(state, "config_reads"):
         info["config_reads"] = list(state.config_reads)

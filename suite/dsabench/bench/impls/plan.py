@@ -34,7 +34,8 @@ class ImplRun:
     label: `mirror`, or `fastdeploy:<sha12>` (`-dirty` for a tree with local changes; the path
     when the tree is outside git). spec: what the user asked for (PATH as resolved). checkout: the
     plug-in's Checkout (its worktree lives for the whole run, in the CLI process). variant: the
-    variant the commit's source implies (None for the mirror, which runs every variant).
+    variant the commit's source implies (None for the mirror, which runs every variant). inject:
+    an injected mirror's delay, F x its forward (`mirror+inject=F`, label the same); None otherwise.
     """
 
     label: str
@@ -43,6 +44,7 @@ class ImplRun:
     variant: Variant | None = None
     variant_from: str = ""
     info: dict = field(default_factory=dict)  # sha, subject, dirty, path, commit, worktree
+    inject: float | None = None
 
     @property
     def is_mirror(self) -> bool:
