@@ -298,7 +298,7 @@ def test_a_commit_whose_layout_line_the_plugin_cannot_read_is_refused(refused, t
 
 @pytest.mark.parametrize("spec, words", [
     ("fastdeploy", ("--impl", "fastdeploy:PATH[@COMMIT]")),
-    ("torch", ("--impl", "'mirror' or")),
+    ("torch", ("--impl", "'mirror', 'mirror+inject=F'", "or 'fastdeploy:PATH[@COMMIT]'")),
 ])
 def test_a_misspelt_impl_is_refused(refused, spec, words):
     refused("run", "smoke", "--impl", spec, words=words)

@@ -99,3 +99,31 @@ def test_only_the_first_pass_traces_and_the_manifest_says_where_each_invocations
     assert again.returncode == 0
     attempts = store.read_manifest(tmp_path / "r")["attempts"]
     assert len(attempts) == 2 and attempts[1]["records"] == 0 and "2 invocations" in again.stdout
+
+
+@pytest.mark.slow
+def test_calibrate_paired_times_the_mirror_its_twin_and_its_injected_copy_in_each_run_and_judges_them_paired(tmp_path):
+    """`calibrate --paired` end to end on the CPU: each run holds the three impls of every case, marked
+    as calibrate's, every (mirror, twin) and (mirror, injected) pair of each run is counted, and a
+    rerun with the cross-run calibration's arguments is refused. Verdicts over real timings are not
+    asserted; the paired rule is specified on seeded runs in tests/analysis/test_calibrate_paired.py."""
+    args = ["calibrate", "smoke", "--filter", r"decode\.b1\.c256.*scalar-view\.eager", "--paired", "--aa-runs", "2",
+            "--inject", "3", "--repeats", "2", "--max-time-s", "0.1", "--out", tmp_path, "--run-id", "cp"]
+    r = dsabench(*args)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "cp"
+    data = json.loads((out / "calibration.json").read_text())
+    assert data["paired"] is True
+    (case,) = data["cases"]
+    assert case["aa_pairs"] == 2 and 0 <= case["false_alarms"] <= 2 and case["run_to_run"] is None
+    hits, pairs = case["detected"]["3.0"]
+    assert pairs == 2 and 0 <= hits <= pairs and case["size_source"]["3.0"] == "worker"
+    for run in ("cp-paired0", "cp-paired1"):
+        manifest = store.read_manifest(out / run)
+        assert [i["label"] for i in manifest["impls"]] == ["mirror", "mirror+inject=0", "mirror+inject=3"]
+        assert manifest["options"]["calibration"] == "cp" and manifest["options"]["inject_delay"] == 0
+        assert sorted(rec["impl"] for rec in store.read_records(out / run)[0]) == [
+            "mirror", "mirror", "mirror+inject=0", "mirror+inject=0", "mirror+inject=3", "mirror+inject=3"]
+    assert "paired: the mirror against its twin" in (out / "calibration.txt").read_text()
+    other = dsabench(*[a for a in args if a != "--paired"])
+    assert other.returncode == 2 and "--paired True then, False now" in other.stderr

@@ -10,6 +10,12 @@ finishes an interrupted calibration (each run it already began is resumed) and r
 with other arguments it refuses (its runs would not be the calibration asked for). Its runs are
 marked in their manifests (options.calibration) and kept out of `compare --history`, `history`
 and `dashboard` unless those are asked to include them.
+
+With --paired it measures the paired gate instead (`compare --impls`, the one a CI can use for
+eager cases, whose cross-run noise this host's slow mode makes too wide to gate): --aa-runs runs,
+each timing the mirror, its A/A twin `mirror+inject=0` and one `mirror+inject=F` per injected size
+in the same rounds of the same processes; every run gives one A/A pair and one injected pair per
+size (`analysis.calibrate_paired`).
 """
 
 from __future__ import annotations
@@ -53,7 +59,8 @@ def plan(run_id: str, aa_runs: int, inject: tuple[float, ...]) -> list[tuple[str
 
 PLAN = "calibrate.json"
 # The arguments that decide what a calibration's runs measure: a rerun must give the same ones.
-PLANNED = ("scenarios", "backend", "filter", "devices", "kernel", "aa_runs", "inject", "repeats", "max_time_s")
+PLANNED = ("scenarios", "backend", "filter", "devices", "kernel", "aa_runs", "inject", "repeats", "max_time_s", "paired")
+ABSENT = {"paired": False}  # what a calibration from before an argument was written with
 
 
 def _planned(args: argparse.Namespace) -> dict:
@@ -80,6 +87,7 @@ def check_plan(out: Path, args: argparse.Namespace) -> None:
         had = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: unreadable ({exc}); expected the arguments of an earlier calibration") from None
+    had = {**ABSENT, **had}
     if args.no_run:
         for k in PLANNED:
             if k in had:
@@ -89,6 +97,54 @@ def check_plan(out: Path, args: argparse.Namespace) -> None:
     if differ:
         raise InputError(f"{out} was begun with other arguments ({'; '.join(differ)}); give the same arguments to "
                          "finish it, or another --run-id for a new calibration")
+
+
+def paired_plan(run_id: str, aa_runs: int, inject: tuple[float, ...]) -> tuple[list[str], list[str]]:
+    """--paired: the runs (each one A/A pair and one injected pair per size) and the impls each times."""
+    impls = ["mirror", injected_label(0.0), *(injected_label(f) for f in inject)]
+    return [f"{run_id}-paired{i}" for i in range(aa_runs)], impls
+
+
+def injected_label(fraction: float) -> str:
+    from dsabench.bench.impls import ImplSpec  # noqa: PLC0415
+
+    return ImplSpec("mirror", inject=fraction).label
+
+
+def paired_sizes(out: Path, runs: list[str], inject: tuple[float, ...]) -> dict[float, dict[str, float]]:
+    """Per injected fraction, per case id: the median of the slowdowns the injected impl's workers
+    measured over the runs and processes (output.inject.measured)."""
+    import statistics  # noqa: PLC0415
+
+    from dsabench.store.rundir import read_records  # noqa: PLC0415
+
+    labels = {injected_label(f): f for f in inject}
+    found: dict[float, dict[str, list[float]]] = {}
+    for run_id in runs:
+        for rec in read_records(out / run_id)[0]:
+            size = ((rec.get("output") or {}).get("inject") or {}).get("measured")
+            frac = labels.get(rec.get("impl"))
+            if frac is not None and rec.get("status") == "ok" and isinstance(size, (int, float)):
+                found.setdefault(frac, {}).setdefault(rec["case_id"], []).append(float(size))
+    return {f: {c: statistics.median(v) for c, v in cases.items()} for f, cases in found.items()}
+
+
+def _judge_paired(out: Path, args: argparse.Namespace, runs: list[str]):
+    from dsabench.analysis.calibrate_paired import calibrate_paired  # noqa: PLC0415
+    from dsabench.analysis.compare_impls import compare_impls  # noqa: PLC0415
+    from dsabench.store.frames import load_runs  # noqa: PLC0415
+
+    aa, injected = [], {}
+    for run_id in runs:
+        frame = load_runs([out / run_id])
+
+        def rows(cand: str):
+            return compare_impls(frame, "mirror", cand, threshold=args.threshold).table.to_dict("records")
+
+        aa.append(rows(injected_label(0.0)))
+        for f in args.inject:
+            injected.setdefault(f, []).append(rows(injected_label(f)))
+    return calibrate_paired(aa, injected, args.threshold, sizes=paired_sizes(out, runs, args.inject))
 
 
 def measured_sizes(out: Path, runs: list[tuple[str, float]]) -> dict[float, dict[str, float]]:
@@ -117,7 +173,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     out = args.out / args.run_id
     try:
         check_plan(out, args)
-        runs = plan(args.run_id, args.aa_runs, args.inject)
+        if args.paired:
+            names, impls = paired_plan(args.run_id, args.aa_runs, args.inject)
+            runs = [(name, 0.0) for name in names]
+        else:
+            runs, impls = plan(args.run_id, args.aa_runs, args.inject), []
         for run_id, frac in runs:
             if args.no_run:
                 if not (out / run_id / "manifest.json").exists():
@@ -134,22 +194,26 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                 cmd += ["--devices", args.devices] if args.devices else []
                 cmd += ["--max-time-s", str(args.max_time_s)] if args.max_time_s else []
                 cmd += ["--kernel", args.kernel] if args.kernel else []
+                cmd += [a for impl in impls for a in ("--impl", impl)]
             print(f"calibrate: {' '.join(cmd[2:])}", file=sys.stderr, flush=True)
             r = subprocess.run(cmd, stdout=subprocess.DEVNULL)
             if r.returncode not in (0, 1):
                 raise InputError(f"run {run_id} exited {r.returncode}; see its output above")
-        groups = {}
-        for run_id, frac in runs:
-            df = load_runs([out / run_id]).df
-            ok = df[df["status"] == "ok"]
-            groups[run_id] = {r["case_id"]: r for r in ok.to_dict("records")}  # rows: eager cases judged on steady chunks
-        aa = [groups[r] for r, f in runs if not f]
-        injected: dict[float, list] = {}
-        for r, f in runs:
-            if f:
-                injected.setdefault(f, []).append(groups[r])
-        result = calibrate(aa, injected, args.threshold, sizes=measured_sizes(out, runs))
-        paths = write_calibration(result, out, args.threshold, args.repeats)
+        if args.paired:
+            result = _judge_paired(out, args, [r for r, _ in runs])
+        else:
+            groups = {}
+            for run_id, frac in runs:
+                df = load_runs([out / run_id]).df
+                ok = df[df["status"] == "ok"]
+                groups[run_id] = {r["case_id"]: r for r in ok.to_dict("records")}  # eager: judged on steady chunks
+            aa = [groups[r] for r, f in runs if not f]
+            injected: dict[float, list] = {}
+            for r, f in runs:
+                if f:
+                    injected.setdefault(f, []).append(groups[r])
+            result = calibrate(aa, injected, args.threshold, sizes=measured_sizes(out, runs))
+        paths = write_calibration(result, out, args.threshold, args.repeats, paired=args.paired)
     except DsabenchError as exc:
         return _fail("calibrate", exc)
     print(paths["table"].read_text())
@@ -176,6 +240,10 @@ def register(sub) -> None:
     p.add_argument("--max-time-s", type=flags.positive_float("--max-time-s"))
     p.add_argument("--out", type=Path, default=Path("results") / "runs")
     p.add_argument("--run-id", type=flags.run_id, default="calibrate")
+    p.add_argument("--paired", action="store_true",
+                   help="measure the paired gate (compare --impls) instead of the cross-run one: each of --aa-runs "
+                        "runs times the mirror, its A/A twin mirror+inject=0 and mirror+inject=F for each --inject "
+                        "in the same rounds of the same processes")
     p.add_argument("--no-run", action="store_true",
                    help="measure nothing: judge the runs an earlier calibration left in OUT/RUN_ID again "
                         "(another --threshold, say)")

@@ -37,9 +37,9 @@ def _threshold_text(threshold) -> str:
     return "auto (each case's band from its noise)" if threshold == "auto" else band_text(threshold)
 
 
-def table_lines(result: Sequence[CaseCalibration], threshold, repeats: int) -> list[str]:
+def table_lines(result: Sequence[CaseCalibration], threshold, repeats: int, paired: bool = False) -> list[str]:
     fracs = sorted({f for c in result for f in c.detected})
-    head = (["case", "run-to-run", "processes", "A/A false", "noisy"]
+    head = (["case", "run-to-run", "ratio spread" if paired else "processes", "A/A false", "noisy"]
             + [f"+{f * 100:g}%: slower (measured)" for f in fracs] + ["detectable"])
     rows = []
     for c in result:
@@ -50,8 +50,11 @@ def table_lines(result: Sequence[CaseCalibration], threshold, repeats: int) -> l
         rows.append(row)
     pairs = sum(c.aa_pairs for c in result)
     alarms = sum(c.false_alarms for c in result)
-    lines = [f"calibration: threshold {_threshold_text(threshold)}, {repeats} worker processes per case per run; every "
-             "pair judged by compare's gate (t intervals over processes; run-to-run noise from the other A/A runs)",
+    how = ("paired: the mirror against its twin (mirror+inject=0) and its injected copies (mirror+inject=F), timed in "
+           "the same rounds of the same processes, every pair judged by compare --impls' gate (t intervals over "
+           "per-process ratios; one A/A pair a run)" if paired else
+           "every pair judged by compare's gate (t intervals over processes; run-to-run noise from the other A/A runs)")
+    lines = [f"calibration: threshold {_threshold_text(threshold)}, {repeats} worker processes per case per run; {how}",
              *text_table(head, rows, right=range(1, len(head))),
              f"A/A: {alarms} false verdicts in {pairs} case comparisons ({_pct(alarms / pairs if pairs else math.nan)})"]
     withheld = [c for c in result if c.withheld]
@@ -73,8 +76,10 @@ def table_lines(result: Sequence[CaseCalibration], threshold, repeats: int) -> l
                      + ("" if threshold == "auto" else
                         f"; {sum(c.detected[f][0] for c in small)}/{sum(c.detected[f][1] for c in small)} where it is "
                         "within the threshold (a call there would be wrong)"))
-    lines.append("run-to-run: sd of the A/A runs' log levels; processes: pooled sd of per-process log levels within a "
-                 "run; measured: the slowdown the injection really added, plain against delayed forwards in the "
+    spreads = ("run-to-run: none (a paired comparison has no run term); ratio spread: pooled sd of the A/A pairs' "
+               "per-process log ratios, what the paired interval rests on" if paired else
+               "run-to-run: sd of the A/A runs' log levels; processes: pooled sd of per-process log levels within a run")
+    lines.append(f"{spreads}; measured: the slowdown the injection really added, plain against delayed forwards in the "
                  "same worker (runs before that record: the injected runs' level over the A/A runs'), and detection "
                  "is judged against it; detectable: smallest slowdown called slower with 95% power under that noise "
                  "(t approximation); noisy: pairs the gate marked noisy")
@@ -92,23 +97,24 @@ def _finite(x):
     return x
 
 
-def write_calibration(result: Sequence[CaseCalibration], out: Path, threshold, repeats: int) -> dict[str, Path]:
+def write_calibration(result: Sequence[CaseCalibration], out: Path, threshold, repeats: int,
+                      paired: bool = False) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     table = out / "calibration.txt"
-    table.write_text("\n".join(table_lines(result, threshold, repeats)) + "\n")
+    table.write_text("\n".join(table_lines(result, threshold, repeats, paired)) + "\n")
     data = out / "calibration.json"
     data.write_text(json.dumps(_finite({
-        "threshold": threshold, "repeats": repeats,
+        "threshold": threshold, "repeats": repeats, "paired": paired,
         "cases": [{**asdict(c), "detected": {str(k): list(v) for k, v in c.detected.items()},
                    "measured": {str(k): v for k, v in c.measured.items()},
                    "level_shift": {str(k): v for k, v in c.level_shift.items()},
                    "size_source": {str(k): v for k, v in c.size_source.items()}} for c in result],
     }), indent=2, allow_nan=False))
-    png = _chart(result, out, threshold)
+    png = _chart(result, out, threshold, paired)
     return {"table": table, "json": data, **png}
 
 
-def _chart(result: Sequence[CaseCalibration], out: Path, threshold: float) -> dict[str, Path]:
+def _chart(result: Sequence[CaseCalibration], out: Path, threshold: float, paired: bool = False) -> dict[str, Path]:
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
@@ -118,8 +124,9 @@ def _chart(result: Sequence[CaseCalibration], out: Path, threshold: float) -> di
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.32 * n))
     names = [c.case_id for c in result]
     y = range(len(result))
-    ax.barh(list(y), [c.run_to_run * 100 if math.isfinite(c.run_to_run) else 0 for c in result],
-            color="#4c72b0", label="run-to-run spread")
+    spread = [c.process_spread if paired else c.run_to_run for c in result]
+    ax.barh(list(y), [v * 100 if math.isfinite(v) else 0 for v in spread], color="#4c72b0",
+            label="per-process ratio spread (paired)" if paired else "run-to-run spread")
     ax.scatter([c.mde * 100 if math.isfinite(c.mde) else 0 for c in result], list(y), color="#c0392b", zorder=3,
                label="smallest detectable slowdown (95% power)")
     if threshold != "auto":
