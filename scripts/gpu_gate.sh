@@ -20,18 +20,13 @@
 set -uo pipefail
 out=${OUT:-/tmp/gpu_gate_out}
 source "$(dirname "$0")/gpu_setup.sh"
-backend=${BACKEND:-torch}
-preset=${PRESET:-pr}
 filter=${FILTER:-'^decode\.b64\.c4096\.p0\.n8192\.'}
 max_time=${MAX_TIME_S:-0.6}
 devices=${DEVICES-0}
 deadline=${DEADLINE_S:-450}
 runs=${RUNS_DIR:-/tmp/gpu_gate_runs}/gate
 mkdir -p "$runs" "$out/compare"
-python3 -c 'import dsabench, torch; print("dsabench", dsabench.__version__, "torch", torch.__version__, "cuda", torch.cuda.is_available())' \
-  | tee "$out/env.txt" || exit 1
-nvidia-smi --query-gpu=index,name,uuid,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw \
-  --format=csv >> "$out/env.txt" 2>&1
+record_env
 t_start=$(date +%s)
 left() { echo $(( t_start + deadline - $(date +%s) )); }
 dev=(); [ -n "$devices" ] && dev=(--devices "$devices")

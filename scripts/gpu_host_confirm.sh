@@ -24,8 +24,6 @@
 set -uo pipefail
 out=${OUT:-/tmp/gpu_host_confirm_out}
 source "$(dirname "$0")/gpu_setup.sh"
-backend=${BACKEND:-torch}
-preset=${PRESET:-pr}
 filter=${FILTER:-'^decode\.(b32|b64)\.c4096\.p0\.n(8192|65536)\.bs64\..*\.eager$'}
 max_time=${MAX_TIME_S:-1.8}
 deadline=${DEADLINE_S:-530}

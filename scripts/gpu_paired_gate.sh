@@ -14,8 +14,6 @@
 set -uo pipefail
 out=${OUT:-/tmp/gpu_paired_out}
 source "$(dirname "$0")/gpu_setup.sh"
-backend=${BACKEND:-torch}
-preset=${PRESET:-pr}
 filter=${FILTER:-'^decode\.b64\.c4096\.p0\.n8192\..*\.eager$'}
 inject=${INJECT:-0.25,0.05}
 n_runs=${RUNS:-3}
@@ -23,10 +21,7 @@ max_time=${MAX_TIME_S:-0.6}
 devices=${DEVICES-0}
 runs=${RUNS_DIR:-/tmp/gpu_paired_runs}
 mkdir -p "$runs" "$out/compare"
-python3 -c 'import dsabench, torch; print("dsabench", dsabench.__version__, "torch", torch.__version__, "cuda", torch.cuda.is_available())' \
-  | tee "$out/env.txt" || exit 1
-nvidia-smi --query-gpu=index,name,uuid,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw \
-  --format=csv >> "$out/env.txt" 2>&1
+record_env
 t_start=$(date +%s)
 dev=(); [ -n "$devices" ] && dev=(--devices "$devices")
 python3 -m dsabench calibrate "$preset" --paired --backend "$backend" "${dev[@]}" --filter "$filter" \

@@ -7,3 +7,13 @@ if ls third_party/wheels/*.whl >/dev/null 2>&1; then
     && export PYTHONPATH=/tmp/site || exit 1
 fi
 export PYTHONPATH="$PWD/suite:${PYTHONPATH:-}"
+# What the calibration scripts share: the backend and preset they measure, and env.txt (the versions
+# and the GPU the runs were made with) written before anything is measured.
+backend=${BACKEND:-torch}
+preset=${PRESET:-pr}
+record_env() {
+  python3 -c 'import dsabench, torch; print("dsabench", dsabench.__version__, "torch", torch.__version__, "cuda", torch.cuda.is_available())' \
+    | tee "$out/env.txt" || exit 1
+  nvidia-smi --query-gpu=index,name,uuid,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw \
+    --format=csv >> "$out/env.txt" 2>&1
+}
