@@ -24,7 +24,7 @@ def _measure(backend, tmp_path, fraction: float) -> dict:
     return record
 
 
-def test_an_injected_eager_forward_is_measured_slower_by_about_its_size(paddle_backend, tmp_path):
+def test_an_injected_eager_forward_records_its_kind_and_measured_size_and_lasts_at_least_its_delay(paddle_backend, tmp_path):
     """+100% busy-waited after every eager forward: the record names the kind (a host wait: a CPU has
     no device to spin) and the slowdown measured in the worker, plain and delayed forwards of one
     process alternating (a run without injection records none). What holds on any host, however slow:

@@ -11,6 +11,7 @@ import json
 import pytest
 
 from dsabench.analysis.compare_impls import compare_impls
+from dsabench.analysis.history import case_series
 from dsabench.bench.impls import parse_impl
 from dsabench.errors import InputError
 from dsabench.store import rundir as store
@@ -25,8 +26,11 @@ TWO = r"decode\.b1\.c256.*(scalar-view|tensor-contiguous)\.eager"
 def test_the_spelling_names_the_fraction_and_refuses_anything_else_in_one_line():
     assert parse_impl("mirror+inject=0.25").label == "mirror+inject=0.25"
     assert parse_impl(" mirror+inject=0 ").inject == 0.0 and parse_impl("mirror").inject is None
-    for bad in ("mirror+inject=", "mirror+inject=abc", "mirror+inject=-0.1", "mirror+inject=nan",
-                "mirror+inject=1e9", "mirror+delay=0.2"):
+    assert parse_impl("mirror+inject=0.250").label == "mirror+inject=0.25"
+    assert parse_impl("mirror+inject=0.1234567").inject == 0.123457  # the value its label spells
+    for bad in ("mirror+inject=", "mirror+inject=abc", "mirror+inject=-0.1", "mirror+inject=-0", "mirror+inject=nan",
+                "mirror+inject=1e9", "mirror+inject=1_0", "mirror+inject=\u0663", "mirror+inject=101",
+                "mirror+delay=0.2"):
         with pytest.raises(InputError) as err:
             parse_impl(bad)
         assert bad in str(err.value) and "\n" not in str(err.value)
@@ -55,7 +59,15 @@ def test_only_the_injected_impl_is_slowed_and_compare_impls_pairs_it_variant_wit
                     "--fail-on-regression", "--json", tmp_path / "gate.json")
     assert gate.returncode == 4, gate.stderr
     assert json.loads((tmp_path / "gate.json").read_text())["unjudged"][0]["reason"] == "one_process"
+    frame = load_runs([tmp_path / "r"])
+    assert case_series(frame).empty  # a run with an injected impl is a calibration: no history, no dashboard
+    series = case_series(frame, include_calibration=True)
+    assert sorted(set(series["case_id"])) == sorted({rec["case_id"] for rec in records} |
+                                                    {rec["case_id"] + "@mirror+inject=3" for rec in records})
+    spelt = dsabench("compare", "--impls", tmp_path / "r", "--base-impl", "mirror", "--cand-impl", "mirror+inject=3.0")
+    assert spelt.returncode == 0, spelt.stderr  # the fraction however spelt names the impl
     variants = dsabench("compare", "--variants", tmp_path / "r")
+    assert variants.returncode == 0 and "CAND patched in r" in variants.stdout  # the plain mirror's pair
     assert "inject" not in variants.stdout  # --variants pairs the plain mirror's variants only
 
 

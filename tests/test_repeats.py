@@ -41,7 +41,7 @@ def test_calibrate_alternates_a_to_a_and_injected_runs():
 
 
 @pytest.mark.slow
-def test_calibrate_measures_an_injected_run_slower_by_about_its_size_and_marks_its_runs(tmp_path):
+def test_calibrate_judges_every_pair_reports_the_measured_size_and_marks_its_runs(tmp_path):
     """A real calibration on the CPU, end to end: every (A/A run, injected run) pair is judged and
     counted, and the measured size is reported beside the size asked for. Whether this shared CPU
     lets a pair be called slower is a timing outcome (a host slow mode withholds it), so only the
@@ -56,8 +56,7 @@ def test_calibrate_measures_an_injected_run_slower_by_about_its_size_and_marks_i
     data = json.loads((out / "calibration.json").read_text())
     (case,) = data["cases"]
     assert case["aa_pairs"] == 1
-    hits, pairs = case["detected"]["5.0"]
-    assert pairs == 2 and 0 <= hits <= pairs  # 2 A/A runs x 1 injected run
+    assert case["detected"]["5.0"][1] == 2  # pairs judged: 2 A/A runs x 1 injected run (how many slower: a timing)
     assert math.isfinite(case["measured"]["5.0"]) and case["size_source"]["5.0"] in ("worker", "levels")
     assert (out / "calibration.png").stat().st_size > 0 and "A/A:" in (out / "calibration.txt").read_text()
     manifest = store.read_manifest(out / "cal-inj5000")
@@ -115,9 +114,8 @@ def test_calibrate_paired_times_the_mirror_its_twin_and_its_injected_copy_in_eac
     data = json.loads((out / "calibration.json").read_text())
     assert data["paired"] is True
     (case,) = data["cases"]
-    assert case["aa_pairs"] == 2 and 0 <= case["false_alarms"] <= 2 and case["run_to_run"] is None
-    hits, pairs = case["detected"]["3.0"]
-    assert pairs == 2 and 0 <= hits <= pairs and case["size_source"]["3.0"] == "worker"
+    assert case["aa_pairs"] == 2 and case["run_to_run"] is None  # one A/A pair a run; no run term
+    assert case["detected"]["3.0"][1] == 2 and case["size_source"]["3.0"] == "worker"
     for run in ("cp-paired0", "cp-paired1"):
         manifest = store.read_manifest(out / run)
         assert [i["label"] for i in manifest["impls"]] == ["mirror", "mirror+inject=0", "mirror+inject=3"]

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from dsabench.analysis.calibrate_paired import calibrate_paired, paired_detectable
+from dsabench.analysis.calibrate_paired import calibrate_paired, detectable
 from dsabench.analysis.compare_impls import compare_impls
 from dsabench.analysis.gate import decide
 from dsabench.store.frames import load_runs
@@ -59,8 +59,24 @@ def test_a_case_failed_on_one_side_is_no_comparison_of_the_gate(builder):
     assert calibrate_paired([rows, broken], {0.25: [_rows(frame, "mirror+inject=0.25")]}, 0.03) == []
 
 
-def test_the_paired_detectable_change_grows_with_the_ratio_spread_and_falls_with_processes():
-    assert paired_detectable(0.03, 0.01, 4) < paired_detectable(0.03, 0.02, 4)
-    assert paired_detectable(0.03, 0.02, 8) < paired_detectable(0.03, 0.02, 4)
-    assert paired_detectable(0.03, 0.0, 4) == pytest.approx(0.03)  # no noise: the band's edge itself
-    assert math.isnan(paired_detectable(0.03, 0.02, 1)) and math.isnan(paired_detectable(0.03, math.nan, 4))
+def test_the_detectable_change_grows_with_the_standard_error_and_shrinks_with_degrees_of_freedom():
+    assert detectable(0.03, 0.01, 3) < detectable(0.03, 0.02, 3)
+    assert detectable(0.03, 0.02, 6) < detectable(0.03, 0.02, 3)
+    assert detectable(0.03, 0.0, 3) == pytest.approx(0.03)  # no noise: the band's edge itself
+    assert math.isnan(detectable(0.03, 0.02, 0)) and math.isnan(detectable(0.03, math.nan, 3))
+
+
+def test_a_graph_case_is_judged_unpaired_and_its_detectable_change_is_that_gates(builder):
+    """Graph cases are timed one at a time, not in rounds: the gate judges them on process levels
+    (df 2R - 2), and the calibration uses that gate's own standard error."""
+    rng = np.random.default_rng(3)
+    case = builder.case(graph=True)
+    records = [{**builder.record(case, "g", [float(s) for s in factor * lv * np.exp(rng.normal(0, 0.01, 20))],
+                                 repeat=rep), "impl": label}
+               for label, factor in (("mirror", 1.0), ("mirror+inject=0", 1.0))
+               for rep, lv in enumerate([1.0, 1.01, 0.99, 1.0])]
+    rows = _rows(load_runs([builder.run("g", records)]), "mirror+inject=0")
+    (row,) = rows
+    assert row["df"] == 6  # 2R - 2: unpaired
+    (case_cal,) = calibrate_paired([rows], {}, 0.03)
+    assert case_cal.mde == pytest.approx(detectable(0.03, row["se"], 6))

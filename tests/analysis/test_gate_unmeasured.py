@@ -1,7 +1,8 @@
 """What `compare --fail-on-regression` does with what it did not measure: a case with one process
 a side is never a pass (exit 4, whatever its within-process interval), nor is a case CAND planned
 and never recorded (a run stopped early, a shard never gathered); a case CAND left out on purpose
-(its filter, shard or preset) is reported and passes."""
+(its filter, shard or preset) is reported and passes. Within one run, a run that planned cases
+neither side recorded is not passed either."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import json
 import numpy as np
 
 from dsabench.cli.exit_codes import EXIT_OK, EXIT_UNJUDGED
+from dsabench.analysis.unmeasured import run_gaps
 from dsabench.store.frames import load_runs
+from dsabench.workload.shards import shard_of
 
 from .test_gate_cli import processes, run_cli
 
@@ -41,8 +44,9 @@ def test_a_case_missing_from_a_cand_that_stopped_early_exits_4_and_says_how_to_f
     a, b = _two_cases(builder)
     base = builder.simple_run("base", {a: processes(rng, [1.0, 1.0, 1.0]), b: processes(rng, [1.0, 1.0, 1.0])})
     cand = builder.simple_run("cand", {a: processes(rng, [1.0, 1.0, 1.0])}, cases_planned=2)  # killed before b
-    assert load_runs([cand]).gaps == {"cand": (f"{cand} holds records of 1 of its 2 planned cases (stopped early; "
-                                               f"'dsabench run --resume {cand}' measures the rest)",)}
+    assert run_gaps(load_runs([cand]).plans["cand"]) == (
+        f"{cand} holds records of 1 of its 2 planned cases (stopped early; 'dsabench run --resume {cand}' measures "
+        "the rest)",)
     out = tmp_path / "gate.json"
     assert run_cli("compare", base, cand, "--fail-on-regression", "--json", out) == EXIT_UNJUDGED
     text = capsys.readouterr()
@@ -57,17 +61,54 @@ def test_a_case_missing_from_a_cand_that_stopped_early_exits_4_and_says_how_to_f
     assert "cand's run is incomplete" in text.out  # the row's reason in the table too
 
 
-def test_a_shard_of_cand_never_gathered_leaves_its_cases_unmeasured_not_passed(builder, tmp_path):
+def _by_shard(builder, n: int = 2):
+    """Cases of distinct groups, by the shard (1-based, of n) their group falls in."""
+    out: dict[int, list] = {}
+    for batch in range(1, 40):
+        case = builder.case(batch=batch)
+        out.setdefault(shard_of(case.group_id, n) + 1, []).append(case)
+    return out
+
+
+def test_a_case_whose_shard_was_never_gathered_is_unmeasured_and_one_its_shard_never_planned_passes(builder, tmp_path):
     rng = np.random.default_rng(7)
-    a, b = _two_cases(builder)
-    base = builder.simple_run("base", {a: processes(rng, [1.0, 1.0, 1.0]), b: processes(rng, [1.0, 1.0, 1.0])})
-    builder.simple_run("cand-1of2", {a: processes(rng, [1.0, 1.0, 1.0])}, run_id="cand", shard="1/2")
-    cand = builder.root / "cand-1of2"
-    assert load_runs([cand]).gaps == {"cand": ("shard 2/2 of run 'cand' not loaded (a job that never ran, or its "
-                                               "directory not gathered)",)}
+    shards = _by_shard(builder)
+    a, c = shards[1][:2]  # shard 1: a measured, c not in that shard's plan (a preset without it)
+    b = shards[2][0]  # shard 2: never gathered
+    base = builder.simple_run("base", {x: processes(rng, [1.0, 1.0, 1.0]) for x in (a, b, c)})
+    cand = builder.simple_run("cand-1of2", {a: processes(rng, [1.0, 1.0, 1.0])}, run_id="cand", shard="1/2")
+    assert run_gaps(load_runs([cand]).plans["cand"]) == (
+        "shard 2/2 of run 'cand' not loaded (a job that never ran, or its directory not gathered)",)
     out = tmp_path / "gate.json"
     assert run_cli("compare", base, cand, "--fail-on-regression", "--json", out) == EXIT_UNJUDGED
-    assert [u["reason"] for u in json.loads(out.read_text())["unjudged"]] == ["incomplete"]
+    doc = json.loads(out.read_text())
+    reasons = {r["case"]: r["reason"] for r in doc["pairs"]}
+    assert (reasons[b.id], reasons[c.id]) == ("cand_incomplete", "only_in_base")
+    assert [u["case"] for u in doc["unjudged"]] == [b.id]
+
+
+def test_a_case_cands_filter_left_out_passes_though_the_run_stopped_before_another(builder, tmp_path):
+    rng = np.random.default_rng(9)
+    a, b, c = (builder.case(batch=n) for n in (1, 2, 3))
+    base = builder.simple_run("base", {x: processes(rng, [1.0, 1.0, 1.0]) for x in (a, b, c)})
+    cand = builder.simple_run("cand", {a: processes(rng, [1.0, 1.0, 1.0])}, cases_planned=2,
+                              options={"filter": r"\.b[12]\."})  # planned a and b, stopped before b; c filtered
+    out = tmp_path / "gate.json"
+    assert run_cli("compare", base, cand, "--fail-on-regression", "--json", out) == EXIT_UNJUDGED
+    reasons = {r["case"]: r["reason"] for r in json.loads(out.read_text())["pairs"]}
+    assert (reasons[b.id], reasons[c.id]) == ("cand_incomplete", "only_in_base")
+
+
+def test_a_within_run_gate_on_a_run_that_stopped_early_exits_4_though_every_row_it_has_is_judged(builder, capsys):
+    rng = np.random.default_rng(10)
+    a, b = _two_cases(builder)
+    records = [{**builder.record(a, "r", processes(rng, [1.0, 1.0, 1.0])[rep::3], repeat=rep), "impl": impl}
+               for impl in ("mirror", "mirror+inject=0") for rep in range(3)]
+    run = builder.run("r", records, cases_planned=4)  # b's two records never written
+    assert run_cli("compare", "--impls", run, "--base-impl", "mirror", "--cand-impl", "mirror+inject=0",
+                   "--fail-on-regression") == EXIT_UNJUDGED
+    first = capsys.readouterr().err.splitlines()[0]
+    assert "cases the run planned and holds no record of" in first and "not measured" in first
 
 
 def test_a_case_a_finished_cand_left_out_on_purpose_is_reported_missing_and_passes(builder, tmp_path, capsys):
@@ -75,7 +116,7 @@ def test_a_case_a_finished_cand_left_out_on_purpose_is_reported_missing_and_pass
     a, b = _two_cases(builder)
     base = builder.simple_run("base", {a: processes(rng, [1.0, 1.0, 1.0]), b: processes(rng, [1.0, 1.0, 1.0])})
     cand = builder.simple_run("cand", {a: processes(rng, [1.0, 1.0, 1.0])})  # planned only a (a --filter)
-    assert load_runs([cand]).gaps == {}
+    assert run_gaps(load_runs([cand]).plans["cand"]) == ()
     out = tmp_path / "gate.json"
     assert run_cli("compare", base, cand, "--fail-on-regression", "--json", out) == EXIT_OK
     row = next(r for r in json.loads(out.read_text())["pairs"] if r["case"] == b.id)

@@ -9,7 +9,10 @@ do: the host's slow mode falls on both sides of every round. What it is not: the
 (`analysis.calibrate`), whose noise includes what changes between runs and processes.
 
 The noise behind a paired row is the spread of its per-process log ratios (`Decision.noise`); the
-smallest detectable slowdown follows from it with the paired interval's R - 1 degrees of freedom.
+smallest detectable slowdown follows from the rows' own standard error and degrees of freedom
+(R - 1 where paired). A CUDA Graph case is timed in its own turn, not in rounds, so the gate judges
+it unpaired (process levels, 2R - 2): its spread and detectable change are that gate's, as
+`compare --impls` would judge it.
 Detection is judged against the slowdown the workers measured (plain against delayed forwards in
 one process, `bench/inject.measured_size`), as `calibrate` does. Pure functions over row dicts.
 """
@@ -28,15 +31,13 @@ from dsabench.analysis.hierarchy import t_quantile
 Rows = Sequence[Mapping]  # one run's compare_impls rows (table.to_dict("records"))
 
 
-def paired_detectable(threshold: Threshold, ratio_spread: float, processes: int, power: float = POWER) -> float:
-    """Slowdown called `slower` with probability `power` (approximately) by a paired comparison of
-    `processes` processes whose per-process log ratios spread `ratio_spread` (sd): the standard
-    error is ratio_spread / sqrt(processes), with processes - 1 degrees of freedom. With AUTO the
-    change must also be significant at AUTO_FALSE_ALARM and clear AUTO_FLOOR."""
-    if processes < 2 or not math.isfinite(ratio_spread):
+def detectable(threshold: Threshold, se: float, df: float, power: float = POWER) -> float:
+    """Slowdown called `slower` with probability `power` (approximately) by an interval of standard
+    error `se` (of the log ratio) and `df` degrees of freedom, the ones the gate's rows carry: paired
+    eager rows R - 1 over per-process ratios, unpaired graph rows 2R - 2 over process levels. With
+    AUTO the change must also be significant at AUTO_FALSE_ALARM and clear AUTO_FLOOR."""
+    if not (df >= 1 and math.isfinite(se) and se >= 0):
         return math.nan
-    df = processes - 1
-    se = ratio_spread / math.sqrt(processes)
     if threshold == AUTO:
         return max((1 + AUTO_FLOOR) * math.exp((t_quantile(0.975, df) + t_quantile(power, df)) * se),
                    math.exp((t_quantile(1 - AUTO_FALSE_ALARM / 2, df) + t_quantile(power, df)) * se)) - 1
@@ -58,7 +59,8 @@ def calibrate_paired(aa: Sequence[Rows], injected: Mapping[float, Sequence[Rows]
     """Per case present in every A/A run: false verdicts and noisy rows over the A/A pairs (one a
     run), detection of each injected size (slower over the pairs), the measured size (`sizes`: per
     fraction, per case id of the injected side), and the smallest detectable slowdown from the A/A
-    rows' pooled per-process ratio spread. run_to_run is NaN: a paired comparison has no run term."""
+    rows' pooled standard error at their fewest degrees of freedom. run_to_run is NaN: a comparison
+    within one run has no run term."""
     if not aa:
         raise ValueError("calibrate_paired: no A/A run")
     judged = [_judged(rows) for rows in aa]
@@ -67,9 +69,8 @@ def calibrate_paired(aa: Sequence[Rows], injected: Mapping[float, Sequence[Rows]
     for case in cases:
         rows = [j[case] for j in judged]
         spread = _pooled([float(r.get("noise", math.nan)) for r in rows])
-        counts = [int(r["processes"]) for r in rows
-                  if isinstance(r.get("processes"), (int, float)) and math.isfinite(r["processes"])]
-        processes = min(counts) if counts else 0
+        se = _pooled([float(r.get("se", math.nan)) for r in rows])
+        dfs = [float(r["df"]) for r in rows if isinstance(r.get("df"), (int, float)) and math.isfinite(r["df"])]
         detected, measured, source = {}, {}, {}
         for frac, runs in sorted(injected.items()):
             hits = [j[case] for j in map(_judged, runs) if case in j]
@@ -81,5 +82,5 @@ def calibrate_paired(aa: Sequence[Rows], injected: Mapping[float, Sequence[Rows]
         out.append(CaseCalibration(
             case, math.nan, spread, len(rows), sum(r["verdict"] in ("slower", "faster") for r in rows),
             sum(bool(r.get("noisy")) for r in rows), detected, measured, {}, source,
-            paired_detectable(threshold, spread, processes), 0))
+            detectable(threshold, se, min(dfs) if dfs else math.nan), 0))
     return out

@@ -37,6 +37,8 @@ from dsabench.analysis.gate import Threshold, check_threshold, decide, level
 from dsabench.analysis.host_steady import HOST_COLUMNS, SteadySides, pair_host, steady_sides
 from dsabench.analysis.pairing import judged_sides, process_groups
 from dsabench.analysis.noise import UNKNOWN, Noise, case_key, history_noise, history_rows, inject_of
+from dsabench.analysis.profiler_residue import kept_the_profiler, profiler_residue
+from dsabench.analysis.unmeasured import run_gaps, unmeasured
 from dsabench.store.schema import axis_kernel, key_of, record_key
 from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED
 from dsabench.workload.variants import BASELINE, PATCHED, Variant, parse_variant
@@ -135,6 +137,7 @@ class Comparison:
     kernel: str = ""  # the attention kernel (frame column `kernel`); both sides', joined, when they differ
     mismatches: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    unmeasured: tuple[str, ...] = ()  # within one run: what the run planned and holds no record of (run_gaps)
 
     def counts(self) -> dict[str, int]:
         """Pairs per verdict, in SEVERITY order, verdicts with no pair left out."""
@@ -266,15 +269,14 @@ def _level_of(record) -> float:
         return math.nan
 
 
-def _incomplete(pairs: list[dict], gaps: tuple[str, ...]) -> list[dict]:
-    """Rows only in base, where cand's run holds less than it planned (`Frame.gaps`): the case was
-    most likely meant to be measured, so it is not left out on purpose (a filter, a shard, another
-    preset) but unmeasured, and says so (`unjudged` counts it)."""
-    if not gaps:
-        return pairs
-    why = "only in base; cand's run is incomplete: " + "; ".join(gaps)
-    return [{**r, "reason": Reason.CAND_INCOMPLETE.value, "message": why, "why": why}
-            if r["reason"] == Reason.ONLY_IN_BASE.value else r for r in pairs]
+def _unmeasured(pairs: list[dict], why) -> list[dict]:
+    """Rows only in base whose case cand planned and never recorded (`why(key)`: the reason, or None
+    where cand left it out on purpose: `analysis.unmeasured`); `unjudged` counts them."""
+    out = []
+    for r in pairs:
+        text = why(r["case"]) if r["reason"] == Reason.ONLY_IN_BASE.value else None
+        out.append({**r, "reason": Reason.CAND_INCOMPLETE.value, "message": text, "why": text} if text else r)
+    return out
 
 
 def _table(pairs: list[dict]) -> pd.DataFrame:
@@ -394,11 +396,14 @@ def compare_runs(
     def noise_of(row) -> Noise:
         return UNKNOWN if row is None else noise.get(case_key(row, inject), UNKNOWN)
 
-    residue = tuple(_profiler_residue(side, f, rid) for side, f, rid in (("BASE", base, base_id), ("CAND", cand, cand_id))
-                    if _kept_the_profiler(f, rid))
+    residue = tuple(profiler_residue(side, f.manifests[rid], rid)
+                    for side, f, rid in (("BASE", base, base_id), ("CAND", cand, cand_id)) if kept_the_profiler(f.manifests[rid]))
     pairs = [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed, noise=noise_of(c.get(k)))
              for k in sorted(b.keys() | c.keys())]
-    pairs = _incomplete(pairs, cand.gaps.get(cand_id, ()))
+    plan = cand.plans.get(cand_id)
+    if plan is not None:
+        pairs = _unmeasured(pairs, lambda k: (u := unmeasured(plan, b[k]["case_id"], b[k].get("group_id"))) and
+                            f"only in base; cand's run is incomplete: {u}")
     devices = _values(base, base_id, "device_name", WORKER_DEVICE)
     backends = _values(base, base_id, "backend", ("backend",))
     kernels = sorted({k for f, rid in ((base, base_id), (cand, cand_id)) for k in _values(f, rid, "kernel", ("options", "kernel"))})
@@ -407,21 +412,6 @@ def compare_runs(
         " + ".join(devices), " + ".join(backends), " + ".join(kernels), tuple(mismatches),
         base.warnings + cand.warnings + residue,
     )  # fmt: skip
-
-
-def _kept_the_profiler(frame: Frame, run_id: str) -> bool:
-    """A torch run on a GPU that traced, with workers from before the suite set TEARDOWN_CUPTI=1:
-    PyTorch's profiler stayed attached after each trace (docs/design.md, note 14)."""
-    m = frame.manifests[run_id]
-    workers = m.get("workers") or []
-    return (m.get("backend") == "torch" and ((m.get("options") or {}).get("profile_iters") or 0) > 0
-            and any((w.get("device") or {}).get("kind") == "gpu" and w.get("profiler_teardown") != "1" for w in workers))
-
-
-def _profiler_residue(side: str, frame: Frame, run_id: str) -> str:
-    return (f"{side} {run_id!r} was measured with the profiler left attached after each trace (its workers predate "
-            "TEARDOWN_CUPTI=1): eager forwards timed after a trace in the same process ran slower, up to 2x on an "
-            "H200; its eager cases say more about which process traced than about the code, its graph cases hold")
 
 
 def compare_variants(
@@ -490,10 +480,12 @@ def pair_rows(b: dict, c: dict, threshold: Threshold, confidence: float, n_boot:
 def within_run(frame: Frame, run_id: str, mode: str, base: str, cand: str, pairs: list[dict], threshold: Threshold,
                confidence: float) -> Comparison:
     """The Comparison of two sides of one run (variants or impls): labels name the run once."""
+    gaps = run_gaps(frame.plans[run_id]) if run_id in frame.plans else ()
+    why = "only in base; the run is incomplete: " + "; ".join(gaps)
     return Comparison(
-        _table(_incomplete(pairs, frame.gaps.get(run_id, ()))), mode, f"{base} in {_label(frame, run_id)}",
+        _table(_unmeasured(pairs, lambda _: why if gaps else None)), mode, f"{base} in {_label(frame, run_id)}",
         f"{cand} in {run_id}", threshold, confidence,
         " + ".join(_values(frame, run_id, "device_name", WORKER_DEVICE)),
         " + ".join(_values(frame, run_id, "backend", ("backend",))),
-        " + ".join(_values(frame, run_id, "kernel", ("options", "kernel"))), (), frame.warnings,
+        " + ".join(_values(frame, run_id, "kernel", ("options", "kernel"))), (), frame.warnings, gaps,
     )  # fmt: skip

@@ -26,7 +26,7 @@ from dsabench.analysis.gate import check_threshold
 from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED
 from dsabench.errors import InputError
 from dsabench.store.frames import Frame
-from dsabench.store.schema import axis_kernel, record_key
+from dsabench.store.schema import INJECT_PREFIX, axis_kernel, record_key
 
 
 def impls_of(frame: Frame) -> list[str]:
@@ -37,10 +37,24 @@ def impls_of(frame: Frame) -> list[str]:
     return [x for x in listed if x in found] + [x for x in found if x not in listed]
 
 
+def _same_injection(name: str, label: str) -> bool:
+    """'mirror+inject=0.250' names the impl labelled 'mirror+inject=0.25': the same fraction."""
+    if not (name.startswith(INJECT_PREFIX) and label.startswith(INJECT_PREFIX)):
+        return False
+    try:
+        return float(name[len(INJECT_PREFIX):]) == float(label[len(INJECT_PREFIX):])
+    except ValueError:
+        return False
+
+
 def _resolve(name: str, impls: list[str], flag: str) -> str:
-    """An impl by its label, or by a prefix of the commit SHA in its label."""
+    """An impl by its label (an injected mirror by its fraction however spelt), or by a prefix of
+    the commit SHA in its label."""
     if name in impls:
         return name
+    same = [x for x in impls if _same_injection(name, x)]
+    if len(same) == 1:
+        return same[0]
     hits = [x for x in impls if x.startswith(f"fastdeploy:{name}") or x == f"fastdeploy:{name}"]
     if len(hits) == 1:
         return hits[0]

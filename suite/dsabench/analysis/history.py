@@ -184,8 +184,11 @@ def case_series(frame: Frame, include_calibration: bool = False) -> pd.DataFrame
     ok = df[(df["status"] == "ok") & df["median_ms"].notna() & ~df["run_id"].isin(calib)].copy()
     # FastDeploy's own code (--impl fastdeploy:...) is a series of its own per case, never mixed
     # with the mirror's; its points are the commits measured (a run of base and head gives both)
-    fd = ok["impl"].fillna("mirror") != "mirror"
+    impl = ok["impl"].fillna("mirror").astype(str)
+    fd = impl.str.startswith("fastdeploy:")
     ok.loc[fd, "case_id"] = ok.loc[fd, "case_id"] + "@fastdeploy"
+    other = (impl != "mirror") & ~fd  # an injected mirror (calibration runs, when asked for): a series per impl
+    ok.loc[other, "case_id"] = ok.loc[other, "case_id"] + "@" + impl[other]
     ok.loc[fd & ok["impl_sha"].notna(), "commit"] = ok.loc[fd & ok["impl_sha"].notna(), "impl_sha"]
     for col in ("device_name", "backend"):
         ok[col] = ok[col].fillna("unknown").astype(str)

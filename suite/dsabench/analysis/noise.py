@@ -21,6 +21,8 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from dsabench.store.schema import INJECT_PREFIX
+
 # Fewer earlier runs than this give no estimate: the sd of two values has one degree of freedom,
 # and its t quantile (12.7) makes an interval too wide to call anything.
 MIN_RUNS = 3
@@ -83,9 +85,13 @@ def _median(values) -> float:
 
 
 def calibration_run(manifest: Mapping) -> bool:
-    """A run `calibrate` made (marked in its options), or one with an injected delay."""
+    """A run `calibrate` made (marked in its options), or one with an injected delay: on every
+    forward (`inject_delay`), or on an injected mirror's (`--impl mirror+inject=F`, whose rows would
+    otherwise join the mirror's series, and whose plain mirror rows were timed beside them)."""
     opts = manifest.get("options") if isinstance(manifest.get("options"), Mapping) else {}
-    return bool(opts.get("calibration")) or float(opts.get("inject_delay") or 0.0) > 0
+    impls = manifest.get("impls") if isinstance(manifest.get("impls"), list) else []
+    injected = any(isinstance(i, Mapping) and str(i.get("label", "")).startswith(INJECT_PREFIX) for i in impls)
+    return bool(opts.get("calibration")) or float(opts.get("inject_delay") or 0.0) > 0 or injected
 
 
 def inject_of(manifest: Mapping) -> float:

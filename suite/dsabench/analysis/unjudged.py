@@ -14,10 +14,11 @@ whatever its interval, as before: an interval over two hosts bounds nothing of t
 no interval, so it rules nothing out. So does a case with one process a side: its interval is one
 process's precision, while the H200's eager processes differ by 11-20% from one another, so "below
 the edge" there says nothing of the next process; the gate calls no change from it, and by the same
-token no pass (its entry has no interval, ci_high NaN). So does a case only in BASE where CAND's
-run holds less than it planned (`incomplete`: killed, out of time, a shard never gathered): it was
-meant to be measured and was not. A case only in BASE of a CAND that finished its plan was left out
-on purpose (a filter, a shard, another preset) and does not count.
+token no pass (its entry has no interval, ci_high NaN). So does a case only in BASE that CAND planned
+and holds no record of (`incomplete`, `analysis.unmeasured`: killed, out of time, its shard never
+gathered): it was meant to be measured and was not; within one run, so does a run that planned cases
+neither side recorded. A case only in BASE that CAND never planned (its filter, its shard, another
+preset) was left out on purpose and does not count.
 
 What would judge one: more worker processes, sized as `calibrate.smallest_detectable` sizes a
 detectable change (t quantiles of the interval's degrees of freedom, power `calibrate.POWER`),
@@ -110,7 +111,7 @@ def unjudged(result: Comparison) -> tuple[Unjudged, ...]:
     unmeasured-in-an-incomplete-CAND one (the last three: no interval); the largest slowdown allowed
     first (no interval: first of all)."""
     t = result.table
-    if not len(t):
+    if not len(t) and not result.unmeasured:
         return ()
     edge = slowdown_edge(result.threshold)
     out = []
@@ -129,4 +130,7 @@ def unjudged(result: Comparison) -> tuple[Unjudged, ...]:
                                          float(row.get("df", math.nan)), processes, edge, result.confidence)
         out.append(Unjudged(str(row["case"]), kind, float(row["ratio"]), high, float(row["noise"]), processes,
                             repeats))
+    if result.unmeasured and not any(u.kind == "incomplete" for u in out):  # within one run: groups neither side reached
+        out.append(Unjudged("cases the run planned and holds no record of", "incomplete", math.nan, math.nan,
+                            math.nan, 0, None))
     return tuple(sorted(out, key=lambda u: -math.inf if math.isnan(u.ci_high) else -u.ci_high))

@@ -6,18 +6,12 @@ Pure scheduling: no process, no framework. `runner` drives the workers with it.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import defaultdict
 
 from dsabench.store.schema import record_key
 from dsabench.workload.cases import Case
-
-
-def shard_of(group_id: str, n: int) -> int:
-    """Deterministic shard (0-based) by the case's group id, so every machine agrees and the
-    variants of one case land in the same shard (where their timing is interleaved)."""
-    return int.from_bytes(hashlib.sha256(group_id.encode()).digest()[:8], "big") % n
+from dsabench.workload.shards import shard_of
 
 
 def select_shard(cases: tuple[Case, ...], k: int, n: int) -> tuple[Case, ...]:

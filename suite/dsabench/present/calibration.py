@@ -39,7 +39,7 @@ def _threshold_text(threshold) -> str:
 
 def table_lines(result: Sequence[CaseCalibration], threshold, repeats: int, paired: bool = False) -> list[str]:
     fracs = sorted({f for c in result for f in c.detected})
-    head = (["case", "run-to-run", "ratio spread" if paired else "processes", "A/A false", "noisy"]
+    head = (["case", "run-to-run", "pair spread" if paired else "processes", "A/A false", "noisy"]
             + [f"+{f * 100:g}%: slower (measured)" for f in fracs] + ["detectable"])
     rows = []
     for c in result:
@@ -76,8 +76,10 @@ def table_lines(result: Sequence[CaseCalibration], threshold, repeats: int, pair
                      + ("" if threshold == "auto" else
                         f"; {sum(c.detected[f][0] for c in small)}/{sum(c.detected[f][1] for c in small)} where it is "
                         "within the threshold (a call there would be wrong)"))
-    spreads = ("run-to-run: none (a paired comparison has no run term); ratio spread: pooled sd of the A/A pairs' "
-               "per-process log ratios, what the paired interval rests on" if paired else
+    spreads = ("run-to-run: none (a comparison within one run has no run term); pair spread: pooled sd the A/A pairs' "
+               "intervals rest on, of per-process log ratios where the gate paired the case (eager), of process "
+               "levels where it did not (CUDA Graph cases, timed in their own turn); detectable: from those "
+               "intervals' own standard error and degrees of freedom" if paired else
                "run-to-run: sd of the A/A runs' log levels; processes: pooled sd of per-process log levels within a run")
     lines.append(f"{spreads}; measured: the slowdown the injection really added, plain against delayed forwards in the "
                  "same worker (runs before that record: the injected runs' level over the A/A runs'), and detection "
@@ -126,7 +128,7 @@ def _chart(result: Sequence[CaseCalibration], out: Path, threshold: float, paire
     y = range(len(result))
     spread = [c.process_spread if paired else c.run_to_run for c in result]
     ax.barh(list(y), [v * 100 if math.isfinite(v) else 0 for v in spread], color="#4c72b0",
-            label="per-process ratio spread (paired)" if paired else "run-to-run spread")
+            label="A/A pairs' spread (within one run)" if paired else "run-to-run spread")
     ax.scatter([c.mde * 100 if math.isfinite(c.mde) else 0 for c in result], list(y), color="#c0392b", zorder=3,
                label="smallest detectable slowdown (95% power)")
     if threshold != "auto":

@@ -26,6 +26,7 @@ import pandas as pd
 from dsabench.errors import InputError
 from dsabench.store import forked, frame_cache
 from dsabench.store.rundir import MANIFEST, load_run
+from dsabench.store.run_plans import RunPlan, run_plans
 from dsabench.store.repeats import merge_repeats
 from dsabench.store.schema import key_of, measured_commit
 
@@ -83,16 +84,16 @@ class Frame:
     """Loaded runs: the table, each run's manifest, and what loading had to skip.
 
     manifests maps run_id to the manifest of its first shard (by path); run_dirs maps run_id to
-    every directory that held it; gaps maps run_id to what it planned and does not hold (`plan_gaps`),
-    a run that finished its plan has no entry. frozen=True stops reassigning fields; it does not make
-    the DataFrame or the dicts immutable, so treat them as read-only.
+    every directory that held it; plans maps run_id to what it planned beside what it holds
+    (`store.run_plans`). frozen=True stops reassigning fields; it does not make the DataFrame or the
+    dicts immutable, so treat them as read-only.
     """
 
     df: pd.DataFrame
     manifests: Mapping[str, dict] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     run_dirs: Mapping[str, tuple[Path, ...]] = field(default_factory=dict)
-    gaps: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    plans: Mapping[str, RunPlan] = field(default_factory=dict)
 
     @property
     def run_ids(self) -> tuple[str, ...]:
@@ -362,38 +363,9 @@ def _merge_parts(parts: list[dict]) -> Frame:
     df = _Columns.joined(parts, keeps).frame()
     df["created_at"] = pd.to_datetime(df["created_at"], utc=True, errors="coerce", format="ISO8601")
     df = df.sort_values(["created_at", "run_id", "case_id"], kind="stable").reset_index(drop=True)
-    gaps = plan_gaps([(path, run_id, manifest, len(idents)) for part in parts
-                      for path, run_id, manifest, _, idents in part["runs"]])
-    return Frame(df, manifests, tuple(warnings), {k: tuple(v) for k, v in run_dirs.items()}, gaps)
-
-
-def plan_gaps(dirs: Sequence[tuple[Path, str, dict, int]]) -> dict[str, tuple[str, ...]]:
-    """What each run planned and does not hold, in words, from (directory, run_id, manifest, cases
-    with a record) of every directory loaded: a directory with records for fewer cases than its
-    manifest's `cases_planned` (stopped early: killed, out of time, a worker lost), and the shards
-    of a sharded run that no directory holds (a job that never ran, or its files never gathered).
-    Why it matters: a case missing from such a run was meant to be measured, so `compare` cannot
-    pass it as left out on purpose (a filter, a shard, another preset). A manifest without a count
-    (older runs) says nothing."""
-    out: dict[str, list[str]] = {}
-    shards: dict[str, dict[int, set[int]]] = {}
-    for path, run_id, manifest, held in dirs:
-        planned = manifest.get("cases_planned")
-        if isinstance(planned, int) and not isinstance(planned, bool) and planned > held:
-            out.setdefault(run_id, []).append(
-                f"{path} holds records of {held} of its {planned} planned cases (stopped early; "
-                f"'dsabench run --resume {path}' measures the rest)")
-        shard = manifest.get("shard")
-        if isinstance(shard, (list, tuple)) and len(shard) == 2 and all(isinstance(v, int) for v in shard):
-            shards.setdefault(run_id, {}).setdefault(shard[1], set()).add(shard[0])
-    for run_id, by_n in shards.items():
-        for n, seen in sorted(by_n.items()):
-            absent = sorted(set(range(1, n + 1)) - seen)
-            if absent:
-                out.setdefault(run_id, []).append(
-                    f"shard{'s' if len(absent) > 1 else ''} {', '.join(f'{k}/{n}' for k in absent)} of run "
-                    f"{run_id!r} not loaded (a job that never ran, or its directory not gathered)")
-    return {k: tuple(v) for k, v in out.items()}
+    plans = run_plans([(path, run_id, manifest, [k for k, _ in idents]) for part in parts
+                       for path, run_id, manifest, _, idents in part["runs"]])
+    return Frame(df, manifests, tuple(warnings), {k: tuple(v) for k, v in run_dirs.items()}, plans)
 
 
 def expand_run_paths(paths: Sequence[Path]) -> list[Path]:

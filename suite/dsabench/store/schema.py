@@ -426,6 +426,12 @@ RECORD_VERSIONS_AS_IS = frozenset({1, 2})
 NO_CHECK = "the run was made without --check"
 
 
+# The label prefix of an injected mirror (`--impl mirror+inject=F`): the mirror with a known slowdown,
+# a calibration impl, never a measurement of code (bench.impls parses it, analysis.noise keeps its runs
+# out of history).
+INJECT_PREFIX = "mirror+inject="
+
+
 def record_key(case_id: str, impl: str | None = "mirror", kernel: str | None = None) -> str:
     """What identifies a case's record within a run: the case id, the impl unless it is the
     mirror (a mirror record keeps its bare case id, so runs from before impls load unchanged),

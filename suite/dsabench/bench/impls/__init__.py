@@ -12,13 +12,14 @@ to both. Framework-free: the CLI and the scenario loader may import it without p
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from dsabench.errors import InputError
+from dsabench.store.schema import INJECT_PREFIX
 
 IMPL_KINDS = ("mirror", "fastdeploy")
 ALLOWED = "'mirror', 'mirror+inject=F' (F from 0 to 100) or 'fastdeploy:PATH[@COMMIT]'"
-INJECT_PREFIX = "mirror+inject="
 MAX_INJECT = 100.0  # F x the forward: beyond this a calibration measures the delay, not the gate
 
 
@@ -53,14 +54,11 @@ def parse_impl(text: str, where: str = "--impl") -> ImplSpec:
         return MIRROR
     if raw.startswith(INJECT_PREFIX):
         value = raw[len(INJECT_PREFIX):]
-        try:
-            f = float(value)
-        except ValueError:
-            f = math.nan
+        f = float(value) if re.fullmatch(r"[0-9]+(\.[0-9]+)?", value) else math.nan  # ASCII digits, no sign
         if not (0.0 <= f <= MAX_INJECT):
             raise InputError(f"{where}: impl {text!r}: inject {value!r}; expected a number from 0 to "
-                             f"{MAX_INJECT:g} (the delay as a fraction of the forward: 0.25 adds 25%)")
-        return ImplSpec("mirror", inject=f)
+                             f"{MAX_INJECT:g} in digits (the delay as a fraction of the forward: 0.25 adds 25%)")
+        return ImplSpec("mirror", inject=float(f"{f:g}"))  # the value its label spells: a resume reads the label
     kind, sep, rest = raw.partition(":")
     if kind != "fastdeploy" or not sep:
         raise InputError(f"{where}: impl {text!r}; expected {ALLOWED}")
