@@ -519,3 +519,24 @@ def test_no_chart_label_is_clipped_in_chromium(site, chromium, tmp_path):
                     f"<script>{measure}</script></body></html>", encoding="utf-8")  # fmt: skip
     dom, _ = load_in_chromium(chromium, page)
     assert dom.root.get("data-clipped") == "", dom.root.get("data-clipped")
+
+
+def test_two_impls_of_one_case_in_one_run_are_two_series_and_two_rows_not_one_overwriting_the_other(tmp_path):
+    """A run of the mirror and a FastDeploy commit measures the same case id twice (the commit's
+    variant is the mirror's case): each is its own trend and its own row with its own median."""
+    c = case(BASELINE)
+    fd = "fastdeploy:0123456789ab"
+    for i in range(2):
+        run_id = f"impls{i}"
+        path = create_run_dir(tmp_path / "results" / run_id, manifest(run_id, T0 + timedelta(days=i), "d" * 40))
+        append_record(path, record(c, run_id, samples(i, 2.0)))
+        append_record(path, {**record(c, run_id, samples(10 + i, 5.0)), "impl": fd})
+    from dsabench.store.frames import load_runs
+
+    dash = dashboard_model.collect(load_runs(sorted((tmp_path / "results").iterdir())), 0.03, change_points=False)
+    medians = {s.case_id: [round(p.summary.median) for p in s.points] for s in dash.series}
+    assert medians == {c.id: [2, 2], f"{c.id}@{fd}": [5, 5]}
+    out = tmp_path / "site"
+    build_dashboard([tmp_path / "results"], out, change_points=False)
+    page = next((out / "run").glob("impls1*.html")).read_text()
+    assert html.escape(f"{c.id}@{fd}") in page and "5.0" in page and "2.0" in page

@@ -38,7 +38,7 @@ from dsabench.analysis.history import ChangePoint, MissingDependency, find_chang
 from dsabench.analysis.stats import Summary, summarize
 from dsabench.errors import DsabenchError
 from dsabench.present.findings import finding
-from dsabench.store.schema import measured_git
+from dsabench.store.schema import key_of, measured_git
 from dsabench.store.frames import Frame, manifest_commit
 from dsabench.store.rundir import read_manifest, read_records
 
@@ -201,8 +201,17 @@ def _samples(value) -> list[float]:
     return [float(v) for v in value] if isinstance(value, (list, tuple)) else []
 
 
+def record_keys(df) -> list[str]:
+    """Each row's record key (`schema.record_key`: the case id, '@impl' unless the mirror's, '#kernel'
+    on a kernel axis): what a series, a summary and a trace are keyed by, so that two impls or two
+    kernels of one case in one run are two figures, not one overwriting the other."""
+    cols = [df[c].tolist() if c in df.columns else [None] * len(df) for c in ("case_id", "impl", "kernel", "kernel_axis")]
+    return [key_of({"case_id": c, "impl": i if isinstance(i, str) else None, "kernel": k, "kernel_axis": a})
+            for c, i, k, a in zip(*cols)]
+
+
 def _trace_files(frame: Frame, run_ids) -> dict[tuple[str, str], Path]:
-    """(run_id, case_id) -> the trace file a record names, where it exists inside its run dir."""
+    """(run_id, record key) -> the trace file a record names, where it exists inside its run dir."""
     found: dict[tuple[str, str], Path] = {}
     for run_id in run_ids:
         for run_dir in frame.run_dirs.get(run_id, ()):
@@ -213,7 +222,7 @@ def _trace_files(frame: Frame, run_ids) -> dict[tuple[str, str], Path]:
                 if isinstance(name, str) and name:
                     path = (root / name).resolve()
                     if path.is_file() and root in path.parents:
-                        found[(run_id, record["case_id"])] = path
+                        found[(run_id, key_of(record))] = path
     return found
 
 
@@ -300,7 +309,7 @@ def _series(df, runs, summaries, cps, threshold) -> tuple[list[CaseSeries], int]
     built, judged = [], 0
     cols = ["run_id", "status", "message", "samples_ms", "process_samples", "clock", "_params", "process_chunks",
             "chunk_size"]
-    for (device, backend, case_id), s in df.groupby(["_device", "_backend", "case_id"], sort=True):
+    for (device, backend, case_id), s in df.groupby(["_device", "_backend", "_key"], sort=True):
         rows = [dict(zip(cols, values)) for values in zip(*(s[c].tolist() for c in cols))]
         first_judged = len(rows) - JUDGED_RUNS
         points, prev, medians = [], None, []
@@ -358,7 +367,8 @@ def _paginate(series: list[CaseSeries]) -> list[CaseSeries]:
 def collect(frame: Frame, threshold: float, change_points: bool = True) -> Dashboard:
     """Runs, case series and variant comparisons of a loaded frame (see the module docstring).
 
-    A series is one case id on one device model and one backend, as in `history`; its runs are
+    A series is one record key (a case id, with its impl unless the mirror's and its kernel on a
+    kernel axis) on one device model and one backend, as in `history`; its runs are
     ordered by created_at, then run_id.
     """
     calib = {r for r, m in frame.manifests.items() if calibration_run(m)}  # calibrate's runs are no history
@@ -374,11 +384,12 @@ def collect(frame: Frame, threshold: float, change_points: bool = True) -> Dashb
         _backend=df["backend"].where(df["backend"].notna(), "unknown").astype(str),
         _params=[dict(zip(params_cols, v)) for v in zip(*(df[c].tolist() for c in params_cols))],
     )
+    df = df.assign(_key=record_keys(df))
     summaries: dict[tuple[str, str], Summary | None] = {}
-    for run_id, case_id, status, samples in zip(*(df[c].tolist() for c in ("run_id", "case_id", "status", "samples_ms"))):
+    for run_id, key, status, samples in zip(*(df[c].tolist() for c in ("run_id", "_key", "status", "samples_ms"))):
         values = _samples(samples)
         ok = status == STATUS_OK and values and all(math.isfinite(v) for v in values)
-        summaries[(run_id, case_id)] = summarize(values) if ok else None
+        summaries[(run_id, key)] = summarize(values) if ok else None
 
     runs = _runs(frame, df)
     full = [r.run_id for r in runs.values() if r.full]

@@ -22,7 +22,7 @@ from dsabench.analysis.gate import band_text
 from dsabench.analysis.stats import CONFIDENCE
 from dsabench.present.dashboard import model
 from dsabench.present.dashboard.model import (
-    FILTER_AXES, JUDGED_RUNS, STATUS_OK, CaseSeries, Dashboard, RunInfo, expected_finding, label, row_axes,
+    FILTER_AXES, JUDGED_RUNS, STATUS_OK, CaseSeries, Dashboard, RunInfo, expected_finding, label, record_keys, row_axes,
 )  # fmt: skip
 from dsabench.present.text import fmt_ms as ms, fmt_num as count
 from dsabench.workload.variants import BASELINE, PATCHED
@@ -240,17 +240,17 @@ def _case_rows(dash: Dashboard, run: RunInfo, out_dir: Path) -> tuple[list[dict]
     columns = list(dict.fromkeys(["case_id", "status", "message", "device_name", "backend", "scale_mode", "layout_mode",
                                   "htod_count", "dtoh_count", "dtod_count", "sync_calls", *FILTER_AXES]))  # fmt: skip
     columns = [c for c in columns if c in df.columns]
-    for i, values in enumerate(zip(*(df[c].tolist() for c in columns))):
+    for i, (key, values) in enumerate(zip(record_keys(df), zip(*(df[c].tolist() for c in columns)))):
         r = dict(zip(columns, values))
         status = str(r["status"])
         el = f"case-{i}"
         device, backend = label(r["device_name"]), label(r["backend"])
-        items.append({"el": el, **row_axes(r, device, backend), "status": status, "case": r["case_id"]})
-        sm = dash.summaries.get((run.run_id, r["case_id"]))
-        trace = dash.traces.get((run.run_id, r["case_id"]))
+        items.append({"el": el, **row_axes(r, device, backend), "status": status, "case": key})
+        sm = dash.summaries.get((run.run_id, key))
+        trace = dash.traces.get((run.run_id, key))
         finding = expected_finding(status, r) if status != STATUS_OK else None
         rows.append({
-            "el": el, "case": r["case_id"], "page": series_page.get((r["case_id"], device, backend)),
+            "el": el, "case": key, "page": series_page.get((key, device, backend)),
             "scenario": r["scenario"], "status": status, "finding": finding,
             "kind": "ok" if status == STATUS_OK else ("finding" if finding else "bad"),
             "median": ms(sm.median if sm else None), "ci": f"{ms(sm.ci_low)} .. {ms(sm.ci_high)}" if sm else "-",
