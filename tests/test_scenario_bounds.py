@@ -19,7 +19,7 @@ from dsabench.errors import InputError
 from dsabench.workload.cases import Case
 from dsabench.workload.limits import DEVICE_BYTES_BOUND, MAX_CASES
 from dsabench.workload.scenarios import load
-from dsabench.workload.variants import BASELINE
+from dsabench.workload.variants import BASELINE, PATCHED
 
 import cli_process
 
@@ -193,3 +193,25 @@ def test_a_control_character_in_a_scenario_name_is_escaped(tmp_path):
     with pytest.raises(InputError, match=r"scenario 'a\\x00\\x1b\[2J': key 'batch' is 0") as info:
         load(path)
     assert str(info.value).isprintable()
+
+
+def test_a_case_that_fits_once_but_not_once_per_impl_is_refused_when_the_run_holds_two_impls(tmp_path, capsys,
+                                                                                             monkeypatch):
+    """Each impl of a run builds and keeps its own cache while a group is timed in rounds, so two
+    impls need the cache twice: refused up front, nothing allocated, nothing written."""
+    from dsabench.workload.limits import needed_bytes, over_capacity
+
+    host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    blocks = int(0.6 * host) // (64 * 656)  # the cache alone: 60% of the host's memory
+    if blocks * 64 * 656 * 2 > DEVICE_BYTES_BOUND:
+        pytest.skip("this host holds more than the scenario bound allows a case to need")
+    case = Case("s", "decode", 1, 64, 0, blocks, 64, 1, 16, 64, PATCHED, False, 0)  # the view: no copy
+    assert over_capacity([case], host) == [] and over_capacity([case], host, 2) == [case]
+    assert needed_bytes(case, 2) == case.estimated_bytes() + case.cache_bytes()
+    (tmp_path / "x.toml").write_text(scenario(
+        f'heads = 16\ntopk = 64\ncontext_len = 64\nnum_blocks = {blocks}\nvariant = "patched"'))
+    line = one_error_line(cli("run", "x.toml", "--impl", "mirror", "--impl", "mirror+inject=0", "--out", "out",
+                              cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch))
+    assert "1 of 1 cases needs more memory than the host's memory (a CPU run) holds" in line
+    assert "2 impls, each with its own cache" in line
+    assert not (tmp_path / "out").exists()

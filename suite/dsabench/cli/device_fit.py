@@ -20,7 +20,7 @@ from typing import Sequence
 
 from dsabench.errors import InputError
 from dsabench.workload.cases import Case
-from dsabench.workload.limits import gib, over_capacity
+from dsabench.workload.limits import gib, needed_bytes, over_capacity
 
 
 def host_memory_bytes() -> int:
@@ -55,18 +55,20 @@ def target_memory(devices: Sequence[str] | None, gpus: list[dict]) -> tuple[int,
     return min(found) if found else None
 
 
-def refuse_oversized(cases: Sequence[Case], devices: Sequence[str] | None) -> None:
-    """Raise InputError naming the cases whose estimated memory exceeds the targeted device's."""
+def refuse_oversized(cases: Sequence[Case], devices: Sequence[str] | None, impls: int = 1) -> None:
+    """Raise InputError naming the cases whose estimated memory, with the run's `impls` each holding
+    its own inputs, exceeds the targeted device's."""
     from dsabench.bench.env import gpus  # noqa: PLC0415
 
     target = target_memory(devices, gpus())
     if target is None:
         return
     capacity, what = target
-    over = over_capacity(cases, capacity)
+    over = over_capacity(cases, capacity, impls)
     if over:
+        held = f"; {impls} impls, each with its own cache" if impls > 1 else ""
         raise InputError(
             f"{len(over)} of {len(cases)} cases {'needs' if len(over) == 1 else 'need'} more memory than {what} holds, {gib(capacity)}: the largest, "
-            f"{over[0].id}, needs an estimated {gib(over[0].estimated_bytes())} (cache, its copy and activations; "
+            f"{over[0].id}, needs an estimated {gib(needed_bytes(over[0], impls))} (cache, its copy and activations{held}; "
             "an estimate, not a measurement); leave them out with --filter or an [[exclude]]"
         )

@@ -230,7 +230,7 @@ def _cmd_run(args, stack: ExitStack) -> int:
         cases = select_shard(cases, *shard)
     if not cases:
         raise InputError(f"{sset.path}: no case left after --filter/--shard; nothing to run")
-    refuse_oversized(cases, devices)  # before allocating anything: cases the device cannot hold
+    refuse_oversized(cases, devices, len(impls))  # before allocating anything: cases the device cannot hold
     if pin == "auto":  # resolved once, recorded as resolved: a resume measures the rest as the run began
         pin = _auto_pin(devices)
     if pin == "probe":  # before the run directory: a core per worker and one for the runner
