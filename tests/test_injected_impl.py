@@ -66,6 +66,11 @@ def test_only_the_injected_impl_is_slowed_and_compare_impls_pairs_it_variant_wit
                                                     {rec["case_id"] + "@mirror+inject=3" for rec in records})
     spelt = dsabench("compare", "--impls", tmp_path / "r", "--base-impl", "mirror", "--cand-impl", "mirror+inject=3.0")
     assert spelt.returncode == 0, spelt.stderr  # the fraction however spelt names the impl
+    report = dsabench("report", tmp_path / "r", "--out", tmp_path / "report")
+    assert report.returncode == 0, report.stderr
+    evidence = (tmp_path / "report" / "evidence.md").read_text()
+    assert "An injected mirror (`mirror+inject=F`)" in evidence  # said for what it is: no commit
+    assert "base <code>mirror (ops: dsabench) in r" in evidence and "candidate <code>mirror+inject=3" in evidence
     variants = dsabench("compare", "--variants", tmp_path / "r")
     assert variants.returncode == 0 and "CAND patched in r" in variants.stdout  # the plain mirror's pair
     assert "inject" not in variants.stdout  # --variants pairs the plain mirror's variants only

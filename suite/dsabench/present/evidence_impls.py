@@ -7,6 +7,7 @@ from __future__ import annotations
 from dsabench.analysis.compare_impls import compare_impls, impls_of
 from dsabench.present.compare_text import format_markdown
 from dsabench.present.text import md_code, md_text
+from dsabench.store.schema import INJECT_PREFIX
 
 
 def _info(records, label: str) -> dict:
@@ -22,6 +23,10 @@ def impls_section(rs, threshold: float) -> list[str]:
              "Where each forward came from (`--impl`). `ops: dsabench` means the suite's plain-Paddle kernels ran "
              "in place of FastDeploy's compiled ops and FlashMLA: the timings are then those of FastDeploy's Python "
              "lines around the suite's kernels, not of FastDeploy's kernels.", ""]
+    if any(i.startswith(INJECT_PREFIX) for i in impls):
+        lines += ["An injected mirror (`mirror+inject=F`) is the mirror with F x its own forward added to every "
+                        "forward: a known slowdown that calibrates the paired gate (`calibrate --paired`), not code "
+                        "that was measured; `mirror+inject=0` is the mirror's A/A twin.", ""]
     for label in impls:
         info = _info(rs.records, label)
         what = md_code(label)
@@ -42,7 +47,9 @@ def impls_section(rs, threshold: float) -> list[str]:
 
 def _pairs(impls: list[str]) -> list[tuple[str, str]]:
     """The first commit against each later one (a pull request's base and head), then the mirror
-    against each commit (does the mirror stand for the commit's code?)."""
-    commits = [i for i in impls if i != "mirror"]
+    against each commit (does the mirror stand for the commit's code?) and against each injected
+    mirror (what the paired gate made of a known slowdown)."""
+    commits = [i for i in impls if i != "mirror" and not i.startswith(INJECT_PREFIX)]
+    injected = [i for i in impls if i.startswith(INJECT_PREFIX)]
     out = [(commits[0], c) for c in commits[1:]]
-    return out + ([("mirror", c) for c in commits] if "mirror" in impls else [])
+    return out + ([("mirror", c) for c in commits + injected] if "mirror" in impls else [])
