@@ -50,7 +50,7 @@ def unmeasured(plan: RunPlan, case_id: str, group_id: str | None) -> str | None:
     dirs = list(plan.dirs)
     n = _shards(plan)
     if n is not None:
-        k = shard_of(group_id or case_id, n) + 1
+        k = shard_of(group_id if isinstance(group_id, str) and group_id else case_id, n) + 1  # NaN: a record without one
         dirs = [d for d in dirs if d.shard and d.shard[0] == k]
         if not dirs:
             return _absent(plan, k, n)
