@@ -523,7 +523,8 @@ def test_no_chart_label_is_clipped_in_chromium(site, chromium, tmp_path):
 
 def test_two_impls_of_one_case_in_one_run_are_two_series_and_two_rows_not_one_overwriting_the_other(tmp_path):
     """A run of the mirror and a FastDeploy commit measures the same case id twice (the commit's
-    variant is the mirror's case): each is its own trend and its own row with its own median."""
+    variant is the mirror's case): each is its own trend (named as `history` names it, so change
+    points land on it) and its own row with its own median."""
     c = case(BASELINE)
     fd = "fastdeploy:0123456789ab"
     for i in range(2):
@@ -535,7 +536,7 @@ def test_two_impls_of_one_case_in_one_run_are_two_series_and_two_rows_not_one_ov
 
     dash = dashboard_model.collect(load_runs(sorted((tmp_path / "results").iterdir())), 0.03, change_points=False)
     medians = {s.case_id: [round(p.summary.median) for p in s.points] for s in dash.series}
-    assert medians == {c.id: [2, 2], f"{c.id}@{fd}": [5, 5]}
+    assert medians == {c.id: [2, 2], f"{c.id}@fastdeploy": [5, 5]}  # history's series ids: commits are its points
     out = tmp_path / "site"
     build_dashboard([tmp_path / "results"], out, change_points=False)
     page = next((out / "run").glob("impls1*.html")).read_text()

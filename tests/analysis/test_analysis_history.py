@@ -104,3 +104,16 @@ def test_history_leaves_failed_runs_out_of_a_series(otava, builder):
     builder.run("results/zz-failed", failed, run_id="zz-failed", created_at="2026-01-01T00:00:00Z")
     history = find_change_points(load_runs([root]))
     assert len(history.series) == RUNS and history.change_points == ()
+
+
+def test_series_ids_keep_the_mirror_bare_gather_fastdeploy_commits_and_split_kernels_on_an_axis():
+    """One id for history and the dashboard alike, so a change point lands on the series it was found in."""
+    import pandas as pd
+
+    from dsabench.analysis.history import series_ids
+
+    df = pd.DataFrame({"case_id": ["c"] * 5,
+                       "impl": [None, "fastdeploy:aaa", "fastdeploy:bbb", "mirror+inject=0.25", "mirror"],
+                       "kernel": ["reference", "reference", "reference", "reference", "triton"],
+                       "kernel_axis": [float("nan"), False, False, None, True]})
+    assert series_ids(df) == ["c", "c@fastdeploy", "c@fastdeploy", "c@mirror+inject=0.25", "c#triton"]

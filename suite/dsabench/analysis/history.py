@@ -174,6 +174,20 @@ SERIES_COLUMNS = (
 SERIES_KEY = ["device_name", "backend", "kernel", "case_id"]
 
 
+def series_ids(df: pd.DataFrame) -> list[str]:
+    """Each row's series id, the one `history` and the dashboard share: the case id; '@fastdeploy'
+    for FastDeploy's own code (every commit a point of one series, never mixed with the mirror's);
+    '@<label>' for an injected mirror (calibration runs, where asked for); '#kernel' on a kernel
+    axis (the kernels of one run side by side are series of their own)."""
+    cols = [df[c].tolist() if c in df.columns else [None] * len(df) for c in ("case_id", "impl", "kernel", "kernel_axis")]
+    out = []
+    for case_id, impl, kernel, axis in zip(*cols):
+        impl = impl if isinstance(impl, str) and impl else "mirror"
+        sid = str(case_id) + ("" if impl == "mirror" else "@fastdeploy" if impl.startswith("fastdeploy:") else f"@{impl}")
+        out.append(sid + (f"#{kernel}" if axis is not None and axis == axis and bool(axis) and kernel else ""))
+    return out
+
+
 def case_series(frame: Frame, include_calibration: bool = False) -> pd.DataFrame:
     """The per-run median of each ok case, ordered by created_at (then run_id) within each
     device model, backend, kernel and case; failed runs, runs without samples and (unless asked)
@@ -184,11 +198,8 @@ def case_series(frame: Frame, include_calibration: bool = False) -> pd.DataFrame
     ok = df[(df["status"] == "ok") & df["median_ms"].notna() & ~df["run_id"].isin(calib)].copy()
     # FastDeploy's own code (--impl fastdeploy:...) is a series of its own per case, never mixed
     # with the mirror's; its points are the commits measured (a run of base and head gives both)
-    impl = ok["impl"].fillna("mirror").astype(str)
-    fd = impl.str.startswith("fastdeploy:")
-    ok.loc[fd, "case_id"] = ok.loc[fd, "case_id"] + "@fastdeploy"
-    other = (impl != "mirror") & ~fd  # an injected mirror (calibration runs, when asked for): a series per impl
-    ok.loc[other, "case_id"] = ok.loc[other, "case_id"] + "@" + impl[other]
+    fd = ok["impl"].fillna("mirror").astype(str).str.startswith("fastdeploy:")
+    ok["case_id"] = series_ids(ok)
     ok.loc[fd & ok["impl_sha"].notna(), "commit"] = ok.loc[fd & ok["impl_sha"].notna(), "impl_sha"]
     for col in ("device_name", "backend"):
         ok[col] = ok[col].fillna("unknown").astype(str)

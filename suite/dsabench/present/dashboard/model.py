@@ -34,7 +34,7 @@ from dsabench.analysis.compare import (
 )
 from dsabench.analysis.gate import edges
 from dsabench.analysis.noise import Noise, calibration_run, run_level, series_noise
-from dsabench.analysis.history import ChangePoint, MissingDependency, find_change_points
+from dsabench.analysis.history import ChangePoint, MissingDependency, find_change_points, series_ids
 from dsabench.analysis.stats import Summary, summarize
 from dsabench.errors import DsabenchError
 from dsabench.present.findings import finding
@@ -308,14 +308,14 @@ def _series(df, runs, summaries, cps, threshold) -> tuple[list[CaseSeries], int]
     df = df.assign(_pos=df["run_id"].map(position)).sort_values("_pos", kind="stable")
     built, judged = [], 0
     cols = ["run_id", "status", "message", "samples_ms", "process_samples", "clock", "_params", "process_chunks",
-            "chunk_size"]
-    for (device, backend, case_id), s in df.groupby(["_device", "_backend", "_key"], sort=True):
+            "chunk_size", "_key"]
+    for (device, backend, case_id), s in df.groupby(["_device", "_backend", "_series"], sort=True):
         rows = [dict(zip(cols, values)) for values in zip(*(s[c].tolist() for c in cols))]
         first_judged = len(rows) - JUDGED_RUNS
         points, prev, medians = [], None, []
         for i, row in enumerate(rows):
             run = runs[row["run_id"]]
-            summary = summaries[(row["run_id"], case_id)]
+            summary = summaries[(row["run_id"], row["_key"])]
             decision, moved = None, None
             if summary is not None and prev is not None:
                 moved = summary.median / prev[1].median
@@ -367,8 +367,10 @@ def _paginate(series: list[CaseSeries]) -> list[CaseSeries]:
 def collect(frame: Frame, threshold: float, change_points: bool = True) -> Dashboard:
     """Runs, case series and variant comparisons of a loaded frame (see the module docstring).
 
-    A series is one record key (a case id, with its impl unless the mirror's and its kernel on a
-    kernel axis) on one device model and one backend, as in `history`; its runs are
+    A series is one series id (`history.series_ids`: a case id, '@fastdeploy' for FastDeploy's commits,
+    '#kernel' on a kernel axis) on one device model and one backend, as in `history`, so change points
+    land on the series they were found in; its points are records, keyed by record key (two commits
+    of one run are two points of one run); its runs are
     ordered by created_at, then run_id.
     """
     calib = {r for r, m in frame.manifests.items() if calibration_run(m)}  # calibrate's runs are no history
@@ -384,7 +386,7 @@ def collect(frame: Frame, threshold: float, change_points: bool = True) -> Dashb
         _backend=df["backend"].where(df["backend"].notna(), "unknown").astype(str),
         _params=[dict(zip(params_cols, v)) for v in zip(*(df[c].tolist() for c in params_cols))],
     )
-    df = df.assign(_key=record_keys(df))
+    df = df.assign(_key=record_keys(df), _series=series_ids(df))
     summaries: dict[tuple[str, str], Summary | None] = {}
     for run_id, key, status, samples in zip(*(df[c].tolist() for c in ("run_id", "_key", "status", "samples_ms"))):
         values = _samples(samples)

@@ -20,6 +20,7 @@ from markupsafe import Markup, escape
 from dsabench.analysis.compare import Comparison, Verdict
 from dsabench.analysis.gate import band_text
 from dsabench.analysis.stats import CONFIDENCE
+from dsabench.analysis.history import series_ids
 from dsabench.present.dashboard import model
 from dsabench.present.dashboard.model import (
     FILTER_AXES, JUDGED_RUNS, STATUS_OK, CaseSeries, Dashboard, RunInfo, expected_finding, label, record_keys, row_axes,
@@ -240,7 +241,7 @@ def _case_rows(dash: Dashboard, run: RunInfo, out_dir: Path) -> tuple[list[dict]
     columns = list(dict.fromkeys(["case_id", "status", "message", "device_name", "backend", "scale_mode", "layout_mode",
                                   "htod_count", "dtoh_count", "dtod_count", "sync_calls", *FILTER_AXES]))  # fmt: skip
     columns = [c for c in columns if c in df.columns]
-    for i, (key, values) in enumerate(zip(record_keys(df), zip(*(df[c].tolist() for c in columns)))):
+    for i, (key, sid, values) in enumerate(zip(record_keys(df), series_ids(df), zip(*(df[c].tolist() for c in columns)))):
         r = dict(zip(columns, values))
         status = str(r["status"])
         el = f"case-{i}"
@@ -250,7 +251,7 @@ def _case_rows(dash: Dashboard, run: RunInfo, out_dir: Path) -> tuple[list[dict]
         trace = dash.traces.get((run.run_id, key))
         finding = expected_finding(status, r) if status != STATUS_OK else None
         rows.append({
-            "el": el, "case": key, "page": series_page.get((key, device, backend)),
+            "el": el, "case": key, "page": series_page.get((sid, device, backend)),
             "scenario": r["scenario"], "status": status, "finding": finding,
             "kind": "ok" if status == STATUS_OK else ("finding" if finding else "bad"),
             "median": ms(sm.median if sm else None), "ci": f"{ms(sm.ci_low)} .. {ms(sm.ci_high)}" if sm else "-",
