@@ -213,5 +213,15 @@ def test_a_case_that_fits_once_but_not_once_per_impl_is_refused_when_the_run_hol
     line = one_error_line(cli("run", "x.toml", "--impl", "mirror", "--impl", "mirror+inject=0", "--out", "out",
                               cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch))
     assert "1 of 1 cases needs more memory than the host's memory (a CPU run) holds" in line
-    assert "2 impls, each with its own cache" in line
+    assert "2 impls timed together, each with its own cache" in line
     assert not (tmp_path / "out").exists()
+
+
+def test_impls_hold_their_inputs_at_once_only_where_they_are_timed_in_rounds():
+    from dsabench.cli.device_fit import held_at_once
+
+    eager, graph = (Case("s", "decode", 1, 64, 0, 64, 64, 1, 16, 64, PATCHED, g, 0) for g in (False, True))
+    planned = [(eager, "mirror", ""), (eager, "fastdeploy:abc", ""), (graph, "mirror", ""), (graph, "fastdeploy:abc", "")]
+    held = {(c.graph, n) for c, n in held_at_once(planned, interleave=True)}
+    assert held == {(False, 2), (True, 1)}  # a graph case is a work item of its own
+    assert {n for _, n in held_at_once(planned, interleave=False)} == {1}

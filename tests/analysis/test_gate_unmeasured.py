@@ -122,3 +122,46 @@ def test_a_case_a_finished_cand_left_out_on_purpose_is_reported_missing_and_pass
     row = next(r for r in json.loads(out.read_text())["pairs"] if r["case"] == b.id)
     assert (row["verdict"], row["reason"]) == ("missing", "only_in_base")
     assert "missing" in capsys.readouterr().out
+
+
+def _fd_run(builder, name: str, sha: str, seed: int, factor: float = 1.0):
+    rng = np.random.default_rng(seed)
+    case = builder.case(graph=False)
+    records = [{**builder.record(case, name, s, repeat=rep), "impl": f"fastdeploy:{sha}"}
+               for rep, s in enumerate(processes(rng, [1.0, 1.0, 1.0], factor)[i::3] for i in range(3))]
+    return builder.run(name, records)
+
+
+def test_two_nights_of_fastdeploys_head_pair_their_one_commit_each_and_a_slowdown_fails(builder, tmp_path):
+    """A nightly of FastDeploy's HEAD measures a new commit every night: each run's one commit is
+    FastDeploy's code, paired across the runs, so +30% is a regression, not 'missing' and 'new'."""
+    base = _fd_run(builder, "night1", "a" * 12, 11)
+    cand = _fd_run(builder, "night2", "b" * 12, 12, factor=1.3)
+    out = tmp_path / "gate.json"
+    assert run_cli("compare", base, cand, "--fail-on-regression", "--json", out) == 1
+    (row,) = json.loads(out.read_text())["pairs"]
+    assert row["verdict"] == "slower" and row["case"].endswith("@fastdeploy")
+
+
+def test_runs_with_no_case_in_common_are_not_passed(builder, capsys):
+    rng = np.random.default_rng(13)
+    a, b = _two_cases(builder)
+    base = builder.simple_run("base", {a: processes(rng, [1.0, 1.0, 1.0])})
+    cand = builder.simple_run("cand", {b: processes(rng, [1.0, 1.0, 1.0])})  # finished: b was all it planned
+    assert run_cli("compare", base, cand, "--fail-on-regression") == EXIT_UNJUDGED
+    first, second = capsys.readouterr().err.splitlines()[:2]
+    assert "no case measured on both sides" in first and "runs of the same cases, impls and kernels" in second
+
+
+def test_within_one_run_a_lone_finished_shard_passes_and_a_short_one_says_where(builder, capsys):
+    rng = np.random.default_rng(14)
+    a, _ = _two_cases(builder)
+    records = [{**builder.record(a, "r", processes(rng, [1.0, 1.0, 1.0])[rep::3], repeat=rep), "impl": impl}
+               for impl in ("mirror", "mirror+inject=0") for rep in range(3)]
+    whole = builder.run("whole", records, run_id="r", shard="1/4")  # shards 2-4 are other jobs' business
+    args = ("--base-impl", "mirror", "--cand-impl", "mirror+inject=0", "--fail-on-regression", "--threshold", "0.5")
+    assert run_cli("compare", "--impls", whole, *args) == 0
+    short = builder.run("short", records, run_id="r", shard="1/4", cases_planned=3)
+    assert run_cli("compare", "--impls", short, *args) == EXIT_UNJUDGED
+    out = " ".join(capsys.readouterr().out.split())  # the warning, wrapped to 120 columns
+    assert f"warning: the run is incomplete: {short} holds records of 2 of its 3 planned cases" in out

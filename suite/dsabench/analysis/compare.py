@@ -38,8 +38,9 @@ from dsabench.analysis.host_steady import HOST_COLUMNS, SteadySides, pair_host, 
 from dsabench.analysis.pairing import judged_sides, process_groups
 from dsabench.analysis.noise import UNKNOWN, Noise, case_key, history_noise, history_rows, inject_of
 from dsabench.analysis.profiler_residue import kept_the_profiler, profiler_residue
+from dsabench.analysis.run_keys import keyed
 from dsabench.analysis.unmeasured import run_gaps, unmeasured
-from dsabench.store.schema import axis_kernel, key_of, record_key
+from dsabench.store.schema import axis_kernel, record_key
 from dsabench.analysis.stats import CONFIDENCE, N_BOOT, SEED
 from dsabench.workload.variants import BASELINE, PATCHED, Variant, parse_variant
 
@@ -70,7 +71,7 @@ class Reason(str, Enum):
     CLOCK_DIFFERS = "clock_differs"
     WITHIN_RUN_ONLY = "within_run_precision_only"
     HOST_CHANGED = "host_changed"  # an eager case across runs on all samples, the two runs' hosts differing
-    CAND_INCOMPLETE = "cand_incomplete"  # only in base, and cand's run holds less than it planned (Frame.gaps)
+    CAND_INCOMPLETE = "cand_incomplete"  # only in base, planned by cand and never recorded (analysis.unmeasured)
 
 
 # Order of rows in tables: what needs attention first.
@@ -137,7 +138,7 @@ class Comparison:
     kernel: str = ""  # the attention kernel (frame column `kernel`); both sides', joined, when they differ
     mismatches: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
-    unmeasured: tuple[str, ...] = ()  # within one run: what the run planned and holds no record of (run_gaps)
+    unmeasured: tuple[str, ...] = ()  # within one run: what it planned and holds no record of (run_gaps)
 
     def counts(self) -> dict[str, int]:
         """Pairs per verdict, in SEVERITY order, verdicts with no pair left out."""
@@ -384,8 +385,7 @@ def compare_runs(
     mismatches = check_comparable(base, cand)
     if mismatches and not allow_mismatch:
         raise NotComparable("; ".join(mismatches) + "; pass --allow-mismatch to compare anyway")
-    b = {key_of(r): r for r in base.df.to_dict("records")}
-    c = {key_of(r): r for r in cand.df.to_dict("records")}
+    b, c = keyed(base.df.to_dict("records")), keyed(cand.df.to_dict("records"))  # one FastDeploy commit a side: paired
     noise = {}
     if history is not None:
         created = pd.to_datetime(cand.manifests[cand_id].get("created_at"), utc=True, errors="coerce")
@@ -480,12 +480,13 @@ def pair_rows(b: dict, c: dict, threshold: Threshold, confidence: float, n_boot:
 def within_run(frame: Frame, run_id: str, mode: str, base: str, cand: str, pairs: list[dict], threshold: Threshold,
                confidence: float) -> Comparison:
     """The Comparison of two sides of one run (variants or impls): labels name the run once."""
-    gaps = run_gaps(frame.plans[run_id]) if run_id in frame.plans else ()
+    gaps = run_gaps(frame.plans[run_id], absent_shards=False) if run_id in frame.plans else ()
     why = "only in base; the run is incomplete: " + "; ".join(gaps)
     return Comparison(
         _table(_unmeasured(pairs, lambda _: why if gaps else None)), mode, f"{base} in {_label(frame, run_id)}",
         f"{cand} in {run_id}", threshold, confidence,
         " + ".join(_values(frame, run_id, "device_name", WORKER_DEVICE)),
         " + ".join(_values(frame, run_id, "backend", ("backend",))),
-        " + ".join(_values(frame, run_id, "kernel", ("options", "kernel"))), (), frame.warnings, gaps,
+        " + ".join(_values(frame, run_id, "kernel", ("options", "kernel"))), (),
+        frame.warnings + tuple(f"the run is incomplete: {g}" for g in gaps), gaps,
     )  # fmt: skip

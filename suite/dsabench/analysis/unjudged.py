@@ -18,7 +18,8 @@ token no pass (its entry has no interval, ci_high NaN). So does a case only in B
 and holds no record of (`incomplete`, `analysis.unmeasured`: killed, out of time, its shard never
 gathered): it was meant to be measured and was not; within one run, so does a run that planned cases
 neither side recorded. A case only in BASE that CAND never planned (its filter, its shard, another
-preset) was left out on purpose and does not count.
+preset) was left out on purpose and does not count, unless no case at all was measured on both
+sides (`nothing_compared`): a gate that judged nothing has shown nothing.
 
 What would judge one: more worker processes, sized as `calibrate.smallest_detectable` sizes a
 detectable change (t quantiles of the interval's degrees of freedom, power `calibrate.POWER`),
@@ -43,7 +44,8 @@ from dsabench.analysis.hierarchy import t_quantile
 MOST_PROCESSES = 32
 
 # What stopped the verdict.
-KINDS = ("noisy", "crosses", "one_process", "too_few_samples", "host_changed", "not_comparable", "incomplete")
+KINDS = ("noisy", "crosses", "one_process", "too_few_samples", "host_changed", "not_comparable", "incomplete",
+         "nothing_compared")
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,10 @@ def unjudged(result: Comparison) -> tuple[Unjudged, ...]:
                                          float(row.get("df", math.nan)), processes, edge, result.confidence)
         out.append(Unjudged(str(row["case"]), kind, float(row["ratio"]), high, float(row["noise"]), processes,
                             repeats))
+    one_sided = t["verdict"].isin((Verdict.NEW.value, Verdict.MISSING.value))
+    if len(t) and one_sided.all() and (t["verdict"] == Verdict.MISSING.value).any():  # BASE's cases, none in CAND
+        out.append(Unjudged("no case measured on both sides", "nothing_compared", math.nan, math.nan, math.nan, 0,
+                            None))
     if result.unmeasured and not any(u.kind == "incomplete" for u in out):  # within one run: groups neither side reached
         out.append(Unjudged("cases the run planned and holds no record of", "incomplete", math.nan, math.nan,
                             math.nan, 0, None))

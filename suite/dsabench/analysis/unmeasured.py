@@ -57,9 +57,11 @@ def unmeasured(plan: RunPlan, case_id: str, group_id: str | None) -> str | None:
     return _short(plan, dirs)
 
 
-def run_gaps(plan: RunPlan) -> tuple[str, ...]:
+def run_gaps(plan: RunPlan, absent_shards: bool = True) -> tuple[str, ...]:
     """What the run planned and does not hold, in words: each shard (or the unsharded run) holding
-    fewer keys than planned, and each absent shard of N."""
+    fewer keys than planned, and (`absent_shards`) each absent shard of N. A comparison within one
+    run leaves absent shards out: a matrix job gating its own shard compares what that shard
+    planned, and a shard with no case makes no directory at all."""
     n = _shards(plan)
     if n is None:
         short = _short(plan, [d for d in plan.dirs if not d.shard] or list(plan.dirs))
@@ -67,7 +69,7 @@ def run_gaps(plan: RunPlan) -> tuple[str, ...]:
     out = []
     for k in range(1, n + 1):
         mine = [d for d in plan.dirs if d.shard and d.shard[0] == k]
-        why = _short(plan, mine) if mine else _absent(plan, k, n)
+        why = _short(plan, mine) if mine else _absent(plan, k, n) if absent_shards else None
         if why:
             out.append(why)
     return tuple(out)

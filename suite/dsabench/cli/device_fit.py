@@ -20,7 +20,7 @@ from typing import Sequence
 
 from dsabench.errors import InputError
 from dsabench.workload.cases import Case
-from dsabench.workload.limits import gib, needed_bytes, over_capacity
+from dsabench.workload.limits import gib, needed_bytes
 
 
 def host_memory_bytes() -> int:
@@ -55,20 +55,38 @@ def target_memory(devices: Sequence[str] | None, gpus: list[dict]) -> tuple[int,
     return min(found) if found else None
 
 
-def refuse_oversized(cases: Sequence[Case], devices: Sequence[str] | None, impls: int = 1) -> None:
-    """Raise InputError naming the cases whose estimated memory, with the run's `impls` each holding
-    its own inputs, exceeds the targeted device's."""
+def held_at_once(planned: Sequence[tuple], interleave: bool) -> list[tuple[Case, int]]:
+    """Each planned case (with its impl's variant: a FastDeploy commit's case is the variant its
+    code runs, copy and all) with how many impls' inputs are held while it runs: an eager group
+    timed in rounds keeps every impl's state at once (kernels of an impl share one); a CUDA Graph
+    case, or any case without interleaving, is a work item of its own (one state)."""
+    impls: dict[str, set[str]] = {}
+    for case, impl, *_ in planned:
+        impls.setdefault(case.group_id, set()).add(impl)
+    out: dict[tuple[str, str], tuple[Case, int]] = {}
+    for case, impl, *_ in planned:
+        states = len(impls[case.group_id]) if interleave and not case.graph else 1
+        out[(case.id, impl)] = (case, states)
+    return list(out.values())
+
+
+def refuse_oversized(planned: Sequence, devices: Sequence[str] | None, interleave: bool = True) -> None:
+    """Raise InputError naming the planned cases (Case, or (case, impl, kernel)) whose estimated
+    memory, with the impls' inputs held at once (`held_at_once`), exceeds the targeted device's."""
     from dsabench.bench.env import gpus  # noqa: PLC0415
 
     target = target_memory(devices, gpus())
     if target is None:
         return
     capacity, what = target
-    over = over_capacity(cases, capacity, impls)
+    items = held_at_once([p if isinstance(p, tuple) else (p, "mirror") for p in planned], interleave)
+    over = sorted(((c, n) for c, n in items if needed_bytes(c, n) > capacity), key=lambda cn: -needed_bytes(*cn))
     if over:
-        held = f"; {impls} impls, each with its own cache" if impls > 1 else ""
+        (case, states), total = over[0], len({c.id for c, _ in items})
+        n = len({c.id for c, _ in over})
+        held = f"; {states} impls timed together, each with its own cache" if states > 1 else ""
         raise InputError(
-            f"{len(over)} of {len(cases)} cases {'needs' if len(over) == 1 else 'need'} more memory than {what} holds, {gib(capacity)}: the largest, "
-            f"{over[0].id}, needs an estimated {gib(needed_bytes(over[0], impls))} (cache, its copy and activations{held}; "
+            f"{n} of {total} cases {'needs' if n == 1 else 'need'} more memory than {what} holds, {gib(capacity)}: the largest, "
+            f"{case.id}, needs an estimated {gib(needed_bytes(case, states))} (cache, its copy and activations{held}; "
             "an estimate, not a measurement); leave them out with --filter or an [[exclude]]"
         )

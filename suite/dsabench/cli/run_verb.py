@@ -230,7 +230,6 @@ def _cmd_run(args, stack: ExitStack) -> int:
         cases = select_shard(cases, *shard)
     if not cases:
         raise InputError(f"{sset.path}: no case left after --filter/--shard; nothing to run")
-    refuse_oversized(cases, devices, len(impls))  # before allocating anything: cases the device cannot hold
     if pin == "auto":  # resolved once, recorded as resolved: a resume measures the rest as the run began
         pin = _auto_pin(devices)
     if pin == "probe":  # before the run directory: a core per worker and one for the runner
@@ -240,6 +239,7 @@ def _cmd_run(args, stack: ExitStack) -> int:
     from dsabench.bench.kernels.select import axis  # noqa: PLC0415
 
     planned = plan(cases, impls, axis(kernel))  # (case, impl, kernel on a kernel axis): one record each
+    refuse_oversized(planned, devices, not interleave_off)  # before allocating anything: what the device cannot hold
 
     if manifest is None:
         manifest = store.Manifest(

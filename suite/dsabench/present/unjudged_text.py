@@ -18,6 +18,7 @@ _WHY = {
     "host_changed": "withheld: the host differs between the runs (probe or waiting for a CPU; host_changed)",
     "not_comparable": "not comparable (another clock, or no timing samples, on one side)",
     "incomplete": "not measured: CAND's run holds less than it planned",
+    "nothing_compared": "no case measured on both sides (other cases, impls or kernels)",
 }
 
 
@@ -63,7 +64,10 @@ def _advice(items: Sequence[Unjudged], within_run: bool) -> str:
     if any(u.kind == "host_changed" for u in items):
         out.append("rerun both on a quiet host")
     if any(u.kind == "incomplete" for u in items):
-        out.append("CAND's whole plan measured (dsabench run --resume CAND, every shard gathered)")
+        out.append("the whole plan measured (dsabench run --resume on the run that stopped)" if within_run else
+                   "CAND's whole plan measured (dsabench run --resume CAND, every shard gathered)")
+    if any(u.kind == "nothing_compared" for u in items):
+        out.append("runs of the same cases, impls and kernels")
     text = "; ".join(out)
     if not within_run:
         text += ", or compare within one run (--impls, --variants)"

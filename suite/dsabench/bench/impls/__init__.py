@@ -37,8 +37,14 @@ class ImplSpec:
     def label(self) -> str:
         """The spelling the user gave, normalised: how records and reports name the impl."""
         if self.kind == "mirror":
-            return "mirror" if self.inject is None else f"{INJECT_PREFIX}{self.inject:g}"
+            return "mirror" if self.inject is None else f"{INJECT_PREFIX}{fraction_text(self.inject)}"
         return f"fastdeploy:{self.path}" + (f"@{self.commit}" if self.commit else "")
+
+
+def fraction_text(f: float) -> str:
+    """An injected fraction as its label spells it: plain digits, at most 6 after the point, no
+    exponent (1e-05 would not parse back), so label, spec and record agree through a resume."""
+    return f"{f:.6f}".rstrip("0").rstrip(".") or "0"
 
 
 MIRROR = ImplSpec("mirror")
@@ -54,11 +60,12 @@ def parse_impl(text: str, where: str = "--impl") -> ImplSpec:
         return MIRROR
     if raw.startswith(INJECT_PREFIX):
         value = raw[len(INJECT_PREFIX):]
-        f = float(value) if re.fullmatch(r"[0-9]+(\.[0-9]+)?", value) else math.nan  # ASCII digits, no sign
+        f = float(value) if re.fullmatch(r"[0-9]+(\.[0-9]{1,6})?", value) else math.nan  # ASCII digits, no sign
         if not (0.0 <= f <= MAX_INJECT):
             raise InputError(f"{where}: impl {text!r}: inject {value!r}; expected a number from 0 to "
-                             f"{MAX_INJECT:g} in digits (the delay as a fraction of the forward: 0.25 adds 25%)")
-        return ImplSpec("mirror", inject=float(f"{f:g}"))  # the value its label spells: a resume reads the label
+                             f"{MAX_INJECT:g} in digits, at most 6 after the point (the delay as a fraction of the "
+                             "forward: 0.25 adds 25%)")
+        return ImplSpec("mirror", inject=f)
     kind, sep, rest = raw.partition(":")
     if kind != "fastdeploy" or not sep:
         raise InputError(f"{where}: impl {text!r}; expected {ALLOWED}")
