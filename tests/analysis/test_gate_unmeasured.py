@@ -7,6 +7,7 @@ neither side recorded is not passed either."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -165,3 +166,15 @@ def test_within_one_run_a_lone_finished_shard_passes_and_a_short_one_says_where(
     assert run_cli("compare", "--impls", short, *args) == EXIT_UNJUDGED
     out = " ".join(capsys.readouterr().out.split())  # the warning, wrapped to 120 columns
     assert f"warning: the run is incomplete: {short} holds records of 2 of its 3 planned cases" in out
+
+
+def test_a_fastdeploy_commits_case_lost_by_a_run_that_stopped_short_is_unmeasured_whatever_the_filter(builder):
+    """The commit runs its own variant (the baseline here) where the filter chose the patched cases:
+    the filter does not speak for its case, the stopped run does."""
+    from dsabench.analysis.unmeasured import unmeasured
+    from dsabench.store.run_plans import PlanDir, RunPlan
+
+    plan = RunPlan("cand", r"scalar-view", (PlanDir(Path("cand"), None, frozenset({"x"}), 2),))
+    baseline_id = builder.case().id  # tensor-contiguous: the filter does not take it in
+    assert unmeasured(plan, baseline_id, "g", "mirror") is None
+    assert "holds records of 1 of its 2 planned cases" in unmeasured(plan, baseline_id, "g", "fastdeploy:abc")

@@ -402,7 +402,8 @@ def compare_runs(
              for k in sorted(b.keys() | c.keys())]
     plan = cand.plans.get(cand_id)
     if plan is not None:
-        pairs = _unmeasured(pairs, lambda k: (u := unmeasured(plan, b[k]["case_id"], b[k].get("group_id"))) and
+        pairs = _unmeasured(pairs, lambda k: (u := unmeasured(plan, b[k]["case_id"], b[k].get("group_id"),
+                                                              b[k].get("impl"))) and
                             f"only in base; cand's run is incomplete: {u}")
     devices = _values(base, base_id, "device_name", WORKER_DEVICE)
     backends = _values(base, base_id, "backend", ("backend",))
