@@ -199,14 +199,14 @@ def test_a_case_that_fits_once_but_not_once_per_impl_is_refused_when_the_run_hol
                                                                                              monkeypatch):
     """Each impl of a run builds and keeps its own cache while a group is timed in rounds, so two
     impls need the cache twice: refused up front, nothing allocated, nothing written."""
-    from dsabench.workload.limits import needed_bytes, over_capacity
+    from dsabench.workload.limits import needed_bytes
 
     host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     blocks = int(0.6 * host) // (64 * 656)  # the cache alone: 60% of the host's memory
     if blocks * 64 * 656 * 2 > DEVICE_BYTES_BOUND:
         pytest.skip("this host holds more than the scenario bound allows a case to need")
     case = Case("s", "decode", 1, 64, 0, blocks, 64, 1, 16, 64, PATCHED, False, 0)  # the view: no copy
-    assert over_capacity([case], host) == [] and over_capacity([case], host, 2) == [case]
+    assert needed_bytes(case) <= host < needed_bytes(case, 2)  # fits once, not once per impl
     assert needed_bytes(case, 2) == case.estimated_bytes() + case.cache_bytes()
     (tmp_path / "x.toml").write_text(scenario(
         f'heads = 16\ntopk = 64\ncontext_len = 64\nnum_blocks = {blocks}\nvariant = "patched"'))

@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from dsabench.analysis.calibrate_paired import calibrate_paired, detectable
+from dsabench.analysis.calibrate import detectable
+from dsabench.analysis.calibrate_paired import calibrate_paired
 from dsabench.analysis.compare_impls import compare_impls
 from dsabench.analysis.gate import decide
 from dsabench.store.frames import load_runs

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from dsabench.analysis.compare import compare_runs, compare_variants
-from dsabench.analysis.gate import decide, level
+from dsabench.analysis.gate import decide
+from dsabench.analysis.noise import run_level as level
 from dsabench.analysis.host_steady import SteadySides
 from dsabench.cli.main import build_parser
 from dsabench.present.compare_text import format_markdown, format_table

@@ -77,8 +77,15 @@ def smallest_detectable(threshold: Threshold, run_spread: float, process_spread:
                            process_spread * math.sqrt(2.0 / max(processes, 1))) if math.isfinite(s)]
     if not spreads or processes < 2:
         return math.nan
-    df = 2 * processes - 2
-    se = max(spreads)
+    return detectable(threshold, max(spreads), 2 * processes - 2, power)
+
+
+def detectable(threshold: Threshold, se: float, df: float, power: float = POWER) -> float:
+    """Slowdown called `slower` with probability `power` (approximately) by an interval of standard
+    error `se` (of the log ratio) and `df` degrees of freedom: its lower end must clear the band.
+    With AUTO the change must also be significant at AUTO_FALSE_ALARM and clear AUTO_FLOOR."""
+    if not (df >= 1 and math.isfinite(se) and se >= 0):
+        return math.nan
     if threshold == AUTO:
         return max((1 + AUTO_FLOOR) * math.exp((t_quantile(0.975, df) + t_quantile(power, df)) * se),
                    math.exp((t_quantile(1 - AUTO_FALSE_ALARM / 2, df) + t_quantile(power, df)) * se)) - 1

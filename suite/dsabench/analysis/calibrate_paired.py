@@ -23,25 +23,10 @@ import math
 import statistics
 from typing import Mapping, Sequence
 
-from dsabench.analysis.calibrate import POWER, CaseCalibration
-from dsabench.analysis.defaults import AUTO, AUTO_FALSE_ALARM, AUTO_FLOOR
+from dsabench.analysis.calibrate import CaseCalibration, detectable
 from dsabench.analysis.gate import Threshold
-from dsabench.analysis.hierarchy import t_quantile
 
 Rows = Sequence[Mapping]  # one run's compare_impls rows (table.to_dict("records"))
-
-
-def detectable(threshold: Threshold, se: float, df: float, power: float = POWER) -> float:
-    """Slowdown called `slower` with probability `power` (approximately) by an interval of standard
-    error `se` (of the log ratio) and `df` degrees of freedom, the ones the gate's rows carry: paired
-    eager rows R - 1 over per-process ratios, unpaired graph rows 2R - 2 over process levels. With
-    AUTO the change must also be significant at AUTO_FALSE_ALARM and clear AUTO_FLOOR."""
-    if not (df >= 1 and math.isfinite(se) and se >= 0):
-        return math.nan
-    if threshold == AUTO:
-        return max((1 + AUTO_FLOOR) * math.exp((t_quantile(0.975, df) + t_quantile(power, df)) * se),
-                   math.exp((t_quantile(1 - AUTO_FALSE_ALARM / 2, df) + t_quantile(power, df)) * se)) - 1
-    return (1 + float(threshold)) * math.exp((t_quantile(0.975, df) + t_quantile(power, df)) * se) - 1
 
 
 def _judged(rows: Rows) -> dict[str, Mapping]:
@@ -59,8 +44,9 @@ def calibrate_paired(aa: Sequence[Rows], injected: Mapping[float, Sequence[Rows]
     """Per case present in every A/A run: false verdicts and noisy rows over the A/A pairs (one a
     run), detection of each injected size (slower over the pairs), the measured size (`sizes`: per
     fraction, per case id of the injected side), and the smallest detectable slowdown from the A/A
-    rows' pooled standard error at their fewest degrees of freedom. run_to_run is NaN: a comparison
-    within one run has no run term."""
+    rows' pooled standard error at their fewest degrees of freedom (`calibrate.detectable`: paired
+    eager rows R - 1 over per-process ratios, unpaired graph rows 2R - 2 over process levels).
+    run_to_run is NaN: a comparison within one run has no run term."""
     if not aa:
         raise ValueError("calibrate_paired: no A/A run")
     judged = [_judged(rows) for rows in aa]

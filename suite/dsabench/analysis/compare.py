@@ -26,17 +26,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Sequence
 
 import pandas as pd
 
 from dsabench.analysis.defaults import DEFAULT_THRESHOLD
 from dsabench.errors import InputError, quoted
 from dsabench.store.frames import Frame, manifest_commit
-from dsabench.analysis.gate import Threshold, check_threshold, decide, level
+from dsabench.analysis.gate import Threshold, check_threshold, decide
 from dsabench.analysis.host_steady import HOST_COLUMNS, SteadySides, pair_host, steady_sides
-from dsabench.analysis.pairing import judged_sides, process_groups
-from dsabench.analysis.noise import UNKNOWN, Noise, case_key, history_noise, history_rows, inject_of
+from dsabench.analysis.pairing import judged_sides, process_groups  # noqa: F401 - process_groups: re-exported
+from dsabench.analysis.noise import UNKNOWN, Noise, case_key, history_noise, history_rows, inject_of, run_level
 from dsabench.analysis.profiler_residue import kept_the_profiler, profiler_residue
 from dsabench.analysis.run_keys import keyed
 from dsabench.analysis.unmeasured import run_gaps, unmeasured
@@ -261,13 +260,11 @@ def _pair(key: str, base, cand, threshold: Threshold, confidence: float, n_boot:
 
 
 def _level_of(record) -> float:
-    """An ok record's level (gate.level: geometric mean of its process medians); NaN without one."""
+    """An ok record's level (`noise.run_level`: the geometric mean of its process medians, as the
+    gate's ratio forms it); NaN without one."""
     if record is None or record["status"] != "ok":
         return math.nan
-    try:
-        return level(process_groups(record))
-    except ValueError:  # no samples, or a process median <= 0
-        return math.nan
+    return run_level(record.get("process_samples"), record.get("samples_ms"))
 
 
 def _unmeasured(pairs: list[dict], why) -> list[dict]:
@@ -401,10 +398,13 @@ def compare_runs(
     pairs = [_pair(k, b.get(k), c.get(k), threshold, confidence, n_boot, seed, noise=noise_of(c.get(k)))
              for k in sorted(b.keys() | c.keys())]
     plan = cand.plans.get(cand_id)
+
+    def never_recorded(key: str) -> str | None:
+        why = unmeasured(plan, b[key]["case_id"], b[key].get("group_id"), b[key].get("impl"))
+        return why and f"only in base; cand's run is incomplete: {why}"
+
     if plan is not None:
-        pairs = _unmeasured(pairs, lambda k: (u := unmeasured(plan, b[k]["case_id"], b[k].get("group_id"),
-                                                              b[k].get("impl"))) and
-                            f"only in base; cand's run is incomplete: {u}")
+        pairs = _unmeasured(pairs, never_recorded)
     devices = _values(base, base_id, "device_name", WORKER_DEVICE)
     backends = _values(base, base_id, "backend", ("backend",))
     kernels = sorted({k for f, rid in ((base, base_id), (cand, cand_id)) for k in _values(f, rid, "kernel", ("options", "kernel"))})

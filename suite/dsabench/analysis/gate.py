@@ -125,11 +125,6 @@ def band_of(threshold: Threshold, iv: Interval, confidence: float = CONFIDENCE) 
     return max(AUTO_FLOOR, math.expm1(extra * se))
 
 
-def level(groups: Groups) -> float:
-    """One side's level (ms): the geometric mean of its process medians, as the gate's ratio forms it."""
-    return math.exp(float(log_levels(groups, "level").mean()))
-
-
 def levels(base: Groups, cand: Groups, iv: Interval, paired: bool) -> tuple[float, float]:
     """The two levels (ms) the ratio is formed from, so that a table's 'base ms' and 'cand ms' say
     the same change as its ratio: each side's geometric mean of its process medians (one process:

@@ -28,6 +28,7 @@ from dsabench.analysis.noise import calibration_run
 from dsabench.errors import InputError
 from dsabench.store import forked
 from dsabench.store.frames import Frame
+from dsabench.store.schema import axis_kernel, is_fastdeploy
 
 # Otava analyses the series in windows of this many runs (its default); a change is located
 # inside a window, so a history longer than this is still searched end to end.
@@ -183,8 +184,9 @@ def series_ids(df: pd.DataFrame) -> list[str]:
     out = []
     for case_id, impl, kernel, axis in zip(*cols):
         impl = impl if isinstance(impl, str) and impl else "mirror"
-        sid = str(case_id) + ("" if impl == "mirror" else "@fastdeploy" if impl.startswith("fastdeploy:") else f"@{impl}")
-        out.append(sid + (f"#{kernel}" if axis is not None and axis == axis and bool(axis) and kernel else ""))
+        sid = str(case_id) + ("" if impl == "mirror" else "@fastdeploy" if is_fastdeploy(impl) else f"@{impl}")
+        on_axis = axis_kernel({"kernel": kernel, "kernel_axis": axis}) if kernel else None
+        out.append(sid + (f"#{on_axis}" if on_axis else ""))
     return out
 
 
@@ -198,7 +200,7 @@ def case_series(frame: Frame, include_calibration: bool = False) -> pd.DataFrame
     ok = df[(df["status"] == "ok") & df["median_ms"].notna() & ~df["run_id"].isin(calib)].copy()
     # FastDeploy's own code (--impl fastdeploy:...) is a series of its own per case, never mixed
     # with the mirror's; its points are the commits measured (a run of base and head gives both)
-    fd = ok["impl"].fillna("mirror").astype(str).str.startswith("fastdeploy:")
+    fd = ok["impl"].map(is_fastdeploy).astype(bool)
     ok["case_id"] = series_ids(ok)
     ok.loc[fd & ok["impl_sha"].notna(), "commit"] = ok.loc[fd & ok["impl_sha"].notna(), "impl_sha"]
     for col in ("device_name", "backend"):

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from dsabench.store.schema import axis_kernel, key_of, record_key
-
-FASTDEPLOY = "fastdeploy:"
+from dsabench.store.schema import axis_kernel, is_fastdeploy, key_of, record_key
 
 
 def keyed(rows: Iterable[dict]) -> dict[str, dict]:
     """Rows by the key they are matched by across runs."""
     rows = list(rows)
-    commits = {r["impl"] for r in rows if isinstance(r.get("impl"), str) and r["impl"].startswith(FASTDEPLOY)}
+    commits = {r["impl"] for r in rows if is_fastdeploy(r.get("impl"))}
     one = commits.pop() if len(commits) == 1 else None
 
     def key(r: dict) -> str:

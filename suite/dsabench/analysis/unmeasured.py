@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 from dsabench.store.run_plans import PlanDir, RunPlan
+from dsabench.store.schema import is_fastdeploy
 from dsabench.workload.shards import shard_of
 
 
@@ -43,7 +44,7 @@ def unmeasured(plan: RunPlan, case_id: str, group_id: str | None, impl: str | No
     planned it (its filter, its shard, its preset). A FastDeploy commit's case carries the variant
     its code runs, not the one the filter chose among the scenario's cases, so the filter is not
     asked of it: a run that stopped short may have lost it."""
-    if plan.filter and not (isinstance(impl, str) and impl.startswith("fastdeploy:")):
+    if plan.filter and not is_fastdeploy(impl):
         try:
             if not re.search(plan.filter, case_id):
                 return None

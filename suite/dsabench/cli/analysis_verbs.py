@@ -4,7 +4,7 @@
 main CLI calls `args.func(args)`, which returns the exit code: 0 fine, 1 regression found
 (compare with --fail-on-regression), 2 bad input (the error goes to stderr, one line), 4 nothing
 slower but a case not judged that may hide a material slowdown (compare with --fail-on-regression:
-`analysis.unjudged`; a noisy or crossing interval reaching the slower edge, or the host changed).
+`analysis.unjudged` says which cases, and why).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from dsabench.analysis.compare_impls import compare_impls  # noqa: PLC0415
     from dsabench.analysis.compare_kernels import compare_kernels  # noqa: PLC0415
     from dsabench.present.compare_text import format_markdown, format_table  # noqa: PLC0415
+    from dsabench.analysis.unjudged import unjudged  # noqa: PLC0415
     from dsabench.store.frames import load_runs  # noqa: PLC0415
 
     try:
@@ -70,21 +71,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
                                   history=history, include_calibration=args.include_calibration)
             if _same_run(base, cand):
                 result = replace(result, warnings=(SAME_RUN.format(run=", ".join(base.manifests)), *result.warnings))
+        items = unjudged(result)  # once: --json and the exit code say the same cases
         if args.json is not None:
-            _write_json(result, args.json)
+            _write_json(result, args.json, items)
     except DsabenchError as exc:
         return _fail("compare", exc)
     sys.stdout.write(format_markdown(result) if args.markdown else format_table(result, None if args.wide else WIDTH))
-    return _exit_code(result, args.fail_on_regression)
+    return _exit_code(result, args.fail_on_regression, items)
 
 
-def _exit_code(result, fail_on_regression: bool) -> int:
+def _exit_code(result, fail_on_regression: bool, items) -> int:
     """Slower (or failed only in CAND) beats not judged: 1; else a case not judged that may hide a
-    material slowdown (`unjudged`): 4, never a silent pass; else 0. stderr says which, and why."""
-    from dsabench.analysis.unjudged import slowdown_edge, unjudged  # noqa: PLC0415
+    material slowdown (`items`, from `unjudged`): 4, never a silent pass; else 0. stderr says which,
+    and why."""
+    from dsabench.analysis.unjudged import slowdown_edge  # noqa: PLC0415
     from dsabench.present.unjudged_text import unjudged_lines  # noqa: PLC0415
 
-    items = unjudged(result)
     lines = unjudged_lines(items, slowdown_edge(result.threshold), within_run=result.mode != "runs")
     code = EXIT_OK
     if fail_on_regression and result.regressions:
@@ -100,11 +102,12 @@ def _exit_code(result, fail_on_regression: bool) -> int:
     return code
 
 
-def _write_json(result, path: Path) -> None:
+def _write_json(result, path: Path, items=None) -> None:
     """The comparison as JSON: what was compared, and every pair with its verdict, reason code,
     reason in words, noisy qualifier and figures (NaN as null). base/cand_level_ms are the levels
     the ratio is formed from (cand / base = ratio); base/cand_pooled_median_ms the median of all
-    of a side's samples, which is not what the verdict rests on."""
+    of a side's samples, which is not what the verdict rests on. items: `unjudged(result)` where the
+    caller has it already (None: computed here)."""
     import json  # noqa: PLC0415
 
     from dsabench.errors import InputError  # noqa: PLC0415
@@ -121,7 +124,7 @@ def _write_json(result, path: Path) -> None:
     doc = {"mode": result.mode, "base": result.base_label, "cand": result.cand_label, "threshold": result.threshold,
            "confidence": result.confidence, "device": result.device, "backend": result.backend,
            "kernel": result.kernel, "counts": result.counts(), "regressions": result.regressions,
-           "withheld": len(result.withheld()), **_unjudged_json(result),
+           "withheld": len(result.withheld()), **_unjudged_json(result, items),
            "warnings": list(result.warnings) + list(result.mismatches),
            "pairs": [{c: clean(r.get(c)) for c in cols} for r in result.table.to_dict("records")]}
     try:
@@ -130,16 +133,17 @@ def _write_json(result, path: Path) -> None:
         raise InputError(f"--json {path}: could not be written ({exc.strerror or exc})") from None
 
 
-def _unjudged_json(result) -> dict:
-    """--json's account of the cases not judged that may hide a material slowdown (`unjudged`): each
-    with what stopped it, the largest ratio its interval allows (null: no interval) and about how many
-    processes a side would judge it (null: unknown, or too many); the edge they are held against."""
+def _unjudged_json(result, items) -> dict:
+    """--json's account of the cases not judged that may hide a material slowdown (`items`, from
+    `unjudged`): each with what stopped it, the largest ratio its interval allows (null: no interval)
+    and about how many processes a side would judge it (null: unknown, or too many); the edge they are
+    held against."""
     from dsabench.analysis.unjudged import slowdown_edge, unjudged  # noqa: PLC0415
 
     def num(v: float):
         return v if math.isfinite(v) else None
 
-    items = unjudged(result)
+    items = unjudged(result) if items is None else items
     return {"unjudged_count": len(items), "unjudged_edge": slowdown_edge(result.threshold),
             "unjudged": [{"case": u.case, "reason": u.kind, "ratio": num(u.ratio), "ci_high": num(u.ci_high),
                           "spread": num(u.spread), "processes": u.processes, "repeats_to_judge": u.repeats}

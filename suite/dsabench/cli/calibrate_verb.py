@@ -112,21 +112,10 @@ def injected_label(fraction: float) -> str:
 
 
 def paired_sizes(out: Path, runs: list[str], inject: tuple[float, ...]) -> dict[float, dict[str, float]]:
-    """Per injected fraction, per case id: the median of the slowdowns the injected impl's workers
-    measured over the runs and processes (output.inject.measured)."""
-    import statistics  # noqa: PLC0415
-
-    from dsabench.store.rundir import read_records  # noqa: PLC0415
-
+    """--paired: per injected fraction, per case id, the median of the slowdowns the injected impl's
+    workers measured over the runs and processes (`worker_sizes`, the record's impl naming the fraction)."""
     labels = {injected_label(f): f for f in inject}
-    found: dict[float, dict[str, list[float]]] = {}
-    for run_id in runs:
-        for rec in read_records(out / run_id)[0]:
-            size = ((rec.get("output") or {}).get("inject") or {}).get("measured")
-            frac = labels.get(rec.get("impl"))
-            if frac is not None and rec.get("status") == "ok" and isinstance(size, (int, float)):
-                found.setdefault(frac, {}).setdefault(rec["case_id"], []).append(float(size))
-    return {f: {c: statistics.median(v) for c, v in cases.items()} for f, cases in found.items()}
+    return worker_sizes(out, runs, lambda run_id, rec: labels.get(rec.get("impl")))
 
 
 def _judge_paired(out: Path, args: argparse.Namespace, runs: list[str]):
@@ -150,17 +139,24 @@ def _judge_paired(out: Path, args: argparse.Namespace, runs: list[str]):
 def measured_sizes(out: Path, runs: list[tuple[str, float]]) -> dict[float, dict[str, float]]:
     """Per injected fraction, per case: the median of the slowdowns its workers measured (each
     record's output.inject.measured; runs before it have none, and calibrate falls back on levels)."""
+    fraction = dict(runs)
+    return worker_sizes(out, [r for r, f in runs if f], lambda run_id, rec: fraction[run_id])
+
+
+def worker_sizes(out: Path, runs: list[str], fraction_of) -> dict[float, dict[str, float]]:
+    """Per injected fraction, per case id: the median of the slowdowns the workers measured
+    (output.inject.measured of each ok record; `fraction_of(run_id, record)` names its fraction, None
+    for a record that was not injected)."""
     import statistics  # noqa: PLC0415
 
     from dsabench.store.rundir import read_records  # noqa: PLC0415
 
     found: dict[float, dict[str, list[float]]] = {}
-    for run_id, frac in runs:
-        if not frac:
-            continue
+    for run_id in runs:
         for rec in read_records(out / run_id)[0]:
             size = ((rec.get("output") or {}).get("inject") or {}).get("measured")
-            if rec.get("status") == "ok" and isinstance(size, (int, float)):
+            frac = fraction_of(run_id, rec)
+            if frac is not None and rec.get("status") == "ok" and isinstance(size, (int, float)):
                 found.setdefault(frac, {}).setdefault(rec["case_id"], []).append(float(size))
     return {f: {c: statistics.median(v) for c, v in cases.items()} for f, cases in found.items()}
 

@@ -70,16 +70,16 @@ def held_at_once(planned: Sequence[tuple], interleave: bool) -> list[tuple[Case,
     return list(out.values())
 
 
-def refuse_oversized(planned: Sequence, devices: Sequence[str] | None, interleave: bool = True) -> None:
-    """Raise InputError naming the planned cases (Case, or (case, impl, kernel)) whose estimated
-    memory, with the impls' inputs held at once (`held_at_once`), exceeds the targeted device's."""
+def refuse_oversized(planned: Sequence[tuple], devices: Sequence[str] | None, interleave: bool = True) -> None:
+    """Raise InputError naming the planned cases ((case, impl, kernel): `impls.plan.plan`) whose
+    estimated memory, with the impls' inputs held at once (`held_at_once`), exceeds the targeted device's."""
     from dsabench.bench.env import gpus  # noqa: PLC0415
 
     target = target_memory(devices, gpus())
     if target is None:
         return
     capacity, what = target
-    items = held_at_once([p if isinstance(p, tuple) else (p, "mirror") for p in planned], interleave)
+    items = held_at_once(planned, interleave)
     over = sorted(((c, n) for c, n in items if needed_bytes(c, n) > capacity), key=lambda cn: -needed_bytes(*cn))
     if over:
         (case, states), total = over[0], len({c.id for c, _ in items})

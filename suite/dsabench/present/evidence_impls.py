@@ -25,8 +25,8 @@ def impls_section(rs, threshold: float) -> list[str]:
              "lines around the suite's kernels, not of FastDeploy's kernels.", ""]
     if any(i.startswith(INJECT_PREFIX) for i in impls):
         lines += ["An injected mirror (`mirror+inject=F`) is the mirror with F x its own forward added to every "
-                        "forward: a known slowdown that calibrates the paired gate (`calibrate --paired`), not code "
-                        "that was measured; `mirror+inject=0` is the mirror's A/A twin.", ""]
+                  "forward: a known slowdown that calibrates the paired gate (`calibrate --paired`), not code that "
+                  "was measured; `mirror+inject=0` is the mirror's A/A twin.", ""]
     for label in impls:
         info = _info(rs.records, label)
         what = md_code(label)

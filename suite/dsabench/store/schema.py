@@ -430,6 +430,14 @@ NO_CHECK = "the run was made without --check"
 # a calibration impl, never a measurement of code (bench.impls parses it, analysis.noise keeps its runs
 # out of history).
 INJECT_PREFIX = "mirror+inject="
+# The label prefix of FastDeploy's own code at a commit (`--impl fastdeploy:PATH[@COMMIT]`, recorded as
+# `fastdeploy:<sha12>`): what compare, history and the gaps' rule tell apart from the mirror.
+FASTDEPLOY_PREFIX = "fastdeploy:"
+
+
+def is_fastdeploy(impl) -> bool:
+    """A record's impl label names FastDeploy's own code (not the mirror, nor an injected mirror)."""
+    return isinstance(impl, str) and impl.startswith(FASTDEPLOY_PREFIX)
 
 
 def record_key(case_id: str, impl: str | None = "mirror", kernel: str | None = None) -> str:

@@ -5,12 +5,11 @@ Three bounds, each checked before the thing it protects is built:
   head, a gathered key), times the value, must fit in `DEVICE_BYTES_BOUND`;
 - per file: the combinations its scenarios expand to, before exclusions, at most `MAX_CASES`;
 - per case: its estimated memory (`Case.estimated_bytes`) at most `DEVICE_BYTES_BOUND` at load,
-  and at most the memory of the device a run targets before the run starts (`over_capacity`).
+  and, with the impls that hold their inputs at once (`needed_bytes`), at most the memory of the
+  device a run targets before the run starts (`cli/device_fit.py`).
 """
 
 from __future__ import annotations
-
-from typing import Iterable
 
 from dsabench.workload.cases import Case
 from dsabench.workload.dims import DEFAULT_DIMS
@@ -64,10 +63,3 @@ def needed_bytes(case: Case, states: int = 1) -> int:
     a case group builds its own cache and queries from the same seeded inputs and keeps them while
     the group is timed in rounds): the cache once per impl, the rest once."""
     return case.estimated_bytes() + (max(states, 1) - 1) * case.cache_bytes()
-
-
-def over_capacity(cases: Iterable[Case], capacity_bytes: int, states: int = 1) -> list[Case]:
-    """The cases whose estimated memory (with `states` impls, `needed_bytes`) exceeds
-    `capacity_bytes`, largest first."""
-    over = [c for c in cases if needed_bytes(c, states) > capacity_bytes]
-    return sorted(over, key=lambda c: -needed_bytes(c, states))
