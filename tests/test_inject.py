@@ -52,3 +52,43 @@ def test_the_delay_kind_follows_what_bounds_the_forward():
         assert "needs the torch backend" in str(exc)
     else:
         raise AssertionError("Paddle on a GPU has no spin kernel: refused")
+
+
+def test_a_spin_is_sized_on_the_line_through_a_one_cycle_spin_and_the_nominal_one():
+    """A graph replay's spin costs its launch and a gap besides its cycles: measured +0.8% with one
+    cycle and +1.8% with the nominal 0.01 ms of a 1 ms step (the line's slope: 1% per 0.01 ms), so a
+    1% target takes 0.002 ms of spin, not 0.01."""
+    ms, how = inject.fitted_ms(0.01, 0.01, zero=0.008, nominal=0.018)
+    assert how == "fitted" and math.isclose(ms, 0.002)
+    assert inject.fitted_ms(0.05, 0.05, zero=0.0, nominal=0.05) == (0.05, "fitted")
+
+
+def test_a_spin_whose_overhead_alone_reaches_the_target_is_cut_to_nothing_and_says_so():
+    assert inject.fitted_ms(0.01, 0.01, zero=0.012, nominal=0.022) == (0.0, "overhead_exceeds")
+
+
+def test_a_spin_is_left_at_its_nominal_length_when_noise_hides_the_line():
+    """Two points that do not rise (noise larger than the spin) fit nothing: the nominal length stays,
+    and the measured size recorded beside it is what calibrate judges against."""
+    assert inject.fitted_ms(0.01, 0.01, zero=0.02, nominal=0.015) == (0.01, "unfitted")
+    assert inject.fitted_ms(0.01, 0.01, zero=float("nan"), nominal=0.015) == (0.01, "unfitted")
+    assert inject.fitted_ms(0.01, 0.0, zero=0.0, nominal=0.0) == (0.0, "unfitted")
+
+
+def test_fit_spin_measures_both_points_on_the_step_and_returns_a_delay_of_the_fitted_length():
+    """The fit with a real delay on the CPU (a busy wait standing where the device spin goes): it
+    records both measured points and the length chosen, and the delay it returns waits that long."""
+    calls = []
+
+    def step():
+        inject._busy_wait(0.2)()
+
+    def busy(ms):
+        calls.append(ms)
+        return inject._busy_wait(ms)
+
+    delay, fit = inject.fit_spin(step, lambda: None, 0.2, 0.5, spin=busy)
+    assert calls[:2] == [0.0, 0.1] and calls[-1] == fit["delay_ms"]
+    assert fit["fit"] in {"fitted", "unfitted", "overhead_exceeds"} and fit["nominal_ms"] == 0.1
+    assert fit["delay_ms"] >= 0 and math.isfinite(fit["overhead"]) and math.isfinite(fit["nominal_measured"])
+    delay()

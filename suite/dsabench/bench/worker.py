@@ -228,11 +228,15 @@ class _CaseRun:
         gpu = getattr(self.backend, "gpu", False)
         delay_ms = self.inject * base
         kind, delay = inject.delay_for(self.backend.name, gpu, self.case.graph, delay_ms)
+        fit = {}
+        if kind == inject.DEVICE_SPIN:
+            delay, fit = inject.fit_spin(self.step, sync, base, self.inject)
+            delay_ms = fit.pop("delay_ms")
         delayed = inject.with_delay(self.step, delay)
         size = inject.measured_size(self.step, delayed, sync, base)
         self.step = delayed
         self.out.data.setdefault("output", {})["inject"] = {
-            "fraction": self.inject, "kind": kind, "delay_ms": delay_ms, "step_ms": base, **size}
+            "fraction": self.inject, "kind": kind, "delay_ms": delay_ms, "step_ms": base, **fit, **size}
 
     def time_alone(self) -> None:
         self.out.data["timing"] = _timing(self.backend, self.step, self.opts.protocol)
