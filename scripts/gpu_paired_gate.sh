@@ -9,7 +9,8 @@
 # compare/exit-codes.txt, paired-runs.tar.gz (the run directories, without traces).
 # Environment: BACKEND (torch), PRESET (pr; smoke for a CPU dry run), FILTER, INJECT (0.25,0.05),
 # RUNS (3), MAX_TIME_S (0.6 per case, split over its processes), DEVICES (0; empty on a CPU dry run),
-# REPEATS (unset: calibrate's default, 3).
+# REPEATS (unset: calibrate's default, 3), THRESHOLD (0.03; 'auto' for item 9's quiet graph cases),
+# CAL_TIMEOUT_S (unset: none; a calibration cut off keeps the runs it finished, and they are judged).
 # Run on one H200:  bash scripts/gpu_paired_gate.sh   (kind nvidia-h200; $OUT comes back)
 set -uo pipefail
 out=${OUT:-/tmp/gpu_paired_out}
@@ -20,13 +21,15 @@ n_runs=${RUNS:-3}
 max_time=${MAX_TIME_S:-0.6}
 devices=${DEVICES-0}
 runs=${RUNS_DIR:-/tmp/gpu_paired_runs}
+threshold=${THRESHOLD:-0.03}
+cut=(); [ -n "${CAL_TIMEOUT_S:-}" ] && cut=(timeout -k 10 "$CAL_TIMEOUT_S")
 mkdir -p "$runs" "$out/compare"
 record_env
 t_start=$(date +%s)
 dev=(); [ -n "$devices" ] && dev=(--devices "$devices")
-python3 -m dsabench calibrate "$preset" --paired --backend "$backend" "${dev[@]}" --filter "$filter" \
+"${cut[@]}" python3 -m dsabench calibrate "$preset" --paired --backend "$backend" "${dev[@]}" --filter "$filter" \
   --aa-runs "$n_runs" --inject "$inject" --repeats "${REPEATS:-3}" --max-time-s "$max_time" \
-  --out "$runs" --run-id paired > "$out/calibrate.log" 2>&1
+  --threshold "$threshold" --out "$runs" --run-id paired > "$out/calibrate.log" 2>&1
 echo "calibrate rc=$? wall_s=$(( $(date +%s) - t_start ))" | tee "$out/walls.txt"
 cp "$runs"/paired/calibration.* "$out/" 2>/dev/null
 : > "$out/compare/exit-codes.txt"
@@ -35,6 +38,7 @@ for run in "$runs"/paired/paired*/; do
   for cand in mirror+inject=0 $(echo "$inject" | tr ',' '\n' | python3 -c 'import sys; print(" ".join(f"mirror+inject={float(x):g}" for x in sys.stdin.read().split()))'); do
     tag="$name-${cand#mirror+}"
     python3 -m dsabench compare --impls "$run" --base-impl mirror --cand-impl "$cand" --fail-on-regression \
+      --threshold "$threshold" \
       --json "$out/compare/$tag.json" > "$out/compare/$tag.txt" 2>&1
     echo "$tag exit=$?" >> "$out/compare/exit-codes.txt"
   done
