@@ -73,41 +73,60 @@ _LN2 = gl.constexpr(LN2)
 
 
 @gluon.jit
+def _gather_tile(rec8, ok8, offs_c, J: gl.constexpr):
+    """Tile J of the block's records: the raw codes [64, 128] and the [64] tile scales (0 where masked)."""
+    codes = gl.load(rec8[:, None] + (J * 128) + offs_c[None, :], mask=ok8[:, None], other=0)
+    sc = gl.load((rec8 + (_SCALE_OFF + 4 * J)).to(gl.pointer_type(gl.float32)), mask=ok8, other=0.0)
+    return codes, sc
+
+
+@gluon.jit
+def _dequant_store(dst, codes, sc, BF16_DEQUANT: gl.constexpr):
+    c = codes.to(gl.float8e4nv, bitcast=True)
+    if BF16_DEQUANT:
+        lat = c.to(gl.bfloat16) * sc.to(gl.bfloat16)[:, None]
+    else:
+        lat = (c.to(gl.float32) * sc[:, None]).to(gl.bfloat16)
+    dst.store(lat)
+
+
+@gluon.jit
 def _producer(kv_ptr, idx_ptr, klat, krope, k_ready, k_free,
               num_slots, stride_ko, start, n_blocks,
               BF16_DEQUANT: gl.constexpr):
-    """Gather, dequantize and store each block of BLOCK_N records (4 warps)."""
+    """Gather, dequantize and store each block of 64 records (4 warps). A block's global loads are
+    issued before waiting for its buffer, and the next block's indices one block ahead."""
     blk8: gl.constexpr = gl.BlockedLayout([1, 16], [4, 8], [4, 1], [1, 0])  # [64, 128] uint8: 16 B a thread
     blk16: gl.constexpr = gl.BlockedLayout([1, 8], [4, 8], [4, 1], [1, 0])  # [64, 64] bf16: 16 B a thread
-    rows8: gl.constexpr = gl.SliceLayout(1, blk8)
-    rows16: gl.constexpr = gl.SliceLayout(1, blk16)
-    offs_n8 = gl.arange(0, 64, layout=rows8)
-    offs_n16 = gl.arange(0, 64, layout=rows16)
+    offs_n8 = gl.arange(0, 64, layout=gl.SliceLayout(1, blk8))
+    offs_n16 = gl.arange(0, 64, layout=gl.SliceLayout(1, blk16))
     offs_c = gl.arange(0, 128, layout=gl.SliceLayout(0, blk8))
     offs_r = gl.arange(0, 64, layout=gl.SliceLayout(0, blk16))
+    idx8 = gl.load(idx_ptr + start + offs_n8)
+    idx16 = gl.load(idx_ptr + start + offs_n16)
     for i in range(n_blocks):
         b = i % 2
-        n0 = start + i * 64
-        idx8 = gl.load(idx_ptr + n0 + offs_n8)
         ok8 = (idx8 >= 0) & (idx8 < num_slots)
         rec8 = kv_ptr + gl.where(ok8, idx8, 0).to(gl.int64) * stride_ko
-        idx16 = gl.load(idx_ptr + n0 + offs_n16)
         ok16 = (idx16 >= 0) & (idx16 < num_slots)
         rec16 = kv_ptr + gl.where(ok16, idx16, 0).to(gl.int64) * stride_ko
         rope = gl.load((rec16 + _ROPE_OFF).to(gl.pointer_type(gl.bfloat16))[:, None] + offs_r[None, :],
                        mask=ok16[:, None], other=0.0)
+        c0, s0 = _gather_tile(rec8, ok8, offs_c, 0)
+        c1, s1 = _gather_tile(rec8, ok8, offs_c, 1)
+        c2, s2 = _gather_tile(rec8, ok8, offs_c, 2)
+        c3, s3 = _gather_tile(rec8, ok8, offs_c, 3)
+        nxt = start + gl.minimum(i + 1, n_blocks - 1) * 64
+        idx8 = gl.load(idx_ptr + nxt + offs_n8)
+        idx16 = gl.load(idx_ptr + nxt + offs_n16)
         # wait until both math warpgroups released this buffer (a fresh barrier passes phase 1)
         mbarrier.wait(k_free.index(b), ((i // 2) & 1) ^ 1)
+        kl = klat.index(b)
         krope.index(b).store(rope)
-        for j in gl.static_range(4):
-            codes = gl.load(rec8[:, None] + (j * 128) + offs_c[None, :], mask=ok8[:, None], other=0)
-            sc = gl.load((rec8 + (_SCALE_OFF + 4 * j)).to(gl.pointer_type(gl.float32)), mask=ok8, other=0.0)
-            c = codes.to(gl.float8e4nv, bitcast=True)
-            if BF16_DEQUANT:
-                lat = c.to(gl.bfloat16) * sc.to(gl.bfloat16)[:, None]
-            else:
-                lat = (c.to(gl.float32) * sc[:, None]).to(gl.bfloat16)
-            klat.index(b).slice(j * 128, 128, dim=1).store(lat)
+        _dequant_store(kl.slice(0, 128, dim=1), c0, s0, BF16_DEQUANT)
+        _dequant_store(kl.slice(128, 128, dim=1), c1, s1, BF16_DEQUANT)
+        _dequant_store(kl.slice(256, 128, dim=1), c2, s2, BF16_DEQUANT)
+        _dequant_store(kl.slice(384, 128, dim=1), c3, s3, BF16_DEQUANT)
         fence_async_shared()
         mbarrier.arrive(k_ready.index(b), count=1)
 
@@ -276,3 +295,103 @@ def _decode_kernel(q_ptr, kv_ptr, idx_ptr, out_ptr, lse_ptr,
         (_producer, (kv_ptr, idx_tok, klat, krope, k_ready, k_free,
                      num_slots, stride_ko, start, n_blocks, BF16_DEQUANT)),
     ], [4, 4], [MATH1_REGS, PRODUCER_REGS])
+
+
+# --------------------------------------------------------------------------------------------
+# wrapper
+# --------------------------------------------------------------------------------------------
+
+_TRITON_MLA = []  # triton_mla loaded once from this folder: its split choice and combine kernel
+
+
+def _triton_mla():
+    if not _TRITON_MLA:
+        import importlib.util  # noqa: PLC0415 - loaded by path like this file
+        import os  # noqa: PLC0415
+
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "triton_mla.py")
+        spec = importlib.util.spec_from_file_location("_dsabench_triton_mla_for_gluon", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        _TRITON_MLA.append(mod)
+    return _TRITON_MLA[0]
+
+
+def _refuse(cond: bool, msg: str) -> None:
+    if cond:
+        raise ValueError(f"gluon sparse_mla_decode: {msg}")
+
+
+def sparse_mla_decode(q, kv_cache, indices, softmax_scale: float, *, num_splits: int | None = None,
+                      bf16_dequant: bool = False):
+    """Sparse fp8 MLA decode; see the module docstring. Returns (out [T,1,H,512] bf16, lse [T,1,H] f32).
+    Raises ValueError for inputs this kernel does not take (the caller falls back to triton_mla)."""
+    import torch  # noqa: PLC0415
+
+    _refuse(not q.is_cuda or torch.cuda.get_device_capability(q.device) != (9, 0), "needs an sm_90 device")
+    _refuse(q.dim() != 4 or q.shape[1] != 1 or q.shape[3] != D_QK or q.dtype != torch.bfloat16 or q.stride(3) != 1,
+            f"q must be bf16 [T, 1, H, {D_QK}] with a unit last stride; got {q.dtype} {tuple(q.shape)}")
+    tokens, heads = q.shape[0], q.shape[2]
+    _refuse(heads % BLOCK_H != 0, f"H must be a multiple of {BLOCK_H}; got {heads}")
+    _refuse(kv_cache.dtype != torch.uint8 or kv_cache.shape[-1] != RECORD_BYTES or kv_cache.stride(-1) != 1,
+            f"kv_cache must be uint8 [..., {RECORD_BYTES}]; got {kv_cache.dtype} {tuple(kv_cache.shape)}")
+    if kv_cache.dim() == 4:
+        _refuse(kv_cache.shape[2] != 1, f"kv_cache must be [num_blocks, block_size, 1, 656]; got {tuple(kv_cache.shape)}")
+        num_slots = kv_cache.shape[0] * kv_cache.shape[1]
+        _refuse(kv_cache.stride(1) != RECORD_BYTES or (kv_cache.shape[0] > 1 and kv_cache.stride(0) !=
+                                                       kv_cache.shape[1] * RECORD_BYTES),
+                f"kv_cache records must be {RECORD_BYTES} bytes apart and blocks contiguous; strides {kv_cache.stride()}")
+    elif kv_cache.dim() == 2:
+        num_slots = kv_cache.shape[0]
+        _refuse(kv_cache.stride(0) != RECORD_BYTES, f"kv_cache rows must be {RECORD_BYTES} bytes apart")
+    else:
+        _refuse(True, f"kv_cache must be 4-D or 2-D; got {tuple(kv_cache.shape)}")
+    _refuse(kv_cache.data_ptr() % 16 != 0, "kv_cache must be 16-byte aligned")
+    _refuse(num_slots >= 2**31, "too many slots for int32 indices")
+    _refuse(indices.dtype != torch.int32, f"indices must be int32; got {indices.dtype}")
+    idx = indices[:, 0, :] if indices.dim() == 3 and indices.shape[1] == 1 else indices
+    _refuse(idx.dim() != 2 or idx.shape[0] != tokens, f"indices must be [T, 1, topk]; got {tuple(indices.shape)}")
+    if idx.stride(1) != 1:
+        idx = idx.contiguous()
+    topk = idx.shape[1]
+    _refuse(topk == 0 or topk % BLOCK_N != 0, f"topk must be a positive multiple of {BLOCK_N}; got {topk}")
+
+    out = torch.empty((tokens, 1, heads, D_LATENT), dtype=torch.bfloat16, device=q.device)
+    lse = torch.empty((tokens, 1, heads), dtype=torch.float32, device=q.device)
+    if tokens == 0:
+        return out, lse
+    tm = _triton_mla()
+    n_blocks = topk // BLOCK_N
+    head_blocks = heads // BLOCK_H
+    if num_splits is None:
+        num_splits = tm.choose_splits(tokens, head_blocks, topk, BLOCK_N, tm._sm_count(q.device))
+    num_splits = max(1, min(int(num_splits), n_blocks))
+    chunk = math.ceil(n_blocks / num_splits) * BLOCK_N
+    num_splits = math.ceil(topk / chunk)
+    _refuse(topk % chunk != 0, f"topk {topk} does not split evenly into {num_splits} chunks of {chunk}")
+    qk_scale = float(softmax_scale) * LOG2E
+    consts = dict(BF16_DEQUANT=bool(bf16_dequant), MATH1_REGS=WORKER_REGS[0], PRODUCER_REGS=WORKER_REGS[1],
+                  num_warps=4, maxnreg=MAXNREG)
+    grid = (head_blocks, num_splits, tokens)
+    if num_splits == 1:
+        _decode_kernel[grid](q, kv_cache, idx, out, lse, heads, num_slots, chunk,
+                             q.stride(0), q.stride(2), RECORD_BYTES, idx.stride(0),
+                             out.stride(0), 0, out.stride(2), lse.stride(0), 0, lse.stride(2),
+                             qk_scale, SPLIT=False, **consts)
+        return out, lse
+    part = torch.empty((tokens, num_splits, heads, D_LATENT), dtype=torch.float32, device=q.device)
+    plse = torch.empty((tokens, num_splits, heads), dtype=torch.float32, device=q.device)
+    _decode_kernel[grid](q, kv_cache, idx, part, plse, heads, num_slots, chunk,
+                         q.stride(0), q.stride(2), RECORD_BYTES, idx.stride(0),
+                         part.stride(0), part.stride(1), part.stride(2), plse.stride(0), plse.stride(1),
+                         plse.stride(2), qk_scale, SPLIT=True, **consts)
+    out3, lse2 = out[:, 0], lse[:, 0]
+    cbh = 8
+    tm._combine_kernel[(math.ceil(heads / cbh), tokens)](
+        part, plse, out3, lse2, heads, num_splits,
+        part.stride(0), part.stride(1), part.stride(2),
+        plse.stride(0), plse.stride(1), plse.stride(2),
+        out3.stride(0), out3.stride(1), lse2.stride(0), lse2.stride(1),
+        BLOCK_H=cbh, DV=D_LATENT, num_warps=4,
+    )
+    return out, lse
