@@ -42,9 +42,8 @@ export NVCC_THREADS=${NVCC_THREADS:-1}  # one -gencode target: nvcc's --threads 
 export FLASH_MLA_DISABLE_SM100=1
 say() { echo "[$(date +%H:%M:%S)] build_flashmla: $*"; }
 
-for f in "$fm_tar" "$cu_tar"; do
-  [ -f "$f" ] || { echo "build_flashmla: $f is missing; make it with scripts/pack_flashmla_sources.sh (docs/kernels.md)" >&2; exit 2; }
-done
+missing() { echo "build_flashmla: $1 is missing; make it with scripts/pack_flashmla_sources.sh (docs/kernels.md)" >&2; }
+[ -f "$fm_tar" ] || { missing "$fm_tar"; exit 2; }
 command -v nvcc >/dev/null || { echo "build_flashmla: nvcc is not on PATH" >&2; exit 2; }
 mkdir -p "$build"
 
@@ -111,6 +110,7 @@ fi
 build_once() {  # $1: stub or full; exit status 0 when the extension built and imports
   local mode=$1 rc
   say "unpacking FlashMLA ${FLASHMLA_COMMIT:0:8} and CUTLASS ${CUTLASS_COMMIT:0:8} headers into $build (sm100 sources: $mode)"
+  [ -f "$cu_tar" ] || { missing "$cu_tar"; return 2; }  # only a build needs CUTLASS: a prebuilt carries without it
   unpack
   mkdir -p "$dest/csrc/cutlass"
   tar -xzf "$cu_tar" -C "$dest/csrc/cutlass" --strip-components=1
