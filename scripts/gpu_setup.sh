@@ -17,3 +17,9 @@ record_env() {
   nvidia-smi --query-gpu=index,name,uuid,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw \
     --format=csv >> "$out/env.txt" 2>&1
 }
+# The deadline helpers of the multi-step scripts: seconds left of DEADLINE_S (560) since sourcing,
+# a step's limit (at most $1, leaving $2 for the steps after it), and a timestamped log line.
+t_start=$(date +%s)
+left() { echo $(( t_start + ${DEADLINE_S:-560} - $(date +%s) )); }
+cap() { local l=$(( $(left) - $2 )); [ "$l" -lt "$1" ] && echo $(( l > 10 ? l : 10 )) || echo "$1"; }
+say() { echo "[+$(( $(date +%s) - t_start ))s] $*" | tee -a "$out/log.txt"; }

@@ -47,9 +47,9 @@ def test_two_or_more_named_kernels_are_an_axis_in_the_order_asked():
 
 @pytest.mark.parametrize("text,words", [
     ("triton,triton", ["names a kernel twice"]),
-    ("auto,triton", ["'auto' is not a kernel", "two or more of reference, triton, flashmla"]),
+    ("auto,triton", ["'auto' is not a kernel", "two or more of reference, triton, gluon, flashmla"]),
     ("flashmla,cutlass", ["'cutlass' is not a kernel"]),
-    ("cutlass", ["expected one of reference, triton, flashmla or auto"]),
+    ("cutlass", ["expected one of reference, triton, gluon, flashmla or auto"]),
     ("triton,", ["'' is not a kernel"]),
 ])
 def test_a_bad_kernel_list_says_what_is_wrong_and_what_is_allowed(text, words):

@@ -46,7 +46,8 @@ def test_an_unknown_kernel_name_is_one_line_exit_2(tmp_path):
 
 
 @pytest.mark.skipif(cuda_here(), reason="refusal of a fused kernel is for a machine without CUDA")
-@pytest.mark.parametrize("backend,kernel", [("torch", "triton"), ("paddle", "triton"), ("paddle", "flashmla")])
+@pytest.mark.parametrize("backend,kernel", [("torch", "triton"), ("torch", "gluon"), ("paddle", "triton"),
+                                            ("paddle", "gluon"), ("paddle", "flashmla")])
 def test_a_fused_kernel_on_a_machine_without_cuda_is_refused_before_anything_is_written(tmp_path, backend, kernel):
     line = one_error_line(dsabench("run", "smoke", "--backend", backend, "--kernel", kernel, "--out", tmp_path / "o"))
     assert line.startswith("dsabench: error: --kernel") and repr(kernel) in line and "expected one of auto, reference" in line
@@ -115,7 +116,7 @@ def test_the_scenario_kernel_key_is_read_from_preset_or_defaults_and_leaves_case
 
 
 @pytest.mark.parametrize("head,words", [
-    ('[preset]\nkernel = "cuda"', ["[preset]", "key 'kernel'", "'cuda'", "auto, reference, triton, flashmla"]),
+    ('[preset]\nkernel = "cuda"', ["[preset]", "key 'kernel'", "'cuda'", "auto, reference, triton, gluon, flashmla"]),
     ('[defaults]\nkernel = 3', ["[defaults]", "key 'kernel'", "3"]),
     ('[preset]\nkernel = "triton"\n[defaults]\nkernel = "reference"', ["both [preset]", "[defaults]"]),
 ])
@@ -288,3 +289,13 @@ def test_the_triton_kernel_runs_end_to_end_bit_identical_across_variants_and_eag
     rep = dsabench("report", tmp_path / "tri", "--out", tmp_path / "ev")
     assert rep.returncode == 0, rep.stderr
     assert "| decode |" in (tmp_path / "ev" / "evidence.md").read_text()
+
+
+def test_every_kernel_the_runner_knows_is_a_choice_of_the_scenario_file_and_of_the_verbs():
+    from dsabench.bench.kernels.select import KERNELS
+    from dsabench.workload.scenario_file import KERNEL_CHOICES
+
+    assert KERNEL_CHOICES == ("auto", *KERNELS)
+    for verb in ("calibrate", "bisect"):
+        help_text = dsabench(verb, "--help").stdout
+        assert all(k in help_text for k in KERNELS), verb

@@ -73,6 +73,37 @@ def test_the_triton_decode_refuses_a_multi_head_cache_and_its_prefill_does_not_r
     assert refusal("triton", case(heads=20, topk=200)) == ""  # any heads and topk (padded, masked)
 
 
+def test_the_gluon_decode_takes_the_pr_presets_production_shapes():
+    assert all(refusal("gluon", c) == "" for c in load_named("pr").cases)
+
+
+def test_the_gluon_decode_refuses_heads_or_topk_off_its_64_blocks_and_multi_head_caches_all_at_once():
+    why = refusal("gluon", case(heads=16, topk=200, cache_heads=2))
+    assert "16 query heads" in why and "topk 200" in why and "2 cache heads" in why and why.count("; ") == 2
+    assert refusal("gluon", case(heads=64, topk=64)) == ""
+
+
+def test_the_gluon_kernels_prefill_is_the_triton_one_and_takes_any_shape():
+    assert refusal("gluon", case(heads=16, topk=200, phase="prefill", batch=1, context_len=0, prefill_len=8)) == ""
+
+
+def test_every_smoke_decode_case_is_refused_by_the_gluon_decode_its_16_heads_are_not_a_multiple_of_64():
+    assert all("16 query heads" in refusal("gluon", c) for c in load_named("smoke").cases if c.has_decode)
+
+
+def test_the_gluon_refusal_uses_the_kernels_own_block_sizes():
+    """The refusal is decided without importing the kernel (it imports triton); the block sizes it
+    checks against are the ones the kernel file declares."""
+    import re
+    from pathlib import Path
+
+    from dsabench.bench.kernels import attention
+
+    source = (Path(attention.__file__).parent / "gluon_mla.py").read_text()
+    declared = {name: int(v) for name, v in re.findall(r"^(BLOCK_H|BLOCK_N)\s*=\s*(\d+)", source, re.M)}
+    assert declared == {"BLOCK_H": attention.GLUON_HEAD_BLOCK, "BLOCK_N": attention.GLUON_TOPK_BLOCK}
+
+
 def test_the_reference_ops_take_every_shape():
     assert refusal("reference", case(cache_heads=3, heads=7, topk=5)) == ""
 

@@ -43,7 +43,7 @@ def register(sub) -> None:
     p.add_argument("bad", nargs="?", metavar="BAD", help="a later commit with the slow forward")
     p.add_argument("scenarios", nargs="?", metavar="PRESET_OR_FILE", help="the cases measured (default smoke)")
     p.add_argument("--filter", type=flags.regex, help="only cases whose id matches this regular expression")
-    p.add_argument("--kernel", choices=("auto", "reference", "triton", "flashmla"), help="as for dsabench run")
+    p.add_argument("--kernel", choices=("auto", "reference", "triton", "gluon", "flashmla"), help="as for dsabench run")
     p.add_argument("--repeats", type=flags.int_in("--repeats", 1, 20),
                    help=f"worker processes per case in each step's run (default {DEFAULT_REPEATS}: the gate's interval "
                         "stands on the spread between processes; an undecided step is measured once more with twice "

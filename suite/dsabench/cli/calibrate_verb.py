@@ -224,7 +224,7 @@ def register(sub) -> None:
     p.add_argument("--backend", choices=["paddle", "torch"], default="paddle")
     p.add_argument("--filter", help="only cases whose id matches this regular expression")
     p.add_argument("--devices", help="as for run")
-    p.add_argument("--kernel", choices=("auto", "reference", "triton", "flashmla"))
+    p.add_argument("--kernel", choices=("auto", "reference", "triton", "gluon", "flashmla"))
     p.add_argument("--aa-runs", type=flags.int_in("--aa-runs", 2, 20), default=3,
                    help="runs of the unchanged code; every pair of them is an A/A comparison (default 3: 3 pairs)")
     p.add_argument("--inject", type=_fractions, default=DEFAULT_INJECT,

@@ -30,7 +30,7 @@ MAX_REPEATS = 20
 # The attention kernel is a run option, not a case axis: it is not part of a case id (the same case
 # measured with two kernels is the same case, recorded with its `kernel` beside the id). A list of
 # kernels is the run's kernel axis: each case measured with each, side by side (bench.kernels.select).
-KERNEL_CHOICES = ("auto", "reference", "triton", "flashmla")
+KERNEL_CHOICES = ("auto", "reference", "triton", "gluon", "flashmla")  # bench.kernels.select.KERNELS (a test holds them equal)
 SCENARIO_KEYS = ("name", "description") + AXIS_KEYS
 
 

@@ -2,7 +2,8 @@
 
 A backend's forward calls `decode(q, kv_cache, indices, scale)` and `prefill(q, kv, indices,
 scale)` and gets the output tensor only, whichever kernel runs: `reference` (the backend's own
-plain-framework ops, passed in), `triton` (kernels/triton_mla.py, torch on CUDA) or `flashmla`
+plain-framework ops, passed in), `triton` (kernels/triton_mla.py, torch on CUDA), `gluon` (the
+warp-specialized decode of kernels/gluon_mla.py on sm_90, with triton_mla's prefill) or `flashmla`
 (kernels/flashmla.py, FastDeploy's argument layout). The fused kernels also return the
 log-sum-exp; forward_mixed does not use it, so it is dropped here.
 """
@@ -34,6 +35,31 @@ def triton_attention() -> Attention:
     return Attention("triton", decode, prefill)
 
 
+GLUON_HEAD_BLOCK = GLUON_TOPK_BLOCK = 64  # gluon_mla's BLOCK_H and BLOCK_N (a test reads them there)
+
+
+def gluon_attention() -> Attention:
+    """Decode: gluon_mla's warp-specialized kernel (a producer warpgroup gathers and dequantizes
+    while two math warpgroups run the wgmma; written for sm_90, so another device is refused here,
+    before anything is measured). Prefill: triton_mla's, the same as the `triton` kernel's."""
+    import torch  # noqa: PLC0415
+
+    from dsabench.bench.kernels import gluon_mla, triton_mla  # noqa: PLC0415 - imports triton: CUDA machines only
+
+    capability = torch.cuda.get_device_capability()
+    if capability != (9, 0):
+        raise ValueError(f"kernel 'gluon': its decode is written for sm_90 (Hopper); this device is "
+                         f"sm_{capability[0]}{capability[1]} (use --kernel triton)")
+
+    def decode(q, kv_cache, indices, scale):
+        return gluon_mla.sparse_mla_decode(q, kv_cache, indices, scale)[0]
+
+    def prefill(q, kv, indices, scale):
+        return triton_mla.sparse_mla_prefill(q, kv, indices, scale)[0]
+
+    return Attention("gluon", decode, prefill)
+
+
 def flashmla_attention(framework: str) -> Attention:
     """FlashMLA through `import_flash_mla(framework)` (Paddle: after paddle.enable_compat).
     Written from FlashMLA's documented API; it has never run on the machines this suite was
@@ -58,6 +84,8 @@ def attention_for(kernel: str, framework: str, reference: Attention) -> Attentio
         return reference
     if kernel == "triton" and framework == "torch":
         return triton_attention()
+    if kernel == "gluon" and framework == "torch":
+        return gluon_attention()
     if kernel == "flashmla":
         return flashmla_attention(framework)
     raise ValueError(f"kernel {kernel!r}: the {framework} backend cannot run it")
@@ -74,4 +102,24 @@ def refusal(kernel: str, case) -> str:
     if kernel == "triton" and case.has_decode and case.cache_heads != 1:
         return (f"{case.cache_heads} cache heads (the suite's Triton decode reads one-head caches "
                 "[blocks, block_size, 1, 656])")
+    if kernel == "gluon" and case.has_decode:
+        return gluon_refusal(case)
     return ""
+
+
+def gluon_refusal(case) -> str:
+    """What gluon_mla's decode does not take, every reason joined by '; ' ('' when it takes the case)."""
+    from dsabench.workload.dims import DEFAULT_DIMS  # noqa: PLC0415
+
+    why = []
+    if case.heads % GLUON_HEAD_BLOCK:
+        why.append(f"{case.heads} query heads (the Gluon decode takes a multiple of {GLUON_HEAD_BLOCK})")
+    if case.cache_heads != 1:
+        why.append(f"{case.cache_heads} cache heads (the Gluon decode reads one-head caches)")
+    if case.topk <= 0 or case.topk % GLUON_TOPK_BLOCK:
+        why.append(f"topk {case.topk} (the Gluon decode takes a positive multiple of {GLUON_TOPK_BLOCK})")
+    d = DEFAULT_DIMS
+    if (d.q_head_dim, d.kv_lora_rank, d.record_bytes) != (576, 512, 656):
+        why.append(f"head dims qk {d.q_head_dim} / v {d.kv_lora_rank} with {d.record_bytes}-byte records "
+                   "(the Gluon decode is written for qk 576, v 512, 656 bytes)")
+    return "; ".join(why)

@@ -1,7 +1,10 @@
 """Which attention kernel a run uses: `reference` (plain framework ops, any device), `triton`
-(the suite's fused Triton kernels, torch on CUDA) or `flashmla` (FlashMLA, when it imports).
+(the suite's fused Triton kernels, torch on CUDA), `gluon` (the suite's warp-specialized Gluon
+decode with the Triton prefill, torch on an sm_90 GPU) or `flashmla` (FlashMLA, when it imports).
 
-The default is the fastest available on the device: flashmla, then triton, then reference.
+The default is flashmla, then triton, then reference. `gluon` is asked by name: it takes fewer
+shapes (heads and topk multiples of 64) and one GPU generation, so as a default it would turn a
+preset's small cases into `unsupported` records where `triton` measures them.
 The kernel is recorded in every record and manifest; runs made with different kernels are not
 compared unless asked for, since a kernel changes the size of every phase around the ones
 #7253 touched.
@@ -17,7 +20,7 @@ import importlib.util
 
 from dsabench.errors import quoted
 
-KERNELS = ("reference", "triton", "flashmla")
+KERNELS = ("reference", "triton", "gluon", "flashmla")
 
 
 def _importable(name: str) -> bool:
@@ -32,12 +35,15 @@ def available(backend: str, gpu: bool) -> dict[str, str]:
     why = {"reference": ""}
     if not gpu:
         why["triton"] = "the Triton kernels need a CUDA device"
+        why["gluon"] = "the Gluon decode needs a CUDA device (sm_90)"
         why["flashmla"] = "FlashMLA needs a CUDA device"
         return why
     if backend != "torch":
         why["triton"] = f"the Triton kernels take torch tensors; backend {backend} does not run them"
     else:
         why["triton"] = "" if _importable("triton") else "triton is not installed"
+    why["gluon"] = (why["triton"].replace("Triton kernels", "Gluon decode") if why["triton"]
+                    else "" if _importable("triton.experimental.gluon") else "this triton has no Gluon (Triton 3.6 has)")
     why["flashmla"] = "" if _importable("flash_mla") else "the flash_mla package is not installed"
     return why
 
