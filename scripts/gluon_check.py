@@ -1,5 +1,6 @@
-"""The warp-specialized Gluon decode kernel (suite/dsabench/bench/kernels/gluon_mla.py) against the
-suite's Triton decode kernel and FlashMLA, in one process on one H200 (issue 23, item 5).
+"""The warp-specialized Gluon decode and prefill kernels (suite/dsabench/bench/kernels/gluon_mla.py,
+gluon_mla_prefill.py) against the suite's Triton kernels and FlashMLA, in one process on one H200
+(issue 23, item 5).
 
     python3 scripts/gluon_check.py --out DIR [--deadline-s 240] [--resume]
 
@@ -11,7 +12,14 @@ a broken CUDA context or the deadline ends it, and the summary is still written)
   decode   b32, b64 and b128 at 65536 blocks (the suite's inputs, as forward_mixed hands them to the
            decode kernel): FlashMLA (if it imports), Triton (default, BF16_DEQUANT), Gluon (fp32
            dequantization, bf16): CUDA-graph median ms, relative error against float64 on 8 tokens,
-           the largest difference to the Triton default's output, whether the output is finite.
+           the largest difference to the Triton default's output, whether the output is finite;
+  edge_prefill  the same masking rules for prefill (an all-masked row, -1 and out-of-range rows, a
+           masked block in the middle, -1 padding at the end), H 64 and 128: Gluon against the
+           Triton kernel, and Gluon with and without skipping the blocks after the last valid
+           index (must be bit-identical);
+  prefill  p2048 and p4096 (h128, topk 2048, the suite's causal inputs): FlashMLA, Triton, Gluon
+           (skipping the all-masked tail blocks, and without: the same work as FlashMLA); relative
+           error against float64 on 6 rows, the rest as for decode.
 DIR/summary.txt and DIR/check.json at the end; x FM = this kernel / FlashMLA in the same process.
 """
 
@@ -26,13 +34,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from flashmla_common import (  # noqa: E402
-    D_LATENT, TOPK, CudaBroken, Journal, attention_flop, compare, graph_ms, log, ref64_decode, suite_decode,
+    D_LATENT, TOPK, CudaBroken, Journal, attention_flop, compare, graph_ms, log, ref64_decode, ref64_prefill,
+    suite_decode, suite_prefill,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
 KERNELS = ROOT / "suite" / "dsabench" / "bench" / "kernels"
 FLASHMLA_DIR = ROOT / "third_party" / "build" / "FlashMLA"
 DECODE_SHAPES = ((64, 65536), (32, 65536), (128, 65536))
+PREFILL_LENGTHS = (2048, 4096)
 REL_BOUND = 1e-2  # the suite's oracle bound
 
 
@@ -96,16 +106,69 @@ def edge_item(gm, tm) -> dict:
     return {"cases": res}
 
 
-def measure(fn, ref, triton_out) -> dict:
+def edge_prefill_item(gp, tm) -> dict:
+    """Gluon prefill against Triton prefill on small inputs that exercise the masking rules."""
+    import torch  # noqa: PLC0415
+
+    g = torch.Generator(device="cuda").manual_seed(2)
+    res = {}
+    for heads, topk, rows in ((128, 256, 300), (64, 192, 200), (64, 128, 70)):
+        t = 6
+        q = torch.randn(t, heads, 576, device="cuda", generator=g).to(torch.bfloat16)
+        kv = torch.randn(rows, 1, 576, device="cuda", generator=g).to(torch.bfloat16)
+        idx = torch.randint(0, rows, (t, 1, topk), device="cuda", generator=g, dtype=torch.int32)
+        idx[0] = -1  # all masked
+        idx[1, 0, ::3] = -1
+        idx[2, 0, 5::7] = rows + 11  # out of range: masked, never read
+        idx[3, 0, topk // 2:] = -1  # -1 padded tail: skipped blocks
+        idx[4, 0, 64:128] = -1  # an all-masked block in the middle
+        idx[5, 0, 1:] = -1  # one valid index
+        out_g, lse_g = gp.sparse_mla_prefill(q, kv, idx, 0.07)
+        out_n, lse_n = gp.sparse_mla_prefill(q, kv, idx, 0.07, skip_masked_blocks=False)
+        out_t, lse_t = tm.sparse_mla_prefill(q, kv, idx, 0.07)
+        torch.cuda.synchronize()
+        res[f"h{heads}.topk{topk}.rows{rows}"] = {
+            "max_abs_diff_out": _diff(out_g, out_t),
+            "max_abs_diff_lse_rows_1_5": _diff(lse_g[1:], lse_t[1:]),
+            "masked_row_out_zero": bool((out_g[0] == 0).all()),
+            "masked_row_lse_neg_inf": bool(torch.isneginf(lse_g[0]).all()),
+            "finite_rows_1_5": bool(torch.isfinite(out_g[1:].float()).all() and torch.isfinite(lse_g[1:]).all()),
+            "skip_equals_noskip": bool(torch.equal(out_g.view(torch.int16), out_n.view(torch.int16))
+                                       and torch.equal(lse_g, lse_n)),
+            "deterministic": bool(torch.equal(out_g.view(torch.int16),
+                                              gp.sparse_mla_prefill(q, kv, idx, 0.07)[0].view(torch.int16))),
+        }
+    return {"cases": res}
+
+
+def measure(fn, ref, triton_out, pick=lambda out: out[:8]) -> dict:
     import torch  # noqa: PLC0415
 
     out = fn()
     torch.cuda.synchronize()
-    res = {"finite": bool(torch.isfinite(out.float()).all()), "vs_float64": compare(out[:8], ref)}
+    res = {"finite": bool(torch.isfinite(out.float()).all()), "vs_float64": compare(pick(out), ref)}
     if triton_out is not None:
         res["max_abs_diff_to_triton"] = _diff(out, triton_out)
     res["time"] = graph_ms(fn)
     return res
+
+
+def triton_output(shape: str, call):
+    """The Triton kernel's output, the reference for `diff` (None if it fails: its own item records why)."""
+    try:
+        return call()
+    except Exception as exc:  # noqa: BLE001
+        log(f"{shape}: the Triton kernel failed ({type(exc).__name__}: {exc})")
+        return None
+
+
+def measure_runs(j: Journal, shape: str, base: dict, runs, ref, triton_out, deadline: float,
+                 pick=lambda out: out[:8]) -> None:
+    for name, call in runs:
+        if time.time() > deadline - 20:
+            log(f"{shape}.{name}: skipped, past the deadline")
+            break
+        j.run(f"{shape}.{name}", lambda c=call: {**base, **measure(c, ref, triton_out, pick)})
 
 
 def stage_decode(j: Journal, gm, tm, fm, deadline: float) -> None:
@@ -120,11 +183,7 @@ def stage_decode(j: Journal, gm, tm, fm, deadline: float) -> None:
         base = {"batch": batch, "num_blocks": blocks, "valid_indices": valid, "flop": attention_flop(valid)}
         ref = ref64_decode(d.q[:8], d.kv, d.idx[:8], d.scale)
         shape = f"decode.b{batch}.n{blocks}"
-        try:
-            triton_out = tm.sparse_mla_decode(d.q, d.kv, d.idx, d.scale)[0]
-        except Exception as exc:  # noqa: BLE001 - its own item records why
-            log(f"{shape}: the Triton kernel failed ({type(exc).__name__}: {exc})")
-            triton_out = None
+        triton_out = triton_output(shape, lambda d=d: tm.sparse_mla_decode(d.q, d.kv, d.idx, d.scale)[0])
         runs = []
         if fm is not None:
             def fm_call(d=d):  # as FastDeploy calls it: a fresh sched meta per call
@@ -143,11 +202,34 @@ def stage_decode(j: Journal, gm, tm, fm, deadline: float) -> None:
             runs.append(("gluon_split1", lambda d=d: gm.sparse_mla_decode(d.q, d.kv, d.idx, d.scale, num_splits=1)[0]))
         if batch == 128:
             runs.append(("gluon_split2", lambda d=d: gm.sparse_mla_decode(d.q, d.kv, d.idx, d.scale, num_splits=2)[0]))
-        for name, call in runs:
-            if time.time() > deadline - 20:
-                log(f"{shape}.{name}: skipped, past the deadline")
-                break
-            j.run(f"{shape}.{name}", lambda c=call: {**base, **measure(c, ref, triton_out)})
+        measure_runs(j, shape, base, runs, ref, triton_out, deadline)
+        del d, runs, triton_out
+        torch.cuda.empty_cache()
+
+
+def stage_prefill(j: Journal, gp, tm, fm, deadline: float) -> None:
+    import torch  # noqa: PLC0415
+
+    for length in PREFILL_LENGTHS:
+        if time.time() > deadline - 40:
+            log(f"prefill p{length}: skipped, past the deadline")
+            break
+        d = suite_prefill(length)
+        rows = torch.tensor([0, 1, 7, length // 2, length - 2, length - 1], device="cuda")
+        valid = int((d.idx >= 0).sum())
+        base = {"prefill_len": length, "valid_indices": valid, "flop": attention_flop(valid)}
+        ref = ref64_prefill(d.q, d.kv, d.idx, d.scale, rows)
+        shape = f"prefill.p{length}"
+        triton_out = triton_output(shape, lambda d=d: tm.sparse_mla_prefill(d.q, d.kv, d.idx, d.scale)[0])
+        runs = []
+        if fm is not None:
+            runs.append(("flashmla", lambda d=d: fm.flash_mla_sparse_fwd(d.q, d.kv, d.idx, sm_scale=d.scale)[0]))
+        runs += [
+            ("triton", lambda d=d: tm.sparse_mla_prefill(d.q, d.kv, d.idx, d.scale)[0]),
+            ("gluon", lambda d=d: gp.sparse_mla_prefill(d.q, d.kv, d.idx, d.scale)[0]),
+            ("gluon_noskip", lambda d=d: gp.sparse_mla_prefill(d.q, d.kv, d.idx, d.scale, skip_masked_blocks=False)[0]),
+        ]
+        measure_runs(j, shape, base, runs, ref, triton_out, deadline, lambda out, rows=rows: out.index_select(0, rows))
         del d, runs, triton_out
         torch.cuda.empty_cache()
 
@@ -156,15 +238,17 @@ def summary(out: Path) -> str:
     recs = [json.loads(line) for line in (out / "check.jsonl").read_text().splitlines() if line.strip()]
     recs = [r for r in recs if r.get("event") != "start"]
     (out / "check.json").write_text(json.dumps(recs, indent=1))
-    lines = ["Gluon warp-specialized decode vs Triton vs FlashMLA (CUDA-graph median ms per call, hot inputs; "
-             "x FM = this / FlashMLA in the same process; rel: relative error against float64 on 8 tokens, "
+    lines = ["Gluon warp-specialized decode and prefill vs Triton vs FlashMLA (CUDA-graph median ms per call, "
+             "hot inputs; x FM = this / FlashMLA in the same process; rel: relative error against float64 on 8 "
+             "decode tokens / 6 prefill rows, "
              f"bound {REL_BOUND:g}; diff: largest |difference| to the Triton default's output)"]
     for r in recs:
-        if r["name"] == "edge":
-            lines.append(f"\nedge: {r['status']} {r.get('message', '')[:300]}")
+        if r["name"] in ("edge", "edge_prefill"):
+            lines.append(f"\n{r['name']}: {r['status']} {r.get('message', '')[:300]}")
             for k, v in (r.get("cases") or {}).items():
                 lines.append(f"  {k}: {json.dumps(v)}")
-    shapes = dict.fromkeys(r["name"].rsplit(".", 1)[0] for r in recs if r["name"].startswith("decode."))
+    shapes = dict.fromkeys(r["name"].rsplit(".", 1)[0] for r in recs
+                            if r["name"].startswith(("decode.", "prefill.")))
     for shape in shapes:
         mine = [r for r in recs if r["name"].rsplit(".", 1)[0] == shape]
         fm = next((r for r in mine if r["name"].endswith(".flashmla") and r["status"] == "ok"), None)
@@ -205,6 +289,9 @@ def main(argv=None) -> int:
         fm = import_flash_mla()
         j.run("edge", lambda: edge_item(gm, tm))
         stage_decode(j, gm, tm, fm, deadline)
+        gp = load("gluon_mla_prefill")
+        j.run("edge_prefill", lambda: edge_prefill_item(gp, tm))
+        stage_prefill(j, gp, tm, fm, deadline)
     except CudaBroken as exc:
         log(f"stopped: {exc}")
         rc = 3

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The warp-specialized Gluon decode kernel against the Triton kernel and FlashMLA, in one device
+# The warp-specialized Gluon decode and prefill kernels against the Triton kernels and FlashMLA, in one device
 # call of about 5 minutes on one H200 (issue 23, item 5; scripts/gluon_check.py says what it checks).
 # FlashMLA comes from third_party/prebuilt (or is built: scripts/build_flashmla.sh); without it the
 # check runs with no FlashMLA column. Triton's cache lives in third_party/build/gluon-check-cache
