@@ -50,12 +50,14 @@ def compile_one(mod, split: bool, bf16: bool) -> str:
     return f"SPLIT={split!s:5} BF16_DEQUANT={bf16!s:5}: " + resources(mod, mod._decode_kernel, sig, consts, attrs)
 
 
-def compile_prefill(mod, skip: bool) -> str:
+def compile_prefill(mod, skip: bool, balanced: bool) -> str:
     sig = {a.split(":")[0]: a.split(":")[1] for a in PREFILL_ARGS}
-    consts = {"SKIP": skip, "MATH1_REGS": mod.WORKER_REGS[0], "PRODUCER_REGS": mod.WORKER_REGS[1]}
+    regs = mod.BALANCED_REGS if balanced else mod.WORKER_REGS
+    consts = {"SKIP": skip, "MATH1_REGS": regs[0], "PRODUCER_REGS": regs[1]}
     sig.update({k: "constexpr" for k in consts})
     attrs = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(sig) if name in PREFILL_ALIGNED}
-    return f"prefill SKIP={skip!s:5}: " + resources(mod, mod._prefill_kernel, sig, consts, attrs)
+    kernel = mod._balanced_kernel if balanced else mod._prefill_kernel
+    return f"prefill balanced={balanced!s:5} SKIP={skip!s:5}: " + resources(mod, kernel, sig, consts, attrs)
 
 
 def resources(mod, kernel, sig, consts, attrs) -> str:
@@ -83,10 +85,11 @@ def main() -> int:
     for split, bf16 in ((False, False), (True, False), (False, True)):
         print(compile_one(mod, split, bf16))
     pre = load("gluon_mla_prefill")
-    print(f"prefill: math 0 gets what is left of {pre.MAXNREG} x 12 warps after math 1 {pre.WORKER_REGS[0]} and "
-          f"the producer {pre.WORKER_REGS[1]}")
-    for skip in (True, False):
-        print(compile_prefill(pre, skip))
+    print(f"prefill: math 0 gets what is left of {pre.MAXNREG} x 12 warps after math 1 and the producer: "
+          f"{pre.WORKER_REGS} (decode's partitions), {pre.BALANCED_REGS} (balanced)")
+    for balanced in (False, True):
+        for skip in (True, False):
+            print(compile_prefill(pre, skip, balanced))
     return 0
 
 
