@@ -17,10 +17,6 @@ set -uo pipefail
 out=${OUT:-/tmp/gpu_gluon_suite_out}
 source "$(dirname "$0")/gpu_setup.sh"
 cd "$(dirname "$0")/.."
-t_start=$(date +%s)
-left() { echo $(( t_start + ${DEADLINE_S:-560} - $(date +%s) )); }
-cap() { local l=$(( $(left) - $2 )); [ "$l" -lt "$1" ] && echo $(( l > 10 ? l : 10 )) || echo "$1"; }
-say() { echo "[+$(( $(date +%s) - t_start ))s] $*" | tee -a "$out/log.txt"; }
 record_env
 bash scripts/build_flashmla.sh > "$out/build.log" 2>&1; say "build rc=$? $(tail -1 "$out/build.log")"
 export PYTHONPATH="$PWD/third_party/build/FlashMLA:$PYTHONPATH"
