@@ -28,7 +28,9 @@ rescales its P to it; each warpgroup then adds both blocks' P V to its 256 colum
 from registers, the other's from shared memory), so both do the same work. Each K buffer has a
 left half (V columns 0..255) and a right half (256..511 and the rope) with their own barriers;
 the even block's P goes into its rope part, dead after its S. Math 0 and math 1 get 216
-registers, the producer 72.
+registers, the producer 72. Slower as written (H200, 2026-12-03, scripts/gluon_check.py: 1.61x
+and 1.57x FlashMLA at p2048 and p4096 without skipping, against 1.22x and 1.20x for the default):
+each warpgroup waits for every wgmma before its next step, where FlashMLA overlaps them.
 Blocks after the last one holding a valid index are skipped (``skip_masked_blocks``; the causal
 rows of a fresh prefill are -1 padded at the end): every partition finds that block from the
 index row before its loop. Exact: a block with no valid key leaves m, l and O as they are.
