@@ -83,8 +83,11 @@ def test_the_gluon_decode_refuses_heads_or_topk_off_its_64_blocks_and_multi_head
     assert refusal("gluon", case(heads=64, topk=64)) == ""
 
 
-def test_the_gluon_kernels_prefill_is_the_triton_one_and_takes_any_shape():
-    assert refusal("gluon", case(heads=16, topk=200, phase="prefill", batch=1, context_len=0, prefill_len=8)) == ""
+def test_the_gluon_prefill_refuses_heads_and_topk_off_its_blocks_but_never_a_multi_head_cache_it_does_not_read():
+    prefill = dict(phase="prefill", batch=1, context_len=0, prefill_len=8)
+    why = refusal("gluon", case(heads=16, topk=200, cache_heads=2, **prefill))
+    assert "Gluon prefill" in why and "16 query heads" in why and "topk 200" in why and "cache heads" not in why
+    assert refusal("gluon", case(heads=64, topk=128, cache_heads=2, **prefill)) == ""
 
 
 def test_every_smoke_decode_case_is_refused_by_the_gluon_decode_its_16_heads_are_not_a_multiple_of_64():
@@ -99,9 +102,11 @@ def test_the_gluon_refusal_uses_the_kernels_own_block_sizes():
 
     from dsabench.bench.kernels import attention
 
-    source = (Path(attention.__file__).parent / "gluon_mla.py").read_text()
+    folder = Path(attention.__file__).parent
+    source = (folder / "gluon_mla.py").read_text()
     declared = {name: int(v) for name, v in re.findall(r"^(BLOCK_H|BLOCK_N)\s*=\s*(\d+)", source, re.M)}
     assert declared == {"BLOCK_H": attention.GLUON_HEAD_BLOCK, "BLOCK_N": attention.GLUON_TOPK_BLOCK}
+    assert "BLOCK_H, BLOCK_N = _GM.BLOCK_H, _GM.BLOCK_N" in (folder / "gluon_mla_prefill.py").read_text()
 
 
 def test_the_reference_ops_take_every_shape():

@@ -3,7 +3,7 @@
 A backend's forward calls `decode(q, kv_cache, indices, scale)` and `prefill(q, kv, indices,
 scale)` and gets the output tensor only, whichever kernel runs: `reference` (the backend's own
 plain-framework ops, passed in), `triton` (kernels/triton_mla.py, torch on CUDA), `gluon` (the
-warp-specialized decode of kernels/gluon_mla.py on sm_90, with triton_mla's prefill) or `flashmla`
+warp-specialized decode and prefill of kernels/gluon_mla.py and gluon_mla_prefill.py, sm_90) or `flashmla`
 (kernels/flashmla.py, FastDeploy's argument layout). The fused kernels also return the
 log-sum-exp; forward_mixed does not use it, so it is dropped here.
 """
@@ -39,12 +39,13 @@ GLUON_HEAD_BLOCK = GLUON_TOPK_BLOCK = 64  # gluon_mla's BLOCK_H and BLOCK_N (a t
 
 
 def gluon_attention() -> Attention:
-    """Decode: gluon_mla's warp-specialized kernel (a producer warpgroup gathers and dequantizes
-    while two math warpgroups run the wgmma; written for sm_90, so another device is refused here,
-    before anything is measured). Prefill: triton_mla's, the same as the `triton` kernel's."""
+    """gluon_mla's warp-specialized decode and gluon_mla_prefill's prefill: a producer warpgroup
+    gathers (and for decode dequantizes) while two math warpgroups run the wgmma. Written for sm_90,
+    so another device is refused here, before anything is measured. The prefill skips the key
+    blocks after a row's last valid index (exact; causal rows are -1 padded at the end)."""
     import torch  # noqa: PLC0415
 
-    from dsabench.bench.kernels import gluon_mla, triton_mla  # noqa: PLC0415 - imports triton: CUDA machines only
+    from dsabench.bench.kernels import gluon_mla, gluon_mla_prefill  # noqa: PLC0415 - imports triton: CUDA only
 
     capability = torch.cuda.get_device_capability()
     if capability != (9, 0):
@@ -55,7 +56,7 @@ def gluon_attention() -> Attention:
         return gluon_mla.sparse_mla_decode(q, kv_cache, indices, scale)[0]
 
     def prefill(q, kv, indices, scale):
-        return triton_mla.sparse_mla_prefill(q, kv, indices, scale)[0]
+        return gluon_mla_prefill.sparse_mla_prefill(q, kv, indices, scale)[0]
 
     return Attention("gluon", decode, prefill)
 
@@ -102,24 +103,26 @@ def refusal(kernel: str, case) -> str:
     if kernel == "triton" and case.has_decode and case.cache_heads != 1:
         return (f"{case.cache_heads} cache heads (the suite's Triton decode reads one-head caches "
                 "[blocks, block_size, 1, 656])")
-    if kernel == "gluon" and case.has_decode:
+    if kernel == "gluon":
         return gluon_refusal(case)
     return ""
 
 
 def gluon_refusal(case) -> str:
-    """What gluon_mla's decode does not take, every reason joined by '; ' ('' when it takes the case)."""
+    """What the Gluon decode and prefill do not take, every reason joined by '; ' ('' when they
+    take both calls of the case). Only the decode reads the cache."""
     from dsabench.workload.dims import DEFAULT_DIMS  # noqa: PLC0415
 
+    calls = " and ".join(c for c, has in (("decode", case.has_decode), ("prefill", case.has_prefill)) if has)
     why = []
     if case.heads % GLUON_HEAD_BLOCK:
-        why.append(f"{case.heads} query heads (the Gluon decode takes a multiple of {GLUON_HEAD_BLOCK})")
-    if case.cache_heads != 1:
+        why.append(f"{case.heads} query heads (the Gluon {calls} takes a multiple of {GLUON_HEAD_BLOCK})")
+    if case.has_decode and case.cache_heads != 1:
         why.append(f"{case.cache_heads} cache heads (the Gluon decode reads one-head caches)")
     if case.topk <= 0 or case.topk % GLUON_TOPK_BLOCK:
-        why.append(f"topk {case.topk} (the Gluon decode takes a positive multiple of {GLUON_TOPK_BLOCK})")
+        why.append(f"topk {case.topk} (the Gluon {calls} takes a positive multiple of {GLUON_TOPK_BLOCK})")
     d = DEFAULT_DIMS
     if (d.q_head_dim, d.kv_lora_rank, d.record_bytes) != (576, 512, 656):
         why.append(f"head dims qk {d.q_head_dim} / v {d.kv_lora_rank} with {d.record_bytes}-byte records "
-                   "(the Gluon decode is written for qk 576, v 512, 656 bytes)")
+                   "(the Gluon kernels are written for qk 576, v 512, 656 bytes)")
     return "; ".join(why)

@@ -1,8 +1,8 @@
 """Warp-specialized sparse fp8 MLA decode for sm_90a in Triton's Gluon (issue 23, item 5).
 
-Self-contained like triton_mla.py (imports torch, triton and math; loaded by path). Not yet one
-of the benchmark's --kernel choices: scripts/gluon_check.py measures it against the Triton kernel
-and FlashMLA first.
+Self-contained like triton_mla.py (imports torch, triton and math; loaded by path). The decode
+of `--kernel gluon` (bench/kernels/attention.gluon_attention); scripts/gluon_check.py measures it
+against the Triton kernel and FlashMLA.
 
 ``sparse_mla_decode(q, kv_cache, indices, softmax_scale) -> (out, lse)`` has the contract of
 triton_mla.sparse_mla_decode (read its docstring): q [T,1,H,576] bf16, kv_cache uint8

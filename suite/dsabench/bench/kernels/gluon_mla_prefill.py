@@ -1,8 +1,9 @@
 """Warp-specialized sparse bf16 MLA prefill for sm_90a in Triton's Gluon (issue 23, item 5).
 
 Loaded by path like gluon_mla.py, whose math partitions it shares (it loads that file from this
-folder; both import only triton, and torch inside the wrapper). Not yet one of the benchmark's
---kernel choices: scripts/gluon_check.py measures it against the Triton kernel and FlashMLA first.
+folder; both import only triton, and torch inside the wrapper). The prefill of `--kernel gluon`
+(bench/kernels/attention.gluon_attention, the default variant: unbalanced, skipping masked tail
+blocks); scripts/gluon_check.py measures it against the Triton kernel and FlashMLA.
 
 ``sparse_mla_prefill(q, kv, indices, softmax_scale) -> (out, lse)`` has the contract of
 triton_mla.sparse_mla_prefill: q [T,H,576] bf16, kv [S,1,576] or [S,576] bf16 (K = all 576

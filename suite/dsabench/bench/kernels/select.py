@@ -1,6 +1,6 @@
 """Which attention kernel a run uses: `reference` (plain framework ops, any device), `triton`
 (the suite's fused Triton kernels, torch on CUDA), `gluon` (the suite's warp-specialized Gluon
-decode with the Triton prefill, torch on an sm_90 GPU) or `flashmla` (FlashMLA, when it imports).
+decode and prefill, torch on an sm_90 GPU) or `flashmla` (FlashMLA, when it imports).
 
 The default is flashmla, then triton, then reference. `gluon` is asked by name: it takes fewer
 shapes (heads and topk multiples of 64) and one GPU generation, so as a default it would turn a
