@@ -2,13 +2,14 @@
 # The Gluon decode (`--kernel gluon`) through the suite on one H200, one device call of about 8-9
 # minutes (issue 23, items 2, 3 and 5):
 #   1. FlashMLA installed from third_party/prebuilt (or built: scripts/build_flashmla.sh);
-#   2. kernel-check with --kernel gluon,triton,reference --check: the float64 oracle, short contexts
+#   2. kernel-check with --kernel gluon,triton --check: the float64 oracle, short contexts
 #      (most indices -1), 64 heads, 32-token blocks, eager against graph;
 #   3. pr's 8192-block decode cases, its mixed and prefill cases with --kernel gluon --check, one
 #      process a case: variants bit-identical, eager identical to graph, outputs finite;
 #   4. kernels: decode b32/b64/b128 at 65536 blocks (eager and graph) and prefill p2048/p4096 with
-#      --kernel flashmla,gluon,triton side by side in one run; compare --kernels and the evidence.
-# Each step has its own limit inside one deadline (DEADLINE_S, default 560 s); a step cut off keeps
+#      --kernel flashmla,gluon,triton side by side in one run (KERNELS_REPEATS processes, 2);
+#      compare --kernels and the evidence.
+# Each step has its own limit inside one deadline (DEADLINE_S, default 560 s; 420 fits all three); a step cut off keeps
 # what it wrote. Under $OUT: log.txt, build.log, *.txt, kernels-evidence.tar.gz and one archive of
 # the run directories (runs.tar.gz; the device tool returns a limited number of files).
 #   bash scripts/gpu_gluon_suite.sh   (carry third_party/prebuilt, third_party/wheels and the
@@ -24,21 +25,21 @@ export TRITON_CACHE_DIR=/tmp/triton-gluon-suite
 runs=/tmp/gs-runs
 rm -rf "$runs"
 
-say "kernel-check (limit $(cap 120 400)s)"
-timeout -s INT -k 15 "$(cap 120 400)" python3 -m dsabench run kernel-check --backend torch --kernel gluon,triton,reference \
+say "kernel-check (limit $(cap 90 310)s)"
+timeout -s INT -k 15 "$(cap 90 310)" python3 -m dsabench run kernel-check --backend torch --kernel gluon,triton \
   --check --max-time-s 0.5 --out "$runs" --run-id kernel-check-gluon > "$out/kernel-check.txt" 2>&1
 say "kernel-check rc=$?"
 tail -25 "$out/kernel-check.txt"
 
-say "pr --kernel gluon --check (limit $(cap 140 260)s)"
-timeout -s INT -k 15 "$(cap 140 260)" python3 -m dsabench run pr --backend torch --kernel gluon --check --repeats 1 \
+say "pr --kernel gluon --check (limit $(cap 120 190)s)"
+timeout -s INT -k 15 "$(cap 120 190)" python3 -m dsabench run pr --backend torch --kernel gluon --check --repeats 1 \
   --filter '\.n8192\.|^mixed\.|^prefill\.' --max-time-s 0.5 --out "$runs" --run-id pr-gluon-check > "$out/pr-check.txt" 2>&1
 say "pr check rc=$?"
 tail -25 "$out/pr-check.txt"
 
-say "kernels (limit $(cap 220 40)s)"
-timeout -s INT -k 15 "$(cap 220 40)" python3 -m dsabench run kernels --backend torch --kernel flashmla,gluon,triton \
-  --max-time-s 1.5 --out "$runs" --run-id kernels-gluon-h200 > "$out/kernels-run.txt" 2>&1
+say "kernels (limit $(cap 170 25)s)"
+timeout -s INT -k 15 "$(cap 170 25)" python3 -m dsabench run kernels --backend torch --kernel flashmla,gluon,triton \
+  --repeats "${KERNELS_REPEATS:-2}" --max-time-s 1.0 --out "$runs" --run-id kernels-gluon-h200 > "$out/kernels-run.txt" 2>&1
 say "kernels rc=$?"
 tail -20 "$out/kernels-run.txt"
 if [ -d "$runs/kernels-gluon-h200" ]; then
@@ -49,7 +50,7 @@ if [ -d "$runs/kernels-gluon-h200" ]; then
     say "compare --kernels $1 vs $2 rc=$?"
   done
   cat "$out/kernels-gluon-vs-flashmla.txt"
-  timeout 90 python3 -m dsabench report "$runs/kernels-gluon-h200" --out /tmp/gs-evidence >> "$out/log.txt" 2>&1
+  timeout "$(cap 60 3)" python3 -m dsabench report "$runs/kernels-gluon-h200" --out /tmp/gs-evidence >> "$out/log.txt" 2>&1
   say "report rc=$?"
   [ -d /tmp/gs-evidence ] && tar -C /tmp -czf "$out/kernels-evidence.tar.gz" gs-evidence
 fi
