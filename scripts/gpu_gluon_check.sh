@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The warp-specialized Gluon decode and prefill kernels against the Triton kernels and FlashMLA, in one device
-# call of about 5 minutes on one H200 (issue 23, item 5; scripts/gluon_check.py says what it checks).
+# call of 1-2 minutes on one H200 (48-78 s on 2026-12-03) (issue 23, item 5; scripts/gluon_check.py says what it checks).
 # FlashMLA comes from third_party/prebuilt (or is built: scripts/build_flashmla.sh); without it the
 # check runs with no FlashMLA column. Triton's cache lives in third_party/build/gluon-check-cache
 # (ignored), so a second call on a warm machine skips the compiles; RESUME=1 finishes a cut-off call.

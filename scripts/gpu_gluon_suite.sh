@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The Gluon decode (`--kernel gluon`) through the suite on one H200, one device call of about 8-9
-# minutes (issue 23, items 2, 3 and 5):
+# The Gluon kernels (`--kernel gluon`) through the suite on one H200, one device call of about 3-4
+# minutes at DEADLINE_S=420 (184 s on 2026-12-03; issue 23, items 2, 3 and 5):
 #   1. FlashMLA installed from third_party/prebuilt (or built: scripts/build_flashmla.sh);
 #   2. kernel-check with --kernel gluon,triton --check: the float64 oracle, short contexts
 #      (most indices -1), 64 heads, 32-token blocks, eager against graph;

@@ -75,6 +75,12 @@ def test_a_spin_is_left_at_its_nominal_length_when_noise_hides_the_line():
     assert inject.fitted_ms(0.01, 0.0, zero=0.0, nominal=0.0) == (0.0, "unfitted")
 
 
+def test_a_line_that_asks_for_more_than_the_nominal_spin_is_noise_and_keeps_the_nominal_length():
+    """+0.1% with one cycle, +0.2% with the nominal spin: the line would ask 9x the nominal length for
+    +1%, a +50% injection labelled +1%. A spin adds at least its cycles, so the nominal stays."""
+    assert inject.fitted_ms(0.01, 0.01, zero=0.001, nominal=0.002) == (0.01, "unfitted")
+
+
 def test_fit_spin_measures_both_points_on_the_step_and_returns_a_delay_of_the_fitted_length():
     """The fit with a real delay on the CPU (a busy wait standing where the device spin goes): it
     records both measured points and the length chosen, and the delay it returns waits that long."""

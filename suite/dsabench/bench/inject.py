@@ -81,15 +81,17 @@ def fitted_ms(target: float, nominal_ms: float, zero: float, nominal: float) -> 
     """The spin length that adds `target` (a fraction of the step), from two measured points of
     the line measured(ms) = overhead + slope * ms: `zero` (a one-cycle spin) and `nominal` (a spin of
     `nominal_ms`). Returns (ms, how): the nominal length unchanged where the two points give no
-    rising line (noise larger than the spin: nothing to fit), 0 where the overhead alone reaches the
-    target (the smallest delay this kind can add; the measured size then says by how much it
-    overshoots)."""
+    rising line (noise larger than the spin: nothing to fit) or a line that asks for more than the
+    nominal length (a spin adds at least its cycles, so that is noise too), 0 where the overhead
+    alone reaches the target (the smallest delay this kind can add; the measured size then says by
+    how much it overshoots)."""
     slope = (nominal - zero) / nominal_ms if nominal_ms > 0 else 0.0
     if not (slope > 0 and math.isfinite(slope) and math.isfinite(zero)):
         return nominal_ms, "unfitted"
     if zero >= target:
         return 0.0, "overhead_exceeds"
-    return (target - zero) / slope, "fitted"
+    ms = (target - zero) / slope
+    return (ms, "fitted") if ms <= nominal_ms else (nominal_ms, "unfitted")
 
 
 def fit_spin(step: Callable[[], object], synchronize: Callable[[], None], step_ms_: float, fraction: float,

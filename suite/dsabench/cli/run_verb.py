@@ -92,7 +92,7 @@ def register(sub) -> None:
                         "fitted to 120 columns)")
     r.add_argument("--kernel", type=flags.kernel, metavar="KERNEL[,KERNEL...]",
                    help="attention kernel of decode and prefill: reference (plain framework ops), triton (fused, "
-                        "torch on CUDA), gluon (warp-specialized decode, torch on sm_90), flashmla (when installed), auto "
+                        "torch on CUDA), gluon (warp-specialized, torch on sm_90), flashmla (when installed), auto "
                         "(flashmla, else triton, else reference on each worker's device; default, or the scenario "
                         "file's 'kernel' key). Recorded in every record; compare refuses "
                         "runs made with different kernels. Several, e.g. flashmla,triton,reference: an axis, each "

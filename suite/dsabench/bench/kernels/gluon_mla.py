@@ -9,7 +9,8 @@ triton_mla.sparse_mla_decode (read its docstring): q [T,1,H,576] bf16, kv_cache 
 [num_blocks, block_size, 1, 656] fp8_ds_mla records, indices [T,1,topk] int32 global slots (-1 and
 out-of-range slots masked, never read), out [T,1,H,512] bf16, lse [T,1,H] float32 natural log; an
 all-masked row gives out 0 and lse -inf. CUDA-graph capturable, deterministic (no atomics).
-Narrower than the Triton kernel, and it says so with a ValueError (the caller falls back): H a
+Narrower than the Triton kernel, and it says so with a ValueError (`--kernel gluon` refuses
+such a case before the call: attention.gluon_refusal): H a
 multiple of 64, topk a multiple of 64, records 656 bytes apart with each block's records
 contiguous (FastDeploy's layout), an sm_90 device.
 
@@ -317,6 +318,16 @@ def _triton_mla():
     return _TRITON_MLA[0]
 
 
+def even_split(n_blocks: int, num_splits: int) -> int:
+    """Key blocks per split: the fewest, at least ceil(n_blocks / num_splits), that divide n_blocks
+    (a split reads whole chunks, so the last one must not run past topk). At most the splits asked
+    for; n_blocks itself (one split) when nothing smaller divides."""
+    per = math.ceil(n_blocks / max(1, min(int(num_splits), n_blocks)))
+    while n_blocks % per:
+        per += 1
+    return per
+
+
 def _refuse(cond: bool, msg: str) -> None:
     if cond:
         raise ValueError(f"gluon sparse_mla_decode: {msg}")
@@ -325,7 +336,8 @@ def _refuse(cond: bool, msg: str) -> None:
 def sparse_mla_decode(q, kv_cache, indices, softmax_scale: float, *, num_splits: int | None = None,
                       bf16_dequant: bool = False):
     """Sparse fp8 MLA decode; see the module docstring. Returns (out [T,1,H,512] bf16, lse [T,1,H] f32).
-    Raises ValueError for inputs this kernel does not take (the caller falls back to triton_mla)."""
+    Raises ValueError for inputs this kernel does not take (`--kernel gluon` records such a case
+    `unsupported` before the call: bench/kernels/attention.gluon_refusal)."""
     import torch  # noqa: PLC0415
 
     _refuse(not q.is_cuda or torch.cuda.get_device_capability(q.device) != (9, 0), "needs an sm_90 device")
@@ -365,10 +377,8 @@ def sparse_mla_decode(q, kv_cache, indices, softmax_scale: float, *, num_splits:
     head_blocks = heads // BLOCK_H
     if num_splits is None:
         num_splits = tm.choose_splits(tokens, head_blocks, topk, BLOCK_N, tm._sm_count(q.device))
-    num_splits = max(1, min(int(num_splits), n_blocks))
-    chunk = math.ceil(n_blocks / num_splits) * BLOCK_N
-    num_splits = math.ceil(topk / chunk)
-    _refuse(topk % chunk != 0, f"topk {topk} does not split evenly into {num_splits} chunks of {chunk}")
+    per = even_split(n_blocks, num_splits)
+    chunk, num_splits = per * BLOCK_N, n_blocks // per
     qk_scale = float(softmax_scale) * LOG2E
     consts = dict(BF16_DEQUANT=bool(bf16_dequant), MATH1_REGS=WORKER_REGS[0], PRODUCER_REGS=WORKER_REGS[1],
                   num_warps=4, maxnreg=MAXNREG)

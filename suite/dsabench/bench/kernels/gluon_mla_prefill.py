@@ -10,7 +10,8 @@ triton_mla.sparse_mla_prefill: q [T,H,576] bf16, kv [S,1,576] or [S,576] bf16 (K
 columns, V = the first 512), indices [T,1,topk] or [T,topk] int32 rows of kv (-1 and
 out-of-range rows masked, never read), out [T,H,512] bf16, lse [T,H] float32 natural log; an
 all-masked row gives out 0 and lse -inf. CUDA-graph capturable, deterministic (no atomics).
-Narrower than the Triton kernel, and it says so with a ValueError (the caller falls back): an
+Narrower than the Triton kernel, and it says so with a ValueError (`--kernel gluon` refuses
+such a case before the call: attention.gluon_refusal): an
 sm_90 device, H a multiple of 64, topk a multiple of 64, unit last strides of q and kv, kv rows
 16-byte aligned.
 
@@ -409,7 +410,8 @@ def _refuse(cond: bool, msg: str) -> None:
 def sparse_mla_prefill(q, kv, indices, softmax_scale: float, *, skip_masked_blocks: bool = True,
                        balanced: bool = False):
     """Sparse bf16 MLA prefill; see the module docstring. Returns (out [T,H,512] bf16, lse [T,H] f32).
-    Raises ValueError for inputs this kernel does not take (the caller falls back to triton_mla)."""
+    Raises ValueError for inputs this kernel does not take (`--kernel gluon` records such a case
+    `unsupported` before the call: bench/kernels/attention.gluon_refusal)."""
     import torch  # noqa: PLC0415
 
     _refuse(not q.is_cuda or torch.cuda.get_device_capability(q.device) != (9, 0), "needs an sm_90 device")

@@ -35,14 +35,14 @@ def available(backend: str, gpu: bool) -> dict[str, str]:
     why = {"reference": ""}
     if not gpu:
         why["triton"] = "the Triton kernels need a CUDA device"
-        why["gluon"] = "the Gluon decode needs a CUDA device (sm_90)"
+        why["gluon"] = "the Gluon kernels need a CUDA device (sm_90)"
         why["flashmla"] = "FlashMLA needs a CUDA device"
         return why
     if backend != "torch":
         why["triton"] = f"the Triton kernels take torch tensors; backend {backend} does not run them"
     else:
         why["triton"] = "" if _importable("triton") else "triton is not installed"
-    why["gluon"] = (why["triton"].replace("Triton kernels", "Gluon decode") if why["triton"]
+    why["gluon"] = (why["triton"].replace("the Triton kernels take", "the Gluon kernels take") if why["triton"]
                     else "" if _importable("triton.experimental.gluon") else "this triton has no Gluon (Triton 3.6 has)")
     why["flashmla"] = "" if _importable("flash_mla") else "the flash_mla package is not installed"
     return why
