@@ -289,3 +289,17 @@ def graph_ms(fn, target_ms: float = 20.0, replays: int = 15) -> dict:
 def attention_flop(valid_indices: int, heads: int = HEADS) -> float:
     """2 * H * (576 + 512) per (query token, valid index): the QK^T and PV products."""
     return 2.0 * heads * (D_QK + D_LATENT) * valid_indices
+
+
+def timing_row(name: str, r: dict, fm_ms: float | None, diff: float | None, width: int, bound: float,
+               tail: str = "") -> str:
+    """One row of a kernel's timing table (triton_tune, gluon_check): median ms, TFLOP/s (the record's
+    flop over it), time over FlashMLA's, relative error against float64, largest difference to the
+    reference kernel, then `tail`; marked when the error is over `bound`."""
+    ms = r["time"]["median_ms"]
+    rel = (r.get("vs_float64") or {}).get("rel_err")
+    flag = "  OVER THE BOUND" if rel is not None and rel > bound else ""
+    return (f"  {name:{width}s} {ms:8.4f} {r['flop'] / ms / 1e9:8.0f} "
+            f"{(f'{ms / fm_ms:.2f}x' if fm_ms else '-'):>6s} "
+            f"{(f'{rel:.2e}' if rel is not None else '-'):>8s} "
+            f"{(f'{diff:.1e}' if diff is not None else '-'):>8s}{tail}{flag}")

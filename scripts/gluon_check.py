@@ -37,7 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from flashmla_common import (  # noqa: E402
     D_LATENT, TOPK, CudaBroken, Journal, attention_flop, compare, graph_ms, log, ref64_decode, ref64_prefill,
-    suite_decode, suite_prefill,
+    suite_decode, suite_prefill, timing_row,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -266,14 +266,7 @@ def summary(out: Path) -> str:
             if r["status"] != "ok":
                 lines.append(f"  {name:14s} {r['status']}: {(r.get('message') or '')[:200]}")
                 continue
-            ms = r["time"]["median_ms"]
-            rel = (r.get("vs_float64") or {}).get("rel_err")
-            diff = r.get("max_abs_diff_to_triton")
-            flag = "  OVER THE BOUND" if rel is not None and rel > REL_BOUND else ""
-            lines.append(f"  {name:14s} {ms:8.4f} {r['flop'] / ms / 1e9:8.0f} "
-                         f"{(f'{ms / fm_ms:.2f}x' if fm_ms else '-'):>6s} "
-                         f"{(f'{rel:.2e}' if rel is not None else '-'):>8s} "
-                         f"{(f'{diff:.1e}' if diff is not None else '-'):>8s} {r['finite']}{flag}")
+            lines.append(timing_row(name, r, fm_ms, r.get("max_abs_diff_to_triton"), 14, REL_BOUND, f" {r['finite']}"))
     text = "\n".join(lines) + "\n"
     (out / "summary.txt").write_text(text)
     return text

@@ -40,7 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from flashmla_common import (  # noqa: E402
     D_LATENT, HEADS, TOPK, Journal, attention_flop, compare, graph_ms, log, ref64_decode, ref64_prefill,
-    suite_decode, suite_prefill,
+    suite_decode, suite_prefill, timing_row,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -294,14 +294,7 @@ def summary(work: Path) -> str:
                 status = "skipped" if r.get("skipped") else r["status"]
                 lines.append(f"  {name:16s} {status}: {(r.get('message') or r.get('skipped') or '')[:150]}")
                 continue
-            ms = r["time"]["median_ms"]
-            rel = (r.get("vs_float64") or {}).get("rel_err")
-            diff = r.get("max_abs_diff_to_default")
-            flag = "  OVER THE BOUND" if rel is not None and rel > REL_BOUND else ""
-            lines.append(f"  {name:16s} {ms:8.4f} {r['flop'] / ms / 1e9:8.0f} "
-                         f"{(f'{ms / fm_ms:.2f}x' if fm_ms else '-'):>6s} "
-                         f"{(f'{rel:.2e}' if rel is not None else '-'):>8s} "
-                         f"{(f'{diff:.1e}' if diff is not None else '-'):>8s}{flag}")
+            lines.append(timing_row(name, r, fm_ms, r.get("max_abs_diff_to_default"), 16, REL_BOUND))
     text = "\n".join(lines) + "\n"
     (work / "summary.txt").write_text(text)
     return text
