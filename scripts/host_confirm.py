@@ -8,6 +8,12 @@ RUNS_DIR holds run directories named MODE-N (auto-1, off-1, auto-2, ...). Per mo
 - spread: per run and case, the SD over the mean of the worker processes' medians of their steady
   chunks (analysis/host_steady.steady_groups with the run's probe reference); the target is 3% or
   less. Beside it the same over all chunks, and the disturbed share of the case's chunks;
+- the same spread on the gate's scale (what `dsabench compare` calls `noisy` beyond 3%, there
+  pooled over both runs): the ddof-1 SD of the log process medians over the chunks steady by
+  evidence alone (host_steady.steady_side: no level rule, a process kept only with >= 3 steady
+  chunks and half or more of its own; probe reference over the case's chunks in the run, where
+  the gate takes both runs'), or where fewer than 2 processes are kept, the fallback on all samples
+  the gate would take, with their spread;
 - ratio: per run and configuration, baseline (tensor-contiguous) over patched (scalar-view) from the
   rounds where both were steady (host_steady.steady_ratio); the target is the three runs within 2%
   (largest over smallest);
@@ -37,6 +43,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "suite"))
 
 from dsabench.analysis import host_steady as hs  # noqa: E402
+from dsabench.analysis.hierarchy import log_levels  # noqa: E402
 from dsabench.store.rundir import read_manifest, read_records  # noqa: E402
 
 NAME = re.compile(r"^(?P<mode>[a-z]+)-(?P<n>\d+)$")
@@ -47,6 +54,31 @@ BASELINE, PATCHED = "tensor-contiguous", "scalar-view"
 
 def spread(xs) -> float:
     return statistics.pstdev(xs) / statistics.fmean(xs) if len(xs) > 1 else float("nan")
+
+
+def log_spread(groups) -> float:
+    """The gate's per-side spread: ddof-1 SD of the log process medians (hierarchy.level_interval)."""
+    return float(log_levels(groups).std(ddof=1)) if len(groups) > 1 else float("nan")
+
+
+def gate_scale(ps: list) -> dict:
+    """A case side's spread as the gate would judge it alone; `fallback` the reason it would rest on
+    all samples instead (None when it rests on the steady chunks)."""
+    every = log_spread([[s for g in p.samples_ms for s in g] for p in ps])
+    ref = hs.probe_reference(ps)
+    if ref is None or any(p.rebuilt for p in ps):
+        return {"gate": float("nan"), "fallback": "no chunk evidence", "gate_all": every}
+    groups, _, _ = hs.steady_side(ps, ref)
+    if len(groups) < 2:
+        return {"gate": float("nan"), "fallback": f"{len(groups)} of {len(ps)} processes mostly steady",
+                "gate_all": every}
+    return {"gate": log_spread(groups), "fallback": None, "gate_kept": len(groups), "gate_all": every}
+
+
+def gate_text(row: dict) -> str:
+    if row["fallback"]:
+        return f"fallback: all samples ({row['fallback']}), spread {pct(row['gate_all'])}"
+    return f"{pct(row['gate'])} ({row['gate_kept']}/{row['processes']} processes)"
 
 
 def load(run_dir: Path) -> dict:
@@ -72,7 +104,8 @@ def case_rows(run: dict) -> list[dict]:
         steady = [float(np.median(g)) for g in hs.steady_groups(ps, run["ref"])]
         every = [float(np.median([s for g in p.samples_ms for s in g])) for p in ps]
         out.append({"case": case, "steady": spread(steady), "kept": len(steady), "processes": len(ps),
-                    "all": spread(every), "disturbed": hs.case_host(ps, run["ref"]).disturbed_share})
+                    "all": spread(every), "disturbed": hs.case_host(ps, run["ref"]).disturbed_share,
+                    **gate_scale(ps)})
     return out
 
 
@@ -105,6 +138,14 @@ def pct(x: float) -> str:
     return f"{x:.1%}" if x == x else "-"
 
 
+def gate_headline(rows: list[dict]) -> str:
+    gate = [row["gate"] for row in rows if not row["fallback"]]
+    met = sum(g <= SPREAD_TARGET for g in gate)
+    return (f"; on the gate's scale (ddof-1 SD of log process medians, evidence-steady chunks): {met} of {len(rows)} "
+            f"meet it ({len(rows) - len(gate)} fall back on all samples); median "
+            f"{pct(float(np.median(gate))) if gate else '-'}, max {pct(max(gate)) if gate else '-'}")
+
+
 def summary(runs_dir: Path, out: Path | None) -> list[str]:
     runs = defaultdict(dict)
     for d in sorted(runs_dir.iterdir()):
@@ -129,10 +170,12 @@ def summary(runs_dir: Path, out: Path | None) -> list[str]:
                      f"{met} of {len(rows)} run-cases meet it ({len(rows) - len(steady)} with fewer than 2 processes "
                      f"left steady); median {pct(float(np.median(steady))) if steady else '-'}, max "
                      f"{pct(max(steady)) if steady else '-'}; over all chunks median "
-                     f"{pct(float(np.median(every))) if every else '-'}, max {pct(max(every)) if every else '-'}")
+                     f"{pct(float(np.median(every))) if every else '-'}, max {pct(max(every)) if every else '-'}"
+                     + gate_headline([row for _, row in rows]))
         for n, row in rows:
             lines.append(f"     run {n} {row['case']}: steady {pct(row['steady'])} ({row['kept']}/{row['processes']} "
-                         f"processes), all {pct(row['all'])}, disturbed {row['disturbed']:.0%}")
+                         f"processes), all {pct(row['all'])}, disturbed {row['disturbed']:.0%}; gate's scale "
+                         + gate_text(row))
         per_config = defaultdict(dict)
         for n, r in rs.items():
             for config, sr in ratios(r).items():

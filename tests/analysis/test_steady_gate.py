@@ -66,6 +66,22 @@ def test_a_process_mostly_in_the_slow_mode_is_left_out_though_a_few_chunks_read_
     assert st.base_processes == (2, 3)
 
 
+def test_one_side_alone_is_what_the_pair_rests_on_that_side_given_the_pairs_probe_reference():
+    """steady_side is the per-side piece of steady_sides (a one-run report uses it): same groups, same
+    counts; a process needs MIN_STEADY_CHUNKS steady chunks even where they are all it has."""
+    rng = np.random.default_rng(5)
+    base, cand = draw_row(rng, HostSetting(slow_process=0.0)), draw_row(rng, HostSetting(slow_process=0.0))
+    bp, cp = hs.row_processes(base), hs.row_processes(cand)
+    ref = hs.probe_reference(bp + cp)
+    st = hs.steady_sides(base, cand)
+    (b, kb, nb), (c, kc, nc) = hs.steady_side(bp, ref), hs.steady_side(cp, ref)
+    assert (b, c, kb + kc, nb + nc) == (st.base, st.cand, st.chunks_kept, st.chunks)
+    assert (len(b), len(bp)) == st.base_processes
+    short = hs.process_chunks(bp[0].samples_ms[0] + bp[0].samples_ms[1], bp[0].evidence[:2])
+    assert not any(hs.evidence_reasons(e, ref) for e in short.evidence)
+    assert hs.steady_side([short], ref) == ([], 0, 2)  # two steady chunks of two: fewer than 3, left out
+
+
 def test_graph_cases_and_runs_without_evidence_rest_on_all_samples():
     rng = np.random.default_rng(4)
     row = draw_row(rng, QUIET)

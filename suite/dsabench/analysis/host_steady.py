@@ -302,7 +302,9 @@ class SteadySides:
                 f"({kb} of {nb} processes base, {kc} of {nc} cand with half or more of theirs steady)")
 
 
-def _steady_side(processes: Sequence[ProcessChunks], probe_ref_us: float | None) -> tuple[list, int, int]:
+def steady_side(processes: Sequence[ProcessChunks], probe_ref_us: float | None) -> tuple[list, int, int]:
+    """One side of `steady_sides`: the evidence-steady chunks' samples per process kept (the
+    MIN_STEADY_CHUNKS and MIN_STEADY_SHARE rule), the chunks they hold, all the side's chunks."""
     groups, kept, total = [], 0, 0
     for p in processes:
         steady = [g for g, ev in zip(p.samples_ms, p.evidence) if not evidence_reasons(ev, probe_ref_us)]
@@ -325,8 +327,8 @@ def steady_sides(base_row: Mapping, cand_row: Mapping) -> SteadySides | None:
     ref = probe_reference(bp + cp)
     if ref is None:
         return None
-    b, kb, nb = _steady_side(bp, ref)
-    c, kc, nc = _steady_side(cp, ref)
+    b, kb, nb = steady_side(bp, ref)
+    c, kc, nc = steady_side(cp, ref)
     return SteadySides(b, c, kb + kc, nb + nc, (len(b), len(bp)), (len(c), len(cp)), host_change(bp, cp))
 
 
