@@ -7,6 +7,7 @@ GPU only (torch with CUDA); the suite's package must be importable (suite/ on PY
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -18,6 +19,10 @@ from types import SimpleNamespace
 
 import torch
 
+ROOT = Path(__file__).resolve().parents[1]
+KERNELS = ROOT / "suite" / "dsabench" / "bench" / "kernels"
+FLASHMLA_DIR = ROOT / "third_party" / "build" / "FlashMLA"  # where scripts/build_flashmla.sh puts it
+REL_BOUND = 1e-2  # the suite's oracle bound (reference/oracle.py): a config over it is wrong, not fast
 D_LATENT, D_ROPE, D_QK, RECORD = 512, 64, 576, 656
 CONTEXT, BLOCK, HEADS, TOPK = 4096, 64, 128, 2048  # the `pr` preset's decode shape
 DEV = os.environ.get("FLASHMLA_CHECK_DEVICE", "cuda")  # "cpu" only for a dry run of the plumbing
@@ -303,3 +308,26 @@ def timing_row(name: str, r: dict, fm_ms: float | None, diff: float | None, widt
             f"{(f'{ms / fm_ms:.2f}x' if fm_ms else '-'):>6s} "
             f"{(f'{rel:.2e}' if rel is not None else '-'):>8s} "
             f"{(f'{diff:.1e}' if diff is not None else '-'):>8s}{tail}{flag}")
+
+
+def load_kernel(name: str):
+    """One of the suite's kernel files (triton_mla, gluon_mla, ...) loaded by path: each imports only
+    torch, triton and math, so no dsabench import is needed."""
+    spec = importlib.util.spec_from_file_location(name, KERNELS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def optional_flash_mla(without: str):
+    """flash_mla from FLASHMLA_DIR, or None (logged, with `without`: what is measured instead)."""
+    import sys  # noqa: PLC0415
+
+    sys.path.insert(0, str(FLASHMLA_DIR))
+    try:
+        import flash_mla  # noqa: PLC0415
+
+        return flash_mla
+    except Exception as exc:  # noqa: BLE001 - the other kernels are still measured
+        log(f"flash_mla does not import ({type(exc).__name__}: {exc}): {without}")
+        return None

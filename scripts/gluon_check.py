@@ -28,7 +28,6 @@ DIR/summary.txt and DIR/check.json at the end; x FM = this kernel / FlashMLA in 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
@@ -37,33 +36,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from flashmla_common import (  # noqa: E402
     D_LATENT, TOPK, CudaBroken, Journal, attention_flop, compare, graph_ms, log, ref64_decode, ref64_prefill,
-    suite_decode, suite_prefill, timing_row,
+    suite_decode, suite_prefill, timing_row, REL_BOUND, load_kernel as load, optional_flash_mla,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-KERNELS = ROOT / "suite" / "dsabench" / "bench" / "kernels"
-FLASHMLA_DIR = ROOT / "third_party" / "build" / "FlashMLA"
 DECODE_SHAPES = ((64, 65536), (32, 65536), (128, 65536))
 PREFILL_LENGTHS = (2048, 4096)
-REL_BOUND = 1e-2  # the suite's oracle bound
-
-
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, KERNELS / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def import_flash_mla():
-    sys.path.insert(0, str(FLASHMLA_DIR))
-    try:
-        import flash_mla  # noqa: PLC0415
-
-        return flash_mla
-    except Exception as exc:  # noqa: BLE001 - the other kernels are still measured
-        log(f"flash_mla does not import ({type(exc).__name__}: {exc}): no FlashMLA column")
-        return None
 
 
 def _diff(a, b) -> float:
@@ -285,7 +262,7 @@ def main(argv=None) -> int:
     try:
         tm = load("triton_mla")
         gm = load("gluon_mla")
-        fm = import_flash_mla()
+        fm = optional_flash_mla("no FlashMLA column")
         j.run("edge", lambda: edge_item(gm, tm))
         stage_decode(j, gm, tm, fm, deadline)
         gp = load("gluon_mla_prefill")

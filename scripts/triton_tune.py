@@ -29,7 +29,6 @@ token (FlashMLA h128), which need kernel changes.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
@@ -40,12 +39,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from flashmla_common import (  # noqa: E402
     D_LATENT, HEADS, TOPK, Journal, attention_flop, compare, graph_ms, log, ref64_decode, ref64_prefill,
-    suite_decode, suite_prefill, timing_row,
+    suite_decode, suite_prefill, timing_row, REL_BOUND, load_kernel, optional_flash_mla,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
-KERNEL_FILE = ROOT / "suite" / "dsabench" / "bench" / "kernels" / "triton_mla.py"
-FLASHMLA_DIR = ROOT / "third_party" / "build" / "FlashMLA"
 
 # (name, config overrides, num_splits or None for the kernel's own choice); the defaults are
 # triton_mla.DECODE_CONFIG (BLOCK_N 64, 2 stages, 8 warps, fp32 dequantization) and PREFILL_CONFIG
@@ -75,26 +70,6 @@ PREFILL = (
 )
 DECODE_SHAPES = ((64, 65536), (32, 65536), (128, 65536))
 PREFILL_LENGTHS = (2048, 4096)
-REL_BOUND = 1e-2  # the suite's oracle bound (reference/oracle.py): a config over it is wrong, not fast
-
-
-def load_kernels():
-    """triton_mla from its file (it imports only torch, triton and math)."""
-    spec = importlib.util.spec_from_file_location("triton_mla", KERNEL_FILE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def import_flash_mla():
-    sys.path.insert(0, str(FLASHMLA_DIR))
-    try:
-        import flash_mla  # noqa: PLC0415
-
-        return flash_mla
-    except Exception as exc:  # noqa: BLE001 - Triton is still measured, without the FlashMLA column
-        log(f"flash_mla does not import ({type(exc).__name__}: {exc}): Triton alone")
-        return None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -109,7 +84,7 @@ def _warm(kind: str, name: str, cfg: dict, splits: tuple) -> dict:
     import torch  # noqa: PLC0415
 
     t0 = time.time()
-    k = load_kernels()
+    k = load_kernel("triton_mla")
     g = torch.Generator(device="cuda").manual_seed(0)
     try:
         if kind == "decode":
@@ -315,8 +290,8 @@ def main(argv=None) -> int:
     deadline = time.time() + args.deadline_s
     j = Journal(args.work / "tune.jsonl", args.resume)
     compiled = stage_compile(j, args.compile_workers, deadline)
-    k = load_kernels()
-    fm = import_flash_mla()
+    k = load_kernel("triton_mla")
+    fm = optional_flash_mla("Triton alone")
     stage_decode(j, k, fm, compiled, deadline)
     stage_prefill(j, k, fm, compiled, deadline)
     print(summary(args.work), end="")
