@@ -20,8 +20,6 @@ a broken CUDA context or the deadline ends it, and the summary is still written)
   prefill  p2048 and p4096 (h128, topk 2048, the suite's causal inputs): FlashMLA, Triton, Gluon
            (skipping the all-masked tail blocks, and without: the same work as FlashMLA); relative
            error against float64 on 6 rows, the rest as for decode;
-  edge_prefill_balanced, then prefill again: the same for the balanced variant (FlashMLA's split of
-           the math; gluon_mla_prefill.py), last, so that a hang there costs no other result.
 DIR/summary.txt and DIR/check.json at the end; x FM = this kernel / FlashMLA in the same process.
 """
 
@@ -85,7 +83,7 @@ def edge_item(gm, tm) -> dict:
     return {"cases": res}
 
 
-def edge_prefill_item(gp, tm, balanced: bool = False) -> dict:
+def edge_prefill_item(gp, tm) -> dict:
     """Gluon prefill against Triton prefill on small inputs that exercise the masking rules."""
     import torch  # noqa: PLC0415
 
@@ -102,8 +100,8 @@ def edge_prefill_item(gp, tm, balanced: bool = False) -> dict:
         idx[3, 0, topk // 2:] = -1  # -1 padded tail: skipped blocks
         idx[4, 0, 64:128] = -1  # an all-masked block in the middle
         idx[5, 0, 1:] = -1  # one valid index
-        out_g, lse_g = gp.sparse_mla_prefill(q, kv, idx, 0.07, balanced=balanced)
-        out_n, lse_n = gp.sparse_mla_prefill(q, kv, idx, 0.07, skip_masked_blocks=False, balanced=balanced)
+        out_g, lse_g = gp.sparse_mla_prefill(q, kv, idx, 0.07)
+        out_n, lse_n = gp.sparse_mla_prefill(q, kv, idx, 0.07, skip_masked_blocks=False)
         out_t, lse_t = tm.sparse_mla_prefill(q, kv, idx, 0.07)
         torch.cuda.synchronize()
         res[f"h{heads}.topk{topk}.rows{rows}"] = {
@@ -115,7 +113,7 @@ def edge_prefill_item(gp, tm, balanced: bool = False) -> dict:
             "skip_equals_noskip": bool(torch.equal(out_g.view(torch.int16), out_n.view(torch.int16))
                                        and torch.equal(lse_g, lse_n)),
             "deterministic": bool(torch.equal(out_g.view(torch.int16),
-                                              gp.sparse_mla_prefill(q, kv, idx, 0.07, balanced=balanced)[0]
+                                              gp.sparse_mla_prefill(q, kv, idx, 0.07)[0]
                                               .view(torch.int16))),
         }
     return {"cases": res}
@@ -187,7 +185,7 @@ def stage_decode(j: Journal, gm, tm, fm, deadline: float) -> None:
         torch.cuda.empty_cache()
 
 
-def stage_prefill(j: Journal, gp, tm, fm, deadline: float, balanced: bool = False) -> None:
+def stage_prefill(j: Journal, gp, tm, fm, deadline: float) -> None:
     import torch  # noqa: PLC0415
 
     for length in PREFILL_LENGTHS:
@@ -202,15 +200,12 @@ def stage_prefill(j: Journal, gp, tm, fm, deadline: float, balanced: bool = Fals
         shape = f"prefill.p{length}"
         triton_out = triton_output(shape, lambda d=d: tm.sparse_mla_prefill(d.q, d.kv, d.idx, d.scale)[0])
         runs = []
-        if fm is not None and not balanced:
+        if fm is not None:
             runs.append(("flashmla", lambda d=d: fm.flash_mla_sparse_fwd(d.q, d.kv, d.idx, sm_scale=d.scale)[0]))
-        if not balanced:
-            runs.append(("triton", lambda d=d: tm.sparse_mla_prefill(d.q, d.kv, d.idx, d.scale)[0]))
-        tag = "gluon_bal" if balanced else "gluon"
         runs += [
-            (tag, lambda d=d: gp.sparse_mla_prefill(d.q, d.kv, d.idx, d.scale, balanced=balanced)[0]),
-            (f"{tag}_noskip", lambda d=d: gp.sparse_mla_prefill(d.q, d.kv, d.idx, d.scale, skip_masked_blocks=False,
-                                                                balanced=balanced)[0]),
+            ("triton", lambda d=d: tm.sparse_mla_prefill(d.q, d.kv, d.idx, d.scale)[0]),
+            ("gluon", lambda d=d: gp.sparse_mla_prefill(d.q, d.kv, d.idx, d.scale)[0]),
+            ("gluon_noskip", lambda d=d: gp.sparse_mla_prefill(d.q, d.kv, d.idx, d.scale, skip_masked_blocks=False)[0]),
         ]
         measure_runs(j, shape, base, runs, ref, triton_out, deadline, lambda out, rows=rows: out.index_select(0, rows))
         del d, runs, triton_out
@@ -226,7 +221,7 @@ def summary(out: Path) -> str:
              "decode tokens / 6 prefill rows, "
              f"bound {REL_BOUND:g}; diff: largest |difference| to the Triton default's output)"]
     for r in recs:
-        if r["name"] in ("edge", "edge_prefill", "edge_prefill_balanced"):
+        if r["name"] in ("edge", "edge_prefill", "edge_prefill_balanced"):  # _balanced: journals of 2026-12-03
             lines.append(f"\n{r['name']}: {r['status']} {r.get('message', '')[:300]}")
             for k, v in (r.get("cases") or {}).items():
                 lines.append(f"  {k}: {json.dumps(v)}")
@@ -268,9 +263,6 @@ def main(argv=None) -> int:
         gp = load("gluon_mla_prefill")
         j.run("edge_prefill", lambda: edge_prefill_item(gp, tm))
         stage_prefill(j, gp, tm, fm, deadline)
-        # FlashMLA's balanced split of the math, last: a hang there costs no other result
-        j.run("edge_prefill_balanced", lambda: edge_prefill_item(gp, tm, balanced=True))
-        stage_prefill(j, gp, tm, fm, deadline, balanced=True)
     except CudaBroken as exc:
         log(f"stopped: {exc}")
         rc = 3

@@ -50,14 +50,12 @@ def compile_one(mod, split: bool, bf16: bool) -> str:
     return f"SPLIT={split!s:5} BF16_DEQUANT={bf16!s:5}: " + resources(mod, mod._decode_kernel, sig, consts, attrs)
 
 
-def compile_prefill(mod, skip: bool, balanced: bool) -> str:
+def compile_prefill(mod, skip: bool) -> str:
     sig = {a.split(":")[0]: a.split(":")[1] for a in PREFILL_ARGS}
-    regs = mod.BALANCED_REGS if balanced else mod.WORKER_REGS
-    consts = {"SKIP": skip, "MATH1_REGS": regs[0], "PRODUCER_REGS": regs[1]}
+    consts = {"SKIP": skip, "MATH1_REGS": mod.WORKER_REGS[0], "PRODUCER_REGS": mod.WORKER_REGS[1]}
     sig.update({k: "constexpr" for k in consts})
     attrs = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(sig) if name in PREFILL_ALIGNED}
-    kernel = mod._balanced_kernel if balanced else mod._prefill_kernel
-    return f"prefill balanced={balanced!s:5} SKIP={skip!s:5}: " + resources(mod, kernel, sig, consts, attrs)
+    return f"prefill SKIP={skip!s:5}: " + resources(mod, mod._prefill_kernel, sig, consts, attrs)
 
 
 def resources(mod, kernel, sig, consts, attrs) -> str:
@@ -86,10 +84,9 @@ def main() -> int:
         print(compile_one(mod, split, bf16))
     pre = load("gluon_mla_prefill")
     print(f"prefill: math 0 gets what is left of {pre.MAXNREG} x 12 warps after math 1 and the producer: "
-          f"{pre.WORKER_REGS} (decode's partitions), {pre.BALANCED_REGS} (balanced)")
-    for balanced in (False, True):
-        for skip in (True, False):
-            print(compile_prefill(pre, skip, balanced))
+          f"{pre.WORKER_REGS}")
+    for skip in (True, False):
+        print(compile_prefill(pre, skip))
     return 0
 
 
