@@ -247,20 +247,11 @@ def _math0(q_ptr, idx_ptr, qlat, qrope, klat, krope, p_smem, alpha_smem, oscale_
 
 
 @gluon.jit
-def _decode_kernel(q_ptr, kv_ptr, idx_ptr, out_ptr, lse_ptr,
-                   num_heads, num_slots, chunk,
-                   stride_qt, stride_qh, stride_ko, stride_it,
-                   stride_ot, stride_os, stride_oh, stride_lt, stride_ls, stride_lh,
-                   qk_scale,
-                   SPLIT: gl.constexpr, BF16_DEQUANT: gl.constexpr, MATH1_REGS: gl.constexpr,
-                   PRODUCER_REGS: gl.constexpr):
-    pid_h = gl.program_id(0)
-    pid_s = gl.program_id(1)
-    tok = gl.program_id(2).to(gl.int64)
-    head0 = pid_h * 64
-    start = pid_s * chunk
-    n_blocks = chunk // 64
-
+def _shared_state(K_READY_ARRIVALS: gl.constexpr):
+    """What the three partitions meet in, for decode and prefill alike: Q, the double-buffered K,
+    P with its row factors, and the barriers. A K buffer is ready after K_READY_ARRIVALS arrivals
+    (decode: the producer's one; prefill: one per producer thread's cp.async) and free when both
+    math warpgroups are done with it."""
     lay_lat: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=16, rank=2)
     vec: gl.constexpr = gl.SwizzledSharedLayout(vec=1, per_phase=1, max_phase=1, order=[0])
     qlat = gl.allocate_shared_memory(gl.bfloat16, [64, _LAT], lay_lat)
@@ -276,11 +267,31 @@ def _decode_kernel(q_ptr, kv_ptr, idx_ptr, out_ptr, lse_ptr,
     p_free = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
     o_ready = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
     for b in gl.static_range(2):
-        mbarrier.init(k_ready.index(b), count=1)
+        mbarrier.init(k_ready.index(b), count=K_READY_ARRIVALS)
         mbarrier.init(k_free.index(b), count=2)
     mbarrier.init(p_ready, count=1)
     mbarrier.init(p_free, count=1)
     mbarrier.init(o_ready, count=1)
+    return qlat, qrope, klat, krope, p_smem, alpha_smem, oscale_smem, k_ready, k_free, p_ready, p_free, o_ready
+
+
+@gluon.jit
+def _decode_kernel(q_ptr, kv_ptr, idx_ptr, out_ptr, lse_ptr,
+                   num_heads, num_slots, chunk,
+                   stride_qt, stride_qh, stride_ko, stride_it,
+                   stride_ot, stride_os, stride_oh, stride_lt, stride_ls, stride_lh,
+                   qk_scale,
+                   SPLIT: gl.constexpr, BF16_DEQUANT: gl.constexpr, MATH1_REGS: gl.constexpr,
+                   PRODUCER_REGS: gl.constexpr):
+    pid_h = gl.program_id(0)
+    pid_s = gl.program_id(1)
+    tok = gl.program_id(2).to(gl.int64)
+    head0 = pid_h * 64
+    start = pid_s * chunk
+    n_blocks = chunk // 64
+
+    (qlat, qrope, klat, krope, p_smem, alpha_smem, oscale_smem,
+     k_ready, k_free, p_ready, p_free, o_ready) = _shared_state(1)
 
     q_tok = q_ptr + tok * stride_qt
     idx_tok = idx_ptr + tok * stride_it

@@ -53,6 +53,7 @@ def _load_decode():
 _GM = _load_decode()
 _math0 = _GM._math0  # the jit partitions, called from this file's kernel
 _math1 = _GM._math1
+_shared_state = _GM._shared_state
 D_LATENT, D_QK = _GM.D_LATENT, _GM.D_QK
 BLOCK_H, BLOCK_N = _GM.BLOCK_H, _GM.BLOCK_N
 LOG2E = _GM.LOG2E
@@ -119,26 +120,8 @@ def _prefill_kernel(q_ptr, kv_ptr, idx_ptr, out_ptr, lse_ptr,
     idx_tok = idx_ptr + tok * stride_it
     n_blocks = _used_blocks(idx_tok, topk, num_rows, SKIP)
 
-    lay: gl.constexpr = gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=16, rank=2)
-    vec: gl.constexpr = gl.SwizzledSharedLayout(vec=1, per_phase=1, max_phase=1, order=[0])
-    qlat = gl.allocate_shared_memory(gl.bfloat16, [64, _LAT], lay)
-    qrope = gl.allocate_shared_memory(gl.bfloat16, [64, 64], lay)
-    klat = gl.allocate_shared_memory(gl.bfloat16, [2, 64, _LAT], lay)
-    krope = gl.allocate_shared_memory(gl.bfloat16, [2, 64, 64], lay)
-    p_smem = gl.allocate_shared_memory(gl.bfloat16, [64, 64], lay)
-    alpha_smem = gl.allocate_shared_memory(gl.float32, [64], vec)
-    oscale_smem = gl.allocate_shared_memory(gl.float32, [64], vec)
-    k_ready = gl.allocate_shared_memory(gl.int64, [2, 1], mbarrier.MBarrierLayout())
-    k_free = gl.allocate_shared_memory(gl.int64, [2, 1], mbarrier.MBarrierLayout())
-    p_ready = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
-    p_free = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
-    o_ready = gl.allocate_shared_memory(gl.int64, [1], mbarrier.MBarrierLayout())
-    for b in gl.static_range(2):
-        mbarrier.init(k_ready.index(b), count=128)  # one cp.async arrival per producer thread
-        mbarrier.init(k_free.index(b), count=2)
-    mbarrier.init(p_ready, count=1)
-    mbarrier.init(p_free, count=1)
-    mbarrier.init(o_ready, count=1)
+    (qlat, qrope, klat, krope, p_smem, alpha_smem, oscale_smem,
+     k_ready, k_free, p_ready, p_free, o_ready) = _shared_state(128)  # one cp.async arrival per producer thread
 
     zero = pid_h * 0  # split index and stride of the decode partitions' split axis
     gl.warp_specialize([
