@@ -115,13 +115,8 @@ def flags(side: list, ref: float, rule: str) -> list:
 
 
 def kept_groups(side: list, fl: list) -> list:
-    """The gate's process filter (host_steady.steady_side) over the rule's kept chunks."""
-    groups = []
-    for (p, _), f in zip(side, fl):
-        steady = [g for g, k in zip(p.samples_ms, f) if k]
-        if len(steady) >= max(hs.MIN_STEADY_CHUNKS, hs.MIN_STEADY_SHARE * len(f)):
-            groups.append([s for g in steady for s in g])
-    return groups
+    """The gate's process filter (host_steady.kept_side) over the rule's kept chunks."""
+    return hs.kept_side([p for p, _ in side], fl)[0]
 
 
 def all_groups(side: list) -> list:

@@ -305,9 +305,15 @@ class SteadySides:
 def steady_side(processes: Sequence[ProcessChunks], probe_ref_us: float | None) -> tuple[list, int, int]:
     """One side of `steady_sides`: the evidence-steady chunks' samples per process kept (the
     MIN_STEADY_CHUNKS and MIN_STEADY_SHARE rule), the chunks they hold, all the side's chunks."""
+    return kept_side(processes, [[not evidence_reasons(ev, probe_ref_us) for ev in p.evidence] for p in processes])
+
+
+def kept_side(processes: Sequence[ProcessChunks], keep: Sequence[Sequence[bool]]) -> tuple[list, int, int]:
+    """`steady_side` for any per-chunk choice `keep` (one flag a chunk, per process): the process
+    filter alone, so that another choice of chunks is judged by the same rule."""
     groups, kept, total = [], 0, 0
-    for p in processes:
-        steady = [g for g, ev in zip(p.samples_ms, p.evidence) if not evidence_reasons(ev, probe_ref_us)]
+    for p, flags in zip(processes, keep):
+        steady = [g for g, k in zip(p.samples_ms, flags) if k]
         total += len(p.samples_ms)
         if len(steady) >= max(MIN_STEADY_CHUNKS, MIN_STEADY_SHARE * len(p.samples_ms)):
             groups.append([s for g in steady for s in g])
