@@ -108,22 +108,43 @@ def fit_spin(step: Callable[[], object], synchronize: Callable[[], None], step_m
                       "nominal_measured": nominal}
 
 
-def delay_for(backend_name: str, gpu: bool, graph: bool, ms: float) -> tuple[str, Callable[[], None]]:
-    """The delay's kind (module docstring) and the call that adds it after a forward."""
+def delay_kind(backend_name: str, gpu: bool, graph: bool) -> str:
+    """The kind of delay that adds its size to this forward (module docstring); ValueError where
+    there is none (Paddle on a GPU)."""
     if not gpu:
-        return HOST_WAIT, _busy_wait(ms)
+        return HOST_WAIT
     if backend_name != "torch":
         raise ValueError(f"--inject-delay on a GPU needs the torch backend (a spin kernel); backend {backend_name} "
                          "has none")
+    return DEVICE_SPIN if graph else BOTH
+
+
+def delay_for(backend_name: str, gpu: bool, graph: bool, ms: float) -> tuple[str, Callable[[], None]]:
+    """The delay's kind and the call that adds `ms` after a forward, unfitted."""
+    kind = delay_kind(backend_name, gpu, graph)
+    if kind == HOST_WAIT:
+        return kind, _busy_wait(ms)
     spin = _cuda_spin_factory()(ms)
-    if graph:
-        return DEVICE_SPIN, spin
+    if kind == DEVICE_SPIN:
+        return kind, spin
     wait = _busy_wait(ms)
 
     def both() -> None:
         spin()
         wait()
     return BOTH, both
+
+
+def sized_delay(backend_name: str, gpu: bool, graph: bool, step: Callable[[], object],
+                synchronize: Callable[[], None], step_ms_: float, fraction: float
+                ) -> tuple[str, Callable[[], None], float, dict]:
+    """What calibrate adds to every call of `step`: the kind, the call, its length in ms, and what
+    the fit saw (a graph replay's spin, `fit_spin`; {} for the other kinds, sized as asked)."""
+    if delay_kind(backend_name, gpu, graph) == DEVICE_SPIN:
+        delay, fit = fit_spin(step, synchronize, step_ms_, fraction)
+        return DEVICE_SPIN, delay, fit.pop("delay_ms"), fit
+    kind, delay = delay_for(backend_name, gpu, graph, fraction * step_ms_)
+    return kind, delay, fraction * step_ms_, {}
 
 
 def with_delay(step: Callable[[], object], delay: Callable[[], None]) -> Callable[[], object]:

@@ -226,12 +226,8 @@ class _CaseRun:
         sync = self.backend.synchronize
         base = inject.step_ms(self.step, sync)
         gpu = getattr(self.backend, "gpu", False)
-        delay_ms = self.inject * base
-        kind, delay = inject.delay_for(self.backend.name, gpu, self.case.graph, delay_ms)
-        fit = {}
-        if kind == inject.DEVICE_SPIN:
-            delay, fit = inject.fit_spin(self.step, sync, base, self.inject)
-            delay_ms = fit.pop("delay_ms")
+        kind, delay, delay_ms, fit = inject.sized_delay(self.backend.name, gpu, self.case.graph, self.step, sync,
+                                                        base, self.inject)
         delayed = inject.with_delay(self.step, delay)
         size = inject.measured_size(self.step, delayed, sync, base)
         self.step = delayed
