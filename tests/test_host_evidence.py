@@ -39,13 +39,16 @@ def test_every_chunk_is_recorded_in_order_with_the_host_evidence_taken_around_it
     starts = [c.start_s for c in t.chunks]
     assert starts == sorted(starts)
     for c in t.chunks:
-        assert c.host_ms > 0 and c.probe_us > 0 and c.cpu_ms >= 0
+        assert c.host_ms > 0 and c.probe_us > 0 and c.probe_after_us > 0 and c.cpu_ms >= 0
         assert c.device_ms is None  # the host clock has no separate device time
     if os.path.exists("/proc/thread-self/schedstat"):
         assert all(c.run_delay_ms is not None and c.run_delay_ms >= 0 for c in t.chunks)
     if os.path.exists("/proc/stat"):
         assert all(c.steal_ms is not None and c.steal_ms >= 0 for c in t.chunks)
     assert all(c.cpu in os.sched_getaffinity(0) for c in t.chunks)
+    # the CPU counters: all three or none (a host without hardware counters), positive where counted
+    counted = [(c.cycles, c.instructions, c.ref_cycles) for c in t.chunks]
+    assert all(all(v is None for v in three) or all(v is not None and v > 0 for v in three) for three in counted)
 
 
 def test_a_long_case_is_still_interleaved_in_at_least_three_rounds_of_fewer_samples():

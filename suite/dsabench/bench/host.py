@@ -6,12 +6,15 @@ switching within a process, and its thread's CPU time equalled its wall time in 
 thread was not descheduled: the CPU itself ran slower. Run delay (`/proc/thread-self/schedstat`,
 time spent runnable but waiting for a CPU) and steal (`/proc/stat`, time the hypervisor gave the
 vCPU to someone else) name the other two ways a host slows a chunk; the probe, a fixed piece of
-pure-Python work timed just before the chunk, shows a CPU that runs the interpreter slower.
+pure-Python work timed just before the chunk (and again just after it: a mode that switched during
+the chunk shows in one of the two), shows a CPU that runs the interpreter slower. Where the host
+has hardware counters, the thread's cycles, instructions and reference cycles over the chunk itself
+(bench/pmu.py) say whether the clock fell or each cycle did less work.
 
 Cost, outside every timed region (scripts/host_overhead.py on the shared 2-core development
 machine, loaded: docs/design.md note 15): a snapshot, two `pread`s on descriptors opened once, one
 `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` and one `sched_getcpu`, about 16 us; the probe, PROBE_REPS
-x PROBE_LOOPS interpreter iterations, about 180 us; about 0.2 ms a chunk in all.
+x PROBE_LOOPS interpreter iterations, about 180 us, twice; about 0.4 ms a chunk in all.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import ctypes
 import os
 import time
 from dataclasses import dataclass
+
+from dsabench.bench.pmu import Counters
 
 # The probe's work: a fixed integer recurrence in the interpreter, the kind of work an eager
 # forward's launch path does (Python frames, small C calls): about 60 us per repetition on the
@@ -73,6 +78,7 @@ class Snapshot:
     cpu: int | None
     run_delay_ns: int | None
     steal_ticks: dict | None  # cpu index -> cumulative steal in USER_HZ ticks
+    counts: dict | None = None  # the thread's CPU counters (bench/pmu.py), None where the host has none
 
 
 class HostReader:
@@ -84,6 +90,7 @@ class HostReader:
         self._sched_fd = _open_first(_SCHEDSTAT)
         self._stat_fd = _open_first((_STAT,))
         self._getcpu = _libc_getcpu()
+        self._pmu = Counters()
         self.tick_ms = 1e3 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 10.0
 
     def close(self) -> None:
@@ -91,6 +98,7 @@ class HostReader:
             if fd is not None:
                 os.close(fd)
         self._sched_fd = self._stat_fd = None
+        self._pmu.close()
 
     def cpu(self) -> int | None:
         if self._getcpu is None:
@@ -123,14 +131,19 @@ class HostReader:
         return out or None
 
     def before(self) -> Snapshot:
-        """Counters just before a chunk; the thread CPU clock is read last, nearest the chunk."""
+        """Counters just before a chunk; the thread CPU clock and the CPU counters are read last,
+        nearest the chunk."""
         steal, delay, cpu = self._steal(), self._run_delay_ns(), self.cpu()
-        return Snapshot(time.thread_time(), cpu, delay, steal)
+        return Snapshot(time.thread_time(), cpu, delay, steal, self._counts())
 
     def after(self) -> Snapshot:
-        """Counters just after a chunk; the thread CPU clock is read first."""
+        """Counters just after a chunk; the CPU counters and the thread CPU clock are read first."""
+        counts = self._counts()
         thread = time.thread_time()
-        return Snapshot(thread, self.cpu(), self._run_delay_ns(), self._steal())
+        return Snapshot(thread, self.cpu(), self._run_delay_ns(), self._steal(), counts)
+
+    def _counts(self) -> dict | None:
+        return self._pmu.read() if self._pmu.available else None
 
     def evidence(self, before: Snapshot, after: Snapshot) -> dict:
         """The chunk's host figures from its two snapshots (None where a counter is missing)."""
@@ -143,6 +156,7 @@ class HostReader:
             "cpu_end": after.cpu,
             "run_delay_ms": delay,
             "steal_ms": self._steal_ms(before, after),
+            **_count_deltas(before.counts, after.counts),
         }
 
     def _steal_ms(self, before: Snapshot, after: Snapshot) -> float | None:
@@ -152,6 +166,12 @@ class HostReader:
         cpus = {before.cpu} | ({after.cpu} if after.cpu is not None else set())
         ticks = sum(after.steal_ticks.get(c, 0) - before.steal_ticks.get(c, 0) for c in cpus)
         return ticks * self.tick_ms
+
+
+def _count_deltas(before: dict | None, after: dict | None) -> dict:
+    """cycles, instructions, ref_cycles over the chunk; None each where the host has no such counter."""
+    got = Counters.delta(before, after) if before and after else {}
+    return {name: got.get(name) for name in ("cycles", "instructions", "ref_cycles")}
 
 
 def _open_first(paths) -> int | None:

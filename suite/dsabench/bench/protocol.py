@@ -19,7 +19,8 @@
    in fewer than `min_rounds` rounds (`per_round`): so a long case is still interleaved in
    `min_rounds` rounds, each side's samples spread over its length instead of in one block.
 6. Host evidence: just before each chunk the host speed probe runs and the thread's counters are
-   read, just after it they are read again (`bench/host.py`); nothing but the forwards runs
+   read, just after it they are read again and the probe runs again (`bench/host.py`, its CPU
+   counters `bench/pmu.py` where the host has them); nothing but the forwards runs
    between the chunk's first mark and its last. Each chunk is a `schema.Chunk` in the record.
 Samples are stored per iteration (sample time / K), raw.
 """
@@ -130,7 +131,7 @@ def _chunk(series: _Series, clock, protocol: Protocol, flush, sync, host: HostRe
     Cold mode synchronizes after the flush, outside the clock marks: otherwise the host would run
     ahead during the flush and launch overhead would vanish from the sample of every variant
     that does not block the host, favouring it (seen on the H100: patched 'cold' faster than hot).
-    The probe and the host counters are taken before the first mark and after the last.
+    The probes and the host counters are taken before the first mark and after the last.
     """
     spans = clock.spans(series.per_round)  # device events are made here, outside every sample
     step, k, cold = series.step, series.k, protocol.mode == "cold" and flush is not None
@@ -148,10 +149,11 @@ def _chunk(series: _Series, clock, protocol: Protocol, flush, sync, host: HostRe
         clock.stop(span)
     t1 = time.perf_counter()
     after = host.after()
+    probe_after = probe_us()
     series.samples.extend(clock.elapsed_ms(s) / k for s in spans)
     series.chunks.append(Chunk(round=round_no, samples=len(spans), start_s=round(start_s, 6),
                                host_ms=(t1 - t0) * 1e3, device_ms=clock.between_ms(spans[0], spans[-1]),
-                               probe_us=probe, **host.evidence(before, after)))
+                               probe_us=probe, probe_after_us=probe_after, **host.evidence(before, after)))
     series.elapsed_s += time.perf_counter() - t0
 
 

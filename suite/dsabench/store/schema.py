@@ -57,7 +57,10 @@ class Chunk(_Strict, frozen=True):
     cold mode it includes the flushes between samples). cpu_ms: this thread's CPU time over host_ms.
     cpu, cpu_end: the CPU the thread was on before and after. run_delay_ms: time runnable but
     waiting for a CPU (schedstat). steal_ms: steal on those CPUs (/proc/stat, 10 ms ticks).
-    probe_us: the host speed probe timed just before the chunk (bench/host.probe_us).
+    probe_us: the host speed probe timed just before the chunk (bench/host.probe_us); probe_after_us:
+    the same just after it (a mode that switched during the chunk shows in one of the two).
+    cycles, instructions, ref_cycles: the timing thread's user-space CPU counters over the chunk
+    (bench/pmu.py); None where the host has no hardware counters.
     """
 
     round: Annotated[int, msgspec.Meta(ge=0, le=MAX_SAMPLES)]  # a round holds a chunk of 1 or more samples
@@ -71,6 +74,10 @@ class Chunk(_Strict, frozen=True):
     run_delay_ms: Union[float, None] = None
     steal_ms: Union[float, None] = None
     probe_us: Union[float, None] = None
+    probe_after_us: Union[float, None] = None
+    cycles: Union[int, None] = None
+    instructions: Union[int, None] = None
+    ref_cycles: Union[int, None] = None
 
 
 class Timing(_Strict, frozen=True):
