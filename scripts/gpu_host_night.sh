@@ -9,7 +9,8 @@
 # `--filter '\.eager$'` (its 138 eager cases of 222). Back under $OUT: log.txt and host-night-STAGE.tar.gz
 # (probes/, env.txt, the run's log and directory without traces). Compare on any machine:
 #   dsabench compare night-a night-b
-# Environment: NIGHT_S (360: the run's limit, stopped by SIGINT), PROBE_PROCS (2), PROBE_S (25).
+# Environment: NIGHT_S (360: the run's limit, stopped by SIGINT), PROBE_PROCS (2), PROBE_S (25); CONFIRM_S
+# (unset: none) then runs scripts/gpu_host_confirm.sh with that deadline, CONFIRM_SEQUENCE (auto-1 auto-2 auto-3).
 set -uo pipefail
 stage=${STAGE:?STAGE=a or STAGE=b}
 final=${OUT:-/tmp/gpu_host_night_out}
@@ -33,6 +34,12 @@ timeout -s INT -k 30 "${NIGHT_S:-360}" python3 -m dsabench run nightly --backend
   --out /tmp/night_runs --run-id "$run_id" > "$out/$run_id.log" 2>&1
 echo "rc=$?" >> "$out/$run_id.log"
 tail -n 12 "$out/$run_id.log"
+if [ -n "${CONFIRM_S:-}" ]; then  # then issue 22's targets on pr's eager decode cases, three runs of the default
+  say "host confirm"
+  OUT="$out/confirm-out" RUNS_DIR=/tmp/hc_runs DEADLINE_S="$CONFIRM_S" SEQUENCE="${CONFIRM_SEQUENCE:-auto-1 auto-2 auto-3}" \
+    bash scripts/gpu_host_confirm.sh > "$out/confirm.log" 2>&1
+  tail -n 8 "$out/confirm.log"
+fi
 say "done"
 tar -C /tmp/night_runs --exclude="$run_id/traces" -czf "$out/$run_id.tar.gz" "$run_id" 2>/dev/null
 cp "$out/log.txt" "$final/log.txt" 2>/dev/null

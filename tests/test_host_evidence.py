@@ -39,7 +39,7 @@ def test_every_chunk_is_recorded_in_order_with_the_host_evidence_taken_around_it
     starts = [c.start_s for c in t.chunks]
     assert starts == sorted(starts)
     for c in t.chunks:
-        assert c.host_ms > 0 and c.probe_us > 0 and c.probe_after_us > 0 and c.cpu_ms >= 0
+        assert c.host_ms > 0 and c.probe_us > 0 and c.probe_after_us > 0 and c.memory_probe_us > 0 and c.cpu_ms >= 0
         assert c.device_ms is None  # the host clock has no separate device time
     if os.path.exists("/proc/thread-self/schedstat"):
         assert all(c.run_delay_ms is not None and c.run_delay_ms >= 0 for c in t.chunks)

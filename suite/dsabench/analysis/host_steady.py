@@ -6,6 +6,10 @@ The rule, per chunk (`classify`); a chunk is host-disturbed when any of these ho
 - `probe`: the host speed probe timed just before it (bench/host.py) took more than PROBE_SLOW x
   the run's reference probe (its PROBE_REF_QUANTILE quantile over every chunk of the run): the
   CPU ran the same fixed work slower;
+- `memory`: the memory probe timed just before it (random reads over a buffer larger than the cache,
+  bench/host.memory_probe_us) took more than MEMORY_SLOW x the run's reference memory probe (its
+  PROBE_REF_QUANTILE quantile), where every chunk compared recorded one: the host's memory system ran
+  slower (on the H200 the slow mode tripled it while the interpreter probe rose 1.6x);
 - `run_delay`: the thread waited for a CPU (schedstat) more than SHARE_LIMIT of the chunk's host time;
 - `steal`: the hypervisor took more than SHARE_LIMIT of it from the vCPU (/proc/stat);
 - `level`: the chunk's median lies on the upper of two levels of its case: the case side's chunk
@@ -33,16 +37,15 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
+from dsabench.analysis.chunk_evidence import (  # noqa: F401  (the rule's lines, read here by scripts and tests)
+    MEMORY_SLOW, PROBE_REF_QUANTILE, PROBE_SLOW, SHARE_LIMIT, ProbeRef, evidence_reasons, probe_reference)
 from dsabench.analysis.host_change import HostChange, host_change
 from dsabench.analysis.stats import summarize
 
-PROBE_SLOW = 1.3  # a probe this much slower than the run's reference: the CPU itself runs slower
-PROBE_REF_QUANTILE = 0.02  # the run's reference probe: nearly its fastest, past a rare freak
-SHARE_LIMIT = 0.05  # run delay or steal above this share of a chunk's host time
 # Two levels of one case: the H200's slow mode sits 1.3-2.0x above the fast one (1.8x on the most
 # host-bound cases, less where device time dilutes it); process-to-process spread of the fast
 # level is a few percent. 1.2 keeps the spread on one level; 0.6 of the variance keeps a skewed
@@ -167,32 +170,10 @@ def levels(medians_ms: Sequence[float]) -> Levels:
                   f"two levels {math.exp(lo):.4g} and {math.exp(hi):.4g} ms ({gap:.2f}x), split explains {r2:.0%}")
 
 
-def probe_reference(processes: Iterable[ProcessChunks]) -> float | None:
-    """The run's reference probe (us): its PROBE_REF_QUANTILE quantile over every recorded chunk;
-    None when no chunk has one (runs before schema 3)."""
-    probes = [e["probe_us"] for p in processes for e in p.evidence if e.get("probe_us")]
-    return float(np.quantile(probes, PROBE_REF_QUANTILE)) if probes else None
-
-
 @dataclass(frozen=True)
 class ChunkClass:
     steady: bool
-    reasons: tuple[str, ...]  # why disturbed: 'probe', 'run_delay', 'steal', 'level'
-
-
-def evidence_reasons(ev: Mapping, probe_ref_us: float | None) -> list[str]:
-    """Why a chunk's recorded evidence calls it disturbed ('probe', 'run_delay', 'steal'); empty
-    when it does not. Independent of the chunk's time, hence of the code measured."""
-    reasons = []
-    probe = ev.get("probe_us")
-    if probe is not None and probe_ref_us and probe > PROBE_SLOW * probe_ref_us:
-        reasons.append("probe")
-    host_ms = ev.get("host_ms") or 0.0
-    for name in ("run_delay", "steal"):
-        value = ev.get(f"{name}_ms")
-        if value is not None and host_ms > 0 and value > SHARE_LIMIT * host_ms:
-            reasons.append(name)
-    return reasons
+    reasons: tuple[str, ...]  # why disturbed: 'probe', 'memory', 'run_delay', 'steal', 'level'
 
 
 def classify(process: ProcessChunks, side_levels: Levels, probe_ref_us: float | None) -> tuple[ChunkClass, ...]:

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
-from dsabench.bench.host import HostReader, probe_us
+from dsabench.bench.host import HostReader, memory_probe_us, probe_us
 from dsabench.store.schema import Chunk, Timing
 from dsabench.analysis.stats import summarize
 
@@ -135,6 +135,7 @@ def _chunk(series: _Series, clock, protocol: Protocol, flush, sync, host: HostRe
     """
     spans = clock.spans(series.per_round)  # device events are made here, outside every sample
     step, k, cold = series.step, series.k, protocol.mode == "cold" and flush is not None
+    memory = memory_probe_us()
     probe = probe_us()
     before = host.before()
     start_s = time.time()
@@ -153,7 +154,8 @@ def _chunk(series: _Series, clock, protocol: Protocol, flush, sync, host: HostRe
     series.samples.extend(clock.elapsed_ms(s) / k for s in spans)
     series.chunks.append(Chunk(round=round_no, samples=len(spans), start_s=round(start_s, 6),
                                host_ms=(t1 - t0) * 1e3, device_ms=clock.between_ms(spans[0], spans[-1]),
-                               probe_us=probe, probe_after_us=probe_after, **host.evidence(before, after)))
+                               probe_us=probe, probe_after_us=probe_after, memory_probe_us=memory,
+                               **host.evidence(before, after)))
     series.elapsed_s += time.perf_counter() - t0
 
 

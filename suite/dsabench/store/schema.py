@@ -59,6 +59,8 @@ class Chunk(_Strict, frozen=True):
     waiting for a CPU (schedstat). steal_ms: steal on those CPUs (/proc/stat, 10 ms ticks).
     probe_us: the host speed probe timed just before the chunk (bench/host.probe_us); probe_after_us:
     the same just after it (a mode that switched during the chunk shows in one of the two).
+    memory_probe_us: random reads over a buffer larger than the cache, timed before the probe
+    (bench/host.memory_probe_us): the host's slow mode on the H200 slowed it most.
     cycles, instructions, ref_cycles: the timing thread's user-space CPU counters over the chunk
     (bench/pmu.py); None where the host has no hardware counters.
     """
@@ -75,6 +77,7 @@ class Chunk(_Strict, frozen=True):
     steal_ms: Union[float, None] = None
     probe_us: Union[float, None] = None
     probe_after_us: Union[float, None] = None
+    memory_probe_us: Union[float, None] = None
     cycles: Union[int, None] = None
     instructions: Union[int, None] = None
     ref_cycles: Union[int, None] = None
