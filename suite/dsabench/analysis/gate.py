@@ -26,7 +26,10 @@ and the same evidence says the two runs' hosts differ (`host_change`: the median
 share of time spent waiting for a CPU, beyond the chunk rule's own lines), all samples would
 measure the host: the verdict is `undecided` with reason HOST_CHANGED, the all-sample figures and
 the evidence beside it, and `compare --fail-on-regression` counts it apart (exit 4 where nothing is
-slower). Never the forwards' times: a slowdown of the code cannot make a changed host.
+slower). Never the forwards' times: a slowdown of the code cannot make a changed host. The same
+holds, whatever the chunks say, for a host-bound eager case measured on two machines (two GPUs:
+`host_steady.machine_change`): the evidence read steady on both and one host's fast level still sat
+12% above the other's (docs/design.md note 15).
 docs/statistics.md has the coverage, false alarms and power, measured.
 """
 
@@ -172,6 +175,8 @@ def decide(base: Groups, cand: Groups, threshold: Threshold, *, noise: Noise = U
     every = _judge(base, cand, threshold, noise, paired, confidence, n_boot, seed)
     if steady is None or paired:
         return every
+    if steady.machine and every.reason not in _NO_VERDICT_ANYWAY:
+        return _machine_changed(every, steady, confidence)
     if not steady.usable:
         why = f"on all samples: fewer than 2 processes a side were mostly host-steady ({steady.text()})"
         rests_on = f"all samples (host-steady chunks in fewer than 2 processes a side: {steady.text()})"
@@ -183,6 +188,17 @@ def decide(base: Groups, cand: Groups, threshold: Threshold, *, noise: Noise = U
     if every.verdict != st.verdict:  # never silent: what all samples, host-disturbed chunks and all, would say
         message += f"; all samples: {every.verdict} {_pct(every.ratio)} ({_pct(every.ci_low)} to {_pct(every.ci_high)})"
     return replace(st, message=message, rests_on=steady.text())
+
+
+def _machine_changed(every: GateResult, steady: SteadySides, confidence: float) -> GateResult:
+    """No verdict: a host-bound eager case measured on two machines (`host_steady.machine_change`).
+    Reason HOST_CHANGED, so CI counts it where it counts a changed host (exit 4 where nothing is slower)."""
+    why = (f"{steady.machine}; a host-bound forward on two machines measures their hosts, which the evidence "
+           "cannot equate; compare runs of one machine, or within one run (--impls, --variants)")
+    numbers = f"{_pct(every.ratio)} ({confidence * 100:g}% CI {_pct(every.ci_low)} to {_pct(every.ci_high)})"
+    message = f"{numbers}, not a verdict: {why}; all samples alone would say {every.verdict} ({every.reason})"
+    return replace(every, verdict="undecided", reason=HOST_CHANGED, why=why, message=message,
+                   rests_on=f"nothing: two machines ({steady.text()})")
 
 
 def _host_changed(every: GateResult, steady: SteadySides, rests_on: str, fallback: str,

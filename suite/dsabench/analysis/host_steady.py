@@ -271,6 +271,7 @@ class SteadySides:
     base_processes: tuple[int, int]
     cand_processes: tuple[int, int]
     host: HostChange | None = None
+    machine: str | None = None  # `machine_change`: the two rows ran on two machines, in words
 
     @property
     def usable(self) -> bool:
@@ -316,7 +317,32 @@ def steady_sides(base_row: Mapping, cand_row: Mapping) -> SteadySides | None:
         return None
     b, kb, nb = steady_side(bp, ref)
     c, kc, nc = steady_side(cp, ref)
-    return SteadySides(b, c, kb + kc, nb + nc, (len(b), len(bp)), (len(c), len(cp)), host_change(bp, cp))
+    return SteadySides(b, c, kb + kc, nb + nc, (len(b), len(bp)), (len(c), len(cp)), host_change(bp, cp),
+                       machine_change(base_row, cand_row))
+
+
+# A forward whose device waits on the host for more than this share (`row_host_bound`) measures its
+# host: on the H200 the decode eager cases waited 7-75%, prefill and mixed ones (kernels 94% or more
+# of the forward) spread 0.37% between processes and compare across machines as graph cases do.
+HOST_BOUND_LIMIT = 0.10
+
+
+def machine_change(base_row: Mapping, cand_row: Mapping) -> str | None:
+    """Why two rows of an eager case ran on two machines whose hosts a verdict would compare, or None.
+    Two GPUs (device uuid) are two machines here: a pool's GPUs sit in separate hosts. A nightly A/A
+    pair of the H200 two machine starts apart (results/h200-2026-12-03d/night-aa/) called 7 of 138
+    eager cases slower by 16-65%, each on chunks whose probes read steady: one host's fast level sat
+    12% above the other's. A case whose device waited on the host at most HOST_BOUND_LIMIT of its
+    forward on both sides (device-bound) is judged as ever; one without a trace counts as host-bound."""
+    ids = base_row.get("device_uuid"), cand_row.get("device_uuid")
+    if not all(isinstance(i, str) and i for i in ids) or ids[0] == ids[1]:
+        return None
+    shares = [row_host_bound(base_row), row_host_bound(cand_row)]
+    if all(share is not None and share <= HOST_BOUND_LIMIT for share in shares):
+        return None
+    bound = ", ".join("unknown (no trace)" if x is None else f"{x:.0%}" for x in shares)
+    return (f"base ran on {ids[0][:12]}, cand on {ids[1][:12]}: two machines, and the device waited on the host "
+            f"for {bound} of the forward (base, cand)")
 
 
 @dataclass(frozen=True)
