@@ -14,7 +14,8 @@ has hardware counters, the thread's cycles, instructions and reference cycles ov
 Cost, outside every timed region (scripts/host_overhead.py on the shared 2-core development
 machine, loaded: docs/design.md note 15): a snapshot, two `pread`s on descriptors opened once, one
 `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` and one `sched_getcpu`, about 16 us; the probe, PROBE_REPS
-x PROBE_LOOPS interpreter iterations, about 180 us, twice; about 0.4 ms a chunk in all.
+x PROBE_LOOPS interpreter iterations, about 110-180 us, twice; the memory probe about 300-500 us
+(H200 worker, this machine); about 0.5-1 ms a chunk in all.
 """
 
 from __future__ import annotations
