@@ -65,3 +65,11 @@ def test_rows_without_a_device_id_say_nothing_of_machines():
 def test_a_cuda_graph_case_has_no_steady_sides_so_no_machine_rule():
     base, cand = _pair(5)
     assert hs.steady_sides({**base, "graph": True}, cand) is None
+
+
+def test_two_gpus_of_one_host_are_one_machine():
+    """Runs on GPU 0 and GPU 1 of one host: both manifests saw both GPUs."""
+    base, cand = _pair(6, slower=0.30)
+    both = "GPU-aaaa,GPU-bbbb"
+    assert hs.machine_change({**base, "host_gpus": both}, {**cand, "host_gpus": both}) is None
+    assert hs.machine_change({**base, "host_gpus": "GPU-aaaa"}, {**cand, "host_gpus": "GPU-bbbb"})

@@ -329,13 +329,17 @@ HOST_BOUND_LIMIT = 0.10
 
 def machine_change(base_row: Mapping, cand_row: Mapping) -> str | None:
     """Why two rows of an eager case ran on two machines whose hosts a verdict would compare, or None.
-    Two GPUs (device uuid) are two machines here: a pool's GPUs sit in separate hosts. A nightly A/A
+    Two GPUs (device uuid) are two machines unless both runs' hosts showed a GPU in common (frame
+    column host_gpus, from the manifests): GPU 0 and GPU 1 of one host are one host. A nightly A/A
     pair of the H200 two machine starts apart (results/h200-2026-12-03d/night-aa/) called 7 of 138
     eager cases slower by 16-65%, each on chunks whose probes read steady: one host's fast level sat
     12% above the other's. A case whose device waited on the host at most HOST_BOUND_LIMIT of its
     forward on both sides (device-bound) is judged as ever; one without a trace counts as host-bound."""
     ids = base_row.get("device_uuid"), cand_row.get("device_uuid")
     if not all(isinstance(i, str) and i for i in ids) or ids[0] == ids[1]:
+        return None
+    hosts = [set(str(r.get("host_gpus") or "").split(",")) - {"", "nan", "None"} for r in (base_row, cand_row)]
+    if hosts[0] & hosts[1]:  # two GPUs of one host (frame column host_gpus: every GPU each run's host showed)
         return None
     shares = [row_host_bound(base_row), row_host_bound(cand_row)]
     if all(share is not None and share <= HOST_BOUND_LIMIT for share in shares):

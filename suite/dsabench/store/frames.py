@@ -38,7 +38,7 @@ PARAM_COLUMNS = (
     "cache_heads", "heads", "topk", "variant", "scale_mode", "layout_mode", "graph", "seed", "mode",
 )  # fmt: skip
 RECORD_COLUMNS = (
-    "status", "message", "backend", "device_name", "device_index", "device_uuid", "commit",
+    "status", "message", "backend", "device_name", "device_index", "device_uuid", "host_gpus", "commit",
     "created_at", "shard", "run_dir", "samples_ms", "median_ms", "n_samples", "clock",
     "iters_per_sample", "stop_reason", "wall_s", "kernel", "kernel_axis", "process_samples", "process_chunks",
     "chunk_size",
@@ -140,6 +140,13 @@ def _shard_label(shard) -> str | None:
     return f"{shard[0]}/{shard[1]}" if shard else None
 
 
+def _host_gpus(manifest: dict) -> str | None:
+    """The GPU ids the run's host showed (manifest env.gpus), sorted and comma-joined; None without."""
+    gpus = ((manifest.get("env") or {}).get("gpus")) or []
+    ids = sorted(g["uuid"] for g in gpus if isinstance(g, dict) and isinstance(g.get("uuid"), str) and g["uuid"])
+    return ",".join(ids) or None
+
+
 def _row(record: dict, manifest: dict, run_dir: Path, commit: str | None) -> dict:
     run_id = manifest.get("run_id")
     params = record.get("params") or {}
@@ -164,6 +171,7 @@ def _row(record: dict, manifest: dict, run_dir: Path, commit: str | None) -> dic
         device_name=device.get("name"),
         device_index=device.get("index"),
         device_uuid=device.get("uuid"),
+        host_gpus=_host_gpus(manifest),  # the machine: every GPU its manifest saw, so two runs of one host match
         commit=commit,
         created_at=manifest.get("created_at"),
         shard=_shard_label(manifest.get("shard")),
