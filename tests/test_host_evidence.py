@@ -46,9 +46,11 @@ def test_every_chunk_is_recorded_in_order_with_the_host_evidence_taken_around_it
     if os.path.exists("/proc/stat"):
         assert all(c.steal_ms is not None and c.steal_ms >= 0 for c in t.chunks)
     assert all(c.cpu in os.sched_getaffinity(0) for c in t.chunks)
-    # the CPU counters: all three or none (a host without hardware counters), positive where counted
+    # the CPU counters: the same ones in every chunk, positive where counted; none on a host without
+    # hardware counters, and a host may refuse one alone (reference cycles on AMD and Arm cores)
     counted = [(c.cycles, c.instructions, c.ref_cycles) for c in t.chunks]
-    assert all(all(v is None for v in three) or all(v is not None and v > 0 for v in three) for three in counted)
+    assert len({tuple(v is None for v in three) for three in counted}) == 1
+    assert all(v is None or v > 0 for three in counted for v in three)
 
 
 def test_a_long_case_is_still_interleaved_in_at_least_three_rounds_of_fewer_samples():

@@ -73,3 +73,12 @@ def test_two_gpus_of_one_host_are_one_machine():
     both = "GPU-aaaa,GPU-bbbb"
     assert hs.machine_change({**base, "host_gpus": both}, {**cand, "host_gpus": both}) is None
     assert hs.machine_change({**base, "host_gpus": "GPU-aaaa"}, {**cand, "host_gpus": "GPU-bbbb"})
+
+
+def test_compare_says_two_machines_among_the_reasons_a_case_was_withheld_and_what_would_judge_it():
+    from dsabench.analysis.unjudged import Unjudged
+    from dsabench.present.unjudged_text import unjudged_lines
+
+    why, advice = unjudged_lines([Unjudged("decode", HOST_CHANGED, 1.2, 1.4, 0.01, 3, None)], 1.03, within_run=False)
+    assert "1 withheld" in why and "two machines" in why
+    assert "one machine for both" in advice

@@ -61,7 +61,8 @@ def table_lines(result: Sequence[CaseCalibration], threshold, repeats: int, pair
     if withheld:  # not a miss or a false alarm of the gate: no verdict, and why
         lines.append(f"withheld (host_changed): {sum(c.withheld for c in withheld)} comparisons of "
                      f"{len(withheld)} case(s) got no verdict: an eager case on all samples, the two runs' hosts "
-                     "differing by probe or waiting for a CPU (" + ", ".join(f"{c.case_id} {c.withheld}" for c in withheld)
+                     "differing by probe or waiting for a CPU, or a host-bound one on two machines ("
+                     + ", ".join(f"{c.case_id} {c.withheld}" for c in withheld)
                      + "); such an A/A pair is no false alarm, such an injected pair is not called slower")
     for f in fracs:
         hit = sum(c.detected[f][0] for c in result)

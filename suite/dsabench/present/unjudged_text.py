@@ -15,7 +15,7 @@ _WHY = {
     "crosses": "interval crossing the band",
     "one_process": "one process a side (no spread between processes measured)",
     "too_few_samples": "too few samples (no interval)",
-    "host_changed": "withheld: the host differs between the runs (probe or waiting for a CPU; host_changed)",
+    "host_changed": "withheld: the host differs between the runs (probe, waiting for a CPU, or two machines; host_changed)",
     "not_comparable": "not comparable (another clock, or no timing samples, on one side)",
     "incomplete": "not measured: CAND's run holds less than it planned",
     "nothing_compared": "no case measured on both sides (other cases, impls or kernels)",
@@ -62,7 +62,7 @@ def _advice(items: Sequence[Unjudged], within_run: bool) -> str:
     if any(u.kind == "not_comparable" for u in items):
         out.append("timing samples on both sides, taken with one clock")
     if any(u.kind == "host_changed" for u in items):
-        out.append("rerun both on a quiet host")
+        out.append("rerun both on a quiet host, one machine for both")
     if any(u.kind == "incomplete" for u in items):
         out.append("the whole plan measured (dsabench run --resume on the run that stopped)" if within_run else
                    "CAND's whole plan measured (dsabench run --resume CAND, every shard gathered)")
