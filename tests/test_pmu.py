@@ -4,6 +4,7 @@ Python's thread CPU clock over real work; the derived rates on their definitions
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -45,3 +46,13 @@ def test_rates_are_work_per_cycle_and_the_clock_against_its_nominal_rate():
     r = pmu.rates({"cycles": 2_000, "instructions": 3_000, "ref_cycles": 4_000})
     assert r == {"ipc": 1.5, "clock_share": 0.5}
     assert pmu.rates({"cycles": None, "instructions": 3_000, "ref_cycles": None}) == {"ipc": None, "clock_share": None}
+
+
+def test_the_counters_are_not_inherited_by_child_processes():
+    counters = pmu.Counters({"task_ns": pmu.SW_TASK_CLOCK})
+    if not counters.available:
+        pytest.skip("this host refuses perf events (perf_event_paranoid or a sandbox)")
+    try:
+        assert all(not os.get_inheritable(fd) for fd in counters.fds.values())
+    finally:
+        counters.close()

@@ -26,6 +26,10 @@ import struct
 _ATTR = struct.Struct("=IIQQQQQIIQ")
 _FLAG_EXCLUDE_KERNEL = 1 << 5
 _FLAG_EXCLUDE_HV = 1 << 6
+# read_format: the time the event was enabled and the time it counted beside its value, so a counter
+# the hardware time-shared with others (fewer counters than events) reads None instead of too low.
+_READ_TIMES = 1 | 2  # PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING
+_FD_CLOEXEC = 8  # PERF_FLAG_FD_CLOEXEC: worker children do not inherit the counters
 _SYSCALL = {"x86_64": 298, "aarch64": 241}
 TYPE_HARDWARE, TYPE_SOFTWARE = 0, 1
 # (type, config) of each counter read per chunk: cycles, instructions retired, reference cycles.
@@ -44,19 +48,24 @@ def open_counter(kind: tuple[int, int]) -> int | None:
         libc = ctypes.CDLL(None, use_errno=True)
     except OSError:
         return None
-    attr = ctypes.create_string_buffer(_ATTR.pack(kind[0], _ATTR.size, kind[1], 0, 0, 0,
+    attr = ctypes.create_string_buffer(_ATTR.pack(kind[0], _ATTR.size, kind[1], 0, 0, _READ_TIMES,
                                                   _FLAG_EXCLUDE_KERNEL | _FLAG_EXCLUDE_HV, 0, 0, 0), _ATTR.size)
     libc.syscall.restype = ctypes.c_long
-    fd = libc.syscall(ctypes.c_long(nr), attr, ctypes.c_int(0), ctypes.c_int(-1), ctypes.c_int(-1), ctypes.c_ulong(0))
+    fd = libc.syscall(ctypes.c_long(nr), attr, ctypes.c_int(0), ctypes.c_int(-1), ctypes.c_int(-1), ctypes.c_ulong(_FD_CLOEXEC))
     return int(fd) if fd >= 0 else None
 
 
 def read_counter(fd: int) -> int | None:
+    """The count so far; None where it cannot be read or where the event was not counting all the
+    time it was enabled (multiplexed: its count would be a part of the work, silently)."""
     try:
-        data = os.read(fd, 8)
+        data = os.read(fd, 24)
     except OSError:
         return None
-    return struct.unpack("=Q", data)[0] if len(data) == 8 else None
+    if len(data) != 24:
+        return None
+    value, enabled, running = struct.unpack("=QQQ", data)
+    return value if running == enabled else None
 
 
 class Counters:
