@@ -1,6 +1,8 @@
 """Which probe sees the eager decode forward's slow chunks (issue 22): beside every chunk, the
-interpreter probe the suite records (L1-resident), a memory probe (random reads over a buffer far
-larger than the last-level cache), a device probe (fixed matrix products timed on the GPU alone)
+interpreter probe the suite records (L1-resident), the suite's memory probe (bench/host.memory_probe_us:
+random reads over a buffer far larger than the last-level cache; results/h200-2026-12-03d/probes
+was made at d54eaac with this script's own copy of it, the same 4,096 reads over 256 MiB at other
+random offsets), a device probe (fixed matrix products timed on the GPU alone)
 and the GPU's SM clock and clock-event reasons (NVML, before and after the chunk).
 
     python3 scripts/host_probes_gpu.py run --out FILE.jsonl [--seconds 30] [--check-on-cpu]
@@ -22,10 +24,8 @@ Benchmark figures for a reader, not a test.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
-import random
 import sys
 import time
 from collections import defaultdict
@@ -37,43 +37,34 @@ GPU_CASE = "decode.b64.c4096.p0.n8192.bs64.ch1.h128.k2048.s0.hot.{}.eager"
 CPU_CASE = "decode.b2.c128.p0.n16.bs64.ch1.h16.k64.s0.hot.{}.eager"
 VARIANTS = ("tensor-contiguous", "scalar-view")
 FORWARDS = 10  # per chunk, each timed alone (the protocol's GPU chunk)
-MEM_BYTES = 256 << 20
-MEM_READS = 4096
 SLOW = 1.3
 
 
 class Nvml:
-    """The SM clock (MHz) and the clock-event reasons bitmask of GPU 0, or None without NVML."""
+    """The SM clock (MHz) and the clock-event reasons bitmask of GPU 0 through pynvml (the binding
+    bench/env.py reads the GPUs with), or None each without it."""
 
     def __init__(self) -> None:
         self.handle = None
         try:
-            self.lib = ctypes.CDLL("libnvidia-ml.so.1")
-            if self.lib.nvmlInit_v2() != 0:
-                return
-            h = ctypes.c_void_p()
-            if self.lib.nvmlDeviceGetHandleByIndex_v2(0, ctypes.byref(h)) == 0:
-                self.handle = h
-        except OSError:
+            import pynvml  # noqa: PLC0415  (package nvidia-ml-py)
+
+            pynvml.nvmlInit()
+            self.nvml, self.handle = pynvml, pynvml.nvmlDeviceGetHandleByIndex(0)
+        except Exception:  # noqa: BLE001 - no binding, no driver, no GPU: the readings are None
             pass
 
     def read(self) -> dict:
         if self.handle is None:
             return {"sm_mhz": None, "reasons": None}
-        mhz, reasons = ctypes.c_uint(), ctypes.c_ulonglong()
-        ok = self.lib.nvmlDeviceGetClockInfo(self.handle, 1, ctypes.byref(mhz)) == 0  # NVML_CLOCK_SM
-        get = getattr(self.lib, "nvmlDeviceGetCurrentClocksEventReasons", None) or getattr(
-            self.lib, "nvmlDeviceGetCurrentClocksThrottleReasons", None)
-        ok2 = get is not None and get(self.handle, ctypes.byref(reasons)) == 0
-        return {"sm_mhz": mhz.value if ok else None, "reasons": reasons.value if ok2 else None}
-
-
-def memory_probe_us(buf: bytearray, idx: list) -> float:
-    t0 = time.perf_counter()
-    x = 0
-    for i in idx:
-        x ^= buf[i]
-    return (time.perf_counter() - t0) * 1e6
+        out = {}
+        for key, call in (("sm_mhz", lambda: self.nvml.nvmlDeviceGetClockInfo(self.handle, self.nvml.NVML_CLOCK_SM)),
+                          ("reasons", lambda: self.nvml.nvmlDeviceGetCurrentClocksThrottleReasons(self.handle))):
+            try:
+                out[key] = int(call())
+            except self.nvml.NVMLError:
+                out[key] = None
+        return out
 
 
 def _run(args) -> None:
@@ -83,7 +74,7 @@ def _run(args) -> None:
     from dsabench.bench import pin
     from dsabench.bench.backends.base import NULL_MARKER
     from dsabench.bench.backends.registry import get_backend
-    from dsabench.bench.host import HostReader, probe_us
+    from dsabench.bench.host import HostReader, memory_probe_us, probe_us
     from dsabench.workload import scenarios
     from dsabench.workload.inputs import make_host_inputs
 
@@ -108,9 +99,6 @@ def _run(args) -> None:
     pin.one_framework_thread()
     host = HostReader()
     nvml = Nvml()
-    rng = random.Random(0)
-    buf = bytearray(os.urandom(1 << 20)) * (MEM_BYTES >> 20)
-    idx = [rng.randrange(len(buf)) for _ in range(MEM_READS)]
     if cpu:
         a = None
     else:
@@ -135,7 +123,7 @@ def _run(args) -> None:
                 ev[1].record()
                 ev[1].synchronize()
                 dev_us = ev[0].elapsed_time(ev[1]) * 1e3
-            mem = memory_probe_us(buf, idx)
+            mem = memory_probe_us()
             g0 = nvml.read()
             probe = probe_us()
             spans = clock.spans(FORWARDS)
