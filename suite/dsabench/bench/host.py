@@ -26,7 +26,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from dsabench.bench.pmu import Counters
+from dsabench.bench.pmu import CHUNK_COUNTERS, Counters
 
 # The probe's work: a fixed integer recurrence in the interpreter, the kind of work an eager
 # forward's launch path does (Python frames, small C calls): about 60 us per repetition on the
@@ -71,8 +71,9 @@ MEMORY_READS = 4096
 _memory: tuple[bytearray, list] | None = None
 
 
-def memory_probe_us(reads: int = MEMORY_READS) -> float:
-    """Microseconds of `reads` random byte reads over the process's MEMORY_BYTES buffer."""
+def memory_probe_us() -> float:
+    """Microseconds of MEMORY_READS random byte reads over the process's MEMORY_BYTES buffer; only
+    the reads are timed."""
     global _memory
     if _memory is None:
         rng = random.Random(0x5EED)
@@ -81,7 +82,7 @@ def memory_probe_us(reads: int = MEMORY_READS) -> float:
     buf, idx = _memory
     x = 0
     t0 = time.perf_counter()
-    for i in idx[:reads]:
+    for i in idx:
         x ^= buf[i]
     return (time.perf_counter() - t0) * 1e6
 
@@ -198,7 +199,7 @@ class HostReader:
 def _count_deltas(before: dict | None, after: dict | None) -> dict:
     """cycles, instructions, ref_cycles over the chunk; None each where the host has no such counter."""
     got = Counters.delta(before, after) if before and after else {}
-    return {name: got.get(name) for name in ("cycles", "instructions", "ref_cycles")}
+    return {name: got.get(name) for name in CHUNK_COUNTERS}
 
 
 def _open_first(paths) -> int | None:
